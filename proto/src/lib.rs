@@ -1,0 +1,57 @@
+//! Dawn's telemetry wire: the records a node pushes to its sidecar exporter over a Unix
+//! stream socket, and the catalogue of the node's metrics.
+//!
+//! Like `quinn-proto`, this crate does no I/O: [`encode_frame`] appends bytes to a buffer and
+//! [`FrameDecoder`] is fed byte slices as they arrive, so both ends of the socket (and every
+//! test) drive the same code without sockets or a runtime.
+//!
+//! A session on the wire:
+//!
+//! 1. client → exporter: [`Frame::Hello`]; exporter → client: [`Frame::Welcome`] or
+//!    [`Frame::Reject`] (see [`negotiate`]).
+//! 2. client: [`Frame::Define`] once per metric and [`Frame::Series`] once per label set,
+//!    then [`Frame::Batch`]es of cumulative values keyed by small integer ids.
+//! 3. client: [`Frame::Health`], [`Frame::Ready`] and [`Frame::Heartbeat`] as they change
+//!    or every flush; [`Frame::Goodbye`] on a clean shutdown.
+//!
+//! ```
+//! use dawn_proto::{encode_frame, Frame, FrameDecoder, Hello, DEFAULT_MAX_FRAME_LEN};
+//!
+//! let hello = Hello::new("dawn-node", "0.1.0", "node-1", 7, 42, 1000);
+//! let mut wire = Vec::new();
+//! encode_frame(&Frame::Hello(hello.clone()), &mut wire).unwrap();
+//! encode_frame(&Frame::Ready(true), &mut wire).unwrap();
+//!
+//! let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_LEN);
+//! // Bytes may arrive in any split; frames come out whole.
+//! decoder.extend(&wire[..3]);
+//! assert_eq!(decoder.next_frame().unwrap(), None);
+//! decoder.extend(&wire[3..]);
+//! assert_eq!(decoder.next_frame().unwrap(), Some(Frame::Hello(hello)));
+//! assert_eq!(decoder.next_frame().unwrap(), Some(Frame::Ready(true)));
+//! assert_eq!(decoder.next_frame().unwrap(), None);
+//! ```
+
+pub mod catalogue;
+mod codec;
+mod frame;
+mod handshake;
+mod validate;
+
+pub use codec::{
+    DEFAULT_MAX_FRAME_LEN, DecodeError, EncodeError, FrameDecoder, LENGTH_PREFIX_LEN,
+    MAX_FRAME_LEN_LIMIT, decode_body, encode_frame,
+};
+pub use frame::{
+    Batch, Define, Detail, DetailValue, ErrorReport, Frame, Health, HealthStatus, Heartbeat, Hello,
+    HistogramValue, MetricKind, Reject, Retire, SeriesDef, Update, Value, Welcome,
+};
+pub use handshake::{
+    HandshakeError, MAGIC, MAX_SUPPORTED_VERSION, MIN_SUPPORTED_VERSION, negotiate,
+    supported_versions,
+};
+pub use validate::{
+    MAX_BUCKETS, MAX_HELP_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_NAME_LEN, MAX_TEXT_LEN,
+    ValidationError, validate_define, validate_health, validate_hello, validate_label_name,
+    validate_label_values, validate_metric_name, validate_value,
+};
