@@ -1,1 +1,9 @@
-//! placeholder
+//! What every Dawn binary shares, so that the node and the exporter behave alike:
+//! configuration from flags and `PROJECT_DAWN_*` variables with complete error reports
+//! ([`config`]), logging in DESIGN's text and JSON formats ([`logging`]), shutdown signals
+//! ([`shutdown`]) and RFC 3339 timestamps ([`time`]).
+
+pub mod config;
+pub mod logging;
+pub mod shutdown;
+pub mod time;
