@@ -1,9 +1,10 @@
 //! What every Dawn binary shares, so that the node and the exporter behave alike:
-//! configuration from flags and `PROJECT_DAWN_*` variables with complete error reports
+//! a loopback HTTP GET ([`http_get`]), configuration from flags and `PROJECT_DAWN_*` variables with complete error reports
 //! ([`config`]), logging in DESIGN's text and JSON formats ([`logging`]), shutdown signals
 //! ([`shutdown`]) and RFC 3339 timestamps ([`time`]).
 
 pub mod config;
+pub mod http_get;
 pub mod logging;
 pub mod shutdown;
 pub mod time;

@@ -1,0 +1,201 @@
+//! A minimal HTTP/1.1 GET client for loopback probes (`dawn-exporter healthcheck`, the local
+//! cluster's summary, tests), so images need no curl and no binary pulls in an HTTP client
+//! stack for one request.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response body read.
+const MAX_RESPONSE: usize = 64 << 20;
+
+/// A response: status, headers (names lower-cased) and body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers in order, names lower-cased.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first header named `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as text, lossily.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Why a GET failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GetError {
+    /// Only `http://host:port/path` URLs are understood.
+    #[error("unsupported URL {0:?}: expected http://HOST:PORT/PATH")]
+    Url(String),
+    /// Connecting, writing or reading failed.
+    #[error("request to {url} failed: {source}")]
+    Io {
+        /// The URL.
+        url: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No answer within the timeout.
+    #[error("request to {0} timed out")]
+    Timeout(String),
+    /// The answer is not HTTP/1.x.
+    #[error("malformed response from {url}: {why}")]
+    Malformed {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+/// GETs `url` (`http://HOST:PORT/PATH`) with extra request `headers`, within `timeout`.
+pub async fn get(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Response, GetError> {
+    match tokio::time::timeout(timeout, get_inner(url, headers)).await {
+        Ok(r) => r,
+        Err(_) => Err(GetError::Timeout(url.to_owned())),
+    }
+}
+
+async fn get_inner(url: &str, headers: &[(&str, &str)]) -> Result<Response, GetError> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| GetError::Url(url.to_owned()))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(GetError::Url(url.to_owned()));
+    }
+    let io = |source| GetError::Io {
+        url: url.to_owned(),
+        source,
+    };
+    let mut stream = TcpStream::connect(authority).await.map_err(io)?;
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.map_err(io)?;
+    let mut raw = Vec::new();
+    (&mut stream)
+        .take(MAX_RESPONSE as u64)
+        .read_to_end(&mut raw)
+        .await
+        .map_err(io)?;
+    parse(url, &raw)
+}
+
+fn parse(url: &str, raw: &[u8]) -> Result<Response, GetError> {
+    let bad = |why| GetError::Malformed {
+        url: url.to_owned(),
+        why,
+    };
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers are not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
+    let mut parts = status_line.split(' ');
+    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Err(bad("not HTTP/1.x"));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("bad status code"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[head_end + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked encoding"))?;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size_text = size_text.split(';').next()?.trim();
+        let size = usize::from_str_radix(size_text, 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_chunked() {
+        let r = parse(
+            "u",
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: a/b\r\n\r\nhi",
+        )
+        .unwrap();
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("content-type"), Some("a/b"));
+        assert_eq!(r.text(), "hi");
+        let r = parse(
+            "u",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(r.text(), "abcde");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse("u", b"garbage").is_err());
+        assert!(parse("u", b"SMTP 200\r\n\r\n").is_err());
+    }
+
+    #[tokio::test]
+    async fn refuses_non_http_urls() {
+        let err = get("https://x/", &[], Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("expected http://HOST:PORT/PATH"),
+            "{err}"
+        );
+    }
+}
