@@ -1,0 +1,172 @@
+//! `dawn-cluster`: starts a real local Dawn cluster — N nodes, each with its own exporter
+//! sidecar and socket, meshed via bootstrap — prints where to look, writes a `prometheus.yml`
+//! for them (and starts Prometheus when it is installed), shows a live summary, and stops
+//! everything cleanly on Ctrl-C or after `--duration`.
+
+mod member;
+mod prometheus;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use dawn_daemon::config::HumanDuration;
+
+use member::{Binaries, Member, MemberPorts};
+
+/// Start a local Dawn cluster: nodes with exporter sidecars, and Prometheus if installed.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Number of nodes (each gets its own exporter and telemetry socket).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    nodes: u16,
+    /// Directory for sockets, data roots, logs and prometheus.yml (reused across runs).
+    #[arg(long, default_value = ".dawn-cluster")]
+    dir: PathBuf,
+    /// First exporter HTTP port; node i uses this plus i.
+    #[arg(long, default_value_t = 9101)]
+    metrics_port: u16,
+    /// First node P2P (UDP) port; node i uses this plus i.
+    #[arg(long, default_value_t = 8001)]
+    p2p_port: u16,
+    /// Port for Prometheus when it is installed.
+    #[arg(long, default_value_t = 9190)]
+    prometheus_port: u16,
+    /// Stop after this long (e.g. 90s, 10m); by default run until Ctrl-C.
+    #[arg(long)]
+    duration: Option<HumanDuration>,
+    /// Seconds between summary lines.
+    #[arg(long, default_value = "5s")]
+    summary_every: HumanDuration,
+    /// Use the binaries next to this one as they are instead of running `cargo build`.
+    #[arg(long)]
+    no_build: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let bins = Binaries::beside_current_exe()?;
+    if !cli.no_build {
+        build(&bins)?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(cli, bins))
+}
+
+/// Builds the node and exporter in the profile this launcher was built with.
+fn build(bins: &Binaries) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "dawn-node", "-p", "dawn-exporter"]);
+    if bins.release {
+        cmd.arg("--release");
+    }
+    eprintln!("dawn-cluster: building dawn-node and dawn-exporter ...");
+    let status = cmd.status().context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("cargo build of dawn-node and dawn-exporter failed ({status})");
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
+    let dir = std::path::absolute(&cli.dir)
+        .with_context(|| format!("cannot resolve {}", cli.dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+
+    let count = cli.nodes;
+    let last_metrics = u32::from(cli.metrics_port) + u32::from(count) - 1;
+    let last_p2p = u32::from(cli.p2p_port) + u32::from(count) - 1;
+    if last_metrics > 65535 || last_p2p > 65535 {
+        bail!("{count} nodes do not fit above --metrics-port/--p2p-port");
+    }
+
+    let mut members = Vec::new();
+    for i in 0..count {
+        let ports = MemberPorts {
+            metrics: cli.metrics_port + i,
+            p2p: cli.p2p_port + i,
+        };
+        // Each node bootstraps from the one before it: a chain that gossip turns into a mesh.
+        let bootstrap = (i > 0).then(|| format!("127.0.0.1:{}", cli.p2p_port + i - 1));
+        match Member::start(&bins, &dir, usize::from(i), ports, bootstrap) {
+            Ok(m) => members.push(m),
+            Err(e) => {
+                stop_all(&mut members).await;
+                return Err(e);
+            }
+        }
+    }
+
+    let ready_by = Instant::now() + Duration::from_secs(30);
+    for m in &mut members {
+        if let Err(e) = m.wait_ready(ready_by).await {
+            stop_all(&mut members).await;
+            return Err(e);
+        }
+    }
+
+    let prom = prometheus::write_config(&dir, &members)?;
+    let mut prom_server = prometheus::start_if_installed(&dir, &prom, cli.prometheus_port);
+
+    println!();
+    println!("Dawn cluster of {count} nodes is up. Where to look:");
+    for m in &members {
+        println!("  {}", m.describe());
+    }
+    println!("  prometheus.yml for these exporters: {}", prom.display());
+    match &prom_server {
+        Some(p) => println!("  Prometheus: {}  (e.g. query dawn_node_up)", p.url),
+        None => println!("  Prometheus: not installed (apt-get install prometheus), not started"),
+    }
+    println!("  logs: {}/node-*/{{node,exporter}}.log", dir.display());
+    println!("Stop with Ctrl-C.");
+    println!();
+
+    let deadline = cli.duration.map(|d| Instant::now() + d.0);
+    let mut tick = tokio::time::interval(cli.summary_every.0.max(Duration::from_millis(200)));
+    let outcome = loop {
+        let sleep_until_deadline = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            sig = dawn_daemon::shutdown::signal() => {
+                println!("\n{sig} received: stopping the cluster");
+                break Ok(());
+            }
+            _ = sleep_until_deadline => {
+                println!("--duration reached: stopping the cluster");
+                break Ok(());
+            }
+            _ = tick.tick() => {
+                if let Some(dead) = members.iter_mut().find_map(|m| m.exited()) {
+                    break Err(anyhow::anyhow!(dead));
+                }
+                println!("{}", summary::line(&members).await);
+            }
+        }
+    };
+
+    if let Some(p) = prom_server.as_mut() {
+        p.stop().await;
+    }
+    stop_all(&mut members).await;
+    println!("cluster stopped; logs kept under {}", dir.display());
+    outcome
+}
+
+async fn stop_all(members: &mut [Member]) {
+    for m in members.iter_mut() {
+        m.stop().await;
+    }
+}
