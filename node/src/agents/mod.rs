@@ -1,0 +1,1 @@
+//! Under construction by the agents work; see docs/.

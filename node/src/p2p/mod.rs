@@ -1,0 +1,1 @@
+//! Under construction by the p2p work; see docs/.

@@ -1,0 +1,1 @@
+//! Under construction by the resilience work; see docs/.

@@ -1,0 +1,1 @@
+//! Under construction by the telemetry work; see docs/.
