@@ -1,0 +1,216 @@
+//! The exporter's own counters, kept in atomics so that the ingest path pays one relaxed
+//! add per event; the OpenTelemetry instruments in [`super::otel`] read them at scrape time.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dawn_proto::Frame;
+
+use super::reason::{ConnectionResult, IgnoredUpdate, ProtocolError, SeriesRejection};
+
+/// Names of the frame kinds, in the order of `dawn_exporter_frames_total{kind}`'s series.
+pub(crate) const FRAME_KINDS: [&str; 12] = [
+    "hello",
+    "welcome",
+    "reject",
+    "define",
+    "series",
+    "batch",
+    "health",
+    "ready",
+    "heartbeat",
+    "retire",
+    "error",
+    "goodbye",
+];
+
+fn frame_index(frame: &Frame) -> usize {
+    match frame {
+        Frame::Hello(_) => 0,
+        Frame::Welcome(_) => 1,
+        Frame::Reject(_) => 2,
+        Frame::Define(_) => 3,
+        Frame::Series(_) => 4,
+        Frame::Batch(_) => 5,
+        Frame::Health(_) => 6,
+        Frame::Ready(_) => 7,
+        Frame::Heartbeat(_) => 8,
+        Frame::Retire(_) => 9,
+        Frame::Error(_) => 10,
+        Frame::Goodbye => 11,
+    }
+}
+
+fn zeros<const N: usize>() -> [AtomicU64; N] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+/// Counters and gauges of the exporter's own work, shared by every connection.
+#[derive(Debug)]
+pub struct ExporterMetrics {
+    clients: AtomicU64,
+    connections: [AtomicU64; ConnectionResult::ALL.len()],
+    frames: [AtomicU64; FRAME_KINDS.len()],
+    records: AtomicU64,
+    protocol_errors: [AtomicU64; ProtocolError::ALL.len()],
+    rejected_series: [AtomicU64; SeriesRejection::ALL.len()],
+    ignored_updates: [AtomicU64; IgnoredUpdate::ALL.len()],
+    client_dropped_records: AtomicU64,
+}
+
+impl Default for ExporterMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ExporterMetrics {
+    /// All zero.
+    pub fn new() -> Self {
+        ExporterMetrics {
+            clients: AtomicU64::new(0),
+            connections: zeros(),
+            frames: zeros(),
+            records: AtomicU64::new(0),
+            protocol_errors: zeros(),
+            rejected_series: zeros(),
+            ignored_updates: zeros(),
+            client_dropped_records: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a connection that entered a session (`Accepted`) or was turned away.
+    pub fn connection(&self, result: ConnectionResult) {
+        self.connections[result.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections with this outcome so far.
+    pub fn connections(&self, result: ConnectionResult) -> u64 {
+        self.connections[result.index()].load(Ordering::Relaxed)
+    }
+
+    /// Marks a client as connected until the returned guard is dropped.
+    pub fn client_connected(self: &Arc<Self>) -> ClientGuard {
+        self.clients.fetch_add(1, Ordering::Relaxed);
+        ClientGuard {
+            metrics: Arc::clone(self),
+        }
+    }
+
+    /// Clients connected now.
+    pub fn clients(&self) -> u64 {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Counts one received frame.
+    pub fn frame(&self, frame: &Frame) {
+        self.frames[frame_index(frame)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frames received of the kind named `kind` (see `Frame::kind_name`).
+    pub fn frames(&self, kind: &str) -> u64 {
+        FRAME_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.frames[i].load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn frames_by_index(&self, i: usize) -> u64 {
+        self.frames.get(i).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Counts `n` updates applied to the store.
+    pub fn records(&self, n: u64) {
+        self.records.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Updates applied so far.
+    pub fn records_applied(&self) -> u64 {
+        self.records.load(Ordering::Relaxed)
+    }
+
+    /// Counts one protocol error.
+    pub fn protocol_error(&self, reason: ProtocolError) {
+        self.protocol_errors[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Protocol errors with this reason so far.
+    pub fn protocol_errors(&self, reason: ProtocolError) -> u64 {
+        self.protocol_errors[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Counts one series refused by the store or the validator.
+    pub fn rejected_series(&self, reason: SeriesRejection) {
+        self.rejected_series[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Series refused with this reason so far.
+    pub fn rejected_series_count(&self, reason: SeriesRejection) -> u64 {
+        self.rejected_series[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` updates dropped for this reason.
+    pub fn ignored_updates(&self, reason: IgnoredUpdate, n: u64) {
+        self.ignored_updates[reason.index()].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Updates dropped with this reason so far.
+    pub fn ignored_updates_count(&self, reason: IgnoredUpdate) -> u64 {
+        self.ignored_updates[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Adds records a client reports it dropped (an increase of `Heartbeat::dropped`).
+    pub fn client_dropped_records(&self, n: u64) {
+        self.client_dropped_records.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Records clients reported dropped so far.
+    pub fn client_dropped_records_total(&self) -> u64 {
+        self.client_dropped_records.load(Ordering::Relaxed)
+    }
+}
+
+/// Keeps a client counted in `dawn_exporter_clients` while alive.
+#[derive(Debug)]
+pub struct ClientGuard {
+    metrics: Arc<ExporterMetrics>,
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.metrics.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_kinds_match_proto_names() {
+        let frames = [
+            Frame::Goodbye,
+            Frame::Ready(true),
+            Frame::Retire(dawn_proto::Retire { series: vec![] }),
+        ];
+        for f in &frames {
+            assert_eq!(FRAME_KINDS[frame_index(f)], f.kind_name());
+        }
+        let m = ExporterMetrics::new();
+        m.frame(&Frame::Goodbye);
+        assert_eq!(m.frames("goodbye"), 1);
+        assert_eq!(m.frames("hello"), 0);
+    }
+
+    #[test]
+    fn client_gauge_follows_guards() {
+        let m = Arc::new(ExporterMetrics::new());
+        let a = m.client_connected();
+        let b = m.client_connected();
+        assert_eq!(m.clients(), 2);
+        drop(a);
+        assert_eq!(m.clients(), 1);
+        drop(b);
+        assert_eq!(m.clients(), 0);
+    }
+}

@@ -1,0 +1,332 @@
+//! OpenTelemetry instruments for the exporter's own metrics, exported by
+//! `opentelemetry-prometheus` into a `prometheus::Registry`.
+//!
+//! The names given to OpenTelemetry are chosen so that the exporter's suffix rules (a
+//! `_total` on monotonic sums, no unit suffix without a unit) produce exactly the names
+//! documented in docs/exporter.md; scope labels and `target_info` are turned off.
+
+use std::sync::Arc;
+
+use dawn_proto::HealthStatus;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Histogram, Meter, MeterProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use prometheus::proto::MetricFamily;
+
+use super::counters::{ExporterMetrics, FRAME_KINDS};
+use super::reason::{ConnectionResult, IgnoredUpdate, ProtocolError, SeriesRejection};
+
+/// Bounds of `dawn_exporter_scrape_duration_seconds`.
+const SCRAPE_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// State outside the metrics module that gauges read at scrape time.
+pub trait StateProbe: Send + Sync + 'static {
+    /// Series held by the store.
+    fn series(&self) -> u64;
+    /// Whether a node is connected with fresh heartbeats.
+    fn node_up(&self) -> bool;
+    /// Every health check and its status (the exporter's own `telemetry` included).
+    fn health_checks(&self) -> Vec<(String, HealthStatus)>;
+    /// `(version, node_id)` of every connected node.
+    fn node_builds(&self) -> Vec<(String, String)>;
+}
+
+/// Why the self-metrics could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the exporter's own metrics: {0}")]
+pub struct TelemetryError(String);
+
+/// The exporter's own metrics as OpenTelemetry instruments, plus the registry they are
+/// exported into.
+pub struct SelfTelemetry {
+    registry: prometheus::Registry,
+    provider: SdkMeterProvider,
+    meter: Meter,
+    scrape_duration: Histogram<f64>,
+}
+
+impl std::fmt::Debug for SelfTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfTelemetry").finish_non_exhaustive()
+    }
+}
+
+impl SelfTelemetry {
+    /// Registers every instrument, reading `metrics` and `probe` at scrape time.
+    pub fn new(
+        metrics: Arc<ExporterMetrics>,
+        probe: Arc<dyn StateProbe>,
+    ) -> Result<Self, TelemetryError> {
+        let registry = prometheus::Registry::new();
+        let exporter = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .without_target_info()
+            .scope_info_enabled(false)
+            .build()
+            .map_err(|e| TelemetryError(e.to_string()))?;
+        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let meter = provider.meter("dawn-exporter");
+        register_counters(&meter, &metrics);
+        register_state_gauges(&meter, &metrics, probe);
+        let scrape_duration = meter
+            .f64_histogram("dawn_exporter_scrape_duration_seconds")
+            .with_description("Time to render /metrics, in seconds.")
+            .with_boundaries(SCRAPE_BUCKETS.to_vec())
+            .build();
+        Ok(SelfTelemetry {
+            registry,
+            provider,
+            meter,
+            scrape_duration,
+        })
+    }
+
+    /// The meter, for anything else in the exporter that wants to record metrics.
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Records how long a scrape took.
+    pub fn observe_scrape(&self, seconds: f64) {
+        self.scrape_duration.record(seconds, &[]);
+    }
+
+    /// The registry's families (reading every instrument now).
+    pub fn gather(&self) -> Vec<MetricFamily> {
+        self.registry.gather()
+    }
+
+    /// Stops the meter provider.
+    pub fn shutdown(&self) {
+        // Nothing is pushed anywhere; an error here only means it was already shut down.
+        let _ = self.provider.shutdown();
+    }
+}
+
+fn register_counters(meter: &Meter, metrics: &Arc<ExporterMetrics>) {
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_connections")
+        .with_description("Telemetry client connections, by handshake result (accepted, rejected).")
+        .with_callback(move |o| {
+            for r in ConnectionResult::ALL {
+                o.observe(m.connections(*r), &[KeyValue::new("result", r.as_str())]);
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_frames")
+        .with_description("Frames received from telemetry clients, by kind.")
+        .with_callback(move |o| {
+            for (i, kind) in FRAME_KINDS.iter().enumerate() {
+                o.observe(m.frames_by_index(i), &[KeyValue::new("kind", *kind)]);
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_records")
+        .with_description("Series updates applied to the store.")
+        .with_callback(move |o| o.observe(m.records_applied(), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_decode_errors")
+        .with_description("Protocol errors of telemetry clients, by reason.")
+        .with_callback(move |o| {
+            for r in ProtocolError::ALL {
+                o.observe(
+                    m.protocol_errors(*r),
+                    &[KeyValue::new("reason", r.as_str())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_rejected_series")
+        .with_description("Series refused by the exporter, by reason.")
+        .with_callback(move |o| {
+            for r in SeriesRejection::ALL {
+                o.observe(
+                    m.rejected_series_count(*r),
+                    &[KeyValue::new("reason", r.as_str())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_ignored_updates")
+        .with_description("Series updates dropped without an error frame, by reason.")
+        .with_callback(move |o| {
+            for r in IgnoredUpdate::ALL {
+                o.observe(
+                    m.ignored_updates_count(*r),
+                    &[KeyValue::new("reason", r.as_str())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_client_dropped_records")
+        .with_description(
+            "Records telemetry clients report they could not keep (series caps, full queues).",
+        )
+        .with_callback(move |o| o.observe(m.client_dropped_records_total(), &[]))
+        .build();
+}
+
+fn register_state_gauges(
+    meter: &Meter,
+    metrics: &Arc<ExporterMetrics>,
+    probe: Arc<dyn StateProbe>,
+) {
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_gauge("dawn_exporter_clients")
+        .with_description("Telemetry clients connected now.")
+        .with_callback(move |o| o.observe(m.clients(), &[]))
+        .build();
+    let p = Arc::clone(&probe);
+    meter
+        .u64_observable_gauge("dawn_exporter_series")
+        .with_description("Series held by the exporter.")
+        .with_callback(move |o| o.observe(p.series(), &[]))
+        .build();
+    let p = Arc::clone(&probe);
+    meter
+        .u64_observable_gauge("dawn_node_up")
+        .with_description("1 while a node is connected and its heartbeats are fresh.")
+        .with_callback(move |o| o.observe(u64::from(p.node_up()), &[]))
+        .build();
+    let p = Arc::clone(&probe);
+    meter
+        .u64_observable_gauge("dawn_health_check_status")
+        .with_description("Status of each health check: 0 healthy, 1 degraded, 2 unhealthy.")
+        .with_callback(move |o| {
+            for (check, status) in p.health_checks() {
+                o.observe(status_value(status), &[KeyValue::new("check", check)]);
+            }
+        })
+        .build();
+    meter
+        .u64_observable_gauge("dawn_exporter_build_info")
+        .with_description("Always 1; the exporter's version as a label.")
+        .with_callback(|o| {
+            o.observe(1, &[KeyValue::new("version", env!("CARGO_PKG_VERSION"))]);
+        })
+        .build();
+    let p = probe;
+    meter
+        .u64_observable_gauge("dawn_node_build_info")
+        .with_description("Always 1 per connected node; its version and id as labels.")
+        .with_callback(move |o| {
+            for (version, node_id) in p.node_builds() {
+                o.observe(
+                    1,
+                    &[
+                        KeyValue::new("version", version),
+                        KeyValue::new("node_id", node_id),
+                    ],
+                );
+            }
+        })
+        .build();
+}
+
+fn status_value(status: HealthStatus) -> u64 {
+    match status {
+        HealthStatus::Healthy => 0,
+        HealthStatus::Degraded => 1,
+        HealthStatus::Unhealthy => 2,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::{Encoder, Format, encode_families};
+
+    struct Probe;
+
+    impl StateProbe for Probe {
+        fn series(&self) -> u64 {
+            7
+        }
+        fn node_up(&self) -> bool {
+            true
+        }
+        fn health_checks(&self) -> Vec<(String, HealthStatus)> {
+            vec![
+                ("peers".into(), HealthStatus::Degraded),
+                ("telemetry".into(), HealthStatus::Healthy),
+            ]
+        }
+        fn node_builds(&self) -> Vec<(String, String)> {
+            vec![("0.1.0".into(), "node-1".into())]
+        }
+    }
+
+    fn render(t: &SelfTelemetry, format: Format) -> String {
+        let mut out = String::new();
+        let mut e = Encoder::new(&mut out, format);
+        encode_families(&mut e, &t.gather());
+        e.finish();
+        out
+    }
+
+    #[test]
+    fn names_are_exactly_the_documented_ones() {
+        let metrics = Arc::new(ExporterMetrics::new());
+        let t = SelfTelemetry::new(Arc::clone(&metrics), Arc::new(Probe)).unwrap();
+        metrics.protocol_error(ProtocolError::UnknownId);
+        metrics.protocol_error(ProtocolError::UnknownId);
+        metrics.records(5);
+        metrics.client_dropped_records(3);
+        metrics.connection(ConnectionResult::Accepted);
+        t.observe_scrape(0.002);
+        let text = render(&t, Format::Text);
+        for line in [
+            "# TYPE dawn_exporter_decode_errors_total counter",
+            "dawn_exporter_decode_errors_total{reason=\"unknown_id\"} 2",
+            "dawn_exporter_decode_errors_total{reason=\"malformed\"} 0",
+            "dawn_exporter_records_total 5",
+            "dawn_exporter_client_dropped_records_total 3",
+            "dawn_exporter_connections_total{result=\"accepted\"} 1",
+            "dawn_exporter_connections_total{result=\"rejected\"} 0",
+            "dawn_exporter_frames_total{kind=\"batch\"} 0",
+            "dawn_exporter_rejected_series_total{reason=\"max_series\"} 0",
+            "dawn_exporter_ignored_updates_total{reason=\"refused_series\"} 0",
+            "# TYPE dawn_exporter_clients gauge",
+            "dawn_exporter_clients 0",
+            "dawn_exporter_series 7",
+            "dawn_node_up 1",
+            "dawn_health_check_status{check=\"peers\"} 1",
+            "dawn_health_check_status{check=\"telemetry\"} 0",
+            "dawn_exporter_build_info{version=\"0.1.0\"} 1",
+            "dawn_node_build_info{node_id=\"node-1\",version=\"0.1.0\"} 1",
+            "# TYPE dawn_exporter_scrape_duration_seconds histogram",
+            "dawn_exporter_scrape_duration_seconds_bucket{le=\"0.0025\"} 1",
+            "dawn_exporter_scrape_duration_seconds_bucket{le=\"+Inf\"} 1",
+            "dawn_exporter_scrape_duration_seconds_count 1",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+        assert!(!text.contains("otel_scope"), "{text}");
+        assert!(!text.contains("target_info"), "{text}");
+        let om = render(&t, Format::OpenMetrics);
+        assert!(
+            om.contains("# TYPE dawn_exporter_decode_errors counter\n"),
+            "{om}"
+        );
+        assert!(om.ends_with("# EOF\n"));
+    }
+}

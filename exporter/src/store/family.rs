@@ -1,0 +1,249 @@
+//! A metric family: its definition and its series, each with one sample per source.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use dawn_proto::{Define, MetricKind};
+
+use super::sample::Sample;
+use crate::exposition::{BucketBounds, render_labels};
+
+/// The parts of a definition that every client must agree on.
+#[derive(Debug)]
+pub(crate) struct Definition {
+    pub(crate) name: String,
+    /// The first help text received; later definitions may word it differently.
+    pub(crate) help: String,
+    pub(crate) kind: MetricKind,
+    pub(crate) label_names: Vec<String>,
+    /// Histogram bounds with pre-rendered `le` values; `None` for other kinds.
+    pub(crate) buckets: Option<BucketBounds>,
+}
+
+impl Definition {
+    pub(crate) fn new(def: &Define) -> Self {
+        Definition {
+            name: def.name.clone(),
+            help: def.help.clone(),
+            kind: def.kind,
+            label_names: def.label_names.clone(),
+            buckets: (def.kind == MetricKind::Histogram).then(|| BucketBounds::new(&def.buckets)),
+        }
+    }
+
+    /// Why `def` (same name) disagrees with this definition, if it does.
+    pub(crate) fn conflict(&self, def: &Define) -> Option<String> {
+        if def.kind != self.kind {
+            return Some(format!(
+                "it is a {} here but was defined as a {}",
+                def.kind.as_str(),
+                self.kind.as_str()
+            ));
+        }
+        if def.label_names != self.label_names {
+            return Some(format!(
+                "labels [{}] differ from the defined [{}]",
+                def.label_names.join(", "),
+                self.label_names.join(", ")
+            ));
+        }
+        let ours = self.buckets.as_ref().map_or(&[][..], |b| b.bounds());
+        let same_buckets = ours.len() == def.buckets.len()
+            && ours
+                .iter()
+                .zip(&def.buckets)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        if !same_buckets {
+            return Some(format!(
+                "buckets {:?} differ from the defined {:?}",
+                def.buckets, ours
+            ));
+        }
+        None
+    }
+}
+
+/// One label set of a family.
+#[derive(Debug)]
+pub(crate) struct Series {
+    /// `a="x",b="y"`, escaped, rendered once; also the family's lookup key.
+    pub(crate) labels: Arc<str>,
+    /// Connections that defined this series and have not retired it.
+    pub(crate) refs: u32,
+    /// One sample per source that reported a value, keyed by source slot.
+    pub(crate) samples: Vec<(u32, Sample)>,
+}
+
+impl Series {
+    pub(crate) fn sample_mut(&mut self, source: u32) -> Option<&mut Sample> {
+        self.samples
+            .iter_mut()
+            .find(|(s, _)| *s == source)
+            .map(|(_, v)| v)
+    }
+
+    /// Removes `source`'s sample; whether it had one.
+    pub(crate) fn remove_sample(&mut self, source: u32) -> bool {
+        let before = self.samples.len();
+        self.samples.retain(|(s, _)| *s != source);
+        self.samples.len() != before
+    }
+
+    fn unused(&self) -> bool {
+        self.refs == 0 && self.samples.is_empty()
+    }
+}
+
+/// A metric family and its series, in a slab so that handles stay small integers.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub(crate) def: Definition,
+    /// Connections holding this definition.
+    pub(crate) definers: u32,
+    series: Vec<Option<Series>>,
+    free: Vec<u32>,
+    by_labels: HashMap<Arc<str>, u32>,
+}
+
+impl Family {
+    pub(crate) fn new(def: Definition) -> Self {
+        Family {
+            def,
+            definers: 0,
+            series: Vec::new(),
+            free: Vec::new(),
+            by_labels: HashMap::new(),
+        }
+    }
+
+    /// Series held now.
+    pub(crate) fn len(&self) -> usize {
+        self.by_labels.len()
+    }
+
+    /// Whether nothing refers to this family any more.
+    pub(crate) fn unused(&self) -> bool {
+        self.definers == 0 && self.by_labels.is_empty()
+    }
+
+    /// The labels string `label_values` renders to.
+    pub(crate) fn render(&self, label_values: &[String]) -> String {
+        render_labels(
+            self.def
+                .label_names
+                .iter()
+                .map(String::as_str)
+                .zip(label_values.iter().map(String::as_str)),
+        )
+    }
+
+    /// The slot of the series with these rendered labels.
+    pub(crate) fn find(&self, labels: &str) -> Option<u32> {
+        self.by_labels.get(labels).copied()
+    }
+
+    /// Adds a series (the caller checked that it is new and within the caps).
+    pub(crate) fn insert(&mut self, labels: String) -> u32 {
+        let labels: Arc<str> = labels.into();
+        let series = Series {
+            labels: Arc::clone(&labels),
+            refs: 0,
+            samples: Vec::new(),
+        };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.series[slot as usize] = Some(series);
+                slot
+            }
+            None => {
+                self.series.push(Some(series));
+                (self.series.len() - 1) as u32
+            }
+        };
+        self.by_labels.insert(labels, slot);
+        slot
+    }
+
+    pub(crate) fn get_mut(&mut self, slot: u32) -> Option<&mut Series> {
+        self.series.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// Drops the series in `slot` if nothing refers to it any more; whether it did.
+    pub(crate) fn remove_if_unused(&mut self, slot: u32) -> bool {
+        let Some(entry) = self.series.get_mut(slot as usize) else {
+            return false;
+        };
+        if !entry.as_ref().is_some_and(Series::unused) {
+            return false;
+        }
+        if let Some(series) = entry.take() {
+            self.by_labels.remove(&series.labels);
+            self.free.push(slot);
+        }
+        true
+    }
+
+    /// Live series in slot order (the order of the exposition).
+    pub(crate) fn series(&self) -> impl Iterator<Item = &Series> {
+        self.series.iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn define(kind: MetricKind, labels: &[&str], buckets: &[f64]) -> Define {
+        Define {
+            id: 0,
+            name: "m".into(),
+            help: "h".into(),
+            kind,
+            label_names: labels.iter().map(|s| s.to_string()).collect(),
+            buckets: buckets.to_vec(),
+        }
+    }
+
+    #[test]
+    fn conflicts_name_what_differs() {
+        let d = Definition::new(&define(MetricKind::Histogram, &["a"], &[1.0, 2.0]));
+        assert_eq!(
+            d.conflict(&define(MetricKind::Histogram, &["a"], &[1.0, 2.0])),
+            None
+        );
+        let mut other_help = define(MetricKind::Histogram, &["a"], &[1.0, 2.0]);
+        other_help.help = "different".into();
+        assert_eq!(d.conflict(&other_help), None);
+        let kind = d.conflict(&define(MetricKind::Gauge, &["a"], &[])).unwrap();
+        assert!(
+            kind.contains("gauge here but was defined as a histogram"),
+            "{kind}"
+        );
+        let labels = d
+            .conflict(&define(MetricKind::Histogram, &["b"], &[1.0, 2.0]))
+            .unwrap();
+        assert!(
+            labels.contains("labels [b] differ from the defined [a]"),
+            "{labels}"
+        );
+        let buckets = d
+            .conflict(&define(MetricKind::Histogram, &["a"], &[1.0]))
+            .unwrap();
+        assert!(buckets.contains("buckets [1.0] differ"), "{buckets}");
+    }
+
+    #[test]
+    fn slots_are_reused_and_lookups_follow() {
+        let mut f = Family::new(Definition::new(&define(MetricKind::Gauge, &["a"], &[])));
+        let a = f.insert(f.render(&["x".into()]));
+        let b = f.insert(f.render(&["y".into()]));
+        assert_eq!(f.find("a=\"y\""), Some(b));
+        assert!(f.remove_if_unused(a));
+        assert_eq!(f.find("a=\"x\""), None);
+        let c = f.insert(f.render(&["z".into()]));
+        assert_eq!(c, a);
+        assert_eq!(f.len(), 2);
+        let order: Vec<_> = f.series().map(|s| s.labels.to_string()).collect();
+        assert_eq!(order, ["a=\"z\"", "a=\"y\""]);
+    }
+}

@@ -1,0 +1,490 @@
+//! Aggregated series: what every client reported, ready to be scraped.
+//!
+//! Metric families are shared by name across clients and their definitions must agree
+//! (kind, label names, buckets; the first help text wins). Each series keeps one cumulative
+//! sample per source, a source being the `(client_name, node_id)` of a `Hello`; a scrape
+//! adds the samples of all sources up (counters, histograms and gauges alike), so two
+//! processes reporting the same series appear as one total.
+//!
+//! Incarnations: a source that says `Hello` with a new incarnation has restarted, so its
+//! samples are dropped (a genuine reset); a reconnect of the same incarnation keeps them and
+//! the client's resent cumulative totals overwrite them, so totals survive client
+//! reconnects and exporter restarts exactly. A source without a connection keeps its samples
+//! for the source TTL, then [`Store::expire`] forgets them.
+//!
+//! Time is an input ([`Store::expire`] and friends take `now`), so tests use a fake clock.
+//! Every method takes the store's lock once, briefly: the ingest path applies a whole batch
+//! under one lock; a scrape renders under it (string appends and number formatting only).
+
+mod family;
+mod render;
+mod sample;
+mod source;
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use dawn_proto::{Define, Value};
+
+pub use render::Alias;
+pub use source::SourceKey;
+
+use family::{Definition, Family};
+use sample::{Applied, Sample};
+use source::Sources;
+
+/// Name prefixes reserved for the exporter's own metrics.
+pub const RESERVED_PREFIXES: &[&str] = &["dawn_exporter_", "dawn_node_", "dawn_health_"];
+
+/// Caps and lifetimes of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Most series held in total (`--store.max-series`).
+    pub max_series: usize,
+    /// Most series held per metric (`--store.max-series-per-metric`).
+    pub max_series_per_metric: usize,
+    /// How long a disconnected source's values are kept (`--store.source-ttl`).
+    pub source_ttl: Duration,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        StoreLimits {
+            max_series: 100_000,
+            max_series_per_metric: 10_000,
+            source_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A source attached to the store by a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceId(u32);
+
+/// A metric family held by a connection's definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FamilyId(u32);
+
+/// A series held by a connection's definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesId {
+    family: u32,
+    slot: u32,
+}
+
+/// Result of [`Store::attach`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attached {
+    /// The source, to pass to later calls; [`Store::detach`] it when the connection ends.
+    pub source: SourceId,
+    /// The source was known with another incarnation, whose values were dropped.
+    pub reset: bool,
+}
+
+/// Why a definition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefineError {
+    /// Another client defined the name differently.
+    #[error("metric {name} conflicts with its existing definition: {why}")]
+    Conflict {
+        /// The metric.
+        name: String,
+        /// What differs.
+        why: String,
+    },
+    /// The name belongs to the exporter's own metrics.
+    #[error("metric name {name} is reserved: names starting with {prefix} are the exporter's own")]
+    Reserved {
+        /// The metric.
+        name: String,
+        /// The reserved prefix it starts with.
+        prefix: &'static str,
+    },
+}
+
+/// Why a series is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeriesError {
+    /// The store holds `--store.max-series` series.
+    #[error(
+        "series {metric}{{{labels}}} refused: the exporter holds its maximum of {limit} series (--store.max-series)"
+    )]
+    MaxSeries {
+        /// The metric.
+        metric: String,
+        /// The rendered labels.
+        labels: String,
+        /// The cap.
+        limit: usize,
+    },
+    /// The metric holds `--store.max-series-per-metric` series.
+    #[error(
+        "series {metric}{{{labels}}} refused: {metric} has its maximum of {limit} series (--store.max-series-per-metric)"
+    )]
+    MaxSeriesPerMetric {
+        /// The metric.
+        metric: String,
+        /// The rendered labels.
+        labels: String,
+        /// The cap.
+        limit: usize,
+    },
+}
+
+/// Result of [`Store::apply`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Updates stored.
+    pub applied: u64,
+    /// Tags of the updates refused because a counter or histogram went backwards.
+    pub decreased: Vec<u32>,
+    /// The whole batch was ignored: the source has a newer incarnation than the caller's.
+    pub stale_incarnation: bool,
+}
+
+/// Aggregated series of every client.
+#[derive(Debug)]
+pub struct Store {
+    limits: StoreLimits,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    families: Vec<Option<Family>>,
+    free_families: Vec<u32>,
+    by_name: BTreeMap<String, u32>,
+    sources: Sources,
+    total_series: usize,
+}
+
+impl Store {
+    /// An empty store with these limits.
+    pub fn new(limits: StoreLimits) -> Self {
+        Store {
+            limits,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> StoreLimits {
+        self.limits
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent-enough data (every mutation is a
+        // handful of field writes); keep serving rather than poisoning every later call.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a connection of `key` with `incarnation`. A different incarnation than the
+    /// one held replaces the source's values (they are dropped now; the client resends).
+    pub fn attach(&self, key: &SourceKey, incarnation: u64) -> Attached {
+        let mut inner = self.lock();
+        let (slot, reset) = match inner.sources.find(key) {
+            Some(slot) => {
+                let known = inner.sources.get(slot).map(|s| s.incarnation);
+                let reset = known != Some(incarnation);
+                if reset {
+                    inner.drop_samples_of(slot);
+                    if let Some(s) = inner.sources.get_mut(slot) {
+                        s.incarnation = incarnation;
+                        s.dropped = 0;
+                    }
+                }
+                (slot, reset)
+            }
+            None => (inner.sources.insert(key.clone(), incarnation), false),
+        };
+        if let Some(s) = inner.sources.get_mut(slot) {
+            s.connections += 1;
+            s.disconnected_at = None;
+        }
+        Attached {
+            source: SourceId(slot),
+            reset,
+        }
+    }
+
+    /// Ends a connection of `source`; its values stay for the source TTL after the last one.
+    pub fn detach(&self, source: SourceId, now: Instant) {
+        let mut inner = self.lock();
+        if let Some(s) = inner.sources.get_mut(source.0) {
+            s.connections = s.connections.saturating_sub(1);
+            if s.connections == 0 {
+                s.disconnected_at = Some(now);
+            }
+        }
+    }
+
+    /// Holds the family `def` describes, creating it or checking that it agrees with the
+    /// existing definition. [`Store::release_family`] it when the connection ends.
+    pub fn define(&self, def: &Define) -> Result<FamilyId, DefineError> {
+        if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| def.name.starts_with(*p)) {
+            return Err(DefineError::Reserved {
+                name: def.name.clone(),
+                prefix,
+            });
+        }
+        let mut inner = self.lock();
+        let slot = match inner.by_name.get(&def.name).copied() {
+            Some(slot) => {
+                let family = inner.family_mut(slot);
+                if let Some(why) = family.and_then(|f| f.def.conflict(def)) {
+                    return Err(DefineError::Conflict {
+                        name: def.name.clone(),
+                        why,
+                    });
+                }
+                slot
+            }
+            None => inner.insert_family(Family::new(Definition::new(def))),
+        };
+        if let Some(f) = inner.family_mut(slot) {
+            f.definers += 1;
+        }
+        Ok(FamilyId(slot))
+    }
+
+    /// Gives up a connection's hold on a family.
+    pub fn release_family(&self, family: FamilyId) {
+        let mut inner = self.lock();
+        if let Some(f) = inner.family_mut(family.0) {
+            f.definers = f.definers.saturating_sub(1);
+        }
+        inner.remove_family_if_unused(family.0);
+    }
+
+    /// Holds the series of `family` with `label_values` (validated against the
+    /// definition), creating it within the caps. [`Store::release_series`] it when the
+    /// connection ends or retires it.
+    pub fn series(
+        &self,
+        family: FamilyId,
+        label_values: &[String],
+    ) -> Result<SeriesId, SeriesError> {
+        let mut inner = self.lock();
+        let total = inner.total_series;
+        let Some(f) = inner.family_mut(family.0) else {
+            // Unreachable while the caller holds the family; refuse rather than panic.
+            return Err(SeriesError::MaxSeries {
+                metric: String::new(),
+                labels: String::new(),
+                limit: self.limits.max_series,
+            });
+        };
+        let labels = f.render(label_values);
+        let slot = match f.find(&labels) {
+            Some(slot) => slot,
+            None => {
+                if total >= self.limits.max_series {
+                    return Err(SeriesError::MaxSeries {
+                        metric: f.def.name.clone(),
+                        labels,
+                        limit: self.limits.max_series,
+                    });
+                }
+                if f.len() >= self.limits.max_series_per_metric {
+                    return Err(SeriesError::MaxSeriesPerMetric {
+                        metric: f.def.name.clone(),
+                        labels,
+                        limit: self.limits.max_series_per_metric,
+                    });
+                }
+                let slot = f.insert(labels);
+                inner.total_series += 1;
+                slot
+            }
+        };
+        if let Some(s) = inner.family_mut(family.0).and_then(|f| f.get_mut(slot)) {
+            s.refs += 1;
+        }
+        Ok(SeriesId {
+            family: family.0,
+            slot,
+        })
+    }
+
+    /// Gives up a connection's hold on a series.
+    pub fn release_series(&self, series: SeriesId) {
+        let mut inner = self.lock();
+        if let Some(s) = inner
+            .family_mut(series.family)
+            .and_then(|f| f.get_mut(series.slot))
+        {
+            s.refs = s.refs.saturating_sub(1);
+        }
+        inner.remove_series_if_unused(series);
+    }
+
+    /// Removes `source`'s value of `series` (a `Retire`); the series disappears when no
+    /// source has a value and no connection holds it.
+    pub fn retire(&self, source: SourceId, series: SeriesId) {
+        let mut inner = self.lock();
+        if let Some(s) = inner
+            .family_mut(series.family)
+            .and_then(|f| f.get_mut(series.slot))
+        {
+            s.remove_sample(source.0);
+        }
+        if let Some(src) = inner.sources.get_mut(source.0) {
+            src.held.remove(&(series.family, series.slot));
+        }
+        inner.remove_series_if_unused(series);
+    }
+
+    /// Stores a batch of `source`'s cumulative values under one lock. Each update is
+    /// `(series, value, tag)`; values were validated against their definitions. Tags of
+    /// counters or histograms that went backwards come back in
+    /// [`ApplyOutcome::decreased`] (their old values stay).
+    pub fn apply<'v>(
+        &self,
+        source: SourceId,
+        incarnation: u64,
+        updates: impl IntoIterator<Item = (SeriesId, &'v Value, u32)>,
+    ) -> ApplyOutcome {
+        let mut outcome = ApplyOutcome::default();
+        let mut inner = self.lock();
+        let current = inner.sources.get(source.0).map(|s| s.incarnation);
+        if current != Some(incarnation) {
+            outcome.stale_incarnation = true;
+            return outcome;
+        }
+        let Inner {
+            families, sources, ..
+        } = &mut *inner;
+        let Some(src) = sources.get_mut(source.0) else {
+            outcome.stale_incarnation = true;
+            return outcome;
+        };
+        for (id, value, tag) in updates {
+            let Some(series) = families
+                .get_mut(id.family as usize)
+                .and_then(Option::as_mut)
+                .and_then(|f| f.get_mut(id.slot))
+            else {
+                continue;
+            };
+            match series.sample_mut(source.0) {
+                Some(sample) => match sample.apply(value) {
+                    Applied::Updated => outcome.applied += 1,
+                    Applied::Decreased => outcome.decreased.push(tag),
+                },
+                None => {
+                    series.samples.push((source.0, Sample::from_value(value)));
+                    src.held.insert((id.family, id.slot));
+                    outcome.applied += 1;
+                }
+            }
+        }
+        outcome
+    }
+
+    /// Records a source's cumulative `Heartbeat::dropped` and returns the increase since
+    /// the last report of this incarnation.
+    pub fn report_dropped(&self, source: SourceId, dropped: u64) -> u64 {
+        let mut inner = self.lock();
+        let Some(s) = inner.sources.get_mut(source.0) else {
+            return 0;
+        };
+        let increase = dropped.saturating_sub(s.dropped);
+        s.dropped = s.dropped.max(dropped);
+        increase
+    }
+
+    /// Forgets sources disconnected for longer than the source TTL, with their values;
+    /// returns their keys.
+    pub fn expire(&self, now: Instant) -> Vec<SourceKey> {
+        let Some(cutoff) = now.checked_sub(self.limits.source_ttl) else {
+            return Vec::new();
+        };
+        let mut inner = self.lock();
+        let mut gone = Vec::new();
+        for slot in inner.sources.disconnected_before(cutoff) {
+            inner.drop_samples_of(slot);
+            if let Some(s) = inner.sources.remove(slot) {
+                gone.push(s.key);
+            }
+        }
+        gone
+    }
+
+    /// Series held now (with or without values).
+    pub fn series_count(&self) -> usize {
+        self.lock().total_series
+    }
+
+    /// Sources known now (connected, or disconnected within the TTL).
+    pub fn source_count(&self) -> usize {
+        self.lock().sources.len()
+    }
+}
+
+impl Inner {
+    fn family_mut(&mut self, slot: u32) -> Option<&mut Family> {
+        self.families
+            .get_mut(slot as usize)
+            .and_then(Option::as_mut)
+    }
+
+    fn insert_family(&mut self, family: Family) -> u32 {
+        let name = family.def.name.clone();
+        let slot = match self.free_families.pop() {
+            Some(slot) => {
+                self.families[slot as usize] = Some(family);
+                slot
+            }
+            None => {
+                self.families.push(Some(family));
+                (self.families.len() - 1) as u32
+            }
+        };
+        self.by_name.insert(name, slot);
+        slot
+    }
+
+    fn remove_family_if_unused(&mut self, slot: u32) {
+        let Some(entry) = self.families.get_mut(slot as usize) else {
+            return;
+        };
+        if !entry.as_ref().is_some_and(Family::unused) {
+            return;
+        }
+        if let Some(f) = entry.take() {
+            self.by_name.remove(&f.def.name);
+            self.free_families.push(slot);
+        }
+    }
+
+    fn remove_series_if_unused(&mut self, id: SeriesId) {
+        let removed = self
+            .family_mut(id.family)
+            .is_some_and(|f| f.remove_if_unused(id.slot));
+        if removed {
+            self.total_series = self.total_series.saturating_sub(1);
+            self.remove_family_if_unused(id.family);
+        }
+    }
+
+    /// Removes every sample of source `slot`, and the series and families left unused.
+    fn drop_samples_of(&mut self, slot: u32) {
+        let held = match self.sources.get_mut(slot) {
+            Some(s) => std::mem::take(&mut s.held),
+            None => return,
+        };
+        for (family, series) in held {
+            if let Some(s) = self.family_mut(family).and_then(|f| f.get_mut(series)) {
+                s.remove_sample(slot);
+            }
+            self.remove_series_if_unused(SeriesId {
+                family,
+                slot: series,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
