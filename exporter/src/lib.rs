@@ -4,5 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod exposition;
+pub mod health;
 pub mod metrics;
 pub mod store;
