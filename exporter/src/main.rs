@@ -1,1 +1,2 @@
+//! placeholder binary until main is written.
 fn main() {}

@@ -1,0 +1,132 @@
+//! The Unix socket where nodes push telemetry: listener, per-connection decoding, sessions.
+//!
+//! Layers, as in statsd_exporter's listener → line → event: [`socket_file`] prepares the
+//! path, `listener` accepts, `connection` moves bytes through a `FrameDecoder`, and
+//! `session` (no I/O) turns frames into store, health and metric updates plus replies.
+
+mod connection;
+mod listener;
+mod session;
+mod socket_file;
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio::sync::watch;
+
+use crate::health::HealthModel;
+use crate::metrics::ExporterMetrics;
+use crate::store::Store;
+use connection::ConnectionLimits;
+use session::{SessionLimits, Shared};
+use socket_file::SocketFile;
+
+pub use socket_file::{IngestError, SOCKET_DIR_MODE, SOCKET_MODE};
+
+/// Default socket path.
+pub const DEFAULT_SOCKET: &str = "/tmp/dawn/telemetry.sock";
+
+/// Most metric ids one connection may define before it is disconnected as a flood.
+pub const MAX_METRIC_IDS: usize = 4096;
+
+/// Error frames sent per connection before further problems are only counted.
+pub const MAX_ERROR_FRAMES: u32 = 100;
+
+/// Settings of the ingest side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// Socket path (`--socket`).
+    pub socket: PathBuf,
+    /// Most clients connected at once (`--ingest.max-clients`).
+    pub max_clients: usize,
+    /// Largest frame body accepted (`--ingest.max-frame-bytes`).
+    pub max_frame_bytes: usize,
+    /// Time a new connection has to say `Hello` (`--ingest.handshake-timeout`).
+    pub handshake_timeout: Duration,
+    /// A client silent for this long is disconnected (the liveness timeout).
+    pub idle_timeout: Duration,
+    /// A client that does not read the exporter's replies for this long is disconnected.
+    pub write_timeout: Duration,
+    /// Most series ids one connection may hold (admitted or refused) before it is
+    /// disconnected as a flood.
+    pub max_series_ids: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            socket: PathBuf::from(DEFAULT_SOCKET),
+            max_clients: 64,
+            max_frame_bytes: dawn_proto::DEFAULT_MAX_FRAME_LEN,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(5),
+            max_series_ids: 200_000,
+        }
+    }
+}
+
+/// The bound telemetry socket, ready to [`Ingest::run`].
+#[derive(Debug)]
+pub struct Ingest {
+    listener: UnixListener,
+    file: SocketFile,
+    shared: Arc<Shared>,
+    config: IngestConfig,
+}
+
+impl Ingest {
+    /// Creates the socket's directory if needed, replaces a stale socket, refuses to take
+    /// a live exporter's socket, and binds.
+    pub async fn bind(
+        config: IngestConfig,
+        store: Arc<Store>,
+        health: Arc<HealthModel>,
+        metrics: Arc<ExporterMetrics>,
+    ) -> Result<Ingest, IngestError> {
+        let (listener, file) = socket_file::bind(&config.socket).await?;
+        let shared = Arc::new(Shared {
+            store,
+            health,
+            metrics,
+            limits: SessionLimits {
+                max_metric_ids: MAX_METRIC_IDS,
+                max_series_ids: config.max_series_ids,
+                max_error_frames: MAX_ERROR_FRAMES,
+            },
+        });
+        Ok(Ingest {
+            listener,
+            file,
+            shared,
+            config,
+        })
+    }
+
+    /// The socket's path.
+    pub fn socket_path(&self) -> &Path {
+        self.file.path()
+    }
+
+    /// Serves clients until `shutdown` turns true; then closes every connection and
+    /// removes the socket file.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let Ingest {
+            listener,
+            file,
+            shared,
+            config,
+        } = self;
+        let limits = ConnectionLimits {
+            max_frame_bytes: config.max_frame_bytes,
+            handshake_timeout: config.handshake_timeout,
+            idle_timeout: config.idle_timeout,
+            write_timeout: config.write_timeout,
+        };
+        listener::run(listener, shared, config.max_clients, limits, shutdown).await;
+        drop(file);
+    }
+}
