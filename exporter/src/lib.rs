@@ -15,17 +15,35 @@
 
 #![forbid(unsafe_code)]
 
+mod app;
+mod cli;
+mod config;
 mod exposition;
 mod health;
+mod healthcheck;
+mod http;
 mod ingest;
 mod metrics;
 mod store;
 
+pub use app::{Exporter, StartError};
+pub use cli::{Cli, Command, HealthcheckArgs, RunArgs};
+pub use config::{
+    DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_COMPAT_SEED_NAMES, ENV_HANDSHAKE_TIMEOUT,
+    ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES,
+    ENV_MAX_SERIES_PER_METRIC, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_SOCKET, ENV_SOURCE_TTL,
+    ExporterConfig, healthcheck_address, ready_url,
+};
 pub use exposition::{
     BucketBounds, Encoder, FamilyKind, Format, encode_families, render_labels, wants_gzip,
 };
 pub use health::{
     CheckReport, HealthModel, HealthReport, Liveness, Readiness, STALE_FLUSHES, TELEMETRY_CHECK,
+};
+pub use healthcheck::probe as healthcheck_probe;
+pub use http::{
+    EXPORTER_HEALTHY_PATH, FIXED_PATHS, HEALTH_PATH, HttpBindError, HttpState, LIVE_PATH,
+    READY_PATH, bind_http, serve_http,
 };
 pub use ingest::{
     DEFAULT_SOCKET, Ingest, IngestConfig, IngestError, MAX_ERROR_FRAMES, MAX_METRIC_IDS,

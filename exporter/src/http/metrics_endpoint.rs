@@ -1,0 +1,80 @@
+//! The telemetry path: the store's families and the exporter's own, in the format the
+//! `Accept` header prefers, gzipped when `Accept-Encoding` allows.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use warp::http::{HeaderValue, Response, StatusCode, header};
+
+use super::HttpState;
+use super::response::{json, with_body};
+use crate::exposition::{Encoder, Format, encode_families};
+
+/// Renders the whole exposition; records its duration in
+/// `dawn_exporter_scrape_duration_seconds`.
+pub(crate) fn render(state: &HttpState, format: Format) -> String {
+    let started = Instant::now();
+    let mut out = String::with_capacity(state.last_len.load(Ordering::Relaxed) + 1024);
+    let mut encoder = Encoder::new(&mut out, format);
+    state.store.render(&mut encoder, &state.aliases);
+    let own = state.telemetry.gather();
+    encode_families(&mut encoder, &own);
+    encoder.finish();
+    state.last_len.store(out.len(), Ordering::Relaxed);
+    state
+        .telemetry
+        .observe_scrape(started.elapsed().as_secs_f64());
+    out
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+    gz.write_all(body)?;
+    gz.finish()
+}
+
+/// Builds the scrape response (blocking work: call from a blocking thread).
+pub(crate) fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Vec<u8>> {
+    let text = render(state, format).into_bytes();
+    let (body, encoding) = if gzipped {
+        match gzip(&text) {
+            Ok(body) => (body, Some("gzip")),
+            // Compressing into memory cannot fail short of allocation failure; send plain.
+            Err(_) => (text, None),
+        }
+    } else {
+        (text, None)
+    };
+    let mut r = with_body(StatusCode::OK, format.content_type(), body);
+    let headers = r.headers_mut();
+    if let Some(encoding) = encoding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    }
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    r
+}
+
+/// The scrape, rendered on a blocking thread so a large store never stalls the runtime.
+pub(crate) async fn scrape(
+    state: Arc<HttpState>,
+    format: Format,
+    gzipped: bool,
+) -> Response<Vec<u8>> {
+    match tokio::task::spawn_blocking(move || respond(&state, format, gzipped)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("rendering metrics failed: {e}");
+            json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &serde_json::json!({"error": "rendering metrics failed"}),
+            )
+        }
+    }
+}
