@@ -1,0 +1,24 @@
+//! Helpers shared by the end-to-end tests.
+//!
+//! - [`binaries`]: builds the real binaries once per test process and finds them;
+//! - [`process`]: spawns an exporter or a node in its own temp dir, with its own socket and
+//!   port, logs to a file shown when a test fails, killed on drop;
+//! - [`http`]: a tiny HTTP/1.1 GET client (gzip on request);
+//! - [`exposition`]: a Prometheus text / OpenMetrics parser good enough to read a sample;
+//! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
+//! - [`tools`]: finds `prometheus` and `promtool` (fail under `CI=true`, skip loudly otherwise);
+//! - [`eventually`]: the one patience setting and the polling helper built on it.
+
+pub mod binaries;
+pub mod eventually;
+pub mod exposition;
+pub mod http;
+pub mod process;
+pub mod tools;
+pub mod wire;
+
+pub use eventually::{PATIENCE, eventually, patience};
+pub use exposition::Exposition;
+pub use http::{Response, get, get_with};
+pub use process::{Exporter, ExporterOptions, Node, Proc, free_port};
+pub use wire::RawClient;

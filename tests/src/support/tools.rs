@@ -1,0 +1,36 @@
+//! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`).
+
+use std::path::PathBuf;
+
+/// Whether this is a CI run (`CI=true`), where missing tools fail tests instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Finds `name` on `PATH`.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// The path of tool `name` for a test that needs it.
+///
+/// When it is missing: under `CI=true` the test fails; otherwise a loud message says the test
+/// was skipped and `None` is returned (the test then returns early).
+#[track_caller]
+pub fn require(name: &str) -> Option<PathBuf> {
+    if let Some(p) = find_on_path(name) {
+        return Some(p);
+    }
+    let hint = "install it with `apt-get install -y prometheus` (gives prometheus and promtool)";
+    if in_ci() {
+        panic!("`{name}` is not on PATH and CI=true: this test must run in CI; {hint}");
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED: `{name}` is not on PATH, so this test did not run; {hint} \
+         (with CI=true this is a failure) !!!!!!!!\n"
+    );
+    None
+}
