@@ -164,12 +164,12 @@ fn duration_within(min: Duration, max: Duration) -> impl Fn(&HumanDuration) -> b
     move |d| d.0 >= min && d.0 <= max
 }
 
-fn valid_telemetry_path(p: &String) -> bool {
+fn valid_telemetry_path(p: &str) -> bool {
     p.starts_with('/')
         && !p
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
-        && !FIXED_PATHS.contains(&p.as_str())
+        && !FIXED_PATHS.contains(&p)
 }
 
 /// The listen address from `--web.listen-address` or `PROJECT_DAWN_METRICS_PORT`.
@@ -217,7 +217,7 @@ impl ExporterConfig {
             ENV_METRICS_PATH,
             d.telemetry_path.clone(),
             "a path starting with '/' without spaces, '?' or '#', other than /, /health, /health/ready, /health/live and /-/healthy",
-            valid_telemetry_path,
+            |p: &String| valid_telemetry_path(p),
         );
         let compat_flag = args.compat_seed_names.then_some(Switch(true));
         let Switch(compat_seed_names) = s.get(

@@ -79,7 +79,7 @@ pub(crate) fn endpoints(telemetry_path: &str) -> Vec<(String, &'static str)> {
     ]
 }
 
-fn header_str<'h>(headers: &'h HeaderMap, name: header::HeaderName) -> Option<&'h str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -345,7 +345,7 @@ fn disconnected_sources_expire_after_the_ttl() {
 
     assert!(store.expire(t0 + Duration::from_secs(299)).is_empty());
     assert!(render(&store, Format::Text, &[]).contains("} 5\n"));
-    assert_eq!(store.expire(t0 + Duration::from_secs(300)), [key.clone()]);
+    assert_eq!(store.expire(t0 + Duration::from_secs(300)), [key]);
     assert_eq!(render(&store, Format::Text, &[]), "");
     assert_eq!(store.series_count(), 0);
     assert_eq!(store.source_count(), 0);
