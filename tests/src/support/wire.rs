@@ -95,6 +95,7 @@ impl RawClient {
     /// Like [`RawClient::recv`], but `None` after `wait` without anything.
     pub fn recv_within(&mut self, wait: Duration) -> Option<Received> {
         let deadline = Instant::now() + wait;
+        let mut tried = false;
         loop {
             match self.decoder.next_frame() {
                 Ok(Some(f)) => return Some(Received::Frame(f)),
@@ -104,12 +105,15 @@ impl RawClient {
             if self.closed {
                 return Some(Received::Closed);
             }
+            // Always read once, even with no time left, so that `wait == 0` still sees what
+            // has already arrived.
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() && tried {
                 return None;
             }
+            tried = true;
             self.stream
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .set_read_timeout(Some(left.max(Duration::from_millis(10))))
                 .expect("set_read_timeout");
             let mut buf = [0u8; 8192];
             match self.stream.read(&mut buf) {
@@ -151,5 +155,85 @@ impl RawClient {
     /// Whether the exporter has closed the connection (as far as seen so far).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+}
+
+/// Name of the counter a [`WellBehaved`] client keeps.
+pub const GOOD_COUNTER: &str = "dawn_test_good_events_total";
+
+/// A well-behaved client running beside a misbehaving one: after the misbehaviour, it must
+/// still be able to report, and its value must show on `/metrics`.
+#[derive(Debug)]
+pub struct WellBehaved {
+    raw: RawClient,
+    node_id: String,
+    value: u64,
+    seq: u64,
+}
+
+impl WellBehaved {
+    /// Connects as `node_id`, defines [`GOOD_COUNTER`]`{client=node_id}` and reports 1.
+    #[track_caller]
+    pub fn connect(exporter: &crate::support::Exporter, node_id: &str) -> WellBehaved {
+        use dawn_proto::{Define, MetricKind, SeriesDef};
+        let mut raw = RawClient::handshake(&exporter.socket, node_id, 1);
+        raw.send(&Frame::Define(Define {
+            id: 1,
+            name: GOOD_COUNTER.into(),
+            help: "Events of the well-behaved test client.".into(),
+            kind: MetricKind::Counter,
+            label_names: vec!["client".into()],
+            buckets: vec![],
+        }));
+        raw.send(&Frame::Series(SeriesDef {
+            id: 1,
+            metric: 1,
+            label_values: vec![node_id.into()],
+        }));
+        let mut c = WellBehaved {
+            raw,
+            node_id: node_id.to_owned(),
+            value: 0,
+            seq: 0,
+        };
+        c.bump_and_check(exporter);
+        c
+    }
+
+    /// Adds one, sends the new total, and waits until `/metrics` shows it; fails the test if
+    /// the exporter answered this client with anything or closed it.
+    #[track_caller]
+    pub fn bump_and_check(&mut self, exporter: &crate::support::Exporter) {
+        use dawn_proto::{Batch, Update, Value};
+        self.value += 1;
+        self.seq += 1;
+        self.raw.send(&Frame::Batch(Batch {
+            seq: self.seq,
+            updates: vec![Update {
+                series: 1,
+                value: Value::Counter(self.value),
+            }],
+        }));
+        let want = self.value as f64;
+        let labels = [("client", self.node_id.as_str())];
+        exporter.eventually_metrics(
+            &format!("{GOOD_COUNTER}{{client={:?}}} == {want}", self.node_id),
+            |m| match m.get(GOOD_COUNTER, &labels) {
+                Some(v) if v == want => Ok(()),
+                other => Err(format!("got {other:?}")),
+            },
+        );
+        let answers = self.raw.frames_within(Duration::ZERO);
+        assert!(
+            answers.is_empty() && !self.raw.is_closed(),
+            "the well-behaved client {} was answered {answers:?} (closed: {})",
+            self.node_id,
+            self.raw.is_closed()
+        );
+    }
+
+    /// Its current total.
+    pub fn value(&self) -> u64 {
+        self.value
     }
 }
