@@ -51,39 +51,67 @@ pub struct RunArgs {
 
     /// Most telemetry clients connected at once (1-65536); more are rejected and counted.
     /// [env: PROJECT_DAWN_EXPORTER_MAX_CLIENTS] [default: 64]
-    #[arg(long = "ingest.max-clients", value_name = "N")]
+    #[arg(
+        long = "ingest.max-clients",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub max_clients: Option<String>,
 
     /// Largest telemetry frame accepted, in bytes (256-16777216); a larger frame
     /// disconnects its client. [env: PROJECT_DAWN_EXPORTER_MAX_FRAME_BYTES]
     /// [default: 1048576]
-    #[arg(long = "ingest.max-frame-bytes", value_name = "BYTES")]
+    #[arg(
+        long = "ingest.max-frame-bytes",
+        value_name = "BYTES",
+        allow_hyphen_values = true
+    )]
     pub max_frame_bytes: Option<String>,
 
     /// Time a new client has to say Hello before it is disconnected (10ms-1h).
     /// [env: PROJECT_DAWN_EXPORTER_HANDSHAKE_TIMEOUT] [default: 5s]
-    #[arg(long = "ingest.handshake-timeout", value_name = "DURATION")]
+    #[arg(
+        long = "ingest.handshake-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub handshake_timeout: Option<String>,
 
     /// Most series held in total (1-100000000); new series beyond it are rejected and
     /// counted. [env: PROJECT_DAWN_EXPORTER_MAX_SERIES] [default: 100000]
-    #[arg(long = "store.max-series", value_name = "N")]
+    #[arg(
+        long = "store.max-series",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub max_series: Option<String>,
 
     /// Most series held per metric (1-100000000).
     /// [env: PROJECT_DAWN_EXPORTER_MAX_SERIES_PER_METRIC] [default: 10000]
-    #[arg(long = "store.max-series-per-metric", value_name = "N")]
+    #[arg(
+        long = "store.max-series-per-metric",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
     pub max_series_per_metric: Option<String>,
 
     /// How long the values of a disconnected node are kept before they are dropped
-    /// (0s-30d). [env: PROJECT_DAWN_EXPORTER_SOURCE_TTL] [default: 5m]
-    #[arg(long = "store.source-ttl", value_name = "DURATION")]
+    /// (0s-720h). [env: PROJECT_DAWN_EXPORTER_SOURCE_TTL] [default: 5m]
+    #[arg(
+        long = "store.source-ttl",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub source_ttl: Option<String>,
 
     /// /health/live fails once the node has been silent this long; also the start-up
     /// grace and the idle timeout of telemetry clients (1s-1h).
     /// [env: PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT] [default: 30s]
-    #[arg(long = "health.liveness-timeout", value_name = "DURATION")]
+    #[arg(
+        long = "health.liveness-timeout",
+        value_name = "DURATION",
+        allow_hyphen_values = true
+    )]
     pub liveness_timeout: Option<String>,
 }
 

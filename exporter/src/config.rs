@@ -277,7 +277,7 @@ impl ExporterConfig {
             args.source_ttl.as_deref(),
             ENV_SOURCE_TTL,
             HumanDuration(d.store.source_ttl),
-            "a duration 0s-30d like 30s, 5m or 1h",
+            "a duration 0s-720h like 30s, 5m or 1h",
             duration_within(Duration::ZERO, Duration::from_secs(30 * 86_400)),
         );
         let HumanDuration(liveness_timeout) = setting(

@@ -60,8 +60,9 @@ async fn main() -> anyhow::Result<ExitCode> {
     let exporter = match Exporter::start(config).await {
         Ok(exporter) => exporter,
         Err(e) => {
+            // Logging goes to stderr (and the log file), so this is the one line the
+            // operator sees.
             error!("cannot start: {e}");
-            eprintln!("{PROGRAM}: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
