@@ -26,7 +26,7 @@ impl Running {
                 socket: dir.path().join("t.sock"),
                 ..IngestConfig::default()
             },
-            listen_address: "127.0.0.1:0".parse().unwrap(),
+            listen_address: "127.0.0.1:0".parse().expect("address"),
             ..ExporterConfig::default()
         };
         tweak(&mut config);
@@ -324,9 +324,14 @@ fn promtool(body: &[u8]) -> (bool, String) {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(body).unwrap();
-    let out = child.wait_with_output().unwrap();
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(body)
+        .expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool output");
     let report = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
