@@ -300,6 +300,8 @@ impl Drop for Proc {
 pub struct ExporterOptions {
     /// The socket path; default `<temp dir>/telemetry.sock`.
     pub socket: Option<PathBuf>,
+    /// The HTTP port on 127.0.0.1; default a free one.
+    pub port: Option<u16>,
     /// Extra command-line arguments (after `--socket` and `--web.listen-address`).
     pub args: Vec<String>,
     /// Extra environment variables.
@@ -311,6 +313,12 @@ impl ExporterOptions {
     pub fn arg(mut self, flag: &str, value: &str) -> Self {
         self.args.push(flag.to_owned());
         self.args.push(value.to_owned());
+        self
+    }
+
+    /// Listens on this port.
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 
@@ -357,7 +365,7 @@ impl Exporter {
             .socket
             .clone()
             .unwrap_or_else(|| dir.path().join("telemetry.sock"));
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let mut args: Vec<OsString> = vec![
             "--socket".into(),
             socket.clone().into(),

@@ -56,8 +56,15 @@ impl RawClient {
     /// Connects and completes a handshake as `node_id`; fails the test unless `Welcome`.
     #[track_caller]
     pub fn handshake(socket: &Path, node_id: &str, incarnation: u64) -> RawClient {
+        RawClient::handshake_with(socket, RawClient::hello_frame(node_id, incarnation))
+    }
+
+    /// Connects and completes a handshake with `hello`; fails the test unless `Welcome`.
+    #[track_caller]
+    pub fn handshake_with(socket: &Path, hello: Hello) -> RawClient {
         let mut c = RawClient::connect(socket);
-        c.send(&Frame::Hello(RawClient::hello_frame(node_id, incarnation)));
+        let node_id = hello.node_id.clone();
+        c.send(&Frame::Hello(hello));
         match c.recv() {
             Received::Frame(Frame::Welcome(_)) => c,
             other => panic!("expected Welcome for {node_id}, got {other:?}"),
