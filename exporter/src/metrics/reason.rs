@@ -41,8 +41,9 @@ macro_rules! reasons {
 reasons! {
     /// Why a client broke the protocol: `dawn_exporter_decode_errors_total{reason}`.
     ///
-    /// Fatal reasons close the connection (see [`ProtocolError::is_fatal`]); the others are
-    /// answered with an `Error` frame and the session goes on.
+    /// Framing, handshake, timeout, limit and flood errors close the connection with a
+    /// `Reject`; problems with a definition or value are answered with an `Error` frame and
+    /// the session goes on (docs/exporter.md has the table).
     ProtocolError {
         /// The bytes are not a bincode `Frame`.
         Malformed => "malformed",
@@ -92,27 +93,6 @@ reasons! {
         WriteTimeout => "write_timeout",
         /// A client defining more ids than its series could ever use.
         Flood => "flood",
-    }
-}
-
-impl ProtocolError {
-    /// Whether the connection is closed after this error.
-    pub fn is_fatal(self) -> bool {
-        matches!(
-            self,
-            ProtocolError::Malformed
-                | ProtocolError::FrameTooLarge
-                | ProtocolError::Truncated
-                | ProtocolError::TrailingBytes
-                | ProtocolError::BadMagic
-                | ProtocolError::UnsupportedVersion
-                | ProtocolError::HandshakeTimeout
-                | ProtocolError::ClientLimit
-                | ProtocolError::IdleTimeout
-                | ProtocolError::Stalled
-                | ProtocolError::WriteTimeout
-                | ProtocolError::Flood
-        )
     }
 }
 
