@@ -225,6 +225,14 @@ async fn health_endpoints_follow_the_node() {
         health.readiness(std::time::Instant::now()) != dawn_exporter::Readiness::Ready
     })
     .await;
+    let metrics = r.get("/metrics", &[]).await.text();
+    assert!(metrics.contains("\ndawn_node_up 0\n"), "{metrics}");
+    assert!(!metrics.contains("dawn_node_build_info{"), "{metrics}");
+    assert!(!metrics.contains("check=\"peers\""), "{metrics}");
+    assert!(
+        metrics.contains("dawn_health_check_status{check=\"telemetry\"} 2\n"),
+        "{metrics}"
+    );
     let (status, body) = r.json("/health").await;
     assert_eq!(status, 503);
     assert_eq!(body["status"], "unhealthy");

@@ -536,3 +536,124 @@ fn on_retire(active: &mut Active, rep: &mut Reporter, retire: Retire, out: &mut 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The session driven in memory, without a socket: frames and time in, replies out.
+
+    use std::time::Duration;
+
+    use dawn_proto::catalogue::P2P_CONNECTIONS_TOTAL;
+    use dawn_proto::{Update, Value};
+
+    use super::*;
+    use crate::store::StoreLimits;
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            store: Arc::new(Store::new(StoreLimits::default())),
+            health: Arc::new(HealthModel::new(Instant::now(), Duration::from_secs(30))),
+            metrics: Arc::new(ExporterMetrics::new()),
+            limits: SessionLimits {
+                max_metric_ids: 2,
+                max_series_ids: 10,
+                max_error_frames: 1,
+            },
+        })
+    }
+
+    fn step(s: &mut Session, frame: Frame) -> (Vec<Frame>, Option<End>) {
+        let mut out = Vec::new();
+        let end = s.on_frame(frame, Instant::now(), &mut out);
+        (out, end)
+    }
+
+    #[test]
+    fn handshake_then_updates_then_goodbye() {
+        let shared = shared();
+        let mut s = Session::new(Arc::clone(&shared), 1);
+        let (out, end) = step(&mut s, Frame::Hello(Hello::new("c", "1", "n", 1, 2, 1000)));
+        assert!(matches!(
+            out.as_slice(),
+            [Frame::Welcome(Welcome { version: 1, .. })]
+        ));
+        assert_eq!(end, None);
+        assert!(!s.in_handshake());
+        assert_eq!(shared.metrics.clients(), 1);
+
+        assert_eq!(
+            step(&mut s, Frame::Define(P2P_CONNECTIONS_TOTAL.to_define(0))),
+            (vec![], None)
+        );
+        let series = SeriesDef {
+            id: 5,
+            metric: 0,
+            label_values: vec!["success".into()],
+        };
+        assert_eq!(step(&mut s, Frame::Series(series)), (vec![], None));
+        let batch = Batch {
+            seq: 1,
+            updates: vec![Update {
+                series: 5,
+                value: Value::Counter(4),
+            }],
+        };
+        assert_eq!(step(&mut s, Frame::Batch(batch)), (vec![], None));
+        assert_eq!(shared.metrics.records_applied(), 1);
+        assert_eq!(shared.store.series_count(), 1);
+
+        assert_eq!(step(&mut s, Frame::Goodbye), (vec![], Some(End::Goodbye)));
+        s.close(&End::Goodbye, Instant::now());
+        assert_eq!(shared.metrics.clients(), 0);
+        // The values stay for the source TTL although no connection holds the series.
+        assert_eq!(shared.store.series_count(), 1);
+    }
+
+    #[test]
+    fn error_frames_are_capped_but_errors_still_counted() {
+        let shared = shared();
+        let mut s = Session::new(Arc::clone(&shared), 1);
+        step(&mut s, Frame::Hello(Hello::new("c", "1", "n", 1, 2, 1000)));
+        let unknown = |id| {
+            Frame::Batch(Batch {
+                seq: 0,
+                updates: vec![Update {
+                    series: id,
+                    value: Value::Counter(1),
+                }],
+            })
+        };
+        let (out, _) = step(&mut s, unknown(1));
+        assert_eq!(out.len(), 1);
+        let (out, _) = step(&mut s, unknown(2));
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(shared.metrics.protocol_errors(ProtocolError::UnknownId), 2);
+    }
+
+    #[test]
+    fn too_many_metric_ids_is_a_flood() {
+        let shared = shared();
+        let mut s = Session::new(Arc::clone(&shared), 1);
+        step(&mut s, Frame::Hello(Hello::new("c", "1", "n", 1, 2, 1000)));
+        for id in 0..2 {
+            let def = dawn_proto::Define {
+                id,
+                name: format!("g{id}"),
+                ..dawn_proto::catalogue::P2P_PEERS.to_define(id)
+            };
+            assert_eq!(step(&mut s, Frame::Define(def)).1, None);
+        }
+        let (out, end) = step(
+            &mut s,
+            Frame::Define(dawn_proto::catalogue::P2P_PEERS.to_define(9)),
+        );
+        assert!(matches!(out.as_slice(), [Frame::Reject(r)] if r.reason.starts_with("flood: ")));
+        assert!(matches!(
+            end,
+            Some(End::Protocol {
+                reason: ProtocolError::Flood,
+                ..
+            })
+        ));
+    }
+}
