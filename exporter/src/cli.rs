@@ -126,7 +126,7 @@ pub enum Command {
 /// Flags of `healthcheck`.
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
-    /// URL to probe. [default: http://127.0.0.1:<port>/health/ready, the port taken from
+    /// URL to probe. [default: http://127.0.0.1:PORT/health/ready, PORT taken from
     /// --web.listen-address or PROJECT_DAWN_METRICS_PORT]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,

@@ -386,7 +386,7 @@ async fn clients_over_the_limit_are_rejected() {
 
 #[tokio::test]
 async fn a_client_that_never_says_hello_is_disconnected() {
-    let h = Harness::with(|c, _| c.handshake_timeout = Duration::from_millis(150)).await;
+    let h = Harness::with(|c, _| c.handshake_timeout = Duration::from_millis(500)).await;
     let good = bystander(&h).await;
     let mut silent = h.connect().await;
     silent.expect_reject("handshake_timeout").await;
@@ -400,11 +400,16 @@ async fn a_client_that_never_says_hello_is_disconnected() {
 
 #[tokio::test]
 async fn silent_and_stalled_clients_are_disconnected() {
-    let h = Harness::with(|c, _| c.idle_timeout = Duration::from_millis(200)).await;
+    let h = Harness::with(|c, _| c.idle_timeout = Duration::from_millis(300)).await;
     let mut idle = h.node("idle").await;
     idle.expect_reject("idle_timeout").await;
-    let mut stalled = h.node("stalled").await;
-    stalled.send_raw(&[10, 0, 0, 0, 1]).await;
+    // Hello and the start of a frame in one write, so the stall begins at once.
+    let mut stalled = h.connect().await;
+    let mut bytes = Vec::new();
+    encode_frame(&Frame::Hello(hello("stalled")), &mut bytes).unwrap();
+    bytes.extend_from_slice(&[10, 0, 0, 0, 1]);
+    stalled.send_raw(&bytes).await;
+    assert!(matches!(stalled.recv().await, Some(Frame::Welcome(_))));
     stalled.expect_reject("stalled").await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::IdleTimeout), 1);
     assert_eq!(h.metrics.protocol_errors(ProtocolError::Stalled), 1);
