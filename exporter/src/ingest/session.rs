@@ -361,7 +361,9 @@ fn on_define(
             Ok(family) => MetricSlot::Held { def, family },
             Err(e) => {
                 let reason = match e {
-                    DefineError::Conflict { .. } => ProtocolError::ConflictingDefinition,
+                    DefineError::Conflict { .. } | DefineError::Collision { .. } => {
+                        ProtocolError::ConflictingDefinition
+                    }
                     DefineError::Reserved { .. } => ProtocolError::ReservedName,
                 };
                 rep.error(reason, format!("{e}; its series are ignored"), out);

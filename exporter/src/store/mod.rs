@@ -21,11 +21,11 @@ mod render;
 mod sample;
 mod source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dawn_proto::{Define, Value};
+use dawn_proto::{Define, MetricKind, Value};
 
 pub use render::Alias;
 pub use source::SourceKey;
@@ -93,6 +93,20 @@ pub enum DefineError {
         /// What differs.
         why: String,
     },
+    /// Its exposition would reuse a name another family's exposition uses (e.g. a gauge
+    /// `x_count` beside a histogram `x`, or a gauge `x` beside a counter `x_total`, whose
+    /// OpenMetrics family is `x`).
+    #[error(
+        "metric {name} would collide with metric {other} in the exposition (both use the name {shared})"
+    )]
+    Collision {
+        /// The metric.
+        name: String,
+        /// The existing metric.
+        other: String,
+        /// The name both would expose.
+        shared: String,
+    },
     /// The name belongs to the exporter's own metrics.
     #[error("metric name {name} is reserved: names starting with {prefix} are the exporter's own")]
     Reserved {
@@ -155,6 +169,8 @@ struct Inner {
     families: Vec<Option<Family>>,
     free_families: Vec<u32>,
     by_name: BTreeMap<String, u32>,
+    /// Every name a family's exposition uses (see [`exposed_names`]), to its slot.
+    claimed: HashMap<String, u32>,
     sources: Sources,
     total_series: usize,
 }
@@ -240,7 +256,27 @@ impl Store {
                 }
                 slot
             }
-            None => inner.insert_family(Family::new(Definition::new(def))),
+            None => {
+                let exposed = exposed_names(&def.name, def.kind);
+                let clash = exposed
+                    .iter()
+                    .find_map(|n| inner.claimed.get(n).map(|slot| (n, *slot)));
+                if let Some((shared, slot)) = clash {
+                    let other = inner
+                        .family_mut(slot)
+                        .map_or_else(String::new, |f| f.def.name.clone());
+                    return Err(DefineError::Collision {
+                        name: def.name.clone(),
+                        other,
+                        shared: shared.clone(),
+                    });
+                }
+                let slot = inner.insert_family(Family::new(Definition::new(def)));
+                for n in exposed {
+                    inner.claimed.insert(n, slot);
+                }
+                slot
+            }
         };
         if let Some(f) = inner.family_mut(slot) {
             f.definers += 1;
@@ -422,6 +458,26 @@ impl Store {
     }
 }
 
+/// The names the exposition of a family called `name` uses, in either format: its own
+/// name, a counter's OpenMetrics family name (without `_total`), a histogram's sample names.
+fn exposed_names(name: &str, kind: MetricKind) -> Vec<String> {
+    let mut names = vec![name.to_owned()];
+    match kind {
+        MetricKind::Counter => {
+            if let Some(family) = name.strip_suffix("_total") {
+                names.push(family.to_owned());
+            }
+        }
+        MetricKind::Gauge => {}
+        MetricKind::Histogram => {
+            for suffix in ["_bucket", "_count", "_sum"] {
+                names.push(format!("{name}{suffix}"));
+            }
+        }
+    }
+    names
+}
+
 impl Inner {
     fn family_mut(&mut self, slot: u32) -> Option<&mut Family> {
         self.families
@@ -454,6 +510,9 @@ impl Inner {
         }
         if let Some(f) = entry.take() {
             self.by_name.remove(&f.def.name);
+            for n in exposed_names(&f.def.name, f.def.kind) {
+                self.claimed.remove(&n);
+            }
             self.free_families.push(slot);
         }
     }

@@ -401,3 +401,34 @@ fn kinds_render_with_their_type() {
          x_total 18446744073709551615\n"
     );
 }
+
+#[test]
+fn names_colliding_in_the_exposition_are_refused() {
+    let store = Store::new(limits());
+    let gauge = |name: &str| Define {
+        name: name.into(),
+        ..catalogue::P2P_PEERS.to_define(0)
+    };
+    let lat = catalogue::P2P_MESSAGE_LATENCY_SECONDS.to_define(1);
+    store.define(&lat).unwrap();
+    let err = store
+        .define(&gauge("p2p_message_latency_seconds_count"))
+        .unwrap_err();
+    assert!(matches!(err, DefineError::Collision { .. }));
+    assert!(
+        err.to_string().contains(
+            "would collide with metric p2p_message_latency_seconds in the exposition (both use the name p2p_message_latency_seconds_count)"
+        ),
+        "{err}"
+    );
+    // A counter x_total is the OpenMetrics family x: a gauge x would repeat it.
+    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(2);
+    let family = store.define(&conns).unwrap();
+    assert!(matches!(
+        store.define(&gauge("p2p_connections")),
+        Err(DefineError::Collision { .. })
+    ));
+    // Once the counter is gone, the name is free.
+    store.release_family(family);
+    assert!(store.define(&gauge("p2p_connections")).is_ok());
+}
