@@ -384,7 +384,7 @@ fn compat_seed_names_also_expose_p2p_peers_total() {
     for compat in [false, true] {
         let mut opts = ExporterOptions::default();
         if compat {
-            opts.args.push("--compat.seed-names".into());
+            opts = opts.flag("--compat.seed-names");
         }
         let exporter = Exporter::start_with(opts);
         let mut node = steady_node(&exporter, "node-a");

@@ -6,6 +6,7 @@
 //! - [`http`]: a tiny HTTP/1.1 GET client (gzip on request);
 //! - [`exposition`]: a Prometheus text / OpenMetrics parser good enough to read a sample;
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
+//! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
 //! - [`tools`]: finds `prometheus` and `promtool` (fail under `CI=true`, skip loudly otherwise);
 //! - [`eventually`]: the one patience setting and the polling helper built on it.
 
@@ -14,6 +15,7 @@ pub mod eventually;
 pub mod exposition;
 pub mod http;
 pub mod process;
+pub mod prometheus;
 pub mod tools;
 pub mod wire;
 

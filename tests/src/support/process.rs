@@ -316,6 +316,12 @@ impl ExporterOptions {
         self
     }
 
+    /// Adds a flag without a value.
+    pub fn flag(mut self, flag: &str) -> Self {
+        self.args.push(flag.to_owned());
+        self
+    }
+
     /// Listens on this port.
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);

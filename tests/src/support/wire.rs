@@ -244,3 +244,55 @@ impl WellBehaved {
         self.value
     }
 }
+
+/// A label value that exercises every escape of both exposition formats.
+pub const TRICKY_LABEL_VALUE: &str = "quote \" backslash \\ newline \n ünïcødé";
+
+/// Defines every metric of the catalogue (`dawn_proto::catalogue::ALL`) on `raw`, one series
+/// each, and reports one batch: counters 7, gauges 2.5, histograms one observation per bucket
+/// (`+Inf` included) summing to 12.5. The first label of `p2p_errors_total` is
+/// [`TRICKY_LABEL_VALUE`]; other labels take the first value of their closed set, or `x`.
+pub fn send_catalogue(raw: &mut RawClient) {
+    use dawn_proto::catalogue::{self, values};
+    use dawn_proto::{Batch, HistogramValue, MetricKind, SeriesDef, Update, Value};
+    let mut updates = Vec::new();
+    for (i, spec) in catalogue::ALL.iter().enumerate() {
+        let id = i as u32 + 1;
+        raw.send(&Frame::Define(spec.to_define(id)));
+        let label_values = spec
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(j, label)| {
+                let closed = match (spec.name, *label) {
+                    ("p2p_connections_total", "status") => values::CONNECTION_STATUS,
+                    (_, "type") => values::MESSAGE_TYPE,
+                    ("p2p_messages_total", "status") => values::MESSAGE_STATUS,
+                    ("p2p_agent_operations_total", "status") => values::AGENT_OPERATION_STATUS,
+                    _ => &[],
+                };
+                if spec.name == "p2p_errors_total" && j == 0 {
+                    TRICKY_LABEL_VALUE.to_owned()
+                } else {
+                    closed.first().copied().unwrap_or("x").to_owned()
+                }
+            })
+            .collect();
+        raw.send(&Frame::Series(SeriesDef {
+            id,
+            metric: id,
+            label_values,
+        }));
+        let value = match spec.kind {
+            MetricKind::Counter => Value::Counter(7),
+            MetricKind::Gauge => Value::Gauge(2.5),
+            MetricKind::Histogram => Value::Histogram(HistogramValue {
+                count: spec.buckets.len() as u64 + 1,
+                sum: 12.5,
+                buckets: vec![1; spec.buckets.len() + 1],
+            }),
+        };
+        updates.push(Update { series: id, value });
+    }
+    raw.send(&Frame::Batch(Batch { seq: 1, updates }));
+}
