@@ -7,6 +7,7 @@
 //! - [`exposition`]: a Prometheus text / OpenMetrics parser good enough to read a sample;
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
+//! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
 //! - [`tools`]: finds `prometheus` and `promtool` (fail under `CI=true`, skip loudly otherwise);
 //! - [`eventually`]: the one patience setting and the polling helper built on it.
 
@@ -16,6 +17,7 @@ pub mod exposition;
 pub mod http;
 pub mod process;
 pub mod prometheus;
+pub mod resync;
 pub mod tools;
 pub mod wire;
 
