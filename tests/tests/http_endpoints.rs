@@ -415,3 +415,98 @@ fn compat_seed_names_also_expose_p2p_peers_total() {
         }
     }
 }
+
+#[test]
+fn every_self_metric_is_exposed_with_its_labels() {
+    let exporter = Exporter::start();
+    // One scrape so that the scrape histogram has an observation.
+    exporter.metrics();
+    let m = exporter.metrics();
+    for name in [
+        "dawn_exporter_clients",
+        "dawn_exporter_records_total",
+        "dawn_exporter_series",
+        "dawn_exporter_client_dropped_records_total",
+        "dawn_node_up",
+    ] {
+        assert_eq!(m.find(name, &[]).len(), 1, "{name} missing:\n{}", m.text);
+    }
+    assert!(m.value("dawn_exporter_scrape_duration_seconds_count", &[]) >= 1.0);
+    for result in ["accepted", "rejected"] {
+        m.value("dawn_exporter_connections_total", &[("result", result)]);
+    }
+    for kind in [
+        "hello",
+        "define",
+        "series",
+        "batch",
+        "health",
+        "ready",
+        "heartbeat",
+        "goodbye",
+    ] {
+        m.value("dawn_exporter_frames_total", &[("kind", kind)]);
+    }
+    for reason in [
+        "malformed",
+        "frame_too_large",
+        "truncated",
+        "trailing_bytes",
+        "bad_magic",
+        "unsupported_version",
+        "invalid_metric_name",
+        "invalid_label_name",
+        "invalid_definition",
+        "label_mismatch",
+        "invalid_value",
+        "unknown_id",
+        "conflicting_definition",
+        "counter_decrease",
+        "handshake_timeout",
+        "client_limit",
+    ] {
+        assert_eq!(
+            m.value("dawn_exporter_decode_errors_total", &[("reason", reason)]),
+            0.0,
+            "{reason}"
+        );
+    }
+    for reason in ["max_series", "max_series_per_metric"] {
+        m.value("dawn_exporter_rejected_series_total", &[("reason", reason)]);
+    }
+    m.value("dawn_health_check_status", &[("check", "telemetry")]);
+    assert_eq!(
+        m.types
+            .get("dawn_exporter_scrape_duration_seconds")
+            .map(String::as_str),
+        Some("histogram")
+    );
+}
+
+#[test]
+fn records_and_client_dropped_records_are_counted() {
+    let exporter = Exporter::start();
+    let mut node = steady_node(&exporter, "node-a");
+    dawn_tests::support::wire::send_catalogue(&mut node);
+    node.send(&Frame::Heartbeat(dawn_proto::Heartbeat {
+        uptime_ms: 10,
+        dropped: 5,
+    }));
+    node.send(&Frame::Heartbeat(dawn_proto::Heartbeat {
+        uptime_ms: 20,
+        dropped: 12,
+    }));
+    let n = dawn_proto::catalogue::ALL.len() as f64;
+    exporter.eventually_metrics("records and dropped records are counted", |m| {
+        let records = m.get("dawn_exporter_records_total", &[]);
+        let dropped = m.get("dawn_exporter_client_dropped_records_total", &[]);
+        let batches = m.get("dawn_exporter_frames_total", &[("kind", "batch")]);
+        if records == Some(n) && dropped == Some(12.0) && batches == Some(1.0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "records {records:?}, dropped {dropped:?}, batches {batches:?}"
+            ))
+        }
+    });
+}
