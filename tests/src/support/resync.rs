@@ -174,30 +174,47 @@ pub fn check_totals(m: &crate::support::Exposition, client: &ResyncClient) -> Re
             client.counter_name
         ));
     }
-    let h = &client.hist;
-    let name = &client.histogram_name;
-    let count = m.get(&format!("{name}_count"), &labels);
-    let sum = m.get(&format!("{name}_sum"), &labels);
-    if count != Some(h.count as f64) || sum != Some(h.sum) {
+    check_histogram(
+        m,
+        &client.histogram_name,
+        &labels,
+        BOUNDS,
+        &client.hist.buckets,
+        client.hist.sum,
+    )
+}
+
+/// Checks histogram `name` with `labels` on `/metrics`: `_count`, `_sum` (exactly) and every
+/// cumulative `_bucket`, given the per-bucket counts (`bounds` plus `+Inf`).
+pub fn check_histogram(
+    m: &crate::support::Exposition,
+    name: &str,
+    labels: &[(&str, &str)],
+    bounds: &[f64],
+    buckets: &[u64],
+    sum: f64,
+) -> Result<(), String> {
+    let count: u64 = buckets.iter().sum();
+    let got_count = m.get(&format!("{name}_count"), labels);
+    let got_sum = m.get(&format!("{name}_sum"), labels);
+    if got_count != Some(count as f64) || got_sum != Some(sum) {
         return Err(format!(
-            "{name} count {count:?} sum {sum:?}, want {} and {}",
-            h.count, h.sum
+            "{name}{labels:?} count {got_count:?} sum {got_sum:?}, want {count} and {sum}"
         ));
     }
     let mut cumulative = 0;
-    for (i, n) in h.buckets.iter().enumerate() {
+    for (i, n) in buckets.iter().enumerate() {
         cumulative += n;
-        let le = match BOUNDS.get(i) {
-            Some(b) => dawn_proto_le(*b),
+        let le = match bounds.get(i) {
+            Some(b) => le_text(*b),
             None => "+Inf".to_owned(),
         };
-        let got = m.get(
-            &format!("{name}_bucket"),
-            &[("client", labels[0].1), ("le", le.as_str())],
-        );
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", le.as_str()));
+        let got = m.get(&format!("{name}_bucket"), &with_le);
         if got != Some(cumulative as f64) {
             return Err(format!(
-                "{name}_bucket{{le={le:?}}} is {got:?}, want {cumulative}"
+                "{name}_bucket{with_le:?} is {got:?}, want {cumulative}"
             ));
         }
     }
@@ -206,7 +223,7 @@ pub fn check_totals(m: &crate::support::Exposition, client: &ResyncClient) -> Re
 
 /// How the text format writes a bucket bound (Go's `%g`-like shortest form, as client_golang
 /// and the Prometheus text format do: `0.5`, `1`, `2.5`).
-fn dawn_proto_le(b: f64) -> String {
+pub fn le_text(b: f64) -> String {
     let s = format!("{b}");
     s.strip_suffix(".0").map(str::to_owned).unwrap_or(s)
 }
