@@ -1,1 +1,2 @@
+//! `dawn-node`: placeholder until the run command lands.
 fn main() {}

@@ -1,1 +1,56 @@
-//! Under construction by the p2p work; see docs/.
+//! QUIC transport and identity: who this node is, how peers prove who they are, and how
+//! messages travel between them. `docs/p2p.md` is the user-facing description.
+//!
+//! Layers, one concern per file:
+//!
+//! - identity: [`NodeId`] (`node_id.rs`), the persistent Ed25519 key ([`Identity`],
+//!   `identity.rs`, on disk through `key_file.rs`);
+//! - TLS: the self-signed certificate (`cert.rs`), the verification rule on both sides
+//!   (`verify.rs`), the rustls/quinn configurations (`tls.rs`);
+//! - transport: the [`Endpoint`] (`endpoint.rs`) yielding authenticated
+//!   [`PeerConnection`]s (`connection.rs`: request/notify), the serving side with its
+//!   [`Handler`] (`serve.rs`), wire codes (`codes.rs`), limits ([`TransportSettings`]);
+//! - peers: [`PeerTable`] and the admission rules (`peer_table.rs`), [`PeerEvent`]s
+//!   (`events.rs`), peer addresses and `PROJECT_DAWN_BOOTSTRAP` parsing (`bootstrap.rs`),
+//!   redial backoff (`backoff.rs`, `dialer.rs`);
+//! - [`Network`] (`network.rs`) wires them into the node's running peer-to-peer network.
+
+mod backoff;
+mod bootstrap;
+mod cert;
+mod codes;
+mod connection;
+mod dialer;
+mod endpoint;
+mod error;
+mod events;
+mod identity;
+mod key_file;
+mod network;
+mod node_id;
+mod peer_table;
+mod serve;
+mod settings;
+mod tls;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use backoff::{Backoff, BackoffPolicy};
+pub use bootstrap::{PeerAddr, PeerAddrError, PeerListError, parse_peer_list};
+pub use cert::CertError;
+pub use codes::{CloseCode, DisconnectReason, RejectReason, StreamCode};
+pub use connection::{Direction, PeerConnection};
+pub use endpoint::{Endpoint, IncomingPeer};
+pub use error::TransportError;
+pub use events::{NoObserver, PeerEvent, PeerObserver};
+pub use identity::{IDENTITY_KEY_FILE, Identity, IdentityError};
+pub use network::{Network, NetworkConfig};
+pub use node_id::{
+    NODE_ID_LEN, NodeId, NodeIdListError, NodeIdParseError, ShortNodeId, parse_node_id_list,
+};
+pub use peer_table::{Admission, DEFAULT_MAX_PEERS, PeerInfo, PeerPolicy, PeerTable};
+pub use serve::{BoxFuture, FnHandler, Handler, handler_fn, serve};
+pub use settings::{ALPN, DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
+pub use tls::TlsError;

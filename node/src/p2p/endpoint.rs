@@ -1,0 +1,240 @@
+//! One QUIC endpoint on one UDP socket, both accepting and dialing, that only ever hands
+//! out connections whose peer is authenticated.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use quinn::crypto::rustls::HandshakeData;
+use rustls::pki_types::CertificateDer;
+use tokio::time::timeout;
+
+use super::cert::{CERT_SERVER_NAME, node_id_from_cert};
+use super::codes::CloseCode;
+use super::connection::{Direction, PeerConnection};
+use super::error::TransportError;
+use super::identity::Identity;
+use super::node_id::NodeId;
+use super::settings::{ALPN, TransportSettings};
+use super::tls::TlsContext;
+use super::verify::PresentedId;
+
+/// A bound QUIC endpoint. Cheap to clone (a handle).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    inner: quinn::Endpoint,
+    tls: Arc<TlsContext>,
+    node_id: NodeId,
+    local_addr: SocketAddr,
+    settings: Arc<TransportSettings>,
+}
+
+impl Endpoint {
+    /// Binds `addr` (UDP) and starts serving handshakes with `identity`'s certificate.
+    ///
+    /// Must run inside a tokio runtime. Port 0 picks a free port (see
+    /// [`Endpoint::local_addr`]). A port in use is [`TransportError::AddressInUse`].
+    pub fn bind(
+        addr: SocketAddr,
+        identity: &Identity,
+        settings: TransportSettings,
+    ) -> Result<Self, TransportError> {
+        let transport = settings.quinn_transport()?;
+        let tls = TlsContext::new(identity, transport)?;
+        Self::bind_with(addr, identity.node_id(), tls, settings)
+    }
+
+    /// Binds with a prepared TLS context (tests use it to present a forged certificate).
+    pub(crate) fn bind_with(
+        addr: SocketAddr,
+        node_id: NodeId,
+        tls: TlsContext,
+        settings: TransportSettings,
+    ) -> Result<Self, TransportError> {
+        let server_config = tls.server_config()?;
+        let socket = std::net::UdpSocket::bind(addr).map_err(|source| bind_error(addr, source))?;
+        let inner = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(server_config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| bind_error(addr, source))?;
+        let local_addr = inner
+            .local_addr()
+            .map_err(|source| bind_error(addr, source))?;
+        Ok(Self {
+            inner,
+            tls: Arc::new(tls),
+            node_id,
+            local_addr,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The bound address (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// This node's id, as peers see it.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The settings this endpoint was bound with.
+    pub fn settings(&self) -> &TransportSettings {
+        &self.settings
+    }
+
+    /// Waits for the next incoming connection attempt; `None` once the endpoint is closed.
+    ///
+    /// The handshake is not done here so that one slow peer cannot hold up the accept loop:
+    /// call [`IncomingPeer::handshake`] (typically in a spawned task).
+    pub async fn accept(&self) -> Option<IncomingPeer> {
+        let incoming = self.inner.accept().await?;
+        Some(IncomingPeer {
+            incoming,
+            settings: Arc::clone(&self.settings),
+        })
+    }
+
+    /// Dials `addr` and authenticates the peer; when `expected` is given, a peer with any
+    /// other id is refused with [`TransportError::IdMismatch`] naming both ids.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        expected: Option<NodeId>,
+    ) -> Result<PeerConnection, TransportError> {
+        let (config, presented) = self.tls.client_config(expected)?;
+        let connecting = self
+            .inner
+            .connect_with(config, addr, CERT_SERVER_NAME)
+            .map_err(|source| match source {
+                quinn::ConnectError::EndpointStopping => TransportError::EndpointClosed,
+                source => TransportError::Connect { addr, source },
+            })?;
+        let limit = self.settings.handshake_timeout;
+        let connection = match timeout(limit, connecting).await {
+            Err(_) => {
+                return Err(TransportError::HandshakeTimeout {
+                    addr,
+                    timeout: limit,
+                });
+            }
+            Ok(Err(source)) => return Err(dial_failure(addr, expected, &presented, source)),
+            Ok(Ok(connection)) => connection,
+        };
+        authenticated(connection, Direction::Outbound, &self.settings)
+    }
+
+    /// Closes every connection with `code` and stops accepting; pending `accept` calls
+    /// return `None`.
+    pub fn close(&self, code: CloseCode) {
+        self.inner
+            .close(quinn::VarInt::from_u32(code.code()), code.reason().as_bytes());
+    }
+
+    /// Waits until every connection's close has been delivered (or timed out), so peers
+    /// learn the close reason instead of waiting for their idle timeout.
+    pub async fn wait_idle(&self) {
+        self.inner.wait_idle().await;
+    }
+}
+
+/// A connection attempt from a peer, not yet authenticated.
+#[derive(Debug)]
+pub struct IncomingPeer {
+    incoming: quinn::Incoming,
+    settings: Arc<TransportSettings>,
+}
+
+impl IncomingPeer {
+    /// The address the attempt comes from (not yet validated).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.incoming.remote_address()
+    }
+
+    /// Refuses the attempt before any handshake work (e.g. too many handshakes in flight).
+    pub fn refuse(self) {
+        self.incoming.refuse();
+    }
+
+    /// Completes the handshake (bounded by the handshake timeout) and authenticates the peer.
+    pub async fn handshake(self) -> Result<PeerConnection, TransportError> {
+        let addr = self.incoming.remote_address();
+        let limit = self.settings.handshake_timeout;
+        let connecting = self
+            .incoming
+            .accept()
+            .map_err(|source| TransportError::Handshake { addr, source })?;
+        let connection = timeout(limit, connecting)
+            .await
+            .map_err(|_| TransportError::HandshakeTimeout {
+                addr,
+                timeout: limit,
+            })?
+            .map_err(|source| TransportError::Handshake { addr, source })?;
+        authenticated(connection, Direction::Inbound, &self.settings)
+    }
+}
+
+fn bind_error(addr: SocketAddr, source: io::Error) -> TransportError {
+    if source.kind() == io::ErrorKind::AddrInUse {
+        TransportError::AddressInUse { addr }
+    } else {
+        TransportError::Bind { addr, source }
+    }
+}
+
+/// Turns a failed dial into the clearest error: an id mismatch names both ids.
+fn dial_failure(
+    addr: SocketAddr,
+    expected: Option<NodeId>,
+    presented: &PresentedId,
+    source: quinn::ConnectionError,
+) -> TransportError {
+    match (expected, presented.get()) {
+        (Some(expected), Some(actual)) if expected != actual => TransportError::IdMismatch {
+            addr,
+            expected,
+            actual,
+        },
+        _ => TransportError::Handshake { addr, source },
+    }
+}
+
+/// Reads the verified peer id from a finished handshake and checks the protocol.
+///
+/// The verifier has already checked the certificate and the handshake signature; the id is
+/// read again here from the certificate quinn kept, because that is the only channel from
+/// the TLS layer to the connection.
+fn authenticated(
+    connection: quinn::Connection,
+    direction: Direction,
+    settings: &TransportSettings,
+) -> Result<PeerConnection, TransportError> {
+    let addr = connection.remote_address();
+    let protocol = connection
+        .handshake_data()
+        .and_then(|data| data.downcast::<HandshakeData>().ok())
+        .and_then(|data| data.protocol);
+    if protocol.as_deref() != Some(ALPN) {
+        CloseCode::Normal.close(&connection);
+        return Err(TransportError::WrongProtocol { addr });
+    }
+    let node_id = connection
+        .peer_identity()
+        .and_then(|identity| identity.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .and_then(|certs| certs.first().and_then(|cert| node_id_from_cert(cert).ok()));
+    match node_id {
+        Some(node_id) => Ok(PeerConnection::new(
+            connection, node_id, direction, settings,
+        )),
+        // Unreachable with our verifiers (they refuse such handshakes), but never trust it.
+        None => {
+            CloseCode::Normal.close(&connection);
+            Err(TransportError::WrongProtocol { addr })
+        }
+    }
+}

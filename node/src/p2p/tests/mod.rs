@@ -1,0 +1,6 @@
+//! In-process tests over real UDP on 127.0.0.1 (port 0): handshakes, messaging, peers.
+
+mod handshake;
+mod messaging;
+mod peers;
+mod support;

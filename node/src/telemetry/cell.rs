@@ -1,0 +1,262 @@
+//! The atomic cells behind metric handles: recording is one relaxed atomic operation (two for
+//! a histogram), with no lock, allocation, syscall or await.
+//!
+//! Cells only record and read; deciding what changed and encoding it is the shipper's job.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use dawn_proto::catalogue::MetricSpec;
+use dawn_proto::{HistogramValue, MetricKind, Value};
+
+/// A value read from a cell, compared by the shipper with the last one it sent.
+///
+/// Floats are kept as their bit patterns so that comparison is exact (a gauge stuck at NaN is
+/// "unchanged", `-0.0` and `0.0` differ).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// A counter's total.
+    Counter(u64),
+    /// A gauge's `f64` bits.
+    Gauge(u64),
+    /// A histogram's sum (`f64` bits) and per-bucket counts, `+Inf` last.
+    Histogram { sum: u64, buckets: Vec<u64> },
+}
+
+impl Reading {
+    /// The wire value: for a histogram, `count` is the sum of the bucket counts read, so
+    /// `count == sum(buckets)` always holds on the wire.
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Reading::Counter(v) => Value::Counter(*v),
+            Reading::Gauge(bits) => Value::Gauge(f64::from_bits(*bits)),
+            Reading::Histogram { sum, buckets } => Value::Histogram(histogram_value(*sum, buckets)),
+        }
+    }
+}
+
+fn histogram_value(sum_bits: u64, buckets: &[u64]) -> HistogramValue {
+    let count = buckets.iter().fold(0u64, |acc, b| acc.wrapping_add(*b));
+    // Only finite values are observed, but a sum of huge ones can still overflow to ±inf,
+    // which the wire refuses; clamp so the series stays valid.
+    let sum = f64::from_bits(sum_bits).clamp(f64::MIN, f64::MAX);
+    HistogramValue {
+        count,
+        sum,
+        buckets: buckets.to_vec(),
+    }
+}
+
+/// What every cell kind offers the generic family and the shipper.
+pub(crate) trait Cell: Send + Sync + 'static {
+    /// The metric kind the cell records.
+    const KIND: MetricKind;
+    /// A zeroed cell for a series of `spec`.
+    fn new(spec: &MetricSpec) -> Self;
+    /// The current value.
+    fn read(&self) -> Reading;
+}
+
+/// A monotonic `u64` total.
+#[derive(Debug, Default)]
+pub(crate) struct CounterCell(AtomicU64);
+
+impl CounterCell {
+    #[inline]
+    pub(crate) fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+impl Cell for CounterCell {
+    const KIND: MetricKind = MetricKind::Counter;
+
+    fn new(_: &MetricSpec) -> Self {
+        CounterCell::default()
+    }
+
+    fn read(&self) -> Reading {
+        Reading::Counter(self.get())
+    }
+}
+
+/// An `f64` kept as its bits in an `AtomicU64`.
+#[derive(Debug)]
+pub(crate) struct GaugeCell(AtomicU64);
+
+impl GaugeCell {
+    #[inline]
+    pub(crate) fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn add(&self, delta: f64) {
+        add_f64(&self.0, delta);
+    }
+
+    pub(crate) fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Relaxed))
+    }
+}
+
+impl Cell for GaugeCell {
+    const KIND: MetricKind = MetricKind::Gauge;
+
+    fn new(_: &MetricSpec) -> Self {
+        GaugeCell(AtomicU64::new(0f64.to_bits()))
+    }
+
+    fn read(&self) -> Reading {
+        Reading::Gauge(self.0.load(Relaxed))
+    }
+}
+
+/// Adds `delta` to the `f64` whose bits `cell` holds: a compare-and-swap loop, lock-free.
+#[inline]
+fn add_f64(cell: &AtomicU64, delta: f64) {
+    let mut current = cell.load(Relaxed);
+    loop {
+        let next = (f64::from_bits(current) + delta).to_bits();
+        match cell.compare_exchange_weak(current, next, Relaxed, Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+/// Per-bucket counts (not cumulative) and a sum.
+#[derive(Debug)]
+pub(crate) struct HistogramCell {
+    bounds: &'static [f64],
+    /// One per bound, then `+Inf`.
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl HistogramCell {
+    /// Records `v`; returns `false`, recording nothing, when `v` is not finite (NaN or
+    /// ±infinity: the wire carries only finite sums).
+    #[inline]
+    pub(crate) fn observe(&self, v: f64) -> bool {
+        if !v.is_finite() {
+            return false;
+        }
+        // Prometheus' `le`: the first bound >= v, or +Inf past the last bound.
+        let index = self.bounds.partition_point(|bound| *bound < v);
+        if let Some(bucket) = self.buckets.get(index) {
+            bucket.fetch_add(1, Relaxed);
+        }
+        add_f64(&self.sum, v);
+        true
+    }
+
+    pub(crate) fn value(&self) -> HistogramValue {
+        let buckets: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        histogram_value(self.sum.load(Relaxed), &buckets)
+    }
+}
+
+impl Cell for HistogramCell {
+    const KIND: MetricKind = MetricKind::Histogram;
+
+    fn new(spec: &MetricSpec) -> Self {
+        HistogramCell {
+            bounds: spec.buckets,
+            buckets: (0..=spec.buckets.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            sum: AtomicU64::new(0f64.to_bits()),
+        }
+    }
+
+    fn read(&self) -> Reading {
+        // Buckets before the sum: `observe` bumps the bucket first, so a racing observation
+        // shows up in the count no later than in the sum and the next flush settles both.
+        let buckets = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        Reading::Histogram {
+            sum: self.sum.load(Relaxed),
+            buckets,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dawn_proto::catalogue::P2P_MESSAGE_LATENCY_SECONDS;
+
+    #[test]
+    fn histogram_buckets_follow_le_semantics() {
+        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        // Bounds: 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10, then +Inf.
+        for v in [0.0, 0.005, 0.0051, 10.0, 10.5, -3.0] {
+            assert!(h.observe(v));
+        }
+        let value = h.value();
+        assert_eq!(value.buckets.len(), 12);
+        assert_eq!(value.buckets[0], 3, "0.0, 0.005 and -3.0 are <= 0.005");
+        assert_eq!(value.buckets[1], 1, "0.0051 is <= 0.01");
+        assert_eq!(value.buckets[10], 1, "10.0 is <= 10");
+        assert_eq!(value.buckets[11], 1, "10.5 goes to +Inf");
+        assert_eq!(value.count, 6);
+        assert!((value.sum - 17.5101).abs() < 1e-9, "{}", value.sum);
+    }
+
+    #[test]
+    fn histogram_refuses_non_finite_values() {
+        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        assert!(!h.observe(f64::NAN));
+        assert!(!h.observe(f64::INFINITY));
+        assert!(!h.observe(f64::NEG_INFINITY));
+        assert_eq!(h.value().count, 0);
+        assert_eq!(h.value().sum, 0.0);
+    }
+
+    #[test]
+    fn huge_sums_are_clamped_to_stay_finite() {
+        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        h.observe(f64::MAX);
+        h.observe(f64::MAX);
+        assert_eq!(h.value().sum, f64::MAX);
+    }
+
+    #[test]
+    fn gauge_add_is_exact_under_contention() {
+        let g = std::sync::Arc::new(GaugeCell::new(&dawn_proto::catalogue::P2P_PEERS));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let g = g.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..10_000 {
+                        g.add(1.0);
+                        g.add(-0.5);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        assert_eq!(g.get(), 20_000.0);
+    }
+
+    #[test]
+    fn readings_compare_bits_and_convert_to_wire_values() {
+        let g = GaugeCell::new(&dawn_proto::catalogue::P2P_PEERS);
+        g.set(f64::NAN);
+        assert_eq!(g.read(), g.read(), "NaN reads as unchanged");
+        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        h.observe(0.2);
+        match h.read().to_value() {
+            Value::Histogram(v) => {
+                assert_eq!(v.count, v.buckets.iter().sum::<u64>());
+                assert_eq!(v.sum, 0.2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

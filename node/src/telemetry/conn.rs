@@ -1,0 +1,136 @@
+//! The socket side of one connection: connect and handshake, timed writes, and frames read
+//! from the exporter. Everything else about the session is in [`super::session`].
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use dawn_proto::{
+    DEFAULT_MAX_FRAME_LEN, DecodeError, Frame, FrameDecoder, Hello, Welcome, encode_frame,
+    supported_versions,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::session::SessionError;
+
+/// Why a connection failed or ended.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnError {
+    #[error("cannot connect: {0}")]
+    Connect(#[source] io::Error),
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    #[error("exporter rejected the session: {0}")]
+    Rejected(String),
+    #[error("socket error: {0}")]
+    Io(#[from] io::Error),
+    #[error("exporter closed the connection")]
+    Closed,
+    #[error("unreadable data from the exporter: {0}")]
+    Decode(#[from] DecodeError),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// An open, welcomed connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    reader: OwnedReadHalf,
+    writer: OwnedWriteHalf,
+    decoder: FrameDecoder,
+    buf: Box<[u8]>,
+}
+
+impl Conn {
+    /// Connects to `path`, sends `hello` and waits for the `Welcome`, all within `limit`.
+    /// `Error` frames received meanwhile are passed to `on_error`.
+    pub(crate) async fn open(
+        path: &Path,
+        hello: &Hello,
+        limit: Duration,
+        on_error: impl FnMut(&dawn_proto::ErrorReport),
+    ) -> Result<(Conn, Welcome), ConnError> {
+        match tokio::time::timeout(limit, Self::handshake(path, hello, on_error)).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnError::Timeout("connect and handshake")),
+        }
+    }
+
+    async fn handshake(
+        path: &Path,
+        hello: &Hello,
+        mut on_error: impl FnMut(&dawn_proto::ErrorReport),
+    ) -> Result<(Conn, Welcome), ConnError> {
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(ConnError::Connect)?;
+        let (reader, writer) = stream.into_split();
+        let mut conn = Conn {
+            reader,
+            writer,
+            decoder: FrameDecoder::new(DEFAULT_MAX_FRAME_LEN),
+            buf: vec![0; 8192].into_boxed_slice(),
+        };
+        let mut bytes = Vec::new();
+        encode_frame(&Frame::Hello(hello.clone()), &mut bytes).map_err(SessionError::from)?;
+        conn.writer.write_all(&bytes).await?;
+        loop {
+            match conn.read_frame().await? {
+                Frame::Welcome(w) if supported_versions().contains(&w.version) => {
+                    return Ok((conn, w));
+                }
+                Frame::Welcome(w) => {
+                    return Err(ConnError::Protocol(format!(
+                        "exporter chose version {} outside our {:?}",
+                        w.version,
+                        supported_versions()
+                    )));
+                }
+                Frame::Reject(r) => return Err(ConnError::Rejected(r.reason)),
+                Frame::Error(report) => on_error(&report),
+                other => {
+                    return Err(ConnError::Protocol(format!(
+                        "expected welcome, got {}",
+                        other.kind_name()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Writes `bytes` whole, or fails after `limit` (the connection is then unusable: a frame
+    /// may be half-written).
+    pub(crate) async fn write(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(limit, self.writer.write_all(bytes)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(ConnError::Timeout("write to the exporter")),
+        }
+    }
+
+    /// The next frame from the exporter. Cancel-safe: bytes read are kept in the decoder.
+    pub(crate) async fn read_frame(&mut self) -> Result<Frame, ConnError> {
+        loop {
+            if let Some(frame) = self.decoder.next_frame()? {
+                return Ok(frame);
+            }
+            let n = self.reader.read(&mut self.buf).await?;
+            if n == 0 {
+                return Err(ConnError::Closed);
+            }
+            self.decoder.extend(self.buf.get(..n).unwrap_or_default());
+        }
+    }
+
+    /// Closes our direction after the last frame, within `limit`.
+    pub(crate) async fn close(mut self, limit: Duration) {
+        // The exporter may already be gone: nothing is left to do about it.
+        let _ = tokio::time::timeout(limit, self.writer.shutdown()).await;
+    }
+}

@@ -1,0 +1,374 @@
+//! A metric family's series: label lookup, the per-metric series cap with its overflow series,
+//! and removal of expired series.
+//!
+//! Lookups hash the label values (`&[&str]`, no allocation) and compare the few series under
+//! that hash with the slice; only a miss takes the write lock and allocates the new series.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use dawn_proto::MAX_LABEL_VALUE_LEN;
+use dawn_proto::catalogue::{MetricSpec, OVERFLOW_LABEL_VALUE};
+
+use super::cell::{Cell, Reading};
+use super::series::{Series, SeriesRole, ShipSeries};
+
+/// What a family needs from its registry.
+#[derive(Debug, Clone)]
+pub(crate) struct FamilyContext {
+    /// Most labelled series kept per metric before folding into the overflow series.
+    pub(crate) max_series: usize,
+    /// Registry-wide count of records not kept on their own series.
+    pub(crate) dropped: Arc<AtomicU64>,
+    /// Registry-wide series uid allocator.
+    pub(crate) uids: Arc<AtomicU64>,
+}
+
+/// A hasher for keys that already are hashes.
+#[derive(Debug, Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else so the hasher stays correct.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+#[derive(Debug)]
+struct SeriesMap<C> {
+    /// Label-set hash → the series with that hash (almost always one).
+    by_hash: HashMap<u64, Vec<Arc<Series<C>>>, BuildHasherDefault<PassThrough>>,
+    /// Number of `Labelled` series, compared with the cap.
+    labelled: usize,
+    overflow: Option<Arc<Series<C>>>,
+}
+
+impl<C> SeriesMap<C> {
+    fn find(&self, hash: u64, values: &[&str]) -> Option<&Arc<Series<C>>> {
+        self.by_hash.get(&hash)?.iter().find(|s| s.matches(values))
+    }
+}
+
+/// The series of one metric.
+#[derive(Debug)]
+pub(crate) struct FamilyCore<C> {
+    spec: MetricSpec,
+    ctx: FamilyContext,
+    hasher: RandomState,
+    /// The series of an unlabelled metric, resolved without any lock.
+    fixed: Option<Arc<Series<C>>>,
+    map: RwLock<SeriesMap<C>>,
+}
+
+impl<C: Cell> FamilyCore<C> {
+    pub(crate) fn new(spec: MetricSpec, ctx: FamilyContext) -> Self {
+        let fixed = spec.labels.is_empty().then(|| {
+            Arc::new(Series::new(
+                ctx.uids.fetch_add(1, Relaxed),
+                0,
+                Box::default(),
+                SeriesRole::Fixed,
+                C::new(&spec),
+                ctx.dropped.clone(),
+            ))
+        });
+        FamilyCore {
+            spec,
+            ctx,
+            hasher: RandomState::new(),
+            fixed,
+            map: RwLock::new(SeriesMap {
+                by_hash: HashMap::default(),
+                labelled: 0,
+                overflow: None,
+            }),
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &MetricSpec {
+        &self.spec
+    }
+
+    fn hash(&self, values: &[&str]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        values.len().hash(&mut h);
+        for v in values {
+            v.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    /// The series for `values`, created on first use.
+    ///
+    /// Values that do not fit the metric (wrong number, one longer than the wire allows, or
+    /// all equal to the overflow marker) and label sets beyond the cap resolve to the
+    /// overflow series. On an unlabelled metric, non-empty values resolve to a detached
+    /// series.
+    pub(crate) fn series(&self, values: &[&str]) -> Arc<Series<C>> {
+        if let Some(fixed) = &self.fixed {
+            return if values.is_empty() {
+                fixed.clone()
+            } else {
+                self.detached()
+            };
+        }
+        let hash = self.hash(values);
+        {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(series) = map.find(hash, values) {
+                return series.clone();
+            }
+        }
+        self.insert(hash, values)
+    }
+
+    fn fits(&self, values: &[&str]) -> bool {
+        values.len() == self.spec.labels.len()
+            && values.iter().all(|v| v.len() <= MAX_LABEL_VALUE_LEN)
+            && !values.iter().all(|v| *v == OVERFLOW_LABEL_VALUE)
+    }
+
+    #[cold]
+    fn insert(&self, hash: u64, values: &[&str]) -> Arc<Series<C>> {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(series) = map.find(hash, values) {
+            return series.clone();
+        }
+        if !self.fits(values) || map.labelled >= self.ctx.max_series {
+            return self.overflow(&mut map);
+        }
+        let series = Arc::new(Series::new(
+            self.ctx.uids.fetch_add(1, Relaxed),
+            hash,
+            values.iter().map(|v| Box::<str>::from(*v)).collect(),
+            SeriesRole::Labelled,
+            C::new(&self.spec),
+            self.ctx.dropped.clone(),
+        ));
+        map.by_hash.entry(hash).or_default().push(series.clone());
+        map.labelled += 1;
+        series
+    }
+
+    fn overflow(&self, map: &mut SeriesMap<C>) -> Arc<Series<C>> {
+        map.overflow
+            .get_or_insert_with(|| {
+                let labels = self.spec.labels.iter().map(|_| OVERFLOW_LABEL_VALUE.into());
+                Arc::new(Series::new(
+                    self.ctx.uids.fetch_add(1, Relaxed),
+                    0,
+                    labels.collect(),
+                    SeriesRole::Overflow,
+                    C::new(&self.spec),
+                    self.ctx.dropped.clone(),
+                ))
+            })
+            .clone()
+    }
+
+    #[cold]
+    fn detached(&self) -> Arc<Series<C>> {
+        Arc::new(Series::new(
+            u64::MAX,
+            0,
+            Box::default(),
+            SeriesRole::Detached,
+            C::new(&self.spec),
+            self.ctx.dropped.clone(),
+        ))
+    }
+
+    /// Number of labelled series now kept (the overflow series not included).
+    pub(crate) fn labelled_len(&self) -> usize {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .labelled
+    }
+}
+
+/// A family as the shipper sees it, whatever its kind.
+pub(crate) trait ShipFamily: Send + Sync {
+    /// The metric.
+    fn spec(&self) -> &MetricSpec;
+    /// Every series now kept: the fixed or overflow series and the labelled ones.
+    fn snapshot(&self) -> Vec<Arc<dyn ShipSeries>>;
+    /// Removes each candidate `(hash, uid)` that nothing but the family references and for
+    /// which `still_idle(uid, current reading)` holds; returns the uids removed.
+    fn retire(
+        &self,
+        candidates: &[(u64, u64)],
+        still_idle: &mut dyn FnMut(u64, &Reading) -> bool,
+    ) -> Vec<u64>;
+}
+
+impl<C: Cell> ShipFamily for FamilyCore<C> {
+    fn spec(&self) -> &MetricSpec {
+        &self.spec
+    }
+
+    fn snapshot(&self) -> Vec<Arc<dyn ShipSeries>> {
+        let mut out: Vec<Arc<dyn ShipSeries>> = Vec::new();
+        if let Some(fixed) = &self.fixed {
+            out.push(fixed.clone());
+        }
+        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+        out.reserve(map.labelled + 1);
+        if let Some(overflow) = &map.overflow {
+            out.push(overflow.clone());
+        }
+        for bucket in map.by_hash.values() {
+            for series in bucket {
+                out.push(series.clone());
+            }
+        }
+        out
+    }
+
+    fn retire(
+        &self,
+        candidates: &[(u64, u64)],
+        still_idle: &mut dyn FnMut(u64, &Reading) -> bool,
+    ) -> Vec<u64> {
+        let mut retired = Vec::new();
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        for &(hash, uid) in candidates {
+            let Some(bucket) = map.by_hash.get_mut(&hash) else {
+                continue;
+            };
+            let Some(index) = bucket.iter().position(|s| s.uid() == uid) else {
+                continue;
+            };
+            // With the write lock held and no other reference, nobody can resolve or record
+            // into this series any more: what we read now is final.
+            let series = &bucket[index];
+            if Arc::strong_count(series) != 1
+                || series.role() != SeriesRole::Labelled
+                || !still_idle(uid, &series.read())
+            {
+                continue;
+            }
+            bucket.swap_remove(index);
+            if bucket.is_empty() {
+                map.by_hash.remove(&hash);
+            }
+            map.labelled -= 1;
+            retired.push(uid);
+        }
+        retired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::cell::CounterCell;
+    use dawn_proto::catalogue::{P2P_MESSAGES_TOTAL, P2P_PEERS};
+    use dawn_proto::{MetricKind, catalogue::P2P_CONNECTIONS_TOTAL};
+
+    fn ctx(max_series: usize) -> FamilyContext {
+        FamilyContext {
+            max_series,
+            dropped: Arc::new(AtomicU64::new(0)),
+            uids: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    #[test]
+    fn same_labels_resolve_to_the_same_series() {
+        let f = FamilyCore::<CounterCell>::new(P2P_MESSAGES_TOTAL, ctx(10));
+        let a = f.series(&["request", "success"]);
+        let b = f.series(&["request", "success"]);
+        let c = f.series(&["request", "error"]);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(f.labelled_len(), 2);
+        // Concatenation does not collide: ["ab", ""] and ["a", "b"] are different sets.
+        let x = f.series(&["ab", ""]);
+        let y = f.series(&["a", "b"]);
+        assert!(!Arc::ptr_eq(&x, &y));
+    }
+
+    #[test]
+    fn excess_and_invalid_label_sets_fold_into_one_overflow_series() {
+        let context = ctx(2);
+        let f = FamilyCore::<CounterCell>::new(P2P_CONNECTIONS_TOTAL, context.clone());
+        let a = f.series(&["success"]);
+        let _b = f.series(&["failed"]);
+        let over1 = f.series(&["rejected"]);
+        let over2 = f.series(&["closed"]);
+        let wrong_arity = f.series(&["a", "b"]);
+        let too_long = f.series(&[&"x".repeat(MAX_LABEL_VALUE_LEN + 1)]);
+        let marker = f.series(&[OVERFLOW_LABEL_VALUE]);
+        for o in [&over2, &wrong_arity, &too_long, &marker] {
+            assert!(Arc::ptr_eq(&over1, o));
+        }
+        assert_eq!(over1.labels(), &[Box::<str>::from(OVERFLOW_LABEL_VALUE)]);
+        assert_eq!(f.labelled_len(), 2);
+        // Existing series keep resolving normally at the cap.
+        assert!(Arc::ptr_eq(&a, &f.series(&["success"])));
+        over1.note_recording();
+        a.note_recording();
+        assert_eq!(context.dropped.load(Relaxed), 1);
+        assert_eq!(f.snapshot().len(), 3);
+    }
+
+    #[test]
+    fn unlabelled_metric_has_one_fixed_series() {
+        let context = ctx(1);
+        let f = FamilyCore::<CounterCell>::new(
+            MetricSpec {
+                kind: MetricKind::Counter,
+                name: "x_total",
+                ..P2P_PEERS
+            },
+            context.clone(),
+        );
+        let a = f.series(&[]);
+        assert!(Arc::ptr_eq(&a, &f.series(&[])));
+        assert!(!a.retirable());
+        let stray = f.series(&["oops"]);
+        stray.note_recording();
+        assert_eq!(context.dropped.load(Relaxed), 1);
+        assert_eq!(
+            f.snapshot().len(),
+            1,
+            "the detached series is never shipped"
+        );
+    }
+
+    #[test]
+    fn retire_removes_only_unreferenced_idle_series() {
+        let f = FamilyCore::<CounterCell>::new(P2P_CONNECTIONS_TOTAL, ctx(10));
+        let held = f.series(&["success"]);
+        let (held_key, gone_key) = {
+            let gone = f.series(&["failed"]);
+            gone.cell.add(3);
+            ((held.hash(), held.uid()), (gone.hash(), gone.uid()))
+        };
+        let retired = f.retire(&[held_key, gone_key], &mut |_, r| *r == Reading::Counter(3));
+        assert_eq!(retired, vec![gone_key.1]);
+        assert_eq!(f.labelled_len(), 1);
+        // A series that changed since the shipper last looked is kept.
+        drop(held);
+        assert!(f.retire(&[held_key], &mut |_, _| false).is_empty());
+        assert_eq!(f.retire(&[held_key], &mut |_, _| true), vec![held_key.1]);
+        // Recreated later it is a fresh series.
+        let again = f.series(&["failed"]);
+        assert_eq!(again.cell.get(), 0);
+        assert_ne!(again.uid(), gone_key.1);
+    }
+}

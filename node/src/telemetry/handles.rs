@@ -1,0 +1,130 @@
+//! Recording handles: cheap to clone, resolved once and kept, one relaxed atomic operation per
+//! recording.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dawn_proto::HistogramValue;
+
+use super::cell::{CounterCell, GaugeCell, HistogramCell};
+use super::series::Series;
+
+/// A monotonic count on one series.
+///
+/// Recording is a relaxed `fetch_add`: no lock, allocation, syscall or await. A handle on the
+/// overflow series also counts each recording as dropped.
+#[derive(Clone)]
+pub struct Counter(pub(crate) Arc<Series<CounterCell>>);
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.cell.add(n);
+        self.0.note_recording();
+    }
+
+    /// The total since the telemetry instance started.
+    pub fn get(&self) -> u64 {
+        self.0.cell.get()
+    }
+}
+
+/// A value that goes up and down, on one series.
+///
+/// `set` is a relaxed store; `add`, `inc` and `dec` are a compare-and-swap loop on the `f64`
+/// bits: lock-free, no allocation, syscall or await.
+#[derive(Clone)]
+pub struct Gauge(pub(crate) Arc<Series<GaugeCell>>);
+
+impl Gauge {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: f64) {
+        self.0.cell.set(v);
+        self.0.note_recording();
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1.0);
+    }
+
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        self.add(-1.0);
+    }
+
+    /// Adds `delta` (negative to subtract).
+    #[inline]
+    pub fn add(&self, delta: f64) {
+        self.0.cell.add(delta);
+        self.0.note_recording();
+    }
+
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        self.0.cell.get()
+    }
+}
+
+/// Observations counted into the fixed buckets of one series.
+///
+/// Recording is a relaxed `fetch_add` on one bucket and a compare-and-swap on the sum. The
+/// shipper sends the count as the sum of the bucket counts it read, so `count` always equals
+/// the sum of the buckets on the wire.
+#[derive(Clone)]
+pub struct Histogram(pub(crate) Arc<Series<HistogramCell>>);
+
+impl Histogram {
+    /// Records `v`. A value that is not finite (NaN, ±infinity) is ignored and counted as
+    /// dropped: the wire carries only finite sums.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        if self.0.cell.observe(v) {
+            self.0.note_recording();
+        } else {
+            self.0.note_refused();
+        }
+    }
+
+    /// Records a duration in seconds.
+    #[inline]
+    pub fn observe_duration(&self, d: Duration) {
+        self.observe(d.as_secs_f64());
+    }
+
+    /// Count, sum and per-bucket counts (`+Inf` last) since the telemetry instance started.
+    pub fn get(&self) -> HistogramValue {
+        self.0.cell.value()
+    }
+}
+
+macro_rules! debug_handle {
+    ($($t:ident),*) => {$(
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("labels", &self.0.matches_debug())
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+
+debug_handle!(Counter, Gauge, Histogram);
+
+impl<C> Series<C> {
+    fn matches_debug(&self) -> (&[Box<str>], super::series::SeriesRole) {
+        (self.label_values(), self.role())
+    }
+}

@@ -1,0 +1,367 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use dawn_proto::catalogue::{MetricSpec, OVERFLOW_LABEL_VALUE, P2P_PEERS, SECONDS_BUCKETS};
+use dawn_proto::{Frame, HealthStatus, MetricKind, Value};
+
+use super::support::{Answer, FakeExporter, PATIENCE, TempDir, View, eventually, fast_config};
+use crate::telemetry::{ShutdownOutcome, Telemetry, TelemetryConfig};
+
+const EVENTS: MetricSpec = MetricSpec {
+    name: "test_events_total",
+    help: "Test events.",
+    kind: MetricKind::Counter,
+    labels: &["kind"],
+    buckets: &[],
+};
+
+const DURATIONS: MetricSpec = MetricSpec {
+    name: "test_duration_seconds",
+    help: "Test durations.",
+    kind: MetricKind::Histogram,
+    labels: &[],
+    buckets: SECONDS_BUCKETS,
+};
+
+fn view() -> Arc<Mutex<View>> {
+    Arc::new(Mutex::new(View::default()))
+}
+
+#[test]
+fn handshake_then_definitions_snapshot_and_cumulative_batches() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, view());
+    let t = Telemetry::start(fast_config(&dir.socket(), "node-a")).unwrap();
+    let events = t.counter(&EVENTS);
+    let a = events.with_labels(&["a"]);
+    a.add(5);
+    t.gauge(&P2P_PEERS).handle().set(3.0);
+    t.set_health("storage", HealthStatus::Healthy, "ok", vec![])
+        .unwrap();
+
+    exporter.wait("snapshot", |v| {
+        v.counter("test_events_total", &["a"]) == Some(5) && v.health.contains_key("storage")
+    });
+    assert!(t.is_connected());
+    {
+        let v = exporter.view();
+        let hello = &v.hellos[0];
+        assert_eq!(hello.node_id, "node-a");
+        assert_eq!(hello.client_name, "dawn-node");
+        assert_eq!(hello.incarnation, t.incarnation());
+        assert_eq!(hello.pid, std::process::id());
+        assert_eq!(hello.flush_interval_ms, 20);
+        assert_eq!(v.value("p2p_peers", &[]), Some(&Value::Gauge(3.0)));
+        assert_eq!(v.ready, Some(false));
+        let conn = v.frames[0].0;
+        let kinds = v.kinds_of_frames(conn);
+        assert_eq!(
+            &kinds[..6],
+            &["hello", "define", "series", "define", "series", "batch"],
+            "{kinds:?}"
+        );
+    }
+
+    for _ in 0..10 {
+        a.inc();
+    }
+    events.with_labels(&["b"]).inc();
+    exporter.wait("cumulative totals", |v| {
+        v.counter("test_events_total", &["a"]) == Some(15)
+            && v.counter("test_events_total", &["b"]) == Some(1)
+            && v.last_heartbeat.is_some()
+    });
+    assert_eq!(t.shutdown(), ShutdownOutcome::Delivered);
+    exporter.wait("goodbye", |v| v.goodbyes == 1);
+    let v = exporter.view();
+    assert!(v.violations.is_empty(), "{:?}", v.violations);
+    assert_eq!(v.hellos.len(), 1);
+}
+
+#[test]
+fn exact_totals_survive_exporter_restarts() {
+    let dir = TempDir::new();
+    let shared = view();
+    let mut exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, shared.clone());
+    let t = Telemetry::start(fast_config(&dir.socket(), "node-r")).unwrap();
+    let counter = t.counter(&EVENTS).with_labels(&["x"]);
+    let histogram = t.histogram(&DURATIONS).handle();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let recorder = {
+        let (counter, histogram, stop) = (counter.clone(), histogram.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (mut n, mut sum) = (0u64, 0f64);
+            while !stop.load(Ordering::SeqCst) {
+                let v = (n % 7) as f64 * 0.01;
+                counter.inc();
+                histogram.observe(v);
+                n += 1;
+                sum += v;
+                if n % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            (n, sum)
+        })
+    };
+    for round in 0..4 {
+        eventually("connected", || t.sessions() > round);
+        exporter.kill();
+        std::thread::sleep(Duration::from_millis(30));
+        exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, shared.clone());
+    }
+    eventually("fifth session", || t.sessions() == 5);
+    stop.store(true, Ordering::SeqCst);
+    let (n, expected_sum) = recorder.join().unwrap();
+    assert!(n > 1000, "recorded only {n}");
+
+    exporter.wait("exact totals after restarts", |v| {
+        let h = match v.value("test_duration_seconds", &[]) {
+            Some(Value::Histogram(h)) => h.clone(),
+            _ => return false,
+        };
+        v.counter("test_events_total", &["x"]) == Some(n)
+            && h.count == n
+            && (h.sum - expected_sum).abs() < 1e-6
+    });
+    let v = exporter.view();
+    assert!(v.violations.is_empty(), "{:?}", v.violations);
+    assert_eq!(v.hellos.len(), 5);
+    assert!(v.hellos.iter().all(|h| h.incarnation == t.incarnation()));
+    drop(v);
+    assert_eq!(t.dropped(), 0);
+}
+
+#[test]
+fn idle_unreferenced_series_are_retired_and_held_ones_kept() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, view());
+    let t = Telemetry::start(TelemetryConfig {
+        series_ttl: Duration::from_millis(200),
+        ..fast_config(&dir.socket(), "node-ttl")
+    })
+    .unwrap();
+    let events = t.counter(&EVENTS);
+    let held = events.with_labels(&["held"]);
+    held.inc();
+    events.with_labels(&["gone"]).add(2);
+    exporter.wait("both series", |v| {
+        v.counter("test_events_total", &["gone"]) == Some(2)
+            && v.counter("test_events_total", &["held"]) == Some(1)
+    });
+    exporter.wait("retired", |v| !v.retired.is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    let v = exporter.view();
+    assert_eq!(
+        v.retired,
+        vec![("test_events_total".to_owned(), vec!["gone".to_owned()])]
+    );
+    assert!(v.violations.is_empty(), "{:?}", v.violations);
+    drop(v);
+    assert_eq!(events.series_count(), 1);
+
+    // A retired label set used again starts a fresh series.
+    events.with_labels(&["gone"]).inc();
+    exporter.wait("fresh series", |v| {
+        v.counter("test_events_total", &["gone"]) == Some(1)
+    });
+}
+
+#[test]
+fn overflow_is_folded_into_marker_series_and_counted_in_heartbeats() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, view());
+    let t = Telemetry::start(TelemetryConfig {
+        max_series_per_metric: 2,
+        ..fast_config(&dir.socket(), "node-o")
+    })
+    .unwrap();
+    let events = t.counter(&EVENTS);
+    for label in ["a", "b", "c", "d", "e"] {
+        events.with_labels(&[label]).add(10);
+    }
+    let histogram = t.histogram(&DURATIONS).handle();
+    histogram.observe(f64::NAN);
+    histogram.observe(0.5);
+    assert_eq!(t.dropped(), 4);
+    exporter.wait("overflow series and dropped count", |v| {
+        v.counter("test_events_total", &[OVERFLOW_LABEL_VALUE]) == Some(30)
+            && v.last_heartbeat.is_some_and(|h| h.dropped == 4)
+    });
+    let v = exporter.view();
+    assert_eq!(v.counter("test_events_total", &["a"]), Some(10));
+    assert_eq!(v.counter("test_events_total", &["c"]), None);
+    match v.value("test_duration_seconds", &[]) {
+        Some(Value::Histogram(h)) => assert_eq!((h.count, h.sum), (1, 0.5)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn health_and_ready_changes_are_sent_without_waiting_for_a_flush() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, view());
+    let t = Telemetry::start(TelemetryConfig {
+        flush_interval: Duration::from_secs(60),
+        ..fast_config(&dir.socket(), "node-h")
+    })
+    .unwrap();
+    eventually("connected", || t.is_connected());
+    let start = Instant::now();
+    t.set_ready(true);
+    t.set_health(
+        "peers",
+        HealthStatus::Degraded,
+        "no peers connected",
+        vec![],
+    )
+    .unwrap();
+    exporter.wait("health and ready", |v| {
+        v.ready == Some(true)
+            && v.health
+                .get("peers")
+                .is_some_and(|h| h.status == HealthStatus::Degraded)
+    });
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(
+        t.set_health("not a name", HealthStatus::Healthy, "", vec![])
+            .is_err(),
+        "invalid check names are refused"
+    );
+
+    // Shutdown delivers what changed since the last flush, then Goodbye.
+    let counter = t.counter(&EVENTS).with_labels(&["late"]);
+    counter.add(7);
+    t.set_ready(false);
+    assert_eq!(t.shutdown(), ShutdownOutcome::Delivered);
+    assert_eq!(t.shutdown(), ShutdownOutcome::Delivered, "idempotent");
+    exporter.wait("final state", |v| {
+        v.goodbyes == 1
+            && v.ready == Some(false)
+            && v.counter("test_events_total", &["late"]) == Some(7)
+    });
+    let v = exporter.view();
+    let last = v.frames.last().map(|(_, f)| f.clone());
+    assert_eq!(last, Some(Frame::Goodbye));
+}
+
+#[test]
+fn reject_backs_off_and_a_later_exporter_is_joined() {
+    let dir = TempDir::new();
+    let shared = view();
+    let exporter = FakeExporter::start(
+        &dir.socket(),
+        Answer::Reject("go away".into()),
+        shared.clone(),
+    );
+    let t = Telemetry::start(fast_config(&dir.socket(), "node-x")).unwrap();
+    t.counter(&EVENTS).with_labels(&["a"]).inc();
+    exporter.wait("hello rejected", |v| !v.hellos.is_empty());
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!t.is_connected());
+    assert_eq!(t.sessions(), 0);
+    exporter.kill();
+
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, shared);
+    eventually("connected after reject", || t.is_connected());
+    exporter.wait("snapshot", |v| {
+        v.counter("test_events_total", &["a"]) == Some(1)
+    });
+}
+
+#[test]
+fn without_an_exporter_recording_works_and_nothing_blocks() {
+    let dir = TempDir::new();
+    let t = Telemetry::start(fast_config(&dir.socket(), "node-alone")).unwrap();
+    let events = t.counter(&EVENTS);
+    let start = Instant::now();
+    let handle = events.with_labels(&["a"]);
+    for _ in 0..1_000_000 {
+        handle.inc();
+    }
+    for i in 0..1000 {
+        events.with_labels(&[&format!("l{}", i % 10)]).inc();
+    }
+    t.set_health("storage", HealthStatus::Healthy, "ok", vec![])
+        .unwrap();
+    t.set_ready(true);
+    assert!(start.elapsed() < PATIENCE);
+    assert_eq!(handle.get(), 1_000_000);
+    assert!(!t.is_connected());
+
+    let start = Instant::now();
+    assert_eq!(t.shutdown(), ShutdownOutcome::NotDelivered);
+    assert!(start.elapsed() < Duration::from_secs(3));
+    handle.inc();
+    assert_eq!(handle.get(), 1_000_001, "handles outlive the shipper");
+}
+
+#[test]
+fn a_silent_exporter_cannot_hold_up_shutdown() {
+    let dir = TempDir::new();
+    let _exporter = FakeExporter::start(&dir.socket(), Answer::Silent, view());
+    let t = Telemetry::start(TelemetryConfig {
+        handshake_timeout: Duration::from_millis(100),
+        shutdown_timeout: Duration::from_millis(300),
+        ..fast_config(&dir.socket(), "node-s")
+    })
+    .unwrap();
+    t.counter(&EVENTS).with_labels(&["a"]).inc();
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(!t.is_connected());
+    let start = Instant::now();
+    let outcome = t.shutdown();
+    assert_ne!(outcome, ShutdownOutcome::Delivered);
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn independent_instances_each_keep_their_own_connection_and_totals() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, view());
+    let instances: Vec<Telemetry> = (0..20)
+        .map(|i| Telemetry::start(fast_config(&dir.socket(), &format!("node-{i}"))).unwrap())
+        .collect();
+    for (i, t) in instances.iter().enumerate() {
+        t.counter(&EVENTS).with_labels(&["a"]).add(i as u64 + 1);
+    }
+    for t in &instances {
+        eventually("all connected", || t.is_connected());
+    }
+    exporter.wait("twenty hellos", |v| {
+        let mut nodes: Vec<_> = v.hellos.iter().map(|h| h.node_id.clone()).collect();
+        nodes.sort();
+        nodes.dedup();
+        nodes.len() == 20
+    });
+    for (i, t) in instances.iter().enumerate() {
+        assert_eq!(t.counter(&EVENTS).with_labels(&["a"]).get(), i as u64 + 1);
+        assert_eq!(t.sessions(), 1);
+    }
+    let mut incarnations: Vec<_> = instances.iter().map(Telemetry::incarnation).collect();
+    incarnations.sort();
+    incarnations.dedup();
+    assert_eq!(incarnations.len(), 20);
+    for t in &instances {
+        assert_eq!(t.shutdown(), ShutdownOutcome::Delivered);
+    }
+    exporter.wait("twenty goodbyes", |v| v.goodbyes == 20);
+}
+
+#[test]
+fn invalid_configuration_is_refused_with_every_problem() {
+    let err = Telemetry::start(TelemetryConfig {
+        flush_interval: Duration::ZERO,
+        ..TelemetryConfig::new("/tmp/x.sock", "")
+    })
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("node_id must not be empty"), "{text}");
+    assert!(text.contains("flush_interval"), "{text}");
+}
