@@ -81,7 +81,11 @@ impl FromStr for PeerAddr {
                 let id = id.parse::<NodeId>().map_err(|e| fail(&e.to_string()))?;
                 (address, Some(id))
             }
-            _ => return Err(fail("more than one `@`; expected HOST:PORT or HOST:PORT@NODE_ID")),
+            _ => {
+                return Err(fail(
+                    "more than one `@`; expected HOST:PORT or HOST:PORT@NODE_ID",
+                ));
+            }
         };
         let (host, port) = split_host_port(address).map_err(|p| fail(&p))?;
         Ok(Self {
@@ -214,7 +218,10 @@ mod tests {
         let cases: Vec<(String, PeerAddr)> = vec![
             ("127.0.0.1:8000".into(), peer("127.0.0.1", 8000, false)),
             ("node-1:8000".into(), peer("node-1", 8000, false)),
-            ("dawn_node.svc.cluster.local:1".into(), peer("dawn_node.svc.cluster.local", 1, false)),
+            (
+                "dawn_node.svc.cluster.local:1".into(),
+                peer("dawn_node.svc.cluster.local", 1, false),
+            ),
             ("[::1]:65535".into(), peer("::1", 65535, false)),
             (format!("10.0.0.2:9000@{ID}"), peer("10.0.0.2", 9000, true)),
             (format!("{ID}@10.0.0.2:9000"), peer("10.0.0.2", 9000, true)),
@@ -278,13 +285,20 @@ mod tests {
     #[tokio::test]
     async fn resolves_names_and_literals() {
         let addrs = peer("localhost", 8000, false).resolve().await.unwrap();
-        assert!(addrs.iter().all(|a| a.port() == 8000 && a.ip().is_loopback()));
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.port() == 8000 && a.ip().is_loopback())
+        );
         let addrs = peer("127.0.0.1", 1, false).resolve().await.unwrap();
         assert_eq!(addrs, vec!["127.0.0.1:1".parse().unwrap()]);
         let error = peer("no-such-host.invalid", 1, false)
             .resolve()
             .await
             .unwrap_err();
-        assert!(error.to_string().contains("no-such-host.invalid:1"), "{error}");
+        assert!(
+            error.to_string().contains("no-such-host.invalid:1"),
+            "{error}"
+        );
     }
 }

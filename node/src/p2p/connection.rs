@@ -230,9 +230,7 @@ pub(crate) fn write_error(error: WriteError) -> TransportError {
     match error {
         WriteError::Stopped(code) => aborted(code),
         WriteError::ConnectionLost(error) => TransportError::ConnectionLost(error),
-        WriteError::ClosedStream | WriteError::ZeroRttRejected => {
-            TransportError::StreamAborted(0)
-        }
+        WriteError::ClosedStream | WriteError::ZeroRttRejected => TransportError::StreamAborted(0),
     }
 }
 

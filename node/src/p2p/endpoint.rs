@@ -131,8 +131,10 @@ impl Endpoint {
     /// Closes every connection with `code` and stops accepting; pending `accept` calls
     /// return `None`.
     pub fn close(&self, code: CloseCode) {
-        self.inner
-            .close(quinn::VarInt::from_u32(code.code()), code.reason().as_bytes());
+        self.inner.close(
+            quinn::VarInt::from_u32(code.code()),
+            code.reason().as_bytes(),
+        );
     }
 
     /// Waits until every connection's close has been delivered (or timed out), so peers

@@ -41,9 +41,7 @@ pub(super) fn read(path: &Path) -> Result<Option<SigningKey>, IdentityError> {
         reason,
     };
     if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(corrupt(format!(
-            "larger than {MAX_KEY_FILE_BYTES} bytes"
-        )));
+        return Err(corrupt(format!("larger than {MAX_KEY_FILE_BYTES} bytes")));
     }
     let text = String::from_utf8(bytes).map_err(|_| corrupt("not PEM text".into()))?;
     decode_pem(&text).map(Some).map_err(corrupt)
@@ -51,8 +49,7 @@ pub(super) fn read(path: &Path) -> Result<Option<SigningKey>, IdentityError> {
 
 /// Decodes a PKCS#8 PEM Ed25519 private key; the error says what is wrong with it.
 fn decode_pem(text: &str) -> Result<SigningKey, String> {
-    let pair =
-        rcgen::KeyPair::from_pem(text).map_err(|e| format!("not a PEM private key: {e}"))?;
+    let pair = rcgen::KeyPair::from_pem(text).map_err(|e| format!("not a PEM private key: {e}"))?;
     if pair.algorithm() != &rcgen::PKCS_ED25519 {
         return Err(format!(
             "holds a {:?} key, not an Ed25519 key",

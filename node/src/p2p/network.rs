@@ -279,7 +279,10 @@ impl std::fmt::Debug for Network {
 
 impl Inner {
     /// Applies the admission rules to an authenticated connection and serves it if kept.
-    fn install(self: &Arc<Self>, connection: PeerConnection) -> Result<PeerConnection, TransportError> {
+    fn install(
+        self: &Arc<Self>,
+        connection: PeerConnection,
+    ) -> Result<PeerConnection, TransportError> {
         let node_id = connection.node_id();
         let remote_addr = connection.remote_addr();
         let direction = connection.direction();

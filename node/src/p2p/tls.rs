@@ -77,9 +77,8 @@ impl TlsContext {
         // Every connection must prove possession of the key afresh: no resumption tickets.
         tls.session_storage = Arc::new(NoServerSessionStorage {});
         tls.send_tls13_tickets = 0;
-        let mut config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(
-            tls,
-        )?));
+        let mut config =
+            quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
         config.transport_config(Arc::clone(&self.transport));
         Ok(config)
     }

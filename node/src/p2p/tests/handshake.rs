@@ -100,7 +100,10 @@ async fn wrong_expected_id_is_refused_naming_both_ids() {
     assert!(text.contains(&server_id.node_id().to_string()), "{text}");
     // The server sees the client's refusal as a failed handshake, not a connection.
     let server_side = expect_err(accepted.await.expect("task"));
-    assert!(matches!(server_side, TransportError::Handshake { .. }), "{server_side:?}");
+    assert!(
+        matches!(server_side, TransportError::Handshake { .. }),
+        "{server_side:?}"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +120,10 @@ async fn server_with_a_stolen_certificate_is_refused() {
         // The certificate carries the victim's id, so the id check passes; the handshake
         // signature, made with the attacker's key, does not.
         let error = expect_err(client.connect(server.local_addr(), expected).await);
-        assert!(matches!(error, TransportError::Handshake { .. }), "{error:?}");
+        assert!(
+            matches!(error, TransportError::Handshake { .. }),
+            "{error:?}"
+        );
         assert!(
             error.to_string().to_lowercase().contains("signature"),
             "the error should say the signature is bad: {error}"

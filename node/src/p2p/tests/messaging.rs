@@ -47,12 +47,15 @@ async fn pair(
     }
 }
 
+/// Where [`Probe`] forwards notifications.
+type NoteSender = mpsc::UnboundedSender<(NodeId, Vec<u8>)>;
+
 /// Replies with the request's length; `slow` takes 30 s; `big:N` replies N bytes; records
 /// notifications and refused streams.
 #[derive(Default)]
 struct Probe {
     errors: Mutex<Vec<&'static str>>,
-    notes: Mutex<Option<mpsc::UnboundedSender<(NodeId, Vec<u8>)>>>,
+    notes: Mutex<Option<NoteSender>>,
 }
 
 impl Probe {
@@ -102,19 +105,36 @@ async fn requests_round_trip_in_both_directions_and_concurrently() {
         echo(),
     )
     .await;
-    let reply = pair.client.request(b"ping", REQUEST_TIMEOUT).await.expect("request");
+    let reply = pair
+        .client
+        .request(b"ping", REQUEST_TIMEOUT)
+        .await
+        .expect("request");
     assert_eq!(reply, b"echo:ping");
     // The accepting side can call the dialer too.
-    let reply = pair.server.request(b"pong", REQUEST_TIMEOUT).await.expect("reverse");
+    let reply = pair
+        .server
+        .request(b"pong", REQUEST_TIMEOUT)
+        .await
+        .expect("reverse");
     assert_eq!(reply, b"echo:pong");
     // Empty messages are messages.
-    assert_eq!(pair.client.request(b"", REQUEST_TIMEOUT).await.expect("empty"), b"echo:");
+    assert_eq!(
+        pair.client
+            .request(b"", REQUEST_TIMEOUT)
+            .await
+            .expect("empty"),
+        b"echo:"
+    );
 
     let calls = (0..50).map(|i| {
         let client = pair.client.clone();
         async move {
             let message = format!("m{i}").into_bytes();
-            let reply = client.request(&message, REQUEST_TIMEOUT).await.expect("request");
+            let reply = client
+                .request(&message, REQUEST_TIMEOUT)
+                .await
+                .expect("request");
             assert_eq!(reply, [b"echo:".as_slice(), &message].concat());
         }
     });
@@ -134,8 +154,15 @@ async fn oversized_request_is_refused_and_the_connection_keeps_serving() {
     )
     .await;
 
-    let error = expect_err(pair.client.request(&[7u8; 64 * 1024], REQUEST_TIMEOUT).await);
-    assert!(matches!(error, TransportError::RefusedTooLarge), "{error:?}");
+    let error = expect_err(
+        pair.client
+            .request(&[7u8; 64 * 1024], REQUEST_TIMEOUT)
+            .await,
+    );
+    assert!(
+        matches!(error, TransportError::RefusedTooLarge),
+        "{error:?}"
+    );
     let seen = Arc::clone(&probe);
     eventually("the server reports the oversized message", move || {
         seen.errors() == ["message_too_large"]
@@ -143,9 +170,17 @@ async fn oversized_request_is_refused_and_the_connection_keeps_serving() {
     .await;
 
     // Exactly at the limit is fine, and the same connection still serves.
-    let reply = pair.client.request(&[7u8; 1024], REQUEST_TIMEOUT).await.expect("at limit");
+    let reply = pair
+        .client
+        .request(&[7u8; 1024], REQUEST_TIMEOUT)
+        .await
+        .expect("at limit");
     assert_eq!(reply, b"1024");
-    let reply = pair.client.request(b"ping", REQUEST_TIMEOUT).await.expect("after refusal");
+    let reply = pair
+        .client
+        .request(b"ping", REQUEST_TIMEOUT)
+        .await
+        .expect("after refusal");
     assert_eq!(reply, b"4");
     assert!(pair.client.close_reason().is_none());
 }
@@ -155,11 +190,20 @@ async fn oversized_messages_are_refused_locally_before_sending() {
     let pair = pair(limited(1024), limited(1024), echo()).await;
     let error = expect_err(pair.client.request(&[0u8; 2048], REQUEST_TIMEOUT).await);
     assert!(
-        matches!(error, TransportError::MessageTooLarge { size: 2048, limit: 1024 }),
+        matches!(
+            error,
+            TransportError::MessageTooLarge {
+                size: 2048,
+                limit: 1024
+            }
+        ),
         "{error:?}"
     );
     let error = expect_err(pair.client.notify(&[0u8; 2048], REQUEST_TIMEOUT).await);
-    assert!(matches!(error, TransportError::MessageTooLarge { .. }), "{error:?}");
+    assert!(
+        matches!(error, TransportError::MessageTooLarge { .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("1024"), "{error}");
 }
 
@@ -177,7 +221,11 @@ async fn oversized_reply_is_refused_by_the_caller() {
         matches!(error, TransportError::ReplyTooLarge { limit: 1024 }),
         "{error:?}"
     );
-    let reply = pair.client.request(b"big:10", REQUEST_TIMEOUT).await.expect("small reply");
+    let reply = pair
+        .client
+        .request(b"big:10", REQUEST_TIMEOUT)
+        .await
+        .expect("small reply");
     assert_eq!(reply, b"xxxxxxxxxx");
 }
 
@@ -192,8 +240,15 @@ async fn a_timed_out_request_is_cancelled_and_others_proceed() {
     .await;
     let limit = Duration::from_millis(200);
     let error = expect_err(pair.client.request(b"slow", limit).await);
-    assert!(matches!(error, TransportError::Timeout(d) if d == limit), "{error:?}");
-    let reply = pair.client.request(b"ping", REQUEST_TIMEOUT).await.expect("after timeout");
+    assert!(
+        matches!(error, TransportError::Timeout(d) if d == limit),
+        "{error:?}"
+    );
+    let reply = pair
+        .client
+        .request(b"ping", REQUEST_TIMEOUT)
+        .await
+        .expect("after timeout");
     assert_eq!(reply, b"4");
 }
 
@@ -208,7 +263,10 @@ async fn notifications_reach_the_handler_with_the_sender_id() {
         Arc::clone(&probe) as Arc<dyn Handler>,
     )
     .await;
-    pair.client.notify(b"hello", REQUEST_TIMEOUT).await.expect("notify");
+    pair.client
+        .notify(b"hello", REQUEST_TIMEOUT)
+        .await
+        .expect("notify");
     let (peer, message) = tokio::time::timeout(REQUEST_TIMEOUT, received.recv())
         .await
         .expect("delivered in time")
@@ -247,6 +305,10 @@ async fn a_stalled_stream_is_cancelled_by_the_read_timeout() {
         seen.errors() == ["timeout"]
     })
     .await;
-    let reply = pair.client.request(b"ping", REQUEST_TIMEOUT).await.expect("still serving");
+    let reply = pair
+        .client
+        .request(b"ping", REQUEST_TIMEOUT)
+        .await
+        .expect("still serving");
     assert_eq!(reply, b"4");
 }

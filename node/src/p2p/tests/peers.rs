@@ -12,9 +12,7 @@ use crate::p2p::{
 };
 
 fn remote_close(code: CloseCode) -> impl Fn(&Seen) -> bool {
-    move |seen| {
-        matches!(seen, Seen::Disconnected(_, DisconnectReason::Remote { code: Some(c), .. }, _) if *c == code)
-    }
+    move |seen| matches!(seen, Seen::Disconnected(_, DisconnectReason::Remote { code: Some(c), .. }, _) if *c == code)
 }
 
 #[tokio::test]
@@ -23,7 +21,10 @@ async fn peers_beyond_the_limit_are_rejected_with_a_close_code() {
         max_peers: 1,
         ..PeerPolicy::default()
     });
-    let (a, b) = (TestNode::start(PeerPolicy::default()), TestNode::start(PeerPolicy::default()));
+    let (a, b) = (
+        TestNode::start(PeerPolicy::default()),
+        TestNode::start(PeerPolicy::default()),
+    );
 
     a.network
         .connect(server.addr(), Some(server.id()))
@@ -41,7 +42,9 @@ async fn peers_beyond_the_limit_are_rejected_with_a_close_code() {
     let events = Arc::clone(&server.events);
     let b_id = b.id();
     eventually("server reports the rejection", move || {
-        events.events().contains(&Seen::Rejected(b_id, RejectReason::PeerLimit))
+        events
+            .events()
+            .contains(&Seen::Rejected(b_id, RejectReason::PeerLimit))
     })
     .await;
     let events = Arc::clone(&b.events);
@@ -64,7 +67,11 @@ async fn peers_beyond_the_limit_are_rejected_with_a_close_code() {
 #[tokio::test]
 async fn reject_unknown_admits_only_trusted_peers() {
     let trusted = identity();
-    let a = TestNode::start_with(&trusted, PeerPolicy::default(), TransportSettings::default());
+    let a = TestNode::start_with(
+        &trusted,
+        PeerPolicy::default(),
+        TransportSettings::default(),
+    );
     let b = TestNode::start(PeerPolicy::default());
     let server = TestNode::start(PeerPolicy {
         reject_unknown: true,
@@ -80,7 +87,9 @@ async fn reject_unknown_admits_only_trusted_peers() {
     let events = Arc::clone(&server.events);
     let b_id = b.id();
     eventually("untrusted peer rejected", move || {
-        events.events().contains(&Seen::Rejected(b_id, RejectReason::Untrusted))
+        events
+            .events()
+            .contains(&Seen::Rejected(b_id, RejectReason::Untrusted))
     })
     .await;
     let events = Arc::clone(&b.events);
@@ -91,7 +100,12 @@ async fn reject_unknown_admits_only_trusted_peers() {
     let server_net = server.network.clone();
     let a_id = a.id();
     eventually("only the trusted peer stays", move || {
-        server_net.peers().iter().map(|p| p.node_id).collect::<Vec<_>>() == [a_id]
+        server_net
+            .peers()
+            .iter()
+            .map(|p| p.node_id)
+            .collect::<Vec<_>>()
+            == [a_id]
     })
     .await;
 }
@@ -115,7 +129,10 @@ async fn dialing_itself_is_refused() {
 
 #[tokio::test]
 async fn crossing_dials_leave_one_connection_chosen_alike_on_both_sides() {
-    let (a, b) = (TestNode::start(PeerPolicy::default()), TestNode::start(PeerPolicy::default()));
+    let (a, b) = (
+        TestNode::start(PeerPolicy::default()),
+        TestNode::start(PeerPolicy::default()),
+    );
     // No expected id, so neither dial is short-cut by an existing connection.
     let (from_a, from_b) = tokio::join!(
         a.network.connect(b.addr(), None),
@@ -131,7 +148,11 @@ async fn crossing_dials_leave_one_connection_chosen_alike_on_both_sides() {
         };
         // The same connection seen from both ends: outbound on one, inbound on the other,
         // dialed by the node with the smaller id, and not closed.
-        let dialer = if at_a.direction() == Direction::Outbound { a_id } else { b_id };
+        let dialer = if at_a.direction() == Direction::Outbound {
+            a_id
+        } else {
+            b_id
+        };
         at_a.direction() != at_b.direction()
             && dialer == a_id.min(b_id)
             && at_a.close_reason().is_none()
@@ -153,7 +174,10 @@ async fn crossing_dials_leave_one_connection_chosen_alike_on_both_sides() {
 
 #[tokio::test]
 async fn shutdown_is_seen_by_the_peer_as_a_clean_close() {
-    let (a, b) = (TestNode::start(PeerPolicy::default()), TestNode::start(PeerPolicy::default()));
+    let (a, b) = (
+        TestNode::start(PeerPolicy::default()),
+        TestNode::start(PeerPolicy::default()),
+    );
     a.network
         .connect(b.addr(), Some(b.id()))
         .await
@@ -177,7 +201,10 @@ async fn shutdown_is_seen_by_the_peer_as_a_clean_close() {
         Some(Seen::Disconnected(_, DisconnectReason::Local, 0))
     ));
     let error = expect_err(b.network.request(&a_id, b"x", REQUEST_TIMEOUT).await);
-    assert!(matches!(error, TransportError::NotConnected(id) if id == a_id), "{error:?}");
+    assert!(
+        matches!(error, TransportError::NotConnected(id) if id == a_id),
+        "{error:?}"
+    );
 }
 
 /// Binds a network at a fixed address, retrying while the port is still being released.
@@ -220,9 +247,10 @@ async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
             ..TransportSettings::default()
         },
     );
-    dialer
-        .network
-        .maintain(PeerAddr::from_socket_addr(target_addr, Some(target.node_id())));
+    dialer.network.maintain(PeerAddr::from_socket_addr(
+        target_addr,
+        Some(target.node_id()),
+    ));
     let events = Arc::clone(&dialer.events);
     eventually("failed dials are reported and retried", move || {
         events.count(|e| matches!(e, Seen::Failed("handshake_timeout"))) >= 2
@@ -232,16 +260,25 @@ async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
     let first = start_at(target_addr, &target).await;
     let net = dialer.network.clone();
     let target_id = target.node_id();
-    eventually("connected once the peer is up", move || net.is_connected(&target_id)).await;
+    eventually("connected once the peer is up", move || {
+        net.is_connected(&target_id)
+    })
+    .await;
 
     first.shutdown().await;
     drop(first);
     let net = dialer.network.clone();
-    eventually("the departure is noticed", move || !net.is_connected(&target_id)).await;
+    eventually("the departure is noticed", move || {
+        !net.is_connected(&target_id)
+    })
+    .await;
 
     let second = start_at(target_addr, &target).await;
     let net = dialer.network.clone();
-    eventually("redialed after the peer came back", move || net.is_connected(&target_id)).await;
+    eventually("redialed after the peer came back", move || {
+        net.is_connected(&target_id)
+    })
+    .await;
     second.shutdown().await;
     dialer.network.shutdown().await;
 }

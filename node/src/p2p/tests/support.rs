@@ -144,9 +144,7 @@ pub(super) fn eventually(
 
 /// Asserts an error and returns it, with the caller's location on failure.
 #[track_caller]
-pub(super) fn expect_err<T: std::fmt::Debug>(
-    result: Result<T, TransportError>,
-) -> TransportError {
+pub(super) fn expect_err<T: std::fmt::Debug>(result: Result<T, TransportError>) -> TransportError {
     match result {
         Ok(value) => panic!("expected an error, got {value:?}"),
         Err(error) => error,
