@@ -1,7 +1,18 @@
 //! The lean Dawn peer-to-peer node.
 //!
-//! - [`telemetry`]: metric handles, health and readiness, shipped to the sidecar exporter.
+//! - [`telemetry`]: the client side of the telemetry socket — metric handles, aggregation and
+//!   the background shipper to the sidecar exporter.
+//! - [`p2p`]: QUIC transport (quinn), identity, peers and discovery.
+//! - [`rpc`]: request/response/notification messages and error codes.
+//! - [`agents`]: agents and their tools (operations).
+//! - [`resilience`]: circuit breaker and rate limiter.
+//! - [`storage`]: the data root and persistent state.
 
 #![forbid(unsafe_code)]
 
+pub mod agents;
+pub mod p2p;
+pub mod resilience;
+pub mod rpc;
+pub mod storage;
 pub mod telemetry;
