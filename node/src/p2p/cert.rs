@@ -1,6 +1,8 @@
 //! The self-signed certificate made from the identity key, and reading a node id back out
 //! of a peer's certificate.
 
+use std::fmt;
+
 use ed25519_dalek::Signer;
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -19,7 +21,7 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
 pub(crate) const CERT_SERVER_NAME: &str = "dawn-node";
 
 /// Why a peer's certificate cannot identify a Dawn node.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CertError {
     /// The certificate is not valid DER X.509.
     #[error("the certificate is not valid X.509: {0}")]
@@ -38,6 +40,24 @@ pub enum CertError {
         /// The id in the certificate.
         actual: NodeId,
     },
+    /// The handshake signature does not verify with the certificate's key: the peer shows
+    /// a node's certificate without holding that node's key.
+    #[error(
+        "the peer presents the certificate of node {claimed} but its handshake signature does \
+         not verify with that node's key"
+    )]
+    BadSignature {
+        /// The id in the certificate.
+        claimed: NodeId,
+    },
+}
+
+/// Debug is the message: rustls prints this error with `{:?}` inside its own text (e.g.
+/// "invalid peer certificate: Other(OtherError(..))"), and that text reaches the logs.
+impl fmt::Debug for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 /// This node's certificate and matching private key, in the forms rustls takes.

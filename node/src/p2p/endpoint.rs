@@ -189,19 +189,23 @@ fn bind_error(addr: SocketAddr, source: io::Error) -> TransportError {
     }
 }
 
-/// Turns a failed dial into the clearest error: an id mismatch names both ids.
+/// Turns a failed dial into the clearest error: an id mismatch names both ids, a forged
+/// certificate the node it impersonates.
 fn dial_failure(
     addr: SocketAddr,
     expected: Option<NodeId>,
     presented: &PresentedId,
     source: quinn::ConnectionError,
 ) -> TransportError {
-    match (expected, presented.get()) {
+    match (expected, presented.id()) {
         (Some(expected), Some(actual)) if expected != actual => TransportError::IdMismatch {
             addr,
             expected,
             actual,
         },
+        (_, Some(claimed)) if presented.bad_signature() => {
+            TransportError::ForgedCertificate { addr, claimed }
+        }
         _ => TransportError::Handshake { addr, source },
     }
 }

@@ -69,6 +69,18 @@ pub enum TransportError {
         /// The id the peer's certificate holds.
         actual: NodeId,
     },
+    /// The peer presented a node's certificate but could not sign with that node's key:
+    /// an impostor (or a peer with a corrupted identity).
+    #[error(
+        "peer at {addr} presents the certificate of node {claimed} but cannot sign with its \
+         key; refused"
+    )]
+    ForgedCertificate {
+        /// The peer's address.
+        addr: SocketAddr,
+        /// The id in the certificate it presented.
+        claimed: NodeId,
+    },
     /// The peer completed TLS but did not negotiate the `dawn/1` protocol.
     #[error("peer at {addr} does not speak the dawn/1 protocol")]
     WrongProtocol {
@@ -155,6 +167,7 @@ impl TransportError {
             Self::Handshake { .. } => "handshake",
             Self::HandshakeTimeout { .. } => "handshake_timeout",
             Self::IdMismatch { .. } => "id_mismatch",
+            Self::ForgedCertificate { .. } => "forged_certificate",
             Self::WrongProtocol { .. } => "wrong_protocol",
             Self::Resolve { .. } => "resolve",
             Self::NoAddress { .. } => "no_address",

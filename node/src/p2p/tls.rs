@@ -66,7 +66,7 @@ impl TlsContext {
 
     /// The accepting side: a client certificate is mandatory and checked by [`PeerVerifier`].
     pub(crate) fn server_config(&self) -> Result<quinn::ServerConfig, TlsError> {
-        let verifier = PeerVerifier::new(self.provider.signature_verification_algorithms, None);
+        let verifier = PeerVerifier::accepting(self.provider.signature_verification_algorithms);
         let mut tls = rustls::ServerConfig::builder_with_provider(Arc::clone(&self.provider))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_client_cert_verifier(Arc::new(verifier))
@@ -89,8 +89,8 @@ impl TlsContext {
         &self,
         expected: Option<NodeId>,
     ) -> Result<(quinn::ClientConfig, Arc<PresentedId>), TlsError> {
-        let verifier = PeerVerifier::new(self.provider.signature_verification_algorithms, expected);
-        let presented = verifier.presented();
+        let (verifier, presented) =
+            PeerVerifier::dialing(self.provider.signature_verification_algorithms, expected);
         let mut tls = rustls::ClientConfig::builder_with_provider(Arc::clone(&self.provider))
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .dangerous()

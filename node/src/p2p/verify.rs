@@ -20,18 +20,30 @@ use rustls::{
 use super::cert::{CertError, node_id_from_cert};
 use super::node_id::NodeId;
 
-/// Records the id a server presented, so a failed dial can report which node answered.
+/// What the server showed during one dial, so a failed dial can say which node answered
+/// and whether it failed to prove its key.
 #[derive(Debug, Default)]
-pub(crate) struct PresentedId(Mutex<Option<NodeId>>);
+pub(crate) struct PresentedId(Mutex<Presented>);
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Presented {
+    id: Option<NodeId>,
+    bad_signature: bool,
+}
 
 impl PresentedId {
     /// The id from the server's certificate, once the handshake has read it.
-    pub(crate) fn get(&self) -> Option<NodeId> {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn id(&self) -> Option<NodeId> {
+        self.lock().id
     }
 
-    fn set(&self, id: NodeId) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(id);
+    /// Whether the server's handshake signature failed to verify with that id's key.
+    pub(crate) fn bad_signature(&self) -> bool {
+        self.lock().bad_signature
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Presented> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -42,22 +54,40 @@ impl PresentedId {
 pub(crate) struct PeerVerifier {
     algorithms: WebPkiSupportedAlgorithms,
     expected: Option<NodeId>,
-    presented: Arc<PresentedId>,
+    /// Set for one dial only; the accepting side's verifier is shared by all handshakes.
+    presented: Option<Arc<PresentedId>>,
 }
 
 impl PeerVerifier {
-    /// A verifier using `algorithms` (the crypto provider's) for the handshake signature.
-    pub(crate) fn new(algorithms: WebPkiSupportedAlgorithms, expected: Option<NodeId>) -> Self {
+    /// The accepting side's verifier, using `algorithms` (the crypto provider's) for the
+    /// handshake signature.
+    pub(crate) fn accepting(algorithms: WebPkiSupportedAlgorithms) -> Self {
         Self {
             algorithms,
-            expected,
-            presented: Arc::default(),
+            expected: None,
+            presented: None,
         }
     }
 
-    /// Where the dialing side finds the server's id after the handshake, even a failed one.
-    pub(crate) fn presented(&self) -> Arc<PresentedId> {
-        Arc::clone(&self.presented)
+    /// The verifier for one dial; the returned [`PresentedId`] tells afterwards, even after
+    /// a failed handshake, which node answered.
+    pub(crate) fn dialing(
+        algorithms: WebPkiSupportedAlgorithms,
+        expected: Option<NodeId>,
+    ) -> (Self, Arc<PresentedId>) {
+        let presented = Arc::new(PresentedId::default());
+        let verifier = Self {
+            algorithms,
+            expected,
+            presented: Some(Arc::clone(&presented)),
+        };
+        (verifier, presented)
+    }
+
+    fn record(&self, update: impl FnOnce(&mut Presented)) {
+        if let Some(presented) = &self.presented {
+            update(&mut presented.lock());
+        }
     }
 
     fn check_certificate(
@@ -69,7 +99,7 @@ impl PeerVerifier {
             return Err(reject(CertError::UnexpectedChain(intermediates.len() + 1)));
         }
         let actual = node_id_from_cert(end_entity).map_err(reject)?;
-        self.presented.set(actual);
+        self.record(|p| p.id = Some(actual));
         match self.expected {
             Some(expected) if expected != actual => {
                 Err(reject(CertError::IdMismatch { expected, actual }))
@@ -87,7 +117,15 @@ impl PeerVerifier {
         if dss.scheme != SignatureScheme::ED25519 {
             return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
         }
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms).map_err(
+            |error| match node_id_from_cert(cert) {
+                Ok(claimed) => {
+                    self.record(|p| p.bad_signature = true);
+                    reject(CertError::BadSignature { claimed })
+                }
+                Err(_) => error,
+            },
+        )
     }
 }
 
