@@ -38,12 +38,6 @@ impl From<i64> for Id {
     }
 }
 
-impl From<u32> for Id {
-    fn from(n: u32) -> Self {
-        Id::Number(i64::from(n))
-    }
-}
-
 impl From<String> for Id {
     fn from(s: String) -> Self {
         Id::String(s)

@@ -174,12 +174,18 @@ impl ErrorObject {
 
     /// -32602 with the reason the params were refused.
     pub fn invalid_params(reason: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::InvalidParams, format!("Invalid params: {reason}"))
+        Self::new(
+            ErrorCode::InvalidParams,
+            format!("Invalid params: {reason}"),
+        )
     }
 
     /// -32603 with what failed inside the node.
     pub fn internal(reason: impl std::fmt::Display) -> Self {
-        Self::new(ErrorCode::InternalError, format!("Internal error: {reason}"))
+        Self::new(
+            ErrorCode::InternalError,
+            format!("Internal error: {reason}"),
+        )
     }
 
     /// -32001 when the node cannot serve the request now (e.g. an open circuit breaker).

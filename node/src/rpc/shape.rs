@@ -88,7 +88,10 @@ pub(super) fn classify(mut object: Map<String, Value>) -> Result<Message, ShapeE
         Some(other) => {
             let mut found = other.to_string();
             if found.len() > 32 {
-                let cut = (0..=32).rev().find(|i| found.is_char_boundary(*i)).unwrap_or(0);
+                let cut = (0..=32)
+                    .rev()
+                    .find(|i| found.is_char_boundary(*i))
+                    .unwrap_or(0);
                 found.truncate(cut);
                 found.push('…');
             }

@@ -226,7 +226,11 @@ fn decode_table() {
         match (want, got) {
             (Want::Ok(expected), Ok(message)) => assert_eq!(message, expected, "{name}"),
             (Want::Err { code, id, kind }, Err(e)) => {
-                assert_eq!((e.code(), e.id(), e.as_str()), (code, id.as_ref(), kind), "{name}: {e}");
+                assert_eq!(
+                    (e.code(), e.id(), e.as_str()),
+                    (code, id.as_ref(), kind),
+                    "{name}: {e}"
+                );
                 let reply = e.reply();
                 assert_eq!(reply.id(), id.as_ref(), "{name}");
                 let Message::Error(reply) = reply else {
@@ -251,15 +255,36 @@ fn shape_errors_say_what_is_wrong() {
                 found: "\"1.0\"".into(),
             },
         ),
-        (br#"{"jsonrpc":"2.0","id":[],"method":"m"}"#, ShapeError::BadId),
-        (br#"{"jsonrpc":"2.0","id":null,"method":"m"}"#, ShapeError::NullRequestId),
+        (
+            br#"{"jsonrpc":"2.0","id":[],"method":"m"}"#,
+            ShapeError::BadId,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":null,"method":"m"}"#,
+            ShapeError::NullRequestId,
+        ),
         (br#"{"jsonrpc":"2.0","method":null}"#, ShapeError::BadMethod),
-        (br#"{"jsonrpc":"2.0","method":"m","params":1}"#, ShapeError::BadParams),
-        (br#"{"jsonrpc":"2.0","method":"m","error":{}}"#, ShapeError::Ambiguous),
+        (
+            br#"{"jsonrpc":"2.0","method":"m","params":1}"#,
+            ShapeError::BadParams,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","method":"m","error":{}}"#,
+            ShapeError::Ambiguous,
+        ),
         (br#"{"jsonrpc":"2.0"}"#, ShapeError::Unrecognised),
-        (br#"{"jsonrpc":"2.0","error":{"code":1,"message":""}}"#, ShapeError::MissingReplyId),
-        (br#"{"jsonrpc":"2.0","id":null,"result":0}"#, ShapeError::NullResponseId),
-        (br#"{"jsonrpc":"2.0","id":1,"error":{"code":1.5,"message":""}}"#, ShapeError::BadErrorObject),
+        (
+            br#"{"jsonrpc":"2.0","error":{"code":1,"message":""}}"#,
+            ShapeError::MissingReplyId,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":null,"result":0}"#,
+            ShapeError::NullResponseId,
+        ),
+        (
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":1.5,"message":""}}"#,
+            ShapeError::BadErrorObject,
+        ),
         (b"true", ShapeError::NotAnObject { found: "boolean" }),
     ];
     for (input, expected) in table {
@@ -312,7 +337,9 @@ fn size_limit_is_checked_before_parsing() {
     // A huge input is refused by its length alone, whatever it holds.
     let huge = vec![b'['; 16 * DEFAULT_MAX_MESSAGE_SIZE];
     assert_eq!(
-        decode(&huge, DEFAULT_MAX_MESSAGE_SIZE).unwrap_err().as_str(),
+        decode(&huge, DEFAULT_MAX_MESSAGE_SIZE)
+            .unwrap_err()
+            .as_str(),
         "too_large"
     );
 }
@@ -359,7 +386,11 @@ fn encodings_are_exact() {
             r#"{"jsonrpc":"2.0","id":1,"method":"node/ping"}"#,
         ),
         (
-            Message::request("a", "agent/call", Some(json!({"tool":"echo","agent":"echo"}))),
+            Message::request(
+                "a",
+                "agent/call",
+                Some(json!({"tool":"echo","agent":"echo"})),
+            ),
             r#"{"jsonrpc":"2.0","id":"a","method":"agent/call","params":{"agent":"echo","tool":"echo"}}"#,
         ),
         (
@@ -396,7 +427,11 @@ fn encodings_are_exact() {
 
 #[test]
 fn parse_error_reply_names_the_recovered_id() {
-    let e = decode(br#"{"jsonrpc":"2.0","id":"r-9","method":"m","params":{"#, MAX).unwrap_err();
+    let e = decode(
+        br#"{"jsonrpc":"2.0","id":"r-9","method":"m","params":{"#,
+        MAX,
+    )
+    .unwrap_err();
     let text = String::from_utf8(encode(&e.reply())).unwrap();
     assert!(
         text.starts_with(r#"{"jsonrpc":"2.0","id":"r-9","error":{"code":-32700,"message":"Parse error: message is not valid JSON: "#),
