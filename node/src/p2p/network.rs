@@ -1,11 +1,13 @@
 //! The node's peer-to-peer network: the endpoint, the peer table, the serving of every
 //! admitted connection and the lifecycle events, wired together.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Semaphore, watch};
+use tokio::task::AbortHandle;
 
 use super::backoff::BackoffPolicy;
 use super::bootstrap::PeerAddr;
@@ -70,6 +72,8 @@ struct Inner {
     observer: Arc<dyn PeerObserver>,
     backoff: BackoffPolicy,
     shutdown: watch::Sender<bool>,
+    /// The dialer task of each maintained peer address.
+    maintained: Mutex<HashMap<PeerAddr, AbortHandle>>,
 }
 
 impl Network {
@@ -105,6 +109,7 @@ impl Network {
             observer,
             backoff,
             shutdown: watch::channel(false).0,
+            maintained: Mutex::new(HashMap::new()),
         });
         tracing::info!(
             node_id = %inner.endpoint.node_id(),
@@ -203,16 +208,44 @@ impl Network {
 
     /// Keeps a connection to `peer` in the background: dials it, redials with exponential
     /// backoff and jitter while it is unreachable or after it disconnects, and logs each
-    /// failed attempt. Never blocks the caller; stops at [`Network::shutdown`], or at once
-    /// if `peer` turns out to be this node.
-    pub fn maintain(&self, peer: PeerAddr) {
-        let shutdown = self.inner.shutdown.subscribe();
-        tokio::spawn(dialer::maintain(
+    /// failed attempt. Never blocks the caller; stops at [`Network::shutdown`], at
+    /// [`Network::forget`], or at once if `peer` turns out to be this node.
+    ///
+    /// Returns `false` (and changes nothing) when `peer` is already maintained, so gossip
+    /// can offer the same address again and again.
+    pub fn maintain(&self, peer: PeerAddr) -> bool {
+        let mut maintained = self.inner.maintained();
+        maintained.retain(|_, task| !task.is_finished());
+        if maintained.contains_key(&peer) || self.is_shut_down() {
+            return false;
+        }
+        let task = tokio::spawn(dialer::maintain(
             self.clone(),
-            peer,
+            peer.clone(),
             self.inner.backoff,
-            shutdown,
+            self.inner.shutdown.subscribe(),
         ));
+        maintained.insert(peer, task.abort_handle());
+        true
+    }
+
+    /// Stops maintaining `peer` (e.g. gossip says it left for good); an open connection to
+    /// it stays open. Returns whether it was maintained.
+    pub fn forget(&self, peer: &PeerAddr) -> bool {
+        match self.inner.maintained().remove(peer) {
+            Some(task) => {
+                task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The peer addresses whose dialers are running.
+    pub fn maintained(&self) -> Vec<PeerAddr> {
+        let mut maintained = self.inner.maintained();
+        maintained.retain(|_, task| !task.is_finished());
+        maintained.keys().cloned().collect()
     }
 
     /// Sends a request to a connected peer and returns its reply.
@@ -278,6 +311,13 @@ impl std::fmt::Debug for Network {
 }
 
 impl Inner {
+    fn maintained(&self) -> MutexGuard<'_, HashMap<PeerAddr, AbortHandle>> {
+        // Each update is a single map operation, so a panicked holder leaves it consistent.
+        self.maintained
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Applies the admission rules to an authenticated connection and serves it if kept.
     fn install(
         self: &Arc<Self>,

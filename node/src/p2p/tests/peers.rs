@@ -247,10 +247,12 @@ async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
             ..TransportSettings::default()
         },
     );
-    dialer.network.maintain(PeerAddr::from_socket_addr(
-        target_addr,
-        Some(target.node_id()),
-    ));
+    let entry = PeerAddr::from_socket_addr(target_addr, Some(target.node_id()));
+    assert!(dialer.network.maintain(entry.clone()));
+    assert!(
+        !dialer.network.maintain(entry.clone()),
+        "one dialer per address"
+    );
     let events = Arc::clone(&dialer.events);
     eventually("failed dials are reported and retried", move || {
         events.count(|e| matches!(e, Seen::Failed("handshake_timeout"))) >= 2
@@ -279,6 +281,37 @@ async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
         net.is_connected(&target_id)
     })
     .await;
+    // Forgetting stops the dialer: after the peer leaves again it is not redialed.
+    assert!(dialer.network.forget(&entry));
+    assert!(dialer.network.maintained().is_empty());
     second.shutdown().await;
+    drop(second);
+    let net = dialer.network.clone();
+    eventually("the departure is noticed", move || {
+        !net.is_connected(&target_id)
+    })
+    .await;
+    let third = start_at(target_addr, &target).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !dialer.network.is_connected(&target_id),
+        "a forgotten peer is not redialed"
+    );
+    third.shutdown().await;
     dialer.network.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_maintained_address_of_this_node_is_dropped() {
+    let node = TestNode::start(PeerPolicy::default());
+    assert!(
+        node.network
+            .maintain(PeerAddr::from_socket_addr(node.addr(), None))
+    );
+    let net = node.network.clone();
+    eventually("the dialer gives up on itself", move || {
+        net.maintained().is_empty()
+    })
+    .await;
+    assert_eq!(node.network.peer_count(), 0);
 }
