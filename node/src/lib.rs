@@ -7,10 +7,12 @@
 //! - [`agents`]: agents and their tools (operations).
 //! - [`resilience`]: circuit breaker and rate limiter.
 //! - [`storage`]: the data root and persistent state.
+//! - [`app`]: `dawn-node run`: configuration, start-up, health rules and graceful shutdown.
 
 #![forbid(unsafe_code)]
 
 pub mod agents;
+pub mod app;
 pub mod p2p;
 pub mod resilience;
 pub mod rpc;

@@ -54,7 +54,7 @@ mod signals;
 mod tracker;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use config::{
     DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_SERIES_PER_METRIC, DEFAULT_SERIES_TTL, DEFAULT_SOCKET_PATH,

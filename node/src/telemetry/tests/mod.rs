@@ -1,4 +1,4 @@
 //! The shipper against an in-test fake exporter over a real Unix socket.
 
 mod shipper;
-mod support;
+pub(crate) mod support;

@@ -19,11 +19,11 @@ use dawn_proto::{
 use crate::telemetry::TelemetryConfig;
 
 /// How long an eventually-true check waits.
-pub(super) const PATIENCE: Duration = Duration::from_secs(10);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Polls `check` until it holds or [`PATIENCE`] runs out.
 #[track_caller]
-pub(super) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !check() {
         assert!(
@@ -35,10 +35,10 @@ pub(super) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// A directory removed on drop.
-pub(super) struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
             "dawn-node-t{}-{}-{:x}",
@@ -50,7 +50,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub(super) fn socket(&self) -> PathBuf {
+    pub(crate) fn socket(&self) -> PathBuf {
         self.0.join("t.sock")
     }
 }
@@ -62,7 +62,7 @@ impl Drop for TempDir {
 }
 
 /// A config with test-sized timings.
-pub(super) fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
+pub(crate) fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
     TelemetryConfig {
         flush_interval: Duration::from_millis(20),
         reconnect_min: Duration::from_millis(10),
@@ -76,7 +76,7 @@ pub(super) fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
 
 /// How the fake exporter answers a `Hello`.
 #[derive(Debug, Clone)]
-pub(super) enum Answer {
+pub(crate) enum Answer {
     Welcome,
     Reject(String),
     /// Accepts the connection and never answers.
@@ -84,23 +84,23 @@ pub(super) enum Answer {
 }
 
 /// Series key as the exporter exposes it: metric name and label values.
-pub(super) type Key = (String, Vec<String>);
+pub(crate) type Key = (String, Vec<String>);
 
 /// What the exporter has learnt, across connections.
 #[derive(Debug, Default)]
-pub(super) struct View {
-    pub(super) hellos: Vec<Hello>,
+pub(crate) struct View {
+    pub(crate) hellos: Vec<Hello>,
     /// Every frame received, with its connection number.
-    pub(super) frames: Vec<(usize, Frame)>,
-    pub(super) values: BTreeMap<Key, Value>,
-    pub(super) health: BTreeMap<String, Health>,
-    pub(super) ready: Option<bool>,
-    pub(super) last_heartbeat: Option<Heartbeat>,
-    pub(super) retired: Vec<Key>,
-    pub(super) goodbyes: usize,
-    pub(super) closed: usize,
+    pub(crate) frames: Vec<(usize, Frame)>,
+    pub(crate) values: BTreeMap<Key, Value>,
+    pub(crate) health: BTreeMap<String, Health>,
+    pub(crate) ready: Option<bool>,
+    pub(crate) last_heartbeat: Option<Heartbeat>,
+    pub(crate) retired: Vec<Key>,
+    pub(crate) goodbyes: usize,
+    pub(crate) closed: usize,
     /// Protocol violations seen; tests assert there are none.
-    pub(super) violations: Vec<String>,
+    pub(crate) violations: Vec<String>,
     conns: HashMap<usize, ConnView>,
 }
 
@@ -112,21 +112,21 @@ struct ConnView {
 }
 
 impl View {
-    pub(super) fn value(&self, name: &str, labels: &[&str]) -> Option<&Value> {
+    pub(crate) fn value(&self, name: &str, labels: &[&str]) -> Option<&Value> {
         self.values.get(&(
             name.to_owned(),
             labels.iter().map(|l| l.to_string()).collect(),
         ))
     }
 
-    pub(super) fn counter(&self, name: &str, labels: &[&str]) -> Option<u64> {
+    pub(crate) fn counter(&self, name: &str, labels: &[&str]) -> Option<u64> {
         match self.value(name, labels)? {
             Value::Counter(v) => Some(*v),
             _ => None,
         }
     }
 
-    pub(super) fn kinds_of_frames(&self, conn: usize) -> Vec<&'static str> {
+    pub(crate) fn kinds_of_frames(&self, conn: usize) -> Vec<&'static str> {
         self.frames
             .iter()
             .filter(|(c, _)| *c == conn)
@@ -210,7 +210,7 @@ impl View {
 }
 
 /// The fake exporter.
-pub(super) struct FakeExporter {
+pub(crate) struct FakeExporter {
     path: PathBuf,
     view: Arc<Mutex<View>>,
     stop: Arc<AtomicBool>,
@@ -222,7 +222,7 @@ static CONN_NUMBERS: AtomicUsize = AtomicUsize::new(0);
 impl FakeExporter {
     /// Listens on `path` (replacing a stale socket file), sharing `view` with earlier
     /// exporters so that tests can follow totals across restarts.
-    pub(super) fn start(path: &Path, answer: Answer, view: Arc<Mutex<View>>) -> Self {
+    pub(crate) fn start(path: &Path, answer: Answer, view: Arc<Mutex<View>>) -> Self {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).expect("bind fake exporter");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -239,18 +239,18 @@ impl FakeExporter {
         }
     }
 
-    pub(super) fn view(&self) -> MutexGuard<'_, View> {
+    pub(crate) fn view(&self) -> MutexGuard<'_, View> {
         self.view.lock().expect("view")
     }
 
     /// Waits until `check` holds on the view.
     #[track_caller]
-    pub(super) fn wait(&self, what: &str, mut check: impl FnMut(&View) -> bool) {
+    pub(crate) fn wait(&self, what: &str, mut check: impl FnMut(&View) -> bool) {
         eventually(what, || check(&self.view()));
     }
 
     /// Stops listening and drops every connection, as a crashed exporter would.
-    pub(super) fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.shut();
     }
 

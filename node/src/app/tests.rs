@@ -1,0 +1,134 @@
+//! `run` end to end in-process: a temp data root, the fake exporter, a shutdown future the
+//! test resolves.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dawn_proto::catalogue;
+use dawn_proto::{HealthStatus, Value};
+
+use super::{NodeConfig, run};
+use crate::telemetry::tests::support::{Answer, FakeExporter, TempDir, View};
+
+fn config(dir: &TempDir, data_root: std::path::PathBuf) -> NodeConfig {
+    NodeConfig {
+        data_root,
+        socket: dir.socket(),
+        flush_interval: Duration::from_millis(20),
+        storage_check_interval: Duration::from_millis(50),
+        ..NodeConfig::default()
+    }
+}
+
+fn start(
+    config: NodeConfig,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let node = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(run(config, async move {
+            let _ = stopped.await;
+            "test"
+        }))
+        .unwrap();
+    });
+    (stop, node)
+}
+
+#[test]
+fn run_reports_catalogue_health_and_readiness_then_shuts_down_cleanly() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(
+        &dir.socket(),
+        Answer::Welcome,
+        Arc::new(Mutex::new(View::default())),
+    );
+    let data_root = dir.socket().with_file_name("data");
+    let (stop, node) = start(config(&dir, data_root.clone()));
+
+    exporter.wait("ready with checks", |v| {
+        v.ready == Some(true)
+            && v.health
+                .get("storage")
+                .is_some_and(|h| h.status == HealthStatus::Healthy)
+            && v.health.get("peers").is_some_and(|h| {
+                h.status == HealthStatus::Degraded && h.message == "no peers connected"
+            })
+    });
+    {
+        let v = exporter.view();
+        let defined: Vec<_> = v
+            .frames
+            .iter()
+            .filter_map(|(_, f)| match f {
+                dawn_proto::Frame::Define(d) => Some(d.name.clone()),
+                _ => None,
+            })
+            .collect();
+        for spec in catalogue::ALL {
+            assert!(
+                defined.contains(&spec.name.to_owned()),
+                "{} not defined",
+                spec.name
+            );
+        }
+        assert_eq!(v.value("p2p_peers", &[]), Some(&Value::Gauge(0.0)));
+        let node_id = &v.hellos[0].node_id;
+        assert_eq!(
+            node_id.len(),
+            64,
+            "hex of the Ed25519 public key: {node_id}"
+        );
+    }
+    assert!(data_root.join(crate::p2p::IDENTITY_KEY_FILE).exists());
+
+    stop.send(()).unwrap();
+    node.join().unwrap();
+    exporter.wait("not ready and goodbye", |v| {
+        v.ready == Some(false) && v.goodbyes == 1
+    });
+    assert!(exporter.view().violations.is_empty());
+
+    // Same data root, same node id.
+    let first_id = exporter.view().hellos[0].node_id.clone();
+    let (stop, node) = start(config(&dir, data_root));
+    exporter.wait("second start", |v| v.hellos.len() == 2);
+    assert_eq!(exporter.view().hellos[1].node_id, first_id);
+    stop.send(()).unwrap();
+    node.join().unwrap();
+}
+
+#[test]
+fn an_unusable_data_root_is_reported_unhealthy_and_not_ready() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(
+        &dir.socket(),
+        Answer::Welcome,
+        Arc::new(Mutex::new(View::default())),
+    );
+    let blocker = dir.socket().with_file_name("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let (stop, node) = start(NodeConfig {
+        node_id: Some("node-x".into()),
+        ..config(&dir, blocker.join("data"))
+    });
+    exporter.wait("unhealthy storage", |v| {
+        v.health
+            .get("storage")
+            .is_some_and(|h| h.status == HealthStatus::Unhealthy && h.message.contains("not-a-dir"))
+    });
+    {
+        let v = exporter.view();
+        assert_eq!(v.ready, Some(false));
+        assert_eq!(v.hellos[0].node_id, "node-x");
+    }
+    stop.send(()).unwrap();
+    node.join().unwrap();
+}
