@@ -1,0 +1,21 @@
+//! Fake-clock tests of every breaker transition and of the rate limiter's window and
+//! memory bounds.
+
+mod breaker;
+mod breakers;
+mod rate_limit;
+
+use std::time::{Duration, Instant};
+
+/// A fake clock: `at(ms)` is `ms` milliseconds after a fixed start.
+struct Clock(Instant);
+
+impl Clock {
+    fn new() -> Self {
+        Clock(Instant::now())
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.0 + Duration::from_millis(ms)
+    }
+}
