@@ -47,50 +47,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mutex = Arc::new(Mutex::new(0u64));
 
     println!("{:<44} {:>10} {:>10}", "operation", "1 thread", "2 threads");
-    let rows: Vec<(&str, Box<dyn Fn(usize) -> f64>)> = vec![
-        ("Counter::inc", {
-            let c = counter.clone();
-            Box::new(move |t| {
-                let c = c.clone();
-                per_op(t, move |_| c.inc())
-            })
-        }),
-        ("Gauge::add", {
-            let g = gauge.clone();
-            Box::new(move |t| {
-                let g = g.clone();
-                per_op(t, move |_| g.add(1.0))
-            })
-        }),
-        ("Histogram::observe", {
-            let h = histogram.clone();
-            Box::new(move |t| {
-                let h = h.clone();
-                per_op(t, move |i| h.observe((i % 1000) as f64 * 0.001))
-            })
-        }),
-        ("CounterFamily::with_labels(hit) + inc", {
-            let m = messages.clone();
-            Box::new(move |t| {
-                let m = m.clone();
-                per_op(t, move |_| m.with_labels(&["request", "success"]).inc())
-            })
-        }),
-        ("Mutex<u64> += 1 (comparison)", {
-            let m = mutex.clone();
-            Box::new(move |t| {
-                let m = m.clone();
-                per_op(t, move |_| {
-                    if let Ok(mut v) = m.lock() {
-                        *v += 1;
-                    }
-                })
-            })
-        }),
-    ];
-    for (name, run) in &rows {
+    let row = |name: &str, run: &dyn Fn(usize) -> f64| {
         println!("{name:<44} {:>8.1}ns {:>8.1}ns", run(1), run(2));
-    }
+    };
+    row("Counter::inc", &|t| {
+        let c = counter.clone();
+        per_op(t, move |_| c.inc())
+    });
+    row("Gauge::add", &|t| {
+        let g = gauge.clone();
+        per_op(t, move |_| g.add(1.0))
+    });
+    row("Histogram::observe", &|t| {
+        let h = histogram.clone();
+        per_op(t, move |i| h.observe((i % 1000) as f64 * 0.001))
+    });
+    row("CounterFamily::with_labels(hit) + inc", &|t| {
+        let m = messages.clone();
+        per_op(t, move |_| m.with_labels(&["request", "success"]).inc())
+    });
+    row("Mutex<u64> += 1 (comparison)", &|t| {
+        let m = mutex.clone();
+        per_op(t, move |_| {
+            if let Ok(mut v) = m.lock() {
+                *v += 1;
+            }
+        })
+    });
     assert_eq!(counter.get(), 6 * N);
     telemetry.shutdown();
     Ok(())

@@ -14,7 +14,7 @@ use super::cli::RunArgs;
 use crate::telemetry::{DEFAULT_SOCKET_PATH, TelemetryConfig};
 
 /// Data root.
-pub const ENV_DATA_ROOT: &str = "PROJECT_DAWN_DATA_ROOT";
+pub const ENV_DATA_ROOT: &str = crate::storage::ENV_DATA_ROOT;
 /// Exporter socket.
 pub const ENV_SOCKET: &str = "PROJECT_DAWN_TELEMETRY_SOCKET";
 /// Telemetry flush interval in milliseconds.

@@ -4,18 +4,19 @@
 mod checks;
 mod cli;
 mod config;
-mod data_root;
 
 #[cfg(test)]
 mod tests;
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use dawn_proto::catalogue::{self, P2P_PEERS};
 use tracing::{error, info, warn};
 
 use crate::p2p::{Identity, IdentityError};
+use crate::storage::DataRoot;
 use crate::telemetry::{RegisterError, ShutdownOutcome, Telemetry, TelemetryError};
 
 pub use checks::{Report, peers as peers_health, storage as storage_health};
@@ -24,7 +25,6 @@ pub use config::{
     DEFAULT_DATA_ROOT, DEFAULT_FLUSH_MS, DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_DATA_ROOT,
     ENV_FLUSH_MS, ENV_HOST, ENV_NODE_ID, ENV_P2P_PORT, ENV_SOCKET, NodeConfig,
 };
-pub use data_root::{DataRootError, open as open_data_root, probe as probe_data_root};
 
 /// Why `run` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +40,22 @@ pub enum RunError {
     Identity(#[from] IdentityError),
 }
 
-/// The data root and the identity on it, or why they are unusable.
+/// The open (and locked) data root with the identity on it, or why they are unusable.
 struct Storage {
-    root: Result<(PathBuf, Identity), String>,
+    root: Result<(Arc<DataRoot>, PathBuf, Identity), String>,
 }
 
 impl Storage {
     fn open(config: &NodeConfig) -> Storage {
-        let root = data_root::open(&config.data_root)
+        let root = DataRoot::open(&config.data_root)
             .map_err(|e| e.to_string())
-            .and_then(|root| match Identity::load_or_create(&root) {
-                Ok(identity) => Ok((root, identity)),
+            .and_then(|root| match Identity::load_or_create(root.path()) {
+                Ok(identity) => {
+                    // Shown resolved in logs and the storage check.
+                    let shown = std::fs::canonicalize(root.path())
+                        .unwrap_or_else(|_| root.path().to_owned());
+                    Ok((Arc::new(root), shown, identity))
+                }
                 Err(e) => Err(e.to_string()),
             });
         Storage { root }
@@ -90,7 +95,7 @@ where
     let storage = Storage::open(&config);
     let node_id = match (&config.node_id, &storage.root) {
         (Some(id), _) => id.clone(),
-        (None, Ok((_, identity))) => identity.node_id().to_string(),
+        (None, Ok((_, _, identity))) => identity.node_id().to_string(),
         (None, Err(_)) => {
             let id = Identity::generate()?.node_id().to_string();
             warn!(node_id = %id, "no usable data root: running with a temporary node id");
@@ -110,11 +115,11 @@ where
     );
 
     let root = match &storage.root {
-        Ok((root, _)) => {
-            report(&telemetry, "storage", checks::storage(root, Ok(())));
+        Ok((root, shown, _)) => {
+            report(&telemetry, "storage", checks::storage(shown, Ok(())));
             telemetry.set_ready(true);
-            info!(data_root = %root.display(), "storage open; node ready");
-            Some(root.clone())
+            info!(data_root = %shown.display(), "storage open; node ready");
+            Some((root.clone(), shown.clone()))
         }
         Err(e) => {
             report(
@@ -139,9 +144,8 @@ where
         tokio::select! {
             joined = &mut shutdown => break joined.unwrap_or("shutdown watcher failed"),
             _ = probe.tick(), if root.is_some() => {
-                let Some(dir) = root.clone() else { continue };
-                let probed = dir.clone();
-                let result = match tokio::task::spawn_blocking(move || data_root::probe(&probed)).await {
+                let Some((dir, shown)) = root.clone() else { continue };
+                let result = match tokio::task::spawn_blocking(move || dir.check_writable()).await {
                     Ok(r) => r.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("storage probe failed: {e}")),
                 };
@@ -153,7 +157,7 @@ where
                     }
                     telemetry.set_ready(storage_ok);
                 }
-                report(&telemetry, "storage", checks::storage(&dir, result));
+                report(&telemetry, "storage", checks::storage(&shown, result));
             }
         }
     };
@@ -171,6 +175,8 @@ where
         }
         ShutdownOutcome::TimedOut => warn!("telemetry: final flush timed out"),
     }
+    // The data root's lock is released only now, after the last word to the exporter.
+    drop(storage);
     info!("dawn-node stopped");
     Ok(())
 }

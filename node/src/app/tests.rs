@@ -132,3 +132,27 @@ fn an_unusable_data_root_is_reported_unhealthy_and_not_ready() {
     stop.send(()).unwrap();
     node.join().unwrap();
 }
+
+#[test]
+fn a_data_root_in_use_by_another_node_is_reported_unhealthy() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(
+        &dir.socket(),
+        Answer::Welcome,
+        Arc::new(Mutex::new(View::default())),
+    );
+    let data_root = dir.socket().with_file_name("shared-data");
+    let _held = crate::storage::DataRoot::open(&data_root).unwrap();
+    let (stop, node) = start(NodeConfig {
+        node_id: Some("second".into()),
+        ..config(&dir, data_root)
+    });
+    exporter.wait("unhealthy storage naming the lock", |v| {
+        v.health.get("storage").is_some_and(|h| {
+            h.status == HealthStatus::Unhealthy && h.message.contains("in use by another dawn-node")
+        })
+    });
+    assert_eq!(exporter.view().ready, Some(false));
+    stop.send(()).unwrap();
+    node.join().unwrap();
+}

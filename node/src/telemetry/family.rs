@@ -126,13 +126,22 @@ impl<C: Cell> FamilyCore<C> {
             };
         }
         let hash = self.hash(values);
-        {
+        let fits = {
             let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(series) = map.find(hash, values) {
                 return series.clone();
             }
-        }
-        self.insert(hash, values)
+            let fits = self.fits(values);
+            // Over the cap or unfit: the overflow series, still under the read lock once it
+            // exists, so label churn past the cap does not serialise on the write lock.
+            if !fits || map.labelled >= self.ctx.max_series {
+                if let Some(overflow) = &map.overflow {
+                    return overflow.clone();
+                }
+            }
+            fits
+        };
+        self.insert(hash, values, fits)
     }
 
     fn fits(&self, values: &[&str]) -> bool {
@@ -142,12 +151,12 @@ impl<C: Cell> FamilyCore<C> {
     }
 
     #[cold]
-    fn insert(&self, hash: u64, values: &[&str]) -> Arc<Series<C>> {
+    fn insert(&self, hash: u64, values: &[&str], fits: bool) -> Arc<Series<C>> {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(series) = map.find(hash, values) {
             return series.clone();
         }
-        if !self.fits(values) || map.labelled >= self.ctx.max_series {
+        if !fits || map.labelled >= self.ctx.max_series {
             return self.overflow(&mut map);
         }
         let series = Arc::new(Series::new(
