@@ -93,6 +93,8 @@ pub(crate) struct View {
     /// Every frame received, with its connection number.
     pub(crate) frames: Vec<(usize, Frame)>,
     pub(crate) values: BTreeMap<Key, Value>,
+    /// Every update applied, in order, including those of series retired since.
+    pub(crate) history: Vec<(Key, Value)>,
     pub(crate) health: BTreeMap<String, Health>,
     pub(crate) ready: Option<bool>,
     pub(crate) last_heartbeat: Option<Heartbeat>,
@@ -124,6 +126,13 @@ impl View {
             Value::Counter(v) => Some(*v),
             _ => None,
         }
+    }
+
+    /// Whether series `name{labels}` was ever updated to `value`.
+    pub(crate) fn had(&self, name: &str, labels: &[&str], value: &Value) -> bool {
+        self.history.iter().any(|((n, l), v)| {
+            n == name && l.iter().map(String::as_str).eq(labels.iter().copied()) && v == value
+        })
     }
 
     pub(crate) fn kinds_of_frames(&self, conn: usize) -> Vec<&'static str> {
@@ -181,6 +190,7 @@ impl View {
                             }
                         }
                     }
+                    self.history.push((key.clone(), u.value.clone()));
                     self.values.insert(key, u.value);
                 }
             }
