@@ -52,6 +52,27 @@ struct Log {
 }
 
 impl Log {
+    /// Logs a request at `now` if fewer than `max` were allowed in the window.
+    fn admit(&mut self, config: RateLimitConfig, now: Instant) -> Result<(), RateLimited> {
+        let RateLimitConfig { max, window } = config;
+        self.last_seen = Some(now);
+        self.prune(window, now);
+        if self.allowed.len() < max as usize {
+            self.allowed.push_back(now);
+            return Ok(());
+        }
+        let retry_after = self
+            .allowed
+            .front()
+            .and_then(|&oldest| time_left(oldest, window, now))
+            .unwrap_or(Duration::ZERO);
+        Err(RateLimited {
+            retry_after,
+            limit: max,
+            window,
+        })
+    }
+
     fn prune(&mut self, window: Duration, now: Instant) {
         while let Some(&oldest) = self.allowed.front() {
             if time_left(oldest, window, now).is_some() {
@@ -91,27 +112,16 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `p2p_rate_limit_rejections_total`; the refused request is not counted against the
     /// sender's window.
     pub fn check(&mut self, sender: &K, now: Instant) -> Result<(), RateLimited> {
-        let RateLimitConfig { max, window } = self.config;
-        if !self.senders.contains_key(sender) {
-            self.make_room(now);
+        let config = self.config;
+        // The common case, a known sender, neither clones its key nor scans the map.
+        if let Some(log) = self.senders.get_mut(sender) {
+            return log.admit(config, now);
         }
-        let log = self.senders.entry(sender.clone()).or_default();
-        log.last_seen = Some(now);
-        log.prune(window, now);
-        if log.allowed.len() < max as usize {
-            log.allowed.push_back(now);
-            return Ok(());
-        }
-        let retry_after = log
-            .allowed
-            .front()
-            .and_then(|&oldest| time_left(oldest, window, now))
-            .unwrap_or(Duration::ZERO);
-        Err(RateLimited {
-            retry_after,
-            limit: max,
-            window,
-        })
+        self.make_room(now);
+        self.senders
+            .entry(sender.clone())
+            .or_default()
+            .admit(config, now)
     }
 
     /// Requests `sender` may still make now without being refused.
