@@ -58,7 +58,7 @@ pub struct RunArgs {
     )]
     pub max_clients: Option<String>,
 
-    /// Largest telemetry frame accepted, in bytes (256-16777216); a larger frame
+    /// Largest telemetry frame accepted, in bytes (256-1048576); a larger frame
     /// disconnects its client. [env: PROJECT_DAWN_EXPORTER_MAX_FRAME_BYTES]
     /// [default: 1048576]
     #[arg(

@@ -241,7 +241,7 @@ impl ExporterConfig {
             args.max_frame_bytes.as_deref(),
             ENV_MAX_FRAME_BYTES,
             d.ingest.max_frame_bytes,
-            "an integer 256-16777216",
+            "an integer 256-1048576",
             |n: &usize| (256..=dawn_proto::MAX_FRAME_LEN_LIMIT).contains(n),
         );
         let HumanDuration(handshake_timeout) = setting(

@@ -8,15 +8,18 @@ pub const LENGTH_PREFIX_LEN: usize = 4;
 /// Default largest frame body accepted, in bytes.
 pub const DEFAULT_MAX_FRAME_LEN: usize = 1 << 20;
 
-/// Largest frame limit a decoder can be configured with.
-pub const MAX_FRAME_LEN_LIMIT: usize = 16 << 20;
+/// Largest frame limit a decoder can be configured with (limits can only be lowered).
+pub const MAX_FRAME_LEN_LIMIT: usize = DEFAULT_MAX_FRAME_LEN;
 
 /// Ceiling on the memory bincode may reserve for containers while decoding one frame.
 ///
-/// A frame body of `n` bytes can legitimately expand (a one-byte varint becomes an 8-byte
-/// integer), so the ceiling is a fixed multiple of the largest frame; it stops a hostile
-/// length field inside a frame from reserving gigabytes.
-const DECODE_MEMORY_LIMIT: usize = 8 * MAX_FRAME_LEN_LIMIT;
+/// bincode reserves a container's capacity from its length field before reading the
+/// elements, so a tiny hostile frame could otherwise reserve gigabytes. The ceiling equals
+/// the frame limit, so decoding never reserves more than the frame limit (DESIGN). A frame's
+/// decoded form can be larger than its encoding (a one-byte varint becomes a 48-byte
+/// `Update`), so senders keep frames far smaller than the limit: the node's telemetry client
+/// cuts batches at 16 KiB, whose decoded form stays under 300 KiB.
+const DECODE_MEMORY_LIMIT: usize = MAX_FRAME_LEN_LIMIT;
 
 fn encode_config() -> bincode::config::Configuration {
     bincode::config::standard()

@@ -119,6 +119,7 @@ fn library_totals_are_exact_across_exporter_restarts() {
             want.record(&counter, &histogram, 1, VALUES[(i + round) % VALUES.len()]);
         }
         // Some of it shipped, some maybe not: kill the exporter either way.
+        let sessions_before = telemetry.sessions();
         exporter.kill();
         for i in 0..200 {
             want.record(
@@ -129,6 +130,12 @@ fn library_totals_are_exact_across_exporter_restarts() {
             );
         }
         exporter.restart();
+        // Each restart must be met by a new session, or the count below proves nothing.
+        eventually("the client rejoins the restarted exporter", || {
+            (telemetry.sessions() > sessions_before)
+                .then_some(())
+                .ok_or_else(|| format!("still {} sessions", telemetry.sessions()))
+        });
     }
     for i in 0..100 {
         want.record(&counter, &histogram, 3, VALUES[i % VALUES.len()]);

@@ -154,10 +154,7 @@ fn lock(root: &Path) -> Result<File, StorageError> {
             path: root.to_owned(),
             source,
         })?;
-    // `File::try_lock` (flock, std since 1.89) needs neither unsafe nor libc. The workspace
-    // still declares rust-version 1.85 while DESIGN and CI build with 1.95; see
-    // docs/node-internals.md.
-    #[allow(clippy::incompatible_msrv)]
+    // `File::try_lock` (flock, std since 1.89) needs neither unsafe nor libc.
     let locked = file.try_lock();
     match locked {
         Ok(()) => {}

@@ -15,7 +15,7 @@ use super::signals::Board;
 
 /// Target size of one `Batch` frame: far below the 1 MiB frame limit, so a frame never comes
 /// near it whatever the number of changed series.
-pub(crate) const BATCH_TARGET_BYTES: usize = 64 * 1024;
+pub(crate) const BATCH_TARGET_BYTES: usize = 16 * 1024;
 
 /// Why the session cannot encode what it was given; the connection must be dropped (the next
 /// one starts afresh).

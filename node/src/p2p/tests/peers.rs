@@ -231,12 +231,13 @@ async fn start_at(addr: SocketAddr, identity: &Identity) -> Network {
 
 #[tokio::test]
 async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
-    // A free port with nobody behind it yet.
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+    // A free port with nobody behind it yet, on 127.0.0.2 where the other tests (all on
+    // 127.0.0.1:0) cannot take it between now and the target's bind.
+    let port = std::net::UdpSocket::bind("127.0.0.2:0")
         .and_then(|s| s.local_addr())
         .expect("free port")
         .port();
-    let target_addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let target_addr = SocketAddr::from(([127, 0, 0, 2], port));
     let target = identity();
 
     let dialer = TestNode::start_with(
