@@ -133,10 +133,10 @@ impl Member {
             if let Some(dead) = self.exited() {
                 bail!(dead);
             }
-            if let Ok(r) = dawn_daemon::http_get::get(&url, &[], Duration::from_secs(2)).await {
-                if r.status == 200 {
-                    return Ok(());
-                }
+            if let Ok(r) = dawn_daemon::http_get::get(&url, &[], Duration::from_secs(2)).await
+                && r.status == 200
+            {
+                return Ok(());
             }
             if Instant::now() > by {
                 bail!(

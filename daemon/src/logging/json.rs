@@ -42,10 +42,10 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let ext = span.extensions();
-                if let Some(fields) = ext.get::<FormattedFields<N>>() {
-                    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields) {
-                        context.extend(map);
-                    }
+                if let Some(fields) = ext.get::<FormattedFields<N>>()
+                    && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields)
+                {
+                    context.extend(map);
                 }
             }
         }

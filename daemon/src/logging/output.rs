@@ -76,10 +76,10 @@ impl Drop for LineWriter {
         }
         // A log line that cannot be written has nowhere to be reported; drop it.
         let _ = io::stderr().lock().write_all(&self.buf);
-        if let Some(file) = &self.file {
-            if let Ok(mut f) = file.lock() {
-                let _ = f.write_all(&self.buf);
-            }
+        if let Some(file) = &self.file
+            && let Ok(mut f) = file.lock()
+        {
+            let _ = f.write_all(&self.buf);
         }
     }
 }

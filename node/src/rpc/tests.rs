@@ -365,7 +365,7 @@ fn arbitrary_bytes_never_panic() {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                if state % 17 == 0 {
+                if state.is_multiple_of(17) {
                     (state >> 8) as u8
                 } else {
                     alphabet[(state % alphabet.len() as u64) as usize]

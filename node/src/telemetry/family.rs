@@ -134,10 +134,10 @@ impl<C: Cell> FamilyCore<C> {
             let fits = self.fits(values);
             // Over the cap or unfit: the overflow series, still under the read lock once it
             // exists, so label churn past the cap does not serialise on the write lock.
-            if !fits || map.labelled >= self.ctx.max_series {
-                if let Some(overflow) = &map.overflow {
-                    return overflow.clone();
-                }
+            if (!fits || map.labelled >= self.ctx.max_series)
+                && let Some(overflow) = &map.overflow
+            {
+                return overflow.clone();
             }
             fits
         };

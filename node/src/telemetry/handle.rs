@@ -176,12 +176,11 @@ impl Telemetry {
         };
         if let ShipperState::Running(_, thread) =
             std::mem::replace(&mut *state, ShipperState::Finished(outcome))
+            && outcome != ShutdownOutcome::TimedOut
         {
-            if outcome != ShutdownOutcome::TimedOut {
-                // The thread has sent its outcome and is exiting; a panic there was already
-                // reported by the panic hook.
-                let _ = thread.join();
-            }
+            // The thread has sent its outcome and is exiting; a panic there was already
+            // reported by the panic hook.
+            let _ = thread.join();
         }
         outcome
     }

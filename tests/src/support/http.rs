@@ -110,13 +110,12 @@ fn parse(raw: &[u8]) -> Result<Response, String> {
         .iter()
         .find(|(n, _)| n == "content-length")
         .and_then(|(_, v)| v.parse::<usize>().ok())
+        && body.len() != len
     {
-        if body.len() != len {
-            return Err(format!(
-                "Content-Length {len} but {} body bytes",
-                body.len()
-            ));
-        }
+        return Err(format!(
+            "Content-Length {len} but {} body bytes",
+            body.len()
+        ));
     }
     Ok(Response {
         status,

@@ -244,11 +244,11 @@ impl Proc {
 
     /// The exit status if it has exited (reaping it), `None` while running.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        if let Some(c) = self.child.as_mut() {
-            if let Ok(Some(s)) = c.try_wait() {
-                self.exited = Some(s);
-                self.child = None;
-            }
+        if let Some(c) = self.child.as_mut()
+            && let Ok(Some(s)) = c.try_wait()
+        {
+            self.exited = Some(s);
+            self.child = None;
         }
         self.exited
     }

@@ -181,14 +181,12 @@ impl View {
                         bad.push(e.to_string());
                     }
                     let key = (def.name.clone(), labels.clone());
-                    if def.kind == MetricKind::Counter {
-                        if let (Some(Value::Counter(old)), Value::Counter(new)) =
+                    if def.kind == MetricKind::Counter
+                        && let (Some(Value::Counter(old)), Value::Counter(new)) =
                             (self.values.get(&key), &u.value)
-                        {
-                            if new < old {
-                                bad.push(format!("counter {key:?} went back from {old} to {new}"));
-                            }
-                        }
+                        && new < old
+                    {
+                        bad.push(format!("counter {key:?} went back from {old} to {new}"));
                     }
                     self.history.push((key.clone(), u.value.clone()));
                     self.values.insert(key, u.value);
