@@ -169,6 +169,59 @@ impl<'e> Settings<'e> {
         }
     }
 
+    /// Parses a flag's raw text (`None` when the flag was not given), recording an error
+    /// named after the flag when it does not parse or fails `check`.
+    ///
+    /// Flags are taken as text rather than parsed by clap so that a bad flag is reported
+    /// together with every other bad setting, in the same words.
+    pub fn flag<T>(
+        &mut self,
+        name: &str,
+        raw: Option<&str>,
+        expect: &str,
+        check: impl Fn(&T) -> bool,
+    ) -> Option<T>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let raw = raw?;
+        match raw.trim().parse::<T>() {
+            Ok(v) if check(&v) => Some(v),
+            Ok(_) => {
+                self.error(name, format!("{raw:?} is out of range; expected {expect}"));
+                None
+            }
+            Err(e) => {
+                self.error(
+                    name,
+                    format!("invalid value {raw:?} ({e}); expected {expect}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// One setting: flag `flag_name` with raw text `raw` (errors named after the flag), else
+    /// variable `key` (errors named after the variable), else `default`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resolve<T>(
+        &mut self,
+        flag_name: &str,
+        raw: Option<&str>,
+        key: &str,
+        default: T,
+        expect: &str,
+        check: impl Fn(&T) -> bool + Copy,
+    ) -> T
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        let given = self.flag(flag_name, raw, expect, check);
+        self.get_checked(key, given, default, expect, check)
+    }
+
     /// Records an error found by the caller.
     pub fn error(&mut self, key: &str, message: impl Into<String>) {
         self.errors.push(ConfigError {

@@ -1,7 +1,6 @@
 //! The exporter's configuration: each setting from its flag, else its environment variable,
 //! else its default, with every bad value reported at once (like linkerd's `env.rs`).
 
-use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -111,55 +110,6 @@ impl FromStr for Switch {
     }
 }
 
-/// Parses a flag's text, recording an error naming the flag.
-fn flag<T>(
-    settings: &mut Settings<'_>,
-    name: &str,
-    raw: Option<&str>,
-    expect: &str,
-    check: impl Fn(&T) -> bool,
-) -> Option<T>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    let raw = raw?;
-    match raw.trim().parse::<T>() {
-        Ok(v) if check(&v) => Some(v),
-        Ok(_) => {
-            settings.error(name, format!("{raw:?} is out of range; expected {expect}"));
-            None
-        }
-        Err(e) => {
-            settings.error(
-                name,
-                format!("invalid value {raw:?} ({e}); expected {expect}"),
-            );
-            None
-        }
-    }
-}
-
-/// Resolves one setting: flag (checked, errors named after the flag), else variable `key`
-/// (checked, errors named after the variable), else `default`.
-#[allow(clippy::too_many_arguments)]
-fn setting<T>(
-    settings: &mut Settings<'_>,
-    flag_name: &str,
-    raw: Option<&str>,
-    key: &str,
-    default: T,
-    expect: &str,
-    check: impl Fn(&T) -> bool + Copy,
-) -> T
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    let given = flag(settings, flag_name, raw, expect, check);
-    settings.get_checked(key, given, default, expect, check)
-}
-
 fn duration_within(min: Duration, max: Duration) -> impl Fn(&HumanDuration) -> bool + Copy {
     move |d| d.0 >= min && d.0 <= max
 }
@@ -175,7 +125,7 @@ fn valid_telemetry_path(p: &str) -> bool {
 /// The listen address from `--web.listen-address` or `PROJECT_DAWN_METRICS_PORT`.
 fn listen_address(settings: &mut Settings<'_>, raw: Option<&str>) -> SocketAddr {
     let expect = "HOST:PORT, [IPV6]:PORT or :PORT";
-    if let Some(ListenAddress(addr)) = flag(settings, "--web.listen-address", raw, expect, |_| true)
+    if let Some(ListenAddress(addr)) = settings.flag("--web.listen-address", raw, expect, |_| true)
     {
         return addr;
     }
@@ -200,8 +150,7 @@ impl ExporterConfig {
         let log = LogConfig::from_settings(&mut s);
         let d = ExporterConfig::default();
 
-        let socket: String = setting(
-            &mut s,
+        let socket: String = s.resolve(
             "--socket",
             args.socket.as_deref(),
             ENV_SOCKET,
@@ -210,8 +159,7 @@ impl ExporterConfig {
             |p: &String| !p.trim().is_empty() && p.len() <= MAX_SOCKET_PATH,
         );
         let listen_address = listen_address(&mut s, args.listen_address.as_deref());
-        let telemetry_path: String = setting(
-            &mut s,
+        let telemetry_path: String = s.resolve(
             "--web.telemetry-path",
             args.telemetry_path.as_deref(),
             ENV_METRICS_PATH,
@@ -226,8 +174,7 @@ impl ExporterConfig {
             Switch(false),
             "true or false",
         );
-        let max_clients: usize = setting(
-            &mut s,
+        let max_clients: usize = s.resolve(
             "--ingest.max-clients",
             args.max_clients.as_deref(),
             ENV_MAX_CLIENTS,
@@ -235,8 +182,7 @@ impl ExporterConfig {
             "an integer 1-65536",
             |n: &usize| (1..=65_536).contains(n),
         );
-        let max_frame_bytes: usize = setting(
-            &mut s,
+        let max_frame_bytes: usize = s.resolve(
             "--ingest.max-frame-bytes",
             args.max_frame_bytes.as_deref(),
             ENV_MAX_FRAME_BYTES,
@@ -244,8 +190,7 @@ impl ExporterConfig {
             "an integer 256-1048576",
             |n: &usize| (256..=dawn_proto::MAX_FRAME_LEN_LIMIT).contains(n),
         );
-        let HumanDuration(handshake_timeout) = setting(
-            &mut s,
+        let HumanDuration(handshake_timeout) = s.resolve(
             "--ingest.handshake-timeout",
             args.handshake_timeout.as_deref(),
             ENV_HANDSHAKE_TIMEOUT,
@@ -253,8 +198,7 @@ impl ExporterConfig {
             "a duration 10ms-1h like 500ms, 5s or 1m",
             duration_within(Duration::from_millis(10), Duration::from_secs(3600)),
         );
-        let max_series: usize = setting(
-            &mut s,
+        let max_series: usize = s.resolve(
             "--store.max-series",
             args.max_series.as_deref(),
             ENV_MAX_SERIES,
@@ -262,8 +206,7 @@ impl ExporterConfig {
             "an integer 1-100000000",
             |n: &usize| (1..=100_000_000).contains(n),
         );
-        let max_series_per_metric: usize = setting(
-            &mut s,
+        let max_series_per_metric: usize = s.resolve(
             "--store.max-series-per-metric",
             args.max_series_per_metric.as_deref(),
             ENV_MAX_SERIES_PER_METRIC,
@@ -271,8 +214,7 @@ impl ExporterConfig {
             "an integer 1-100000000",
             |n: &usize| (1..=100_000_000).contains(n),
         );
-        let HumanDuration(source_ttl) = setting(
-            &mut s,
+        let HumanDuration(source_ttl) = s.resolve(
             "--store.source-ttl",
             args.source_ttl.as_deref(),
             ENV_SOURCE_TTL,
@@ -280,8 +222,7 @@ impl ExporterConfig {
             "a duration 0s-720h like 30s, 5m or 1h",
             duration_within(Duration::ZERO, Duration::from_secs(30 * 86_400)),
         );
-        let HumanDuration(liveness_timeout) = setting(
-            &mut s,
+        let HumanDuration(liveness_timeout) = s.resolve(
             "--health.liveness-timeout",
             args.liveness_timeout.as_deref(),
             ENV_LIVENESS_TIMEOUT,

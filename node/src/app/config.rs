@@ -1,10 +1,8 @@
 //! The node's configuration: each setting from its flag, else its environment variable, else
 //! its default, with every bad value reported at once (like linkerd's `env.rs`).
 
-use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use dawn_daemon::config::{ConfigErrors, Env, Settings};
@@ -73,53 +71,6 @@ impl Default for NodeConfig {
     }
 }
 
-/// Parses a flag's text, recording an error naming the flag.
-fn flag<T>(
-    settings: &mut Settings<'_>,
-    name: &str,
-    raw: Option<&str>,
-    expect: &str,
-    check: impl Fn(&T) -> bool,
-) -> Option<T>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    let raw = raw?;
-    match raw.trim().parse::<T>() {
-        Ok(v) if check(&v) => Some(v),
-        Ok(_) => {
-            settings.error(name, format!("{raw:?} is out of range; expected {expect}"));
-            None
-        }
-        Err(e) => {
-            settings.error(
-                name,
-                format!("invalid value {raw:?} ({e}); expected {expect}"),
-            );
-            None
-        }
-    }
-}
-
-/// One setting: flag (errors named after the flag), else variable `key` (errors named after
-/// the variable), else `default`.
-fn setting<T>(
-    settings: &mut Settings<'_>,
-    (flag_name, raw): (&str, Option<&str>),
-    key: &str,
-    default: T,
-    expect: &str,
-    check: impl Fn(&T) -> bool + Copy,
-) -> T
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    let given = flag(settings, flag_name, raw, expect, check);
-    settings.get_checked(key, given, default, expect, check)
-}
-
 /// Whether `id` is an acceptable node id override (empty means "not set").
 fn valid_node_id(id: &str) -> bool {
     id.len() <= MAX_NODE_ID
@@ -136,49 +87,49 @@ impl NodeConfig {
         let log = LogConfig::from_settings(&mut s);
         let d = NodeConfig::default();
 
-        let data_root: String = setting(
-            &mut s,
-            ("--data-root", args.data_root.as_deref()),
+        let data_root: String = s.resolve(
+            "--data-root",
+            args.data_root.as_deref(),
             ENV_DATA_ROOT,
             DEFAULT_DATA_ROOT.to_owned(),
             "a directory path",
             |p: &String| !p.trim().is_empty(),
         );
-        let socket: String = setting(
-            &mut s,
-            ("--socket", args.socket.as_deref()),
+        let socket: String = s.resolve(
+            "--socket",
+            args.socket.as_deref(),
             ENV_SOCKET,
             DEFAULT_SOCKET_PATH.to_owned(),
             "a path of at most 107 bytes",
             |p: &String| !p.trim().is_empty() && p.len() <= MAX_SOCKET_PATH,
         );
-        let flush_ms: u64 = setting(
-            &mut s,
-            ("--flush-ms", args.flush_ms.as_deref()),
+        let flush_ms: u64 = s.resolve(
+            "--flush-ms",
+            args.flush_ms.as_deref(),
             ENV_FLUSH_MS,
             DEFAULT_FLUSH_MS,
             "an integer number of milliseconds 1-60000",
             |ms: &u64| (1..=60_000).contains(ms),
         );
-        let host: IpAddr = setting(
-            &mut s,
-            ("--host", args.host.as_deref()),
+        let host: IpAddr = s.resolve(
+            "--host",
+            args.host.as_deref(),
             ENV_HOST,
             d.host,
             "an IPv4 or IPv6 address such as 0.0.0.0 or ::",
             |_| true,
         );
-        let p2p_port: u16 = setting(
-            &mut s,
-            ("--p2p-port", args.p2p_port.as_deref()),
+        let p2p_port: u16 = s.resolve(
+            "--p2p-port",
+            args.p2p_port.as_deref(),
             ENV_P2P_PORT,
             d.p2p_port,
             "a port 1-65535",
             |p: &u16| *p > 0,
         );
-        let node_id: String = setting(
-            &mut s,
-            ("--node-id", args.node_id.as_deref()),
+        let node_id: String = s.resolve(
+            "--node-id",
+            args.node_id.as_deref(),
             ENV_NODE_ID,
             String::new(),
             "1-128 characters of A-Z a-z 0-9 . _ : -",
