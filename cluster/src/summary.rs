@@ -44,7 +44,9 @@ fn sum(exposition: &str, name: &str) -> f64 {
                 .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        // An empty float sum is -0.0; adding 0.0 makes it print as 0.
+        .sum::<f64>()
+        + 0.0
 }
 
 /// The `status` of a health JSON body, found without a JSON dependency.
@@ -67,6 +69,6 @@ mod tests {
                     p2p_messages_total{type=\"a\"} 3\np2p_messages_total{type=\"b\"} 4\n";
         assert_eq!(sum(text, "p2p_peers"), 2.0);
         assert_eq!(sum(text, "p2p_messages_total"), 7.0);
-        assert_eq!(sum(text, "missing"), 0.0);
+        assert_eq!(sum(text, "missing").to_string(), "0");
     }
 }
