@@ -107,25 +107,31 @@ async fn get_inner(url: &str, headers: &[(&str, &str)]) -> Result<Response, GetE
 }
 
 fn parse(url: &str, raw: &[u8]) -> Result<Response, GetError> {
-    let bad = |why| GetError::Malformed {
+    parse_response(raw).map_err(|why| GetError::Malformed {
         url: url.to_owned(),
         why,
-    };
+    })
+}
+
+/// Parses a whole HTTP/1.x response as read until the server closed the connection:
+/// status, headers (names lower-cased), and the body de-chunked; a body shorter or longer
+/// than its `Content-Length` is an error. The `Err` says what is malformed.
+pub fn parse_response(raw: &[u8]) -> Result<Response, &'static str> {
     let head_end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers are not UTF-8"))?;
+        .ok_or("no end of headers")?;
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "headers are not UTF-8")?;
     let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or_else(|| bad("no status line"))?;
+    let status_line = lines.next().ok_or("no status line")?;
     let mut parts = status_line.split(' ');
     if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err(bad("not HTTP/1.x"));
+        return Err("not HTTP/1.x");
     }
     let status = parts
         .next()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("bad status code"))?;
+        .ok_or("bad status code")?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -135,7 +141,14 @@ fn parse(url: &str, raw: &[u8]) -> Result<Response, GetError> {
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
     if chunked {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked encoding"))?;
+        body = dechunk(&body).ok_or("bad chunked encoding")?;
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        && body.len() != len
+    {
+        return Err("body length differs from Content-Length");
     }
     Ok(Response {
         status,
@@ -186,6 +199,7 @@ mod tests {
     fn rejects_garbage() {
         assert!(parse("u", b"garbage").is_err());
         assert!(parse("u", b"SMTP 200\r\n\r\n").is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab").is_err());
     }
 
     #[tokio::test]

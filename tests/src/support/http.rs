@@ -81,62 +81,12 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Result<Response, String>
 }
 
 fn parse(raw: &[u8]) -> Result<Response, String> {
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "headers are not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or("no status line")?;
-    let mut parts = status_line.splitn(3, ' ');
-    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err(format!("not HTTP/1.x: {status_line}"));
-    }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line: {status_line}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let mut body = raw[head_end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    if chunked {
-        body = dechunk(&body).ok_or("bad chunked encoding")?;
-    } else if let Some(len) = headers
-        .iter()
-        .find(|(n, _)| n == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        && body.len() != len
-    {
-        return Err(format!(
-            "Content-Length {len} but {} body bytes",
-            body.len()
-        ));
-    }
+    let r = dawn_daemon::http_get::parse_response(raw)?;
     Ok(Response {
-        status,
-        headers,
-        body,
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
     })
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
 }
 
 #[cfg(test)]
