@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use dawn_daemon::config::{ProcessEnv, exit_config_errors};
-use dawn_node::app::{Cli, Command, NodeConfig, RunArgs};
+use dawn_daemon::config::{ProcessEnv, Settings, exit_config_errors};
+use dawn_node::app::{Cli, Command, IdArgs, NodeConfig, RunArgs, resolve_data_root};
+use dawn_node::p2p::Identity;
 use tracing::error;
 
 const PROGRAM: &str = "dawn-node";
@@ -32,9 +33,29 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `dawn-node id`: prints the node id of the identity under the data root.
+fn id(args: &IdArgs) -> ExitCode {
+    let mut settings = Settings::new(&ProcessEnv);
+    let root = resolve_data_root(&mut settings, args.data_root.as_deref());
+    if let Err(errors) = settings.finish() {
+        exit_config_errors(PROGRAM, &errors);
+    }
+    match Identity::load_or_create(&root) {
+        Ok(identity) => {
+            println!("{}", identity.node_id());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(args) => run(args),
+        Command::Id(args) => Ok(id(args)),
     }
 }

@@ -24,6 +24,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the node until SIGTERM or SIGINT.
     Run(RunArgs),
+    /// Print this node's id (derived from its identity key under the data root, which is
+    /// created on first use), e.g. to list it as a trusted or bootstrap peer elsewhere.
+    Id(IdArgs),
+}
+
+/// Flags of `dawn-node id`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdArgs {
+    /// Directory of the node's persistent state, as for `run`.
+    /// [env: PROJECT_DAWN_DATA_ROOT] [default: ./data]
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_root: Option<String>,
 }
 
 /// Flags of `dawn-node run`.

@@ -71,6 +71,20 @@ impl Default for NodeConfig {
     }
 }
 
+/// The data root: `--data-root` (raw text `flag`), else `PROJECT_DAWN_DATA_ROOT`, else
+/// [`DEFAULT_DATA_ROOT`]; shared by `run` and `id` so both find the same identity.
+pub fn resolve_data_root(s: &mut Settings<'_>, flag: Option<&str>) -> PathBuf {
+    let root: String = s.resolve(
+        "--data-root",
+        flag,
+        ENV_DATA_ROOT,
+        DEFAULT_DATA_ROOT.to_owned(),
+        "a directory path",
+        |p: &String| !p.trim().is_empty(),
+    );
+    PathBuf::from(root.trim())
+}
+
 /// Whether `id` is an acceptable node id override (empty means "not set").
 fn valid_node_id(id: &str) -> bool {
     id.len() <= MAX_NODE_ID
@@ -87,14 +101,7 @@ impl NodeConfig {
         let log = LogConfig::from_settings(&mut s);
         let d = NodeConfig::default();
 
-        let data_root: String = s.resolve(
-            "--data-root",
-            args.data_root.as_deref(),
-            ENV_DATA_ROOT,
-            DEFAULT_DATA_ROOT.to_owned(),
-            "a directory path",
-            |p: &String| !p.trim().is_empty(),
-        );
+        let data_root = resolve_data_root(&mut s, args.data_root.as_deref());
         let socket: String = s.resolve(
             "--socket",
             args.socket.as_deref(),
@@ -138,7 +145,7 @@ impl NodeConfig {
 
         s.finish()?;
         let config = NodeConfig {
-            data_root: PathBuf::from(data_root.trim()),
+            data_root,
             socket: PathBuf::from(socket.trim()),
             flush_interval: Duration::from_millis(flush_ms),
             host,

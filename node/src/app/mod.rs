@@ -20,10 +20,10 @@ use crate::storage::DataRoot;
 use crate::telemetry::{RegisterError, ShutdownOutcome, Telemetry, TelemetryError};
 
 pub use checks::{Report, peers as peers_health, storage as storage_health};
-pub use cli::{Cli, Command, RunArgs};
+pub use cli::{Cli, Command, IdArgs, RunArgs};
 pub use config::{
     DEFAULT_DATA_ROOT, DEFAULT_FLUSH_MS, DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_DATA_ROOT,
-    ENV_FLUSH_MS, ENV_HOST, ENV_NODE_ID, ENV_P2P_PORT, ENV_SOCKET, NodeConfig,
+    ENV_FLUSH_MS, ENV_HOST, ENV_NODE_ID, ENV_P2P_PORT, ENV_SOCKET, NodeConfig, resolve_data_root,
 };
 
 /// Why `run` stopped with an error.
