@@ -15,7 +15,7 @@ use crate::ingest::{DEFAULT_SOCKET, IngestConfig};
 use crate::store::{Alias, StoreLimits};
 
 /// Socket path.
-pub const ENV_SOCKET: &str = "PROJECT_DAWN_TELEMETRY_SOCKET";
+pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
 /// HTTP port (on 0.0.0.0) when `--web.listen-address` is not given.
 pub const ENV_METRICS_PORT: &str = "PROJECT_DAWN_METRICS_PORT";
 /// Metrics path.

@@ -32,6 +32,12 @@
 //! assert_eq!(decoder.next_frame().unwrap(), None);
 //! ```
 
+/// Where the node and the exporter meet when nothing else is configured.
+pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dawn/telemetry.sock";
+
+/// Environment variable both binaries read for the socket path.
+pub const ENV_SOCKET: &str = "PROJECT_DAWN_TELEMETRY_SOCKET";
+
 pub mod catalogue;
 mod codec;
 mod frame;

@@ -27,7 +27,7 @@ use socket_file::SocketFile;
 pub use socket_file::{IngestError, SOCKET_DIR_MODE, SOCKET_MODE};
 
 /// Default socket path.
-pub const DEFAULT_SOCKET: &str = "/tmp/dawn/telemetry.sock";
+pub const DEFAULT_SOCKET: &str = dawn_proto::DEFAULT_SOCKET_PATH;
 
 /// Most metric ids one connection may define before it is disconnected as a flood.
 pub const MAX_METRIC_IDS: usize = 4096;

@@ -14,7 +14,7 @@ use crate::telemetry::{DEFAULT_SOCKET_PATH, TelemetryConfig};
 /// Data root.
 pub const ENV_DATA_ROOT: &str = crate::storage::ENV_DATA_ROOT;
 /// Exporter socket.
-pub const ENV_SOCKET: &str = "PROJECT_DAWN_TELEMETRY_SOCKET";
+pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
 /// Telemetry flush interval in milliseconds.
 pub const ENV_FLUSH_MS: &str = "PROJECT_DAWN_TELEMETRY_FLUSH_MS";
 /// P2P bind address.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default path of the exporter's socket.
-pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dawn/telemetry.sock";
+pub const DEFAULT_SOCKET_PATH: &str = dawn_proto::DEFAULT_SOCKET_PATH;
 /// Default flush interval.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(1000);
 /// Default most labelled series kept per metric.
