@@ -295,6 +295,70 @@ impl Display for HumanDuration {
     }
 }
 
+/// What a [`Period`] setting accepts, for error messages.
+pub const PERIOD_EXPECT: &str =
+    "seconds (e.g. 60) or a duration like 500ms, 30s, 5m, from 1ms to 24h";
+
+/// A period as Dawn's variables write it: a bare number is seconds, as in the original
+/// system (`PROJECT_DAWN_CB_TIMEOUT=60`); a unit allows the shorter periods tests need
+/// (`500ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Period(pub Duration);
+
+impl Period {
+    /// Longest period accepted: a day.
+    pub const MAX: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Whether the period is within 1 ms ..= [`Period::MAX`] (what [`PERIOD_EXPECT`] says).
+    pub fn in_range(&self) -> bool {
+        self.0 >= Duration::from_millis(1) && self.0 <= Self::MAX
+    }
+}
+
+/// Why a [`Period`] does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a number of seconds or a duration")]
+pub struct PeriodParseError(String);
+
+impl FromStr for Period {
+    type Err = PeriodParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || PeriodParseError(s.to_owned());
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse::<u64>()
+                .map(|secs| Period(Duration::from_secs(secs)))
+                .map_err(|_| err());
+        }
+        s.parse::<HumanDuration>()
+            .map(|d| Period(d.0))
+            .map_err(|_| err())
+    }
+}
+
+/// A yes/no setting: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off` (any case), so
+/// `PROJECT_DAWN_REJECT_UNKNOWN=1` means what its writer meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switch(pub bool);
+
+/// Why a [`Switch`] does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not true or false")]
+pub struct SwitchParseError(String);
+
+impl FromStr for Switch {
+    type Err = SwitchParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Switch(true)),
+            "false" | "0" | "no" | "off" => Ok(Switch(false)),
+            _ => Err(SwitchParseError(s.to_owned())),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +410,24 @@ mod tests {
         for bad in ["", "5", "s", "5x", "-5s", "1.5s", "99999999999999999999h"] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn periods_and_switches() {
+        assert_eq!("60".parse::<Period>().unwrap().0, Duration::from_secs(60));
+        assert_eq!(
+            "500ms".parse::<Period>().unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert!("1.5".parse::<Period>().is_err());
+        assert!(!Period(Duration::ZERO).in_range());
+        assert!(!Period(Duration::from_secs(25 * 3600)).in_range());
+        for yes in ["true", "1", "YES", "on"] {
+            assert_eq!(yes.parse::<Switch>().unwrap(), Switch(true), "{yes}");
+        }
+        for no in ["false", "0", "No", "off"] {
+            assert_eq!(no.parse::<Switch>().unwrap(), Switch(false), "{no}");
+        }
+        assert!("maybe".parse::<Switch>().is_err());
     }
 }

@@ -7,14 +7,19 @@
 //! - [`agents`]: agents and their tools (operations).
 //! - [`resilience`]: circuit breaker and rate limiter.
 //! - [`storage`]: the data root and persistent state.
-//! - [`app`]: `dawn-node run`: configuration, start-up, health rules and graceful shutdown.
+//! - [`service`]: the running node: JSON-RPC methods, gossip, outbound calls through the
+//!   breakers, health checks, and the metrics of all of it.
+//! - [`client`]: a JSON-RPC client of a node (`dawn-node call`, tools, tests).
+//! - [`app`]: `dawn-node run`: configuration, start-up and graceful shutdown.
 
 #![forbid(unsafe_code)]
 
 pub mod agents;
 pub mod app;
+pub mod client;
 pub mod p2p;
 pub mod resilience;
 pub mod rpc;
+pub mod service;
 pub mod storage;
 pub mod telemetry;

@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use dawn_daemon::config::HumanDuration;
 use dawn_daemon::config::{ProcessEnv, Settings, exit_config_errors};
-use dawn_node::app::{Cli, Command, IdArgs, NodeConfig, RunArgs, resolve_data_root};
-use dawn_node::p2p::Identity;
+use dawn_node::app::{CallArgs, Cli, Command, IdArgs, NodeConfig, RunArgs, resolve_data_root};
+use dawn_node::client::{Client, DEFAULT_CALL_TIMEOUT};
+use dawn_node::p2p::{Identity, PeerAddr};
 use tracing::error;
 
 const PROGRAM: &str = "dawn-node";
@@ -52,10 +54,102 @@ fn id(args: &IdArgs) -> ExitCode {
     }
 }
 
+/// Exit status of `call` for a bad command line (as for configuration errors).
+const EXIT_USAGE: u8 = 64;
+
+/// `dawn-node call`: one request to a node as a client; the result on stdout as JSON.
+fn call(args: &CallArgs) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("{PROGRAM} call: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let peer: PeerAddr = match args.peer.parse() {
+        Ok(peer) => peer,
+        Err(e) => return usage(format!("--peer: {e}")),
+    };
+    let params = match args
+        .params
+        .as_deref()
+        .map(serde_json::from_str::<serde_json::Value>)
+    {
+        None => None,
+        Some(Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_)))) => Some(v),
+        Some(Ok(_)) => return usage("JSON-PARAMS must be a JSON object or array".into()),
+        Some(Err(e)) => return usage(format!("JSON-PARAMS is not valid JSON: {e}")),
+    };
+    let timeout = match args.timeout.as_deref().map(str::parse::<HumanDuration>) {
+        None => DEFAULT_CALL_TIMEOUT,
+        Some(Ok(d)) if !d.0.is_zero() => d.0,
+        Some(Ok(_)) => return usage("--timeout must be longer than 0".into()),
+        Some(Err(e)) => return usage(format!("--timeout: {e}")),
+    };
+    let identity = match args
+        .data_root
+        .as_deref()
+        .map(|d| Identity::load_or_create(d.as_ref()))
+    {
+        None => None,
+        Some(Ok(identity)) => Some(identity),
+        Some(Err(e)) => {
+            eprintln!("{PROGRAM} call: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{PROGRAM} call: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let client = Client::new(identity)?.with_timeout(timeout);
+        let attempt = async {
+            let node = client.connect(&peer).await?;
+            let reply = client.call(&node, &args.method, params).await;
+            node.close(dawn_node::p2p::CloseCode::Normal);
+            reply
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(reply) => reply,
+            Err(_) => Err(dawn_node::p2p::TransportError::Timeout(timeout).into()),
+        }
+    });
+    match outcome {
+        Ok(Ok(result)) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&result).unwrap_or_else(|_| result.to_string())
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => {
+            let data = error
+                .data
+                .as_ref()
+                .map(|d| format!(" {d}"))
+                .unwrap_or_default();
+            eprintln!(
+                "{PROGRAM} call: error {}: {}{data}",
+                error.code, error.message
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{PROGRAM} call: {peer}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Run(args) => run(args),
         Command::Id(args) => Ok(id(args)),
+        Command::Call(args) => Ok(call(args)),
     }
 }

@@ -1,14 +1,20 @@
 //! The node's configuration: each setting from its flag, else its environment variable, else
 //! its default, with every bad value reported at once (like linkerd's `env.rs`).
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
-use dawn_daemon::config::{ConfigErrors, Env, Settings};
+use dawn_daemon::config::{ConfigErrors, Env, PERIOD_EXPECT, Period, Settings, Switch};
 use dawn_daemon::logging::LogConfig;
 
 use super::cli::RunArgs;
+use crate::p2p::{
+    DEFAULT_MAX_PEERS, NodeId, NodeIdListError, PeerAddr, PeerListError, PeerPolicy,
+    parse_node_id_list, parse_peer_list,
+};
+use crate::resilience::{BreakerConfig, RateLimitConfig};
 use crate::telemetry::{DEFAULT_SOCKET_PATH, TelemetryConfig};
 
 /// Data root.
@@ -23,6 +29,16 @@ pub const ENV_HOST: &str = "PROJECT_DAWN_HOST";
 pub const ENV_P2P_PORT: &str = "PROJECT_DAWN_P2P_PORT";
 /// Node id override.
 pub const ENV_NODE_ID: &str = "PROJECT_DAWN_NODE_ID";
+/// Peers to join at start.
+pub const ENV_BOOTSTRAP: &str = "PROJECT_DAWN_BOOTSTRAP";
+/// Gossip period.
+pub const ENV_GOSSIP_INTERVAL: &str = "PROJECT_DAWN_GOSSIP_INTERVAL";
+/// Peer limit.
+pub const ENV_MAX_PEERS: &str = "PROJECT_DAWN_MAX_PEERS";
+/// Admit trusted peers only.
+pub const ENV_REJECT_UNKNOWN: &str = "PROJECT_DAWN_REJECT_UNKNOWN";
+/// The trusted node ids.
+pub const ENV_TRUSTED_PEERS: &str = "PROJECT_DAWN_TRUSTED_PEERS";
 
 /// Default data root, relative to the working directory.
 pub const DEFAULT_DATA_ROOT: &str = "./data";
@@ -32,6 +48,10 @@ pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 pub const DEFAULT_P2P_PORT: u16 = 8000;
 /// Default telemetry flush interval, in milliseconds.
 pub const DEFAULT_FLUSH_MS: u64 = 1000;
+/// Default gossip period (DESIGN).
+pub const DEFAULT_GOSSIP_INTERVAL: Duration = Duration::from_secs(60);
+/// Largest accepted peer limit.
+pub const MAX_MAX_PEERS: usize = 10_000;
 
 /// Longest Unix socket path (`sun_path` holds 108 bytes including the final NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -55,6 +75,16 @@ pub struct NodeConfig {
     pub node_id: Option<String>,
     /// How often the data root is probed for the `storage` health check.
     pub storage_check_interval: Duration,
+    /// Peers to join and keep connected.
+    pub bootstrap: Vec<PeerAddr>,
+    /// How often peer lists are exchanged.
+    pub gossip_interval: Duration,
+    /// Peer limit and trust.
+    pub policy: PeerPolicy,
+    /// Circuit breaker per peer.
+    pub breaker: BreakerConfig,
+    /// Rate limit per sender.
+    pub rate_limit: RateLimitConfig,
 }
 
 impl Default for NodeConfig {
@@ -67,7 +97,36 @@ impl Default for NodeConfig {
             p2p_port: DEFAULT_P2P_PORT,
             node_id: None,
             storage_check_interval: Duration::from_secs(30),
+            bootstrap: Vec::new(),
+            gossip_interval: DEFAULT_GOSSIP_INTERVAL,
+            policy: PeerPolicy::default(),
+            breaker: BreakerConfig::default(),
+            rate_limit: RateLimitConfig::default(),
         }
+    }
+}
+
+/// A peer list setting (`PROJECT_DAWN_BOOTSTRAP`), parsed by [`parse_peer_list`].
+#[derive(Debug, Clone, Default)]
+struct PeerList(Vec<PeerAddr>);
+
+impl FromStr for PeerList {
+    type Err = PeerListError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_peer_list(s).map(PeerList)
+    }
+}
+
+/// A node id list setting (`PROJECT_DAWN_TRUSTED_PEERS`), parsed by [`parse_node_id_list`].
+#[derive(Debug, Clone, Default)]
+struct NodeIdList(Vec<NodeId>);
+
+impl FromStr for NodeIdList {
+    type Err = NodeIdListError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_node_id_list(s).map(NodeIdList)
     }
 }
 
@@ -143,6 +202,57 @@ impl NodeConfig {
             |id: &String| valid_node_id(id.trim()),
         );
 
+        let bootstrap: PeerList = s.resolve(
+            "--bootstrap",
+            args.bootstrap.as_deref(),
+            ENV_BOOTSTRAP,
+            PeerList::default(),
+            "comma-separated HOST:PORT entries, each optionally with @NODE_ID",
+            |_| true,
+        );
+        let gossip_interval: Period = s.resolve(
+            "--gossip-interval",
+            args.gossip_interval.as_deref(),
+            ENV_GOSSIP_INTERVAL,
+            Period(DEFAULT_GOSSIP_INTERVAL),
+            PERIOD_EXPECT,
+            Period::in_range,
+        );
+        let max_peers: usize = s.resolve(
+            "--max-peers",
+            args.max_peers.as_deref(),
+            ENV_MAX_PEERS,
+            DEFAULT_MAX_PEERS,
+            "an integer from 1 to 10000",
+            |n: &usize| (1..=MAX_MAX_PEERS).contains(n),
+        );
+        let reject_unknown: Switch = s.resolve(
+            "--reject-unknown",
+            args.reject_unknown.as_deref(),
+            ENV_REJECT_UNKNOWN,
+            Switch(false),
+            "true or false",
+            |_| true,
+        );
+        let trusted: NodeIdList = s.resolve(
+            "--trusted-peers",
+            args.trusted_peers.as_deref(),
+            ENV_TRUSTED_PEERS,
+            NodeIdList::default(),
+            "comma-separated node ids of 64 hex digits",
+            |_| true,
+        );
+        let breaker = BreakerConfig::from_settings(
+            &mut s,
+            args.cb_threshold.as_deref(),
+            args.cb_timeout.as_deref(),
+        );
+        let rate_limit = RateLimitConfig::from_settings(
+            &mut s,
+            args.rate_limit_max.as_deref(),
+            args.rate_limit_window.as_deref(),
+        );
+
         s.finish()?;
         let config = NodeConfig {
             data_root,
@@ -151,9 +261,23 @@ impl NodeConfig {
             host,
             p2p_port,
             node_id: Some(node_id.trim().to_owned()).filter(|id| !id.is_empty()),
+            bootstrap: bootstrap.0,
+            gossip_interval: gossip_interval.0,
+            policy: PeerPolicy {
+                max_peers,
+                reject_unknown: reject_unknown.0,
+                trusted: trusted.0.into_iter().collect(),
+            },
+            breaker,
+            rate_limit,
             ..d
         };
         Ok((config, log))
+    }
+
+    /// The UDP address the peer-to-peer endpoint binds.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.p2p_port)
     }
 
     /// The telemetry settings for a node known as `node_id`.
@@ -218,6 +342,37 @@ mod tests {
     }
 
     #[test]
+    fn peer_settings() {
+        let id = "ab".repeat(32);
+        let args = RunArgs {
+            max_peers: Some("3".into()),
+            cb_timeout: Some("500ms".into()),
+            ..RunArgs::default()
+        };
+        let c = resolve(
+            &args,
+            &[
+                (ENV_BOOTSTRAP, &format!("127.0.0.1:8001, node-2:8002@{id},")),
+                (ENV_GOSSIP_INTERVAL, "2"),
+                (ENV_MAX_PEERS, "9"),
+                (ENV_REJECT_UNKNOWN, "yes"),
+                (ENV_TRUSTED_PEERS, &id),
+                ("PROJECT_DAWN_RATE_LIMIT_MAX", "7"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.bootstrap.len(), 2);
+        assert_eq!(c.bootstrap[1].to_string(), format!("node-2:8002@{id}"));
+        assert_eq!(c.gossip_interval, Duration::from_secs(2));
+        assert_eq!(c.policy.max_peers, 3);
+        assert!(c.policy.reject_unknown);
+        assert_eq!(c.policy.trusted.len(), 1);
+        assert_eq!(c.breaker.open_for, Duration::from_millis(500));
+        assert_eq!(c.rate_limit.max, 7);
+        assert_eq!(c.listen_addr(), "0.0.0.0:8000".parse().unwrap());
+    }
+
+    #[test]
     fn an_empty_node_id_means_unset() {
         let c = resolve(&RunArgs::default(), &[(ENV_NODE_ID, "")]).unwrap();
         assert_eq!(c.node_id, None);
@@ -238,6 +393,13 @@ mod tests {
                 (ENV_SOCKET, &"x".repeat(200)),
                 (ENV_DATA_ROOT, " "),
                 ("LOG_LEVEL", "loud"),
+                (ENV_BOOTSTRAP, "node-1:8000,nohost"),
+                (ENV_GOSSIP_INTERVAL, "0"),
+                (ENV_MAX_PEERS, "0"),
+                (ENV_REJECT_UNKNOWN, "maybe"),
+                (ENV_TRUSTED_PEERS, "abc"),
+                ("PROJECT_DAWN_CB_THRESHOLD", "0"),
+                ("PROJECT_DAWN_RATE_LIMIT_WINDOW", "soon"),
             ],
         )
         .unwrap_err();
@@ -250,6 +412,13 @@ mod tests {
             ENV_SOCKET,
             ENV_DATA_ROOT,
             "LOG_LEVEL",
+            ENV_BOOTSTRAP,
+            ENV_GOSSIP_INTERVAL,
+            ENV_MAX_PEERS,
+            ENV_REJECT_UNKNOWN,
+            ENV_TRUSTED_PEERS,
+            "PROJECT_DAWN_CB_THRESHOLD",
+            "PROJECT_DAWN_RATE_LIMIT_WINDOW",
         ] {
             assert!(
                 text.contains(&format!("{key}: ")),
@@ -258,6 +427,7 @@ mod tests {
         }
         assert!(text.contains("expected a port 1-65535"), "{text}");
         assert!(text.contains("1-60000"), "{text}");
-        assert_eq!(errors.0.len(), 7, "{text}");
+        assert!(text.contains("bad peer address `nohost`"), "{text}");
+        assert_eq!(errors.0.len(), 14, "{text}");
     }
 }

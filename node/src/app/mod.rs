@@ -1,7 +1,7 @@
-//! `dawn-node run`: configuration ([`NodeConfig`], flags in [`Cli`]), the data root, the
-//! node's health rules, and [`run`], which wires them to telemetry and waits for a signal.
+//! `dawn-node run`: configuration ([`NodeConfig`], flags in [`Cli`]), the data root, and
+//! [`run`], which wires storage, agents, telemetry and the [`Service`] together and waits
+//! for a signal.
 
-mod checks;
 mod cli;
 mod config;
 
@@ -12,18 +12,23 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dawn_proto::catalogue::{self, P2P_PEERS};
+use dawn_proto::catalogue;
 use tracing::{error, info, warn};
 
-use crate::p2p::{Identity, IdentityError};
+use crate::agents::{AgentRegistry, EchoAgent};
+use crate::p2p::{Identity, IdentityError, TransportError, TransportSettings};
+use crate::service::{
+    Agents, Component, NodeMetrics, Report, Service, ServiceConfig, storage_health,
+};
 use crate::storage::DataRoot;
 use crate::telemetry::{RegisterError, ShutdownOutcome, Telemetry, TelemetryError};
 
-pub use checks::{Report, peers as peers_health, storage as storage_health};
-pub use cli::{Cli, Command, IdArgs, RunArgs};
+pub use cli::{CallArgs, Cli, Command, IdArgs, RunArgs};
 pub use config::{
-    DEFAULT_DATA_ROOT, DEFAULT_FLUSH_MS, DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_DATA_ROOT,
-    ENV_FLUSH_MS, ENV_HOST, ENV_NODE_ID, ENV_P2P_PORT, ENV_SOCKET, NodeConfig, resolve_data_root,
+    DEFAULT_DATA_ROOT, DEFAULT_FLUSH_MS, DEFAULT_GOSSIP_INTERVAL, DEFAULT_HOST, DEFAULT_P2P_PORT,
+    ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_FLUSH_MS, ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS,
+    ENV_NODE_ID, ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TRUSTED_PEERS, MAX_MAX_PEERS,
+    NodeConfig, resolve_data_root,
 };
 
 /// Why `run` stopped with an error.
@@ -38,11 +43,39 @@ pub enum RunError {
     /// Not even a temporary identity could be made.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The peer-to-peer endpoint could not start (port in use, bad address).
+    #[error(transparent)]
+    Network(#[from] TransportError),
 }
 
 /// The open (and locked) data root with the identity on it, or why they are unusable.
 struct Storage {
     root: Result<(Arc<DataRoot>, PathBuf, Identity), String>,
+}
+
+/// The agents on `root`: the built-ins, or only `echo` (with the reason) when the kv
+/// agent's state cannot be loaded, so the node keeps serving what it can.
+fn load_agents(root: Option<&DataRoot>) -> Agents {
+    let loaded = match root {
+        Some(root) => AgentRegistry::with_builtins(root).map_err(|e| e.to_string()),
+        None => Err("the data root is unusable (see the storage check)".to_owned()),
+    };
+    match loaded {
+        Ok(registry) => Agents {
+            registry: Arc::new(registry),
+            load_error: None,
+        },
+        Err(load_error) => {
+            error!(error = %load_error, "kv agent unavailable; serving the echo agent only");
+            let mut registry = AgentRegistry::new();
+            // A fresh registry has no agent to collide with.
+            let _ = registry.register(Arc::new(EchoAgent::new()));
+            Agents {
+                registry: Arc::new(registry),
+                load_error: Some(format!("kv: {load_error}")),
+            }
+        }
+    }
 }
 
 impl Storage {
@@ -69,13 +102,15 @@ fn report(telemetry: &Telemetry, check: &str, (status, message, details): Report
 }
 
 /// Runs the node until `shutdown` resolves (with the name of what stopped it): opens the data
-/// root and the identity, starts telemetry with every catalogue metric defined, reports the
-/// `storage` and `peers` checks and readiness, re-probes the data root every
-/// [`NodeConfig::storage_check_interval`], then on shutdown reports not ready, flushes and
-/// says goodbye to the exporter.
+/// root and the identity, starts telemetry with every catalogue metric defined, loads the
+/// agents, starts the [`Service`] (QUIC endpoint, bootstrap, gossip, health checks),
+/// reports readiness, re-probes the data root every
+/// [`NodeConfig::storage_check_interval`], then on shutdown reports not ready, closes the
+/// peer connections, flushes and says goodbye to the exporter.
 ///
 /// An unusable data root does not stop the node: `storage` is reported unhealthy with the
-/// error and the node stays not ready, so the operator sees why on `/health`.
+/// error and the node stays not ready, so the operator sees why on `/health`. A port in use
+/// does stop it, with an error naming the address.
 pub async fn run<F>(config: NodeConfig, shutdown: F) -> Result<(), RunError>
 where
     F: Future<Output = &'static str> + Send + 'static,
@@ -89,24 +124,29 @@ where
         flush_ms = u64::try_from(config.flush_interval.as_millis()).unwrap_or(u64::MAX),
         host = %config.host,
         p2p_port = config.p2p_port,
+        bootstrap = config.bootstrap.len(),
         "dawn-node starting"
     );
 
     let storage = Storage::open(&config);
-    let node_id = match (&config.node_id, &storage.root) {
-        (Some(id), _) => id.clone(),
-        (None, Ok((_, _, identity))) => identity.node_id().to_string(),
-        (None, Err(_)) => {
-            let id = Identity::generate()?.node_id().to_string();
-            warn!(node_id = %id, "no usable data root: running with a temporary node id");
-            id
+    let temporary;
+    let identity = match &storage.root {
+        Ok((_, _, identity)) => identity,
+        Err(_) => {
+            temporary = Identity::generate()?;
+            warn!(node_id = %temporary.node_id(), "no usable data root: running with a temporary node id");
+            &temporary
         }
     };
+    let node_id = config
+        .node_id
+        .clone()
+        .unwrap_or_else(|| identity.node_id().to_string());
 
     let telemetry = Telemetry::start(config.telemetry(&node_id))?;
     telemetry.register_all(catalogue::ALL)?;
-    telemetry.gauge(&P2P_PEERS).handle().set(0.0);
-    report(&telemetry, "peers", checks::peers(0));
+    let metrics = Arc::new(NodeMetrics::new(&telemetry));
+    metrics.set_peers(0);
     info!(
         node_id = %node_id,
         socket = %config.socket.display(),
@@ -116,26 +156,52 @@ where
 
     let root = match &storage.root {
         Ok((root, shown, _)) => {
-            report(&telemetry, "storage", checks::storage(shown, Ok(())));
-            telemetry.set_ready(true);
-            info!(data_root = %shown.display(), "storage open; node ready");
+            report(&telemetry, "storage", storage_health(shown, Ok(())));
             Some((root.clone(), shown.clone()))
         }
         Err(e) => {
+            metrics.error("unusable", Component::Storage);
             report(
                 &telemetry,
                 "storage",
-                checks::storage(&config.data_root, Err(e.clone())),
+                storage_health(&config.data_root, Err(e.clone())),
             );
             error!(error = %e, "storage unusable: node not ready; fix the data root and restart");
             None
         }
     };
-    info!(
-        host = %config.host,
-        p2p_port = config.p2p_port,
-        "peer-to-peer transport not started in this build; no UDP port is bound"
-    );
+    let agents = load_agents(root.as_ref().map(|(r, _)| &**r));
+    if agents.load_error.is_some() {
+        metrics.error("load_failed", Component::Agents);
+    }
+
+    let service_config = ServiceConfig {
+        listen: config.listen_addr(),
+        bootstrap: config.bootstrap.clone(),
+        gossip_interval: config.gossip_interval,
+        policy: config.policy.clone(),
+        breaker: config.breaker,
+        rate_limit: config.rate_limit,
+        transport: TransportSettings::default(),
+    };
+    let service = match Service::start(
+        identity,
+        service_config,
+        telemetry.clone(),
+        Arc::clone(&metrics),
+        agents,
+    ) {
+        Ok(service) => service,
+        Err(e) => {
+            metrics.error(e.kind(), Component::P2p);
+            stop_telemetry(&telemetry).await;
+            return Err(e.into());
+        }
+    };
+    if root.is_some() {
+        telemetry.set_ready(true);
+        info!(node_id = %service.node_id(), "endpoint up and storage open; node ready");
+    }
 
     let mut probe = tokio::time::interval(config.storage_check_interval);
     probe.tick().await;
@@ -153,17 +219,30 @@ where
                     storage_ok = result.is_ok();
                     match &result {
                         Ok(()) => info!("data root writable again; node ready"),
-                        Err(e) => error!(error = %e, "data root no longer writable; node not ready"),
+                        Err(e) => {
+                            metrics.error("not_writable", Component::Storage);
+                            error!(error = %e, "data root no longer writable; node not ready");
+                        }
                     }
                     telemetry.set_ready(storage_ok);
                 }
-                report(&telemetry, "storage", checks::storage(&shown, result));
+                report(&telemetry, "storage", storage_health(&shown, result));
             }
         }
     };
 
     info!(signal, "shutting down");
     telemetry.set_ready(false);
+    service.shutdown().await;
+    stop_telemetry(&telemetry).await;
+    // The data root's lock is released only now, after the last word to the exporter.
+    drop(storage);
+    info!("dawn-node stopped");
+    Ok(())
+}
+
+/// The final flush and goodbye to the exporter, off the async threads.
+async fn stop_telemetry(telemetry: &Telemetry) {
     let t = telemetry.clone();
     let outcome = tokio::task::spawn_blocking(move || t.shutdown())
         .await
@@ -175,8 +254,4 @@ where
         }
         ShutdownOutcome::TimedOut => warn!("telemetry: final flush timed out"),
     }
-    // The data root's lock is released only now, after the last word to the exporter.
-    drop(storage);
-    info!("dawn-node stopped");
-    Ok(())
 }

@@ -16,6 +16,9 @@ fn config(dir: &TempDir, data_root: std::path::PathBuf) -> NodeConfig {
         socket: dir.socket(),
         flush_interval: Duration::from_millis(20),
         storage_check_interval: Duration::from_millis(50),
+        host: std::net::Ipv4Addr::LOCALHOST.into(),
+        // Any free port: tests run in parallel.
+        p2p_port: 0,
         ..NodeConfig::default()
     }
 }

@@ -23,16 +23,19 @@ pub enum CloseCode {
     Duplicate,
     /// The node dialed itself (its own address in the bootstrap list).
     SelfConnection,
+    /// The node already serves as many clients (`dawn-client/1`) as it allows.
+    ClientLimit,
 }
 
 impl CloseCode {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Normal,
         Self::Shutdown,
         Self::PeerLimit,
         Self::Untrusted,
         Self::Duplicate,
         Self::SelfConnection,
+        Self::ClientLimit,
     ];
 
     /// The wire value.
@@ -44,6 +47,7 @@ impl CloseCode {
             Self::Untrusted => 3,
             Self::Duplicate => 4,
             Self::SelfConnection => 5,
+            Self::ClientLimit => 6,
         }
     }
 
@@ -56,6 +60,7 @@ impl CloseCode {
             Self::Untrusted => "not a trusted peer",
             Self::Duplicate => "duplicate connection",
             Self::SelfConnection => "connection to self",
+            Self::ClientLimit => "client limit reached",
         }
     }
 

@@ -33,6 +33,16 @@ impl Direction {
     }
 }
 
+/// What the other side is: a node of the network, or a client such as `dawn-node call`
+/// (negotiated by ALPN: [`ALPN`](super::ALPN) or [`CLIENT_ALPN`](super::CLIENT_ALPN)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// A peer: admitted to the peer table, counted and gossiped.
+    Peer,
+    /// A client: served, but not a peer.
+    Client,
+}
+
 /// A QUIC connection whose peer has proven its [`NodeId`] (see `docs/p2p.md`).
 ///
 /// Cheap to clone (a handle); all clones refer to the same connection.
@@ -42,6 +52,7 @@ pub struct PeerConnection {
     node_id: NodeId,
     remote_addr: SocketAddr,
     direction: Direction,
+    role: Role,
     max_message_size: usize,
     read_timeout: Duration,
 }
@@ -51,6 +62,7 @@ impl PeerConnection {
         connection: quinn::Connection,
         node_id: NodeId,
         direction: Direction,
+        role: Role,
         settings: &TransportSettings,
     ) -> Self {
         Self {
@@ -58,6 +70,7 @@ impl PeerConnection {
             connection,
             node_id,
             direction,
+            role,
             max_message_size: settings.max_message_size,
             read_timeout: settings.read_timeout,
         }
@@ -76,6 +89,11 @@ impl PeerConnection {
     /// Who dialed.
     pub fn direction(&self) -> Direction {
         self.direction
+    }
+
+    /// Whether the other side is a peer or a client.
+    pub fn role(&self) -> Role {
+        self.role
     }
 
     /// An id unique among this endpoint's live connections, to tell two connections to the

@@ -11,11 +11,11 @@ use tokio::time::timeout;
 
 use super::cert::{CERT_SERVER_NAME, node_id_from_cert};
 use super::codes::CloseCode;
-use super::connection::{Direction, PeerConnection};
+use super::connection::{Direction, PeerConnection, Role};
 use super::error::TransportError;
 use super::identity::Identity;
 use super::node_id::NodeId;
-use super::settings::{ALPN, TransportSettings};
+use super::settings::{ALPN, CLIENT_ALPN, TransportSettings};
 use super::tls::TlsContext;
 use super::verify::PresentedId;
 
@@ -27,6 +27,8 @@ pub struct Endpoint {
     node_id: NodeId,
     local_addr: SocketAddr,
     settings: Arc<TransportSettings>,
+    /// What this endpoint is when it dials.
+    role: Role,
 }
 
 impl Endpoint {
@@ -42,6 +44,18 @@ impl Endpoint {
         let transport = settings.quinn_transport()?;
         let tls = TlsContext::new(identity, transport)?;
         Self::bind_with(addr, identity.node_id(), tls, settings)
+    }
+
+    /// Binds `addr` as a **client**: its dials speak [`CLIENT_ALPN`], so nodes serve its
+    /// requests without taking it as a peer (used by `dawn-node call` and tools).
+    pub fn bind_client(
+        addr: SocketAddr,
+        identity: &Identity,
+        settings: TransportSettings,
+    ) -> Result<Self, TransportError> {
+        let mut endpoint = Self::bind(addr, identity, settings)?;
+        endpoint.role = Role::Client;
+        Ok(endpoint)
     }
 
     /// Binds with a prepared TLS context (tests use it to present a forged certificate).
@@ -69,6 +83,7 @@ impl Endpoint {
             node_id,
             local_addr,
             settings: Arc::new(settings),
+            role: Role::Peer,
         })
     }
 
@@ -106,7 +121,11 @@ impl Endpoint {
         addr: SocketAddr,
         expected: Option<NodeId>,
     ) -> Result<PeerConnection, TransportError> {
-        let (config, presented) = self.tls.client_config(expected)?;
+        let protocol = match self.role {
+            Role::Peer => ALPN,
+            Role::Client => CLIENT_ALPN,
+        };
+        let (config, presented) = self.tls.client_config(expected, protocol)?;
         let connecting = self
             .inner
             .connect_with(config, addr, CERT_SERVER_NAME)
@@ -125,7 +144,7 @@ impl Endpoint {
             Ok(Err(source)) => return Err(dial_failure(addr, expected, &presented, source)),
             Ok(Ok(connection)) => connection,
         };
-        authenticated(connection, Direction::Outbound, &self.settings)
+        authenticated(connection, Direction::Outbound, protocol, &self.settings)
     }
 
     /// Closes every connection with `code` and stops accepting; pending `accept` calls
@@ -177,7 +196,7 @@ impl IncomingPeer {
                 timeout: limit,
             })?
             .map_err(|source| TransportError::Handshake { addr, source })?;
-        authenticated(connection, Direction::Inbound, &self.settings)
+        authenticated(connection, Direction::Inbound, ALPN, &self.settings)
     }
 }
 
@@ -210,14 +229,13 @@ fn dial_failure(
     }
 }
 
-/// Reads the verified peer id from a finished handshake and checks the protocol.
-///
-/// The verifier has already checked the certificate and the handshake signature; the id is
-/// read again here from the certificate quinn kept, because that is the only channel from
-/// the TLS layer to the connection.
+/// Reads the verified peer id from a finished handshake and checks the protocol: a dial
+/// must have negotiated `dialed` (what it offered); an accepted connection may speak
+/// [`ALPN`] (a peer) or [`CLIENT_ALPN`] (a client).
 fn authenticated(
     connection: quinn::Connection,
     direction: Direction,
+    dialed: &[u8],
     settings: &TransportSettings,
 ) -> Result<PeerConnection, TransportError> {
     let addr = connection.remote_address();
@@ -225,17 +243,24 @@ fn authenticated(
         .handshake_data()
         .and_then(|data| data.downcast::<HandshakeData>().ok())
         .and_then(|data| data.protocol);
-    if protocol.as_deref() != Some(ALPN) {
+    let role = match (direction, protocol.as_deref()) {
+        // Whatever this side dialed as, it dialed a node.
+        (Direction::Outbound, Some(p)) if p == dialed => Some(Role::Peer),
+        (Direction::Inbound, Some(p)) if p == ALPN => Some(Role::Peer),
+        (Direction::Inbound, Some(p)) if p == CLIENT_ALPN => Some(Role::Client),
+        _ => None,
+    };
+    let Some(role) = role else {
         CloseCode::Normal.close(&connection);
         return Err(TransportError::WrongProtocol { addr });
-    }
+    };
     let node_id = connection
         .peer_identity()
         .and_then(|identity| identity.downcast::<Vec<CertificateDer<'static>>>().ok())
         .and_then(|certs| certs.first().and_then(|cert| node_id_from_cert(cert).ok()));
     match node_id {
         Some(node_id) => Ok(PeerConnection::new(
-            connection, node_id, direction, settings,
+            connection, node_id, direction, role, settings,
         )),
         // Unreachable with our verifiers (they refuse such handshakes), but never trust it.
         None => {

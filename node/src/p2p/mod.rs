@@ -41,16 +41,16 @@ pub use backoff::{Backoff, BackoffPolicy};
 pub use bootstrap::{PeerAddr, PeerAddrError, PeerListError, parse_peer_list};
 pub use cert::CertError;
 pub use codes::{CloseCode, DisconnectReason, RejectReason, StreamCode};
-pub use connection::{Direction, PeerConnection};
+pub use connection::{Direction, PeerConnection, Role};
 pub use endpoint::{Endpoint, IncomingPeer};
 pub use error::TransportError;
 pub use events::{NoObserver, PeerEvent, PeerObserver};
 pub use identity::{IDENTITY_KEY_FILE, Identity, IdentityError};
-pub use network::{Network, NetworkConfig};
+pub use network::{MAX_CLIENTS, Network, NetworkConfig};
 pub use node_id::{
     NODE_ID_LEN, NodeId, NodeIdListError, NodeIdParseError, ShortNodeId, parse_node_id_list,
 };
 pub use peer_table::{Admission, DEFAULT_MAX_PEERS, PeerInfo, PeerPolicy, PeerTable};
 pub use serve::{BoxFuture, FnHandler, Handler, handler_fn, serve};
-pub use settings::{ALPN, DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
+pub use settings::{ALPN, CLIENT_ALPN, DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
 pub use tls::TlsError;

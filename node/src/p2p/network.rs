@@ -12,7 +12,7 @@ use tokio::task::AbortHandle;
 use super::backoff::BackoffPolicy;
 use super::bootstrap::PeerAddr;
 use super::codes::CloseCode;
-use super::connection::{Direction, PeerConnection};
+use super::connection::{Direction, PeerConnection, Role};
 use super::dialer;
 use super::endpoint::{Endpoint, IncomingPeer};
 use super::error::TransportError;
@@ -26,6 +26,10 @@ use super::settings::TransportSettings;
 /// Handshakes in progress at once; more incoming attempts are refused before any crypto
 /// work, which bounds what a flood of connection attempts can cost.
 const MAX_PENDING_HANDSHAKES: usize = 64;
+
+/// Clients (`dawn-client/1` connections) served at once; more are closed with
+/// [`CloseCode::ClientLimit`].
+pub const MAX_CLIENTS: usize = 64;
 
 /// How long [`Network::shutdown`] waits for close frames to reach the peers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -74,6 +78,8 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// The dialer task of each maintained peer address.
     maintained: Mutex<HashMap<PeerAddr, AbortHandle>>,
+    /// Slots for clients being served.
+    clients: Arc<Semaphore>,
 }
 
 impl Network {
@@ -110,6 +116,7 @@ impl Network {
             backoff,
             shutdown: watch::channel(false).0,
             maintained: Mutex::new(HashMap::new()),
+            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
         });
         tracing::info!(
             node_id = %inner.endpoint.node_id(),
@@ -318,6 +325,43 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Serves a client connection without admitting it as a peer: only trust and the client
+    /// limit apply, and no peer event is reported.
+    fn serve_client(self: &Arc<Self>, connection: PeerConnection) {
+        let policy = self.table.policy();
+        let refusal = if policy.reject_unknown && !policy.trusted.contains(&connection.node_id()) {
+            Some(CloseCode::Untrusted)
+        } else {
+            None
+        };
+        let permit = match refusal {
+            Some(code) => Err(code),
+            None => Arc::clone(&self.clients)
+                .try_acquire_owned()
+                .map_err(|_| CloseCode::ClientLimit),
+        };
+        match permit {
+            Ok(permit) => {
+                tracing::debug!(client = %connection.node_id().short(), remote = %connection.remote_addr(), "client connected");
+                let handler = Arc::clone(&self.handler);
+                tokio::spawn(async move {
+                    let reason = serve(connection.clone(), handler).await;
+                    tracing::debug!(client = %connection.node_id().short(), reason = %reason, "client disconnected");
+                    drop(permit);
+                });
+            }
+            Err(code) => {
+                tracing::info!(
+                    client = %connection.node_id(),
+                    remote = %connection.remote_addr(),
+                    reason = code.reason(),
+                    "client refused"
+                );
+                connection.close(code);
+            }
+        }
+    }
+
     /// Applies the admission rules to an authenticated connection and serves it if kept.
     fn install(
         self: &Arc<Self>,
@@ -410,6 +454,7 @@ impl Inner {
     async fn handshake(self: Arc<Self>, incoming: IncomingPeer) {
         let remote_addr = incoming.remote_addr();
         match incoming.handshake().await {
+            Ok(connection) if connection.role() == Role::Client => self.serve_client(connection),
             Ok(connection) => {
                 // A refusal is already logged and reported by `install`.
                 let _ = self.install(connection);

@@ -11,7 +11,7 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use super::cert::{self, NodeCertificate};
 use super::identity::Identity;
 use super::node_id::NodeId;
-use super::settings::ALPN;
+use super::settings::{ALPN, CLIENT_ALPN};
 use super::verify::{PeerVerifier, PresentedId};
 
 /// Why the TLS configuration could not be built (a bug or a broken crypto provider, never a
@@ -73,7 +73,7 @@ impl TlsContext {
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(
                 &self.certified,
             ))));
-        tls.alpn_protocols = vec![ALPN.to_vec()];
+        tls.alpn_protocols = vec![ALPN.to_vec(), CLIENT_ALPN.to_vec()];
         // Every connection must prove possession of the key afresh: no resumption tickets.
         tls.session_storage = Arc::new(NoServerSessionStorage {});
         tls.send_tls13_tickets = 0;
@@ -83,11 +83,13 @@ impl TlsContext {
         Ok(config)
     }
 
-    /// The dialing side for one connection, expecting `expected` when known. The returned
-    /// [`PresentedId`] tells, after a failed handshake, which node actually answered.
+    /// The dialing side for one connection speaking `protocol` ([`ALPN`] or
+    /// [`CLIENT_ALPN`]), expecting `expected` when known. The returned [`PresentedId`]
+    /// tells, after a failed handshake, which node actually answered.
     pub(crate) fn client_config(
         &self,
         expected: Option<NodeId>,
+        protocol: &[u8],
     ) -> Result<(quinn::ClientConfig, Arc<PresentedId>), TlsError> {
         let (verifier, presented) =
             PeerVerifier::dialing(self.provider.signature_verification_algorithms, expected);
@@ -98,7 +100,7 @@ impl TlsContext {
             .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(
                 &self.certified,
             ))));
-        tls.alpn_protocols = vec![ALPN.to_vec()];
+        tls.alpn_protocols = vec![protocol.to_vec()];
         tls.resumption = rustls::client::Resumption::disabled();
         let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
         config.transport_config(Arc::clone(&self.transport));

@@ -1,11 +1,9 @@
 //! The breaker's and the rate limiter's settings, their DESIGN defaults, and how they are
 //! read from flags and `PROJECT_DAWN_*` variables.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
-use dawn_daemon::config::{HumanDuration, Settings};
+use dawn_daemon::config::{PERIOD_EXPECT, Period, Settings};
 
 /// Variable: consecutive failures that open a peer's circuit breaker.
 pub const ENV_CB_THRESHOLD: &str = "PROJECT_DAWN_CB_THRESHOLD";
@@ -17,7 +15,7 @@ pub const ENV_RATE_LIMIT_MAX: &str = "PROJECT_DAWN_RATE_LIMIT_MAX";
 pub const ENV_RATE_LIMIT_WINDOW: &str = "PROJECT_DAWN_RATE_LIMIT_WINDOW";
 
 /// Longest accepted breaker timeout or rate-limit window: one day.
-pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
+pub const MAX_PERIOD: Duration = Period::MAX;
 /// Largest accepted breaker threshold.
 pub const MAX_CB_THRESHOLD: u32 = 1_000_000;
 /// Largest accepted rate limit per window; the limiter keeps one timestamp per allowed
@@ -39,25 +37,28 @@ impl BreakerConfig {
     /// DESIGN's default open period.
     pub const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(60);
 
-    /// Flag, else variable, else default, for each field; a bad value is recorded in
-    /// `settings` naming the variable and the accepted range, and the default is used so
-    /// the remaining settings are still checked.
+    /// Flag (raw text of `--cb-threshold` / `--cb-timeout`), else variable, else default,
+    /// for each field; a bad value is recorded in `settings` naming the flag or variable
+    /// and the accepted range, and the default is used so the remaining settings are still
+    /// checked.
     pub fn from_settings(
         settings: &mut Settings<'_>,
-        threshold: Option<u32>,
-        open_for: Option<Duration>,
+        threshold: Option<&str>,
+        open_for: Option<&str>,
     ) -> Self {
-        let threshold = settings.get_checked(
-            ENV_CB_THRESHOLD,
+        let threshold = settings.resolve(
+            "--cb-threshold",
             threshold,
+            ENV_CB_THRESHOLD,
             Self::DEFAULT_THRESHOLD,
             "an integer from 1 to 1000000",
-            |t| (1..=MAX_CB_THRESHOLD).contains(t),
+            |t: &u32| (1..=MAX_CB_THRESHOLD).contains(t),
         );
         let open_for = settings
-            .get_checked(
+            .resolve(
+                "--cb-timeout",
+                open_for,
                 ENV_CB_TIMEOUT,
-                open_for.map(Period),
                 Period(Self::DEFAULT_OPEN_FOR),
                 PERIOD_EXPECT,
                 Period::in_range,
@@ -94,24 +95,26 @@ impl RateLimitConfig {
     /// DESIGN's default window.
     pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
-    /// Flag, else variable, else default, for each field; errors as in
-    /// [`BreakerConfig::from_settings`].
+    /// Flag (raw text of `--rate-limit-max` / `--rate-limit-window`), else variable, else
+    /// default, for each field; errors as in [`BreakerConfig::from_settings`].
     pub fn from_settings(
         settings: &mut Settings<'_>,
-        max: Option<u32>,
-        window: Option<Duration>,
+        max: Option<&str>,
+        window: Option<&str>,
     ) -> Self {
-        let max = settings.get_checked(
-            ENV_RATE_LIMIT_MAX,
+        let max = settings.resolve(
+            "--rate-limit-max",
             max,
+            ENV_RATE_LIMIT_MAX,
             Self::DEFAULT_MAX,
             "an integer from 1 to 10000",
-            |m| (1..=MAX_RATE_LIMIT).contains(m),
+            |m: &u32| (1..=MAX_RATE_LIMIT).contains(m),
         );
         let window = settings
-            .get_checked(
+            .resolve(
+                "--rate-limit-window",
+                window,
                 ENV_RATE_LIMIT_WINDOW,
-                window.map(Period),
                 Period(Self::DEFAULT_WINDOW),
                 PERIOD_EXPECT,
                 Period::in_range,
@@ -127,46 +130,6 @@ impl Default for RateLimitConfig {
             max: Self::DEFAULT_MAX,
             window: Self::DEFAULT_WINDOW,
         }
-    }
-}
-
-const PERIOD_EXPECT: &str = "seconds (e.g. 60) or a duration like 500ms, 30s, 5m, from 1ms to 24h";
-
-/// A period as the variables write it: a bare number is seconds, as in the original
-/// system (`PROJECT_DAWN_CB_TIMEOUT=60`); a unit allows shorter periods for tests
-/// (`500ms`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Period(Duration);
-
-impl Period {
-    fn in_range(&self) -> bool {
-        self.0 >= Duration::from_millis(1) && self.0 <= MAX_PERIOD
-    }
-}
-
-/// Why a period does not parse.
-#[derive(Debug)]
-struct PeriodError(String);
-
-impl fmt::Display for PeriodError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} is not a number of seconds or a duration", self.0)
-    }
-}
-
-impl FromStr for Period {
-    type Err = PeriodError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return s
-                .parse::<u64>()
-                .map(|secs| Period(Duration::from_secs(secs)))
-                .map_err(|_| PeriodError(s.to_owned()));
-        }
-        s.parse::<HumanDuration>()
-            .map(|d| Period(d.0))
-            .map_err(|_| PeriodError(s.to_owned()))
     }
 }
 
@@ -209,7 +172,7 @@ mod tests {
     /// Variables, threshold flag, expected breaker and limiter settings.
     type Case = (
         &'static [(&'static str, &'static str)],
-        Option<u32>,
+        Option<&'static str>,
         BreakerConfig,
         RateLimitConfig,
     );
@@ -236,7 +199,7 @@ mod tests {
             ),
             (
                 &[(ENV_CB_THRESHOLD, "3"), (ENV_CB_TIMEOUT, " 5m ")],
-                Some(7),
+                Some("7"),
                 BreakerConfig {
                     threshold: 7,
                     open_for: Duration::from_secs(300),

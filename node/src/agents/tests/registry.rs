@@ -31,7 +31,11 @@ fn builtins_are_listed_with_their_tools() {
         vec![
             (
                 "echo".to_string(),
-                vec!["echo".to_string(), "reverse".to_string()]
+                vec![
+                    "echo".to_string(),
+                    "reverse".to_string(),
+                    "delay".to_string()
+                ]
             ),
             (
                 "kv".to_string(),
@@ -85,6 +89,24 @@ fn calls_and_their_errors() {
             "reverse",
             json!({"text": ""}),
             Ok(json!({"text": ""})),
+        ),
+        (
+            "echo",
+            "delay",
+            json!({"ms": 1}),
+            Ok(json!({"slept_ms": 1})),
+        ),
+        (
+            "echo",
+            "delay",
+            json!({"ms": 5001}),
+            Err((ErrorCode::InvalidParams, "out of range 0-5000")),
+        ),
+        (
+            "echo",
+            "delay",
+            json!({}),
+            Err((ErrorCode::InvalidParams, "ms")),
         ),
         (
             "nope",

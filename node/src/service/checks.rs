@@ -1,0 +1,233 @@
+//! The node's health rules, as pure functions from facts to a status, message and details
+//! (`docs/node.md` lists them for operators).
+
+use std::path::Path;
+use std::time::Duration;
+
+use dawn_proto::{Detail, DetailValue, HealthStatus};
+
+/// A health report before it is sent: status, one-line message, details.
+pub type Report = (HealthStatus, String, Vec<Detail>);
+
+fn detail(key: &str, value: DetailValue) -> Detail {
+    Detail {
+        key: key.to_owned(),
+        value,
+    }
+}
+
+/// `storage`: healthy when the data root is writable, unhealthy with the error otherwise.
+pub fn storage(path: &Path, result: Result<(), String>) -> Report {
+    let path = detail("path", DetailValue::Text(path.display().to_string()));
+    match result {
+        Ok(()) => (
+            HealthStatus::Healthy,
+            "data root is writable".to_owned(),
+            vec![path],
+        ),
+        Err(error) => (
+            HealthStatus::Unhealthy,
+            error.clone(),
+            vec![path, detail("error", DetailValue::Text(error))],
+        ),
+    }
+}
+
+/// `peers`: degraded with no peer (the node works but is isolated, so it is not unhealthy
+/// and stays ready), healthy with at least one.
+pub fn peers(connected: usize) -> Report {
+    let count = detail(
+        "connected",
+        DetailValue::Int(i64::try_from(connected).unwrap_or(i64::MAX)),
+    );
+    match connected {
+        0 => (
+            HealthStatus::Degraded,
+            "no peers connected".to_owned(),
+            vec![count],
+        ),
+        1 => (
+            HealthStatus::Healthy,
+            "1 peer connected".to_owned(),
+            vec![count],
+        ),
+        n => (
+            HealthStatus::Healthy,
+            format!("{n} peers connected"),
+            vec![count],
+        ),
+    }
+}
+
+fn count(key: &str, n: usize) -> Detail {
+    detail(key, DetailValue::Int(i64::try_from(n).unwrap_or(i64::MAX)))
+}
+
+/// What the `agents` check looks at.
+#[derive(Debug, Clone, Default)]
+pub struct AgentFacts {
+    /// Ids of the agents serving calls.
+    pub agents: Vec<String>,
+    /// Why an agent could not be loaded (e.g. a corrupt kv file), if one could not.
+    pub load_error: Option<String>,
+    /// The last internal failure of a tool (e.g. a kv write that did not reach the disk)
+    /// and how long ago it happened.
+    pub last_failure: Option<(Duration, String)>,
+}
+
+/// How long after an internal tool failure `agents` stays degraded.
+pub const AGENT_FAILURE_MEMORY: Duration = Duration::from_secs(60);
+
+/// `agents`: unhealthy when a built-in agent could not be loaded (its persistent state is
+/// unusable), degraded for [`AGENT_FAILURE_MEMORY`] after a tool failed internally,
+/// healthy otherwise.
+pub fn agents(facts: &AgentFacts) -> Report {
+    let mut details = vec![
+        count("agents", facts.agents.len()),
+        detail("ids", DetailValue::Text(facts.agents.join(","))),
+    ];
+    if let Some(error) = &facts.load_error {
+        details.push(detail("error", DetailValue::Text(error.clone())));
+        return (
+            HealthStatus::Unhealthy,
+            format!("agent unavailable: {error}"),
+            details,
+        );
+    }
+    match &facts.last_failure {
+        Some((ago, error)) if *ago < AGENT_FAILURE_MEMORY => {
+            details.push(detail("error", DetailValue::Text(error.clone())));
+            (
+                HealthStatus::Degraded,
+                format!("an agent tool failed {}s ago: {error}", ago.as_secs()),
+                details,
+            )
+        }
+        _ => (
+            HealthStatus::Healthy,
+            format!("{} agents serving", facts.agents.len()),
+            details,
+        ),
+    }
+}
+
+/// What the `discovery` check looks at.
+#[derive(Debug, Clone, Default)]
+pub struct DiscoveryFacts {
+    /// Bootstrap entries configured.
+    pub bootstrap: usize,
+    /// Peers connected now.
+    pub peers: usize,
+    /// Peer addresses known (bootstrap, connected, learned by gossip).
+    pub known: usize,
+    /// How long the node has had no peer (since start, or since the last one left).
+    pub isolated_for: Duration,
+    /// How long isolation may last before it is unhealthy.
+    pub grace: Duration,
+}
+
+/// `discovery`: healthy while peers are connected, or when there is nothing to discover
+/// (no bootstrap list: a seed node waiting for others); degraded while no bootstrap peer
+/// has been reached yet; unhealthy when bootstrap peers are configured but the node has
+/// had no peer for longer than the grace period (every bootstrap entry unreachable).
+pub fn discovery(facts: &DiscoveryFacts) -> Report {
+    let details = vec![
+        count("bootstrap", facts.bootstrap),
+        count("connected", facts.peers),
+        count("known", facts.known),
+    ];
+    if facts.peers > 0 {
+        return (
+            HealthStatus::Healthy,
+            format!(
+                "{} peers connected, {} addresses known",
+                facts.peers, facts.known
+            ),
+            details,
+        );
+    }
+    if facts.bootstrap == 0 {
+        return (
+            HealthStatus::Healthy,
+            "no bootstrap peers configured; waiting for peers to connect".to_owned(),
+            details,
+        );
+    }
+    if facts.isolated_for < facts.grace {
+        (
+            HealthStatus::Degraded,
+            format!(
+                "no bootstrap peer reached yet ({} configured)",
+                facts.bootstrap
+            ),
+            details,
+        )
+    } else {
+        (
+            HealthStatus::Unhealthy,
+            format!(
+                "no peer reachable for {}s: none of the {} bootstrap peers answers",
+                facts.isolated_for.as_secs(),
+                facts.bootstrap
+            ),
+            details,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_rule() {
+        assert_eq!(peers(0).0, HealthStatus::Degraded);
+        assert_eq!(peers(0).1, "no peers connected");
+        assert_eq!(peers(1).0, HealthStatus::Healthy);
+        assert_eq!(peers(3).1, "3 peers connected");
+        assert_eq!(peers(3).2[0].value, DetailValue::Int(3));
+    }
+
+    #[test]
+    fn storage_rule() {
+        let ok = storage(Path::new("/d"), Ok(()));
+        assert_eq!(ok.0, HealthStatus::Healthy);
+        assert_eq!(ok.2[0].value, DetailValue::Text("/d".into()));
+        let bad = storage(Path::new("/d"), Err("read-only file system".into()));
+        assert_eq!(bad.0, HealthStatus::Unhealthy);
+        assert_eq!(bad.1, "read-only file system");
+    }
+
+    #[test]
+    fn agents_rule() {
+        let mut facts = AgentFacts {
+            agents: vec!["echo".into(), "kv".into()],
+            ..AgentFacts::default()
+        };
+        assert_eq!(agents(&facts).0, HealthStatus::Healthy);
+        facts.last_failure = Some((Duration::from_secs(5), "disk full".into()));
+        assert_eq!(agents(&facts).0, HealthStatus::Degraded);
+        facts.last_failure = Some((AGENT_FAILURE_MEMORY, "disk full".into()));
+        assert_eq!(agents(&facts).0, HealthStatus::Healthy);
+        facts.load_error = Some("kv.json is corrupt".into());
+        let (status, message, _) = agents(&facts);
+        assert_eq!(status, HealthStatus::Unhealthy);
+        assert!(message.contains("kv.json is corrupt"), "{message}");
+    }
+
+    #[test]
+    fn discovery_rule() {
+        let mut facts = DiscoveryFacts {
+            grace: Duration::from_secs(60),
+            ..DiscoveryFacts::default()
+        };
+        assert_eq!(discovery(&facts).0, HealthStatus::Healthy, "seed node");
+        facts.bootstrap = 2;
+        facts.isolated_for = Duration::from_secs(10);
+        assert_eq!(discovery(&facts).0, HealthStatus::Degraded);
+        facts.isolated_for = Duration::from_secs(61);
+        assert_eq!(discovery(&facts).0, HealthStatus::Unhealthy);
+        facts.peers = 1;
+        assert_eq!(discovery(&facts).0, HealthStatus::Healthy);
+    }
+}

@@ -1,0 +1,224 @@
+//! Every catalogue metric the node records, resolved to handles once at start so that
+//! recording an event is one atomic update (DESIGN, "Metrics the node must really record").
+
+use std::time::Duration;
+
+use dawn_proto::catalogue::{
+    P2P_AGENT_OPERATION_LATENCY_SECONDS, P2P_AGENT_OPERATIONS_TOTAL,
+    P2P_CIRCUIT_BREAKER_FAILURES_TOTAL, P2P_CIRCUIT_BREAKER_STATE, P2P_CONNECTIONS_TOTAL,
+    P2P_ERRORS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGE_SIZE_BYTES, P2P_MESSAGES_TOTAL,
+    P2P_PEERS, P2P_RATE_LIMIT_REJECTIONS_TOTAL,
+};
+
+use crate::p2p::NodeId;
+use crate::resilience::Transition;
+use crate::rpc::MessageType;
+use crate::telemetry::{
+    Counter, CounterFamily, Gauge, GaugeFamily, Histogram, HistogramFamily, Telemetry,
+};
+
+/// `p2p_connections_total{status}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// A peer was admitted.
+    Success,
+    /// A dial or an incoming handshake failed.
+    Failed,
+    /// An authenticated peer was refused (limit, untrusted, self).
+    Rejected,
+    /// A peer's connection ended.
+    Closed,
+}
+
+impl ConnectionStatus {
+    const ALL: [Self; 4] = [Self::Success, Self::Failed, Self::Rejected, Self::Closed];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Closed => "closed",
+        }
+    }
+}
+
+/// The `status` of `p2p_messages_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// Handled (received) or answered (sent) as intended.
+    Success,
+    /// Malformed, refused, failed, or an error reply.
+    Error,
+    /// Refused (or answered with -32005) because the sender is over its rate limit.
+    RateLimited,
+}
+
+impl MessageStatus {
+    const ALL: [Self; 3] = [Self::Success, Self::Error, Self::RateLimited];
+
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Error => "error",
+            Self::RateLimited => "rate_limited",
+        }
+    }
+}
+
+const MESSAGE_TYPES: [MessageType; 4] = [
+    MessageType::Request,
+    MessageType::Response,
+    MessageType::Notification,
+    MessageType::Error,
+];
+
+fn type_index(t: MessageType) -> usize {
+    match t {
+        MessageType::Request => 0,
+        MessageType::Response => 1,
+        MessageType::Notification => 2,
+        MessageType::Error => 3,
+    }
+}
+
+/// Where an error happened: the `component` label of `p2p_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    /// QUIC transport: dials, handshakes, streams.
+    P2p,
+    /// JSON-RPC decoding and dispatch.
+    Rpc,
+    /// Agent tools.
+    Agents,
+    /// Circuit breakers and rate limits.
+    Resilience,
+    /// Bootstrap and gossip.
+    Discovery,
+    /// The data root.
+    Storage,
+}
+
+impl Component {
+    /// The label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::P2p => "p2p",
+            Self::Rpc => "rpc",
+            Self::Agents => "agents",
+            Self::Resilience => "resilience",
+            Self::Discovery => "discovery",
+            Self::Storage => "storage",
+        }
+    }
+}
+
+/// The node's metric handles. Fixed label sets are resolved here once; per-peer and
+/// per-agent series are looked up (one hash lookup) when their event happens.
+#[derive(Debug)]
+pub struct NodeMetrics {
+    peers: Gauge,
+    connections: [Counter; 4],
+    messages: [[Counter; 3]; 4],
+    latency: [Histogram; 4],
+    size: [Histogram; 4],
+    errors: CounterFamily,
+    agent_operations: CounterFamily,
+    agent_latency: HistogramFamily,
+    breaker_state: GaugeFamily,
+    breaker_failures: CounterFamily,
+    rate_limited: CounterFamily,
+}
+
+impl NodeMetrics {
+    /// Resolves every fixed series of the catalogue (they appear at 0 at once, so
+    /// dashboards and `rate()` see them from the start).
+    pub fn new(telemetry: &Telemetry) -> Self {
+        let connections = telemetry.counter(&P2P_CONNECTIONS_TOTAL);
+        let messages = telemetry.counter(&P2P_MESSAGES_TOTAL);
+        let latency = telemetry.histogram(&P2P_MESSAGE_LATENCY_SECONDS);
+        let size = telemetry.histogram(&P2P_MESSAGE_SIZE_BYTES);
+        NodeMetrics {
+            peers: telemetry.gauge(&P2P_PEERS).handle(),
+            connections: ConnectionStatus::ALL.map(|s| connections.with_labels(&[s.as_str()])),
+            messages: MESSAGE_TYPES.map(|t| {
+                MessageStatus::ALL.map(|s| messages.with_labels(&[t.as_str(), s.as_str()]))
+            }),
+            latency: MESSAGE_TYPES.map(|t| latency.with_labels(&[t.as_str()])),
+            size: MESSAGE_TYPES.map(|t| size.with_labels(&[t.as_str()])),
+            errors: telemetry.counter(&P2P_ERRORS_TOTAL),
+            agent_operations: telemetry.counter(&P2P_AGENT_OPERATIONS_TOTAL),
+            agent_latency: telemetry.histogram(&P2P_AGENT_OPERATION_LATENCY_SECONDS),
+            breaker_state: telemetry.gauge(&P2P_CIRCUIT_BREAKER_STATE),
+            breaker_failures: telemetry.counter(&P2P_CIRCUIT_BREAKER_FAILURES_TOTAL),
+            rate_limited: telemetry.counter(&P2P_RATE_LIMIT_REJECTIONS_TOTAL),
+        }
+    }
+
+    /// `p2p_peers`.
+    pub fn set_peers(&self, peers: usize) {
+        self.peers.set(peers as f64);
+    }
+
+    /// One `p2p_connections_total{status}`.
+    pub fn connection(&self, status: ConnectionStatus) {
+        // `ALL` lists the variants in declaration order, so the discriminant is the index.
+        self.connections[status as usize].inc();
+    }
+
+    /// One message sent or received: `p2p_messages_total{type,status}` and its encoded
+    /// size in `p2p_message_size_bytes{type}`.
+    pub fn message(&self, kind: MessageType, status: MessageStatus, size: usize) {
+        let t = type_index(kind);
+        // `ALL` lists the variants in declaration order, so the discriminant is the index.
+        self.messages[t][status as usize].inc();
+        self.size[t].observe(size as f64);
+    }
+
+    /// `p2p_message_latency_seconds{type}`: handling time of a received request or
+    /// notification, round trip of a sent request (under the reply's type).
+    pub fn latency(&self, kind: MessageType, elapsed: Duration) {
+        self.latency[type_index(kind)].observe_duration(elapsed);
+    }
+
+    /// One `p2p_errors_total{error_type,component}`.
+    pub fn error(&self, error_type: &str, component: Component) {
+        self.errors
+            .with_labels(&[error_type, component.as_str()])
+            .inc();
+    }
+
+    /// One agent tool call: `p2p_agent_operations_total` and its latency.
+    pub fn agent_operation(&self, agent: &str, tool: &str, ok: bool, elapsed: Duration) {
+        let status = if ok { "success" } else { "error" };
+        self.agent_operations
+            .with_labels(&[agent, tool, status])
+            .inc();
+        self.agent_latency
+            .with_labels(&[agent, tool])
+            .observe_duration(elapsed);
+    }
+
+    /// A breaker changed state: `p2p_circuit_breaker_state{peer_id}`.
+    pub fn breaker_transition(&self, peer: &NodeId, transition: Transition) {
+        self.breaker_state
+            .with_labels(&[&peer.to_string()])
+            .set(transition.to.as_gauge());
+    }
+
+    /// A failure counted by a peer's breaker: `p2p_circuit_breaker_failures_total{peer_id}`.
+    pub fn breaker_failure(&self, peer: &NodeId) {
+        self.breaker_failures
+            .with_labels(&[&peer.to_string()])
+            .inc();
+    }
+
+    /// A request refused by the rate limiter: `p2p_rate_limit_rejections_total`.
+    pub fn rate_limited(&self, peer: &NodeId, resource: &str) {
+        self.rate_limited
+            .with_labels(&[&peer.to_string(), resource])
+            .inc();
+    }
+}
