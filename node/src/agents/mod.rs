@@ -38,7 +38,7 @@ mod registry;
 mod tests;
 
 pub use agent::{Agent, AgentInfo, ToolSpec};
-pub use echo::{ECHO_AGENT_ID, EchoAgent};
+pub use echo::{ECHO_AGENT_ID, EchoAgent, MAX_ECHO_DELAY_MS};
 pub use error::AgentError;
 pub use kv::{DEFAULT_LIST_LIMIT, KV_AGENT_ID, KV_FILE, KvAgent, KvLimits, MAX_LIST_LIMIT};
 pub use registry::{AgentCall, AgentRegistry, DuplicateAgent, UNKNOWN_LABEL};

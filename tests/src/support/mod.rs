@@ -9,12 +9,14 @@
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
 //! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
 //! - [`tools`]: finds `prometheus` and `promtool` (fail under `CI=true`, skip loudly otherwise);
+//! - [`p2p`]: node + exporter pairs and a JSON-RPC caller over QUIC;
 //! - [`eventually`]: the one patience setting and the polling helper built on it.
 
 pub mod binaries;
 pub mod eventually;
 pub mod exposition;
 pub mod http;
+pub mod p2p;
 pub mod process;
 pub mod prometheus;
 pub mod resync;
@@ -24,5 +26,6 @@ pub mod wire;
 pub use eventually::{PATIENCE, eventually, patience};
 pub use exposition::Exposition;
 pub use http::{Response, get, get_with};
+pub use p2p::{Caller, Pair};
 pub use process::{Exporter, ExporterOptions, Node, Proc, free_port};
 pub use wire::RawClient;

@@ -487,6 +487,8 @@ pub struct Node {
     pub proc: Proc,
     /// Its data root.
     pub data_root: PathBuf,
+    /// Its UDP p2p port on 127.0.0.1.
+    pub p2p_port: u16,
     /// Its temp dir.
     pub dir: TempDir,
 }
@@ -512,6 +514,11 @@ impl Node {
             all.retain(|(key, _)| key != k);
             all.push(((*k).into(), (*v).into()));
         }
+        let p2p_port = all
+            .iter()
+            .find(|(k, _)| k == "PROJECT_DAWN_P2P_PORT")
+            .and_then(|(_, v)| v.to_str()?.parse().ok())
+            .unwrap_or(0);
         let proc = Proc::start(
             "dawn-node",
             &binaries().node,
@@ -522,6 +529,7 @@ impl Node {
         Node {
             proc,
             data_root,
+            p2p_port,
             dir,
         }
     }
@@ -534,5 +542,10 @@ impl Node {
     /// Everything it logged.
     pub fn log(&self) -> String {
         self.proc.log()
+    }
+
+    /// `127.0.0.1:PORT` of its p2p endpoint, as `--peer` and bootstrap lists take it.
+    pub fn p2p_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.p2p_port)
     }
 }

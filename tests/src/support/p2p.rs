@@ -1,0 +1,207 @@
+//! Peer-to-peer helpers: node + exporter pairs and a JSON-RPC caller speaking to the real
+//! nodes over QUIC as a client (`dawn_node::client::Client`, ALPN `dawn-client/1`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use dawn_node::client::{Client, ClientError};
+use dawn_node::p2p::{Identity, PeerAddr, PeerConnection};
+use dawn_node::rpc::ErrorObject;
+use serde_json::Value;
+
+use crate::support::eventually::eventually;
+use crate::support::process::{Exporter, ExporterOptions, Node};
+
+/// A node reporting to its own exporter, as in a pod.
+#[derive(Debug)]
+pub struct Pair {
+    /// The sidecar exporter.
+    pub exporter: Exporter,
+    /// The node.
+    pub node: Node,
+}
+
+impl Pair {
+    /// Starts an exporter (liveness timeout 2 s) and a node reporting to it with `envs`
+    /// on top of [`Node::start`]'s; waits until the node is ready.
+    #[track_caller]
+    pub fn start(envs: &[(&str, &str)]) -> Pair {
+        let mut pair = Pair::spawn(envs);
+        pair.wait_ready();
+        pair
+    }
+
+    /// Like [`Pair::start`] without waiting for readiness.
+    #[track_caller]
+    pub fn spawn(envs: &[(&str, &str)]) -> Pair {
+        let exporter =
+            Exporter::start_with(ExporterOptions::default().arg("--health.liveness-timeout", "2s"));
+        let node = Node::start(&exporter.socket, envs);
+        Pair { exporter, node }
+    }
+
+    /// Waits until the exporter says the node is ready.
+    #[track_caller]
+    pub fn wait_ready(&mut self) {
+        eventually("the node is ready", || {
+            if let Some(s) = self.node.proc.exit_status() {
+                panic!("dawn-node exited ({s}):\n{}", self.node.log());
+            }
+            let r = self.exporter.get("/health/ready");
+            if r.status == 200 {
+                Ok(())
+            } else {
+                Err(format!("{} {}", r.status, r.text()))
+            }
+        })
+    }
+
+    /// The node's p2p address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> String {
+        self.node.p2p_addr()
+    }
+
+    /// The value of the sample `name{labels}` on the exporter now (`None` when absent).
+    #[track_caller]
+    pub fn sample(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.exporter.metrics().get(name, labels)
+    }
+
+    /// Waits until the sample `name{labels}` satisfies `check`; returns its value.
+    #[track_caller]
+    pub fn eventually_sample(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+        what: &str,
+        check: impl Fn(f64) -> bool,
+    ) -> f64 {
+        self.exporter
+            .eventually_metrics(&format!("{name}{labels:?} {what}"), |m| {
+                match m.get(name, labels) {
+                    Some(v) if check(v) => Ok(v),
+                    other => Err(format!("{other:?}")),
+                }
+            })
+    }
+}
+
+/// A JSON-RPC caller with one client identity (one sender for the nodes' rate limiters),
+/// with its own runtime so tests stay synchronous. Connections are kept per address.
+pub struct Caller {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    connections: HashMap<String, PeerConnection>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("node_id", &self.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// A caller with a fresh identity and a 10 s call timeout.
+    #[track_caller]
+    pub fn new() -> Caller {
+        Caller::with_identity(None)
+    }
+
+    /// A caller with `identity` (or a fresh one).
+    #[track_caller]
+    pub fn with_identity(identity: Option<Identity>) -> Caller {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("cannot start a tokio runtime");
+        let client = runtime
+            .block_on(async { Client::new(identity) })
+            .expect("cannot create a client")
+            .with_timeout(Duration::from_secs(10));
+        Caller {
+            runtime,
+            client,
+            connections: HashMap::new(),
+        }
+    }
+
+    /// This caller's node id (the `peer_id` the nodes see).
+    pub fn node_id(&self) -> String {
+        self.client.identity().node_id().to_string()
+    }
+
+    fn connection(&mut self, addr: &str) -> Result<PeerConnection, ClientError> {
+        if let Some(c) = self.connections.get(addr)
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
+        }
+        let peer: PeerAddr = addr.parse().expect("a peer address");
+        let c = self.runtime.block_on(self.client.connect(&peer))?;
+        self.connections.insert(addr.to_owned(), c.clone());
+        Ok(c)
+    }
+
+    /// Calls `method` on the node at `addr`: `Ok(Ok(result))`, `Ok(Err(error reply))`, or
+    /// `Err` when no reply came.
+    pub fn try_call(
+        &mut self,
+        addr: &str,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Result<Value, ErrorObject>, ClientError> {
+        let c = self.connection(addr)?;
+        self.runtime.block_on(self.client.call(&c, method, params))
+    }
+
+    /// Calls and expects a result; fails the test otherwise.
+    #[track_caller]
+    pub fn call(&mut self, addr: &str, method: &str, params: Option<Value>) -> Value {
+        match self.try_call(addr, method, params) {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => panic!("{method} on {addr} answered an error: {e:?}"),
+            Err(e) => panic!("{method} on {addr} failed: {e}"),
+        }
+    }
+
+    /// Calls and expects an error reply; returns it.
+    #[track_caller]
+    pub fn call_err(&mut self, addr: &str, method: &str, params: Option<Value>) -> ErrorObject {
+        match self.try_call(addr, method, params) {
+            Ok(Err(e)) => e,
+            Ok(Ok(v)) => panic!("{method} on {addr} succeeded ({v}); expected an error"),
+            Err(e) => panic!("{method} on {addr} failed: {e}"),
+        }
+    }
+
+    /// Sends raw bytes on a request stream; returns the decoded reply.
+    pub fn call_raw(
+        &mut self,
+        addr: &str,
+        bytes: &[u8],
+    ) -> Result<Result<Value, ErrorObject>, ClientError> {
+        let c = self.connection(addr)?;
+        self.runtime.block_on(self.client.call_raw(&c, bytes))
+    }
+
+    /// Sends a notification.
+    pub fn notify(
+        &mut self,
+        addr: &str,
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<(), ClientError> {
+        let c = self.connection(addr)?;
+        self.runtime
+            .block_on(self.client.notify(&c, method, params))
+    }
+}
+
+impl Default for Caller {
+    fn default() -> Self {
+        Caller::new()
+    }
+}
