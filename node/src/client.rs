@@ -42,6 +42,14 @@ pub enum ClientError {
     /// The node answered with something other than a reply.
     #[error("the node answered with a {0}, not a reply")]
     Unexpected(&'static str),
+    /// Nothing answered the handshake in time.
+    #[error("no answer within {timeout:?}: is a node listening on that UDP port?")]
+    NoAnswer {
+        /// The address dialed.
+        peer: String,
+        /// The time allowed.
+        timeout: Duration,
+    },
 }
 
 /// A JSON-RPC client with one identity: every call it makes counts against that identity's
@@ -95,8 +103,20 @@ impl Client {
         Ok(self.v6.get_or_init(|| v6))
     }
 
-    /// Connects to the node at `peer` (checking its id when the address names one).
+    /// Connects to the node at `peer` (checking its id when the address names one) within
+    /// the client's timeout.
     pub async fn connect(&self, peer: &PeerAddr) -> Result<PeerConnection, ClientError> {
+        tokio::time::timeout(self.timeout, self.dial(peer))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::NoAnswer {
+                    peer: peer.to_string(),
+                    timeout: self.timeout,
+                })
+            })
+    }
+
+    async fn dial(&self, peer: &PeerAddr) -> Result<PeerConnection, ClientError> {
         let mut last = TransportError::NoAddress {
             peer: peer.to_string(),
             local: self.v4.local_addr(),

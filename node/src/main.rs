@@ -107,16 +107,10 @@ fn call(args: &CallArgs) -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         let client = Client::new(identity)?.with_timeout(timeout);
-        let attempt = async {
-            let node = client.connect(&peer).await?;
-            let reply = client.call(&node, &args.method, params).await;
-            node.close(dawn_node::p2p::CloseCode::Normal);
-            reply
-        };
-        match tokio::time::timeout(timeout, attempt).await {
-            Ok(reply) => reply,
-            Err(_) => Err(dawn_node::p2p::TransportError::Timeout(timeout).into()),
-        }
+        let node = client.connect(&peer).await?;
+        let reply = client.call(&node, &args.method, params).await;
+        node.close(dawn_node::p2p::CloseCode::Normal);
+        reply
     });
     match outcome {
         Ok(Ok(result)) => {
