@@ -177,6 +177,10 @@ fn an_unreachable_peer_exits_1_naming_it() {
         stderr.contains(&format!("dawn-node call: {addr}")),
         "names the peer: {stderr}"
     );
+    assert!(
+        stderr.contains("no answer within 1s"),
+        "says nothing answered: {stderr}"
+    );
 }
 
 #[test]
