@@ -1,11 +1,14 @@
 //! `dawn-cluster`: starts a real local Dawn cluster — N nodes, each with its own exporter
 //! sidecar and socket, meshed via bootstrap — prints where to look, writes a `prometheus.yml`
 //! for them (and starts Prometheus when it is installed), shows a live summary, and stops
-//! everything cleanly on Ctrl-C or after `--duration`.
+//! everything cleanly on Ctrl-C or after `--duration`. Meanwhile it generates traffic that
+//! moves every metric of the node's catalogue, failures included (see `traffic`).
 
 mod member;
 mod prometheus;
 mod summary;
+mod traffic;
+mod tuning;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,6 +19,8 @@ use clap::Parser;
 use dawn_daemon::config::HumanDuration;
 
 use member::{Binaries, Member, MemberPorts};
+use summary::Summary;
+use traffic::Traffic;
 
 /// Start a local Dawn cluster: nodes with exporter sidecars, and Prometheus if installed.
 #[derive(Debug, Parser)]
@@ -45,6 +50,9 @@ struct Cli {
     /// Use the binaries next to this one as they are instead of running `cargo build`.
     #[arg(long)]
     no_build: bool,
+    /// Start the cluster without generating traffic (the nodes only gossip).
+    #[arg(long)]
+    no_traffic: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,6 +73,18 @@ fn build(bins: &Binaries) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "-p", "dawn-node", "-p", "dawn-exporter"]);
+    // `cargo run` hands this process the launcher's own CARGO_MANIFEST_* and CARGO_PKG_*
+    // variables. Build scripts that track them (ring's tracks CARGO_MANIFEST_DIR) would see
+    // them change between that build and this one, and rebuild the TLS stack and the node
+    // here and again in the next `cargo run`.
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_str()
+            .is_some_and(|k| k.starts_with("CARGO_MANIFEST_") || k.starts_with("CARGO_PKG_"))
+        {
+            cmd.env_remove(key);
+        }
+    }
     if bins.release {
         cmd.arg("--release");
     }
@@ -96,7 +116,8 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
         };
         // Each node bootstraps from the one before it: a chain that gossip turns into a mesh.
         let bootstrap = (i > 0).then(|| format!("127.0.0.1:{}", cli.p2p_port + i - 1));
-        match Member::start(&bins, &dir, usize::from(i), ports, bootstrap) {
+        let env = tuning::node_env(usize::from(i), usize::from(count));
+        match Member::start(&bins, &dir, usize::from(i), ports, bootstrap, &env) {
             Ok(m) => members.push(m),
             Err(e) => {
                 stop_all(&mut members).await;
@@ -130,6 +151,12 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
     println!("Stop with Ctrl-C.");
     println!();
 
+    let traffic = match cli.no_traffic {
+        true => None,
+        false => Traffic::start(members.iter().map(Member::p2p_addr).collect()),
+    };
+    let mut summary = Summary::new(members.len());
+
     let deadline = cli.duration.map(|d| Instant::now() + d.0);
     let mut tick = tokio::time::interval(cli.summary_every.0.max(Duration::from_millis(200)));
     let outcome = loop {
@@ -152,11 +179,16 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
                 if let Some(dead) = members.iter_mut().find_map(|m| m.exited()) {
                     break Err(anyhow::anyhow!(dead));
                 }
-                println!("{}", summary::line(&members).await);
+                for line in summary.lines(&members).await {
+                    println!("{line}");
+                }
             }
         }
     };
 
+    if let Some(t) = traffic {
+        t.stop().await;
+    }
     if let Some(p) = prom_server.as_mut() {
         p.stop().await;
     }

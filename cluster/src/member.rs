@@ -53,13 +53,15 @@ pub(crate) struct Member {
 }
 
 impl Member {
-    /// Starts the exporter, then the node, under `root/node-INDEX/`.
+    /// Starts the exporter, then the node, under `root/node-INDEX/`, with `env` (the
+    /// cluster's node settings) added to the node's environment.
     pub(crate) fn start(
         bins: &Binaries,
         root: &Path,
         index: usize,
         ports: MemberPorts,
         bootstrap: Option<String>,
+        env: &[(&'static str, String)],
     ) -> anyhow::Result<Member> {
         let dir = root.join(format!("node-{index}"));
         let data = dir.join("data");
@@ -94,6 +96,7 @@ impl Member {
             .stdin(Stdio::null())
             .stdout(log("node.out")?)
             .stderr(log("node.log")?)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         if let Some(b) = bootstrap {
             node.env("PROJECT_DAWN_BOOTSTRAP", b);
@@ -110,6 +113,11 @@ impl Member {
             exporter: Some(exporter),
             node: Some(node),
         })
+    }
+
+    /// The node's p2p address.
+    pub(crate) fn p2p_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.ports.p2p))
     }
 
     /// The exporter's base URL.
