@@ -147,6 +147,10 @@ pub enum TransportError {
     /// The peer reset or stopped the stream with a code this version does not expect.
     #[error("the peer aborted the stream (code {0})")]
     StreamAborted(u64),
+    /// The caller stopped waiting for this node's reply (its timeout expired or it was
+    /// cancelled) before the reply could be written.
+    #[error("the caller stopped waiting for the reply")]
+    ReplyAbandoned,
     /// A request or notification did not complete in time (the stream was cancelled).
     #[error("no complete exchange within {0:?}")]
     Timeout(Duration),
@@ -178,6 +182,7 @@ impl TransportError {
             Self::RefusedTooLarge => "refused_too_large",
             Self::ReplyTooLarge { .. } => "reply_too_large",
             Self::StreamAborted(_) => "stream_aborted",
+            Self::ReplyAbandoned => "reply_abandoned",
             Self::Timeout(_) => "timeout",
             Self::EndpointClosed => "endpoint_closed",
         }

@@ -113,7 +113,16 @@ async fn answer(
         return;
     }
     if let Err(error) = send.write_all(&reply).await {
-        report(&*handler, &connection, &write_error(error));
+        let error = match write_error(error) {
+            // The caller's timeout cancelled the stream while this node was still working.
+            TransportError::StreamAborted(code)
+                if StreamCode::from_code(code) == Some(StreamCode::Cancelled) =>
+            {
+                TransportError::ReplyAbandoned
+            }
+            other => other,
+        };
+        report(&*handler, &connection, &error);
         return;
     }
     // Only fails if the peer already stopped the stream, which write_all reported.
@@ -160,6 +169,15 @@ fn refusal_code(error: &TransportError) -> StreamCode {
 fn report(handler: &dyn Handler, connection: &PeerConnection, error: &TransportError) {
     // A stream cut by the connection ending is the connection's story, told elsewhere.
     if matches!(error, TransportError::ConnectionLost(_)) {
+        return;
+    }
+    if matches!(error, TransportError::ReplyAbandoned) {
+        // The caller's business (it logs its own timeout); counted, not shouted about.
+        tracing::debug!(
+            peer = %connection.node_id().short(),
+            "reply not delivered: the caller stopped waiting"
+        );
+        handler.stream_error(connection.node_id(), error);
         return;
     }
     tracing::warn!(

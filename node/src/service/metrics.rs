@@ -75,6 +75,15 @@ const MESSAGE_TYPES: [MessageType; 4] = [
     MessageType::Error,
 ];
 
+/// Whether a message of type `t` can have status `s`.
+fn possible(t: MessageType, s: MessageStatus) -> bool {
+    !matches!(
+        (t, s),
+        (MessageType::Response, MessageStatus::RateLimited)
+            | (MessageType::Error, MessageStatus::Success)
+    )
+}
+
 fn type_index(t: MessageType) -> usize {
     match t {
         MessageType::Request => 0,
@@ -121,7 +130,11 @@ impl Component {
 pub struct NodeMetrics {
     peers: Gauge,
     connections: [Counter; 4],
-    messages: [[Counter; 3]; 4],
+    /// `None` for the combinations that cannot happen (a reply is never "rate limited"
+    /// unless it is an error reply, an error reply is never a success), so they are not
+    /// exported as eternal zeros.
+    messages: [[Option<Counter>; 3]; 4],
+    messages_family: CounterFamily,
     latency: [Histogram; 4],
     size: [Histogram; 4],
     errors: CounterFamily,
@@ -144,8 +157,11 @@ impl NodeMetrics {
             peers: telemetry.gauge(&P2P_PEERS).handle(),
             connections: ConnectionStatus::ALL.map(|s| connections.with_labels(&[s.as_str()])),
             messages: MESSAGE_TYPES.map(|t| {
-                MessageStatus::ALL.map(|s| messages.with_labels(&[t.as_str(), s.as_str()]))
+                MessageStatus::ALL.map(|s| {
+                    possible(t, s).then(|| messages.with_labels(&[t.as_str(), s.as_str()]))
+                })
             }),
+            messages_family: messages,
             latency: MESSAGE_TYPES.map(|t| latency.with_labels(&[t.as_str()])),
             size: MESSAGE_TYPES.map(|t| size.with_labels(&[t.as_str()])),
             errors: telemetry.counter(&P2P_ERRORS_TOTAL),
@@ -173,7 +189,13 @@ impl NodeMetrics {
     pub fn message(&self, kind: MessageType, status: MessageStatus, size: usize) {
         let t = type_index(kind);
         // `ALL` lists the variants in declaration order, so the discriminant is the index.
-        self.messages[t][status as usize].inc();
+        match &self.messages[t][status as usize] {
+            Some(counter) => counter.inc(),
+            None => self
+                .messages_family
+                .with_labels(&[kind.as_str(), status.as_str()])
+                .inc(),
+        }
         self.size[t].observe(size as f64);
     }
 
