@@ -1,0 +1,182 @@
+//! Discovery with the real processes: ten node + exporter pairs bootstrapped in a chain form
+//! a full mesh through gossip, and a node's peer limit refuses the excess (counted).
+
+use std::collections::BTreeSet;
+
+use dawn_tests::support::{Caller, Pair};
+use serde_json::Value;
+
+/// Nodes in the mesh.
+const MESH: usize = 10;
+
+/// A short gossip period, so that the mesh forms in a few seconds.
+const GOSSIP: &str = "500ms";
+
+/// The node id of the node at `addr` (`node/info`).
+#[track_caller]
+fn node_id(caller: &mut Caller, addr: &str) -> String {
+    let info = caller.call(addr, "node/info", None);
+    info["node_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("node/info of {addr} has no node_id: {info}"))
+        .to_owned()
+}
+
+/// `node/peers` of the node at `addr`, as `(node_id, address)` pairs.
+#[track_caller]
+fn peers(caller: &mut Caller, addr: &str) -> BTreeSet<(String, String)> {
+    let reply = caller.call(addr, "node/peers", None);
+    let list = reply["peers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("node/peers of {addr} has no peers array: {reply}"));
+    list.iter()
+        .map(|p| {
+            let field = |k: &str| {
+                p[k].as_str()
+                    .unwrap_or_else(|| panic!("peer entry without {k}: {p}"))
+                    .to_owned()
+            };
+            (field("node_id"), field("address"))
+        })
+        .collect()
+}
+
+#[test]
+fn ten_nodes_bootstrapped_in_a_chain_form_a_full_mesh() {
+    // Spawn everything first (each bootstrap address is known before its node runs: the
+    // port is chosen by the test), then wait: the nodes start in parallel.
+    let mut pairs: Vec<Pair> = Vec::with_capacity(MESH);
+    for i in 0..MESH {
+        let bootstrap = pairs.last().map(Pair::addr).unwrap_or_default();
+        let mut envs = vec![("PROJECT_DAWN_GOSSIP_INTERVAL", GOSSIP)];
+        if i > 0 {
+            envs.push(("PROJECT_DAWN_BOOTSTRAP", bootstrap.as_str()));
+        }
+        pairs.push(Pair::spawn(&envs));
+    }
+    for pair in &mut pairs {
+        pair.wait_ready();
+    }
+
+    let want = (MESH - 1) as f64;
+    for (i, pair) in pairs.iter().enumerate() {
+        pair.eventually_sample("p2p_peers", &[], &format!("== {want} on node {i}"), |v| {
+            v == want
+        });
+    }
+
+    // Every node lists the nine others, each at the address it listens on.
+    let mut caller = Caller::new();
+    let ids: Vec<String> = pairs
+        .iter()
+        .map(|p| node_id(&mut caller, &p.addr()))
+        .collect();
+    let distinct: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), MESH, "node ids are not distinct: {ids:?}");
+    for probe in [0, MESH / 2, MESH - 1] {
+        let expected: BTreeSet<(String, String)> = pairs
+            .iter()
+            .zip(&ids)
+            .enumerate()
+            .filter(|(i, _)| *i != probe)
+            .map(|(_, (p, id))| (id.clone(), format!("{}@{id}", p.addr())))
+            .collect();
+        let listed = peers(&mut caller, &pairs[probe].addr());
+        assert_eq!(
+            listed, expected,
+            "node/peers of node {probe} (left: listed, right: the nine others)"
+        );
+    }
+
+    // The caller is a client, not a peer: the counts stay at nine everywhere.
+    for (i, pair) in pairs.iter().enumerate() {
+        let info: Value = caller.call(&pair.addr(), "node/info", None);
+        assert_eq!(info["peers"], MESH - 1, "node/info of node {i}: {info}");
+        pair.eventually_sample(
+            "p2p_peers",
+            &[],
+            &format!("still == {want} on node {i} after the client's calls"),
+            |v| v == want,
+        );
+    }
+}
+
+#[test]
+fn a_full_node_refuses_the_excess_peer_and_counts_it() {
+    let mut limited = Pair::start(&[
+        ("PROJECT_DAWN_MAX_PEERS", "1"),
+        ("PROJECT_DAWN_GOSSIP_INTERVAL", GOSSIP),
+    ]);
+    let envs = |addr: &str| {
+        vec![
+            ("PROJECT_DAWN_BOOTSTRAP", addr.to_owned()),
+            ("PROJECT_DAWN_GOSSIP_INTERVAL", GOSSIP.to_owned()),
+        ]
+    };
+    let spawn = |addr: &str| {
+        let e = envs(addr);
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Pair::spawn(&e)
+    };
+    let mut x = spawn(&limited.addr());
+    let mut y = spawn(&limited.addr());
+    for pair in [&mut limited, &mut x, &mut y] {
+        pair.wait_ready();
+    }
+
+    let rejected = limited.eventually_sample(
+        "p2p_connections_total",
+        &[("status", "rejected")],
+        ">= 1 on the full node",
+        |v| v >= 1.0,
+    );
+    limited.eventually_sample("p2p_peers", &[], "== 1 on the full node", |v| v == 1.0);
+
+    // Exactly one of the two is its peer; the other was refused.
+    let mut caller = Caller::new();
+    let (x_id, y_id) = (
+        node_id(&mut caller, &x.addr()),
+        node_id(&mut caller, &y.addr()),
+    );
+    let listed: Vec<String> = peers(&mut caller, &limited.addr())
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(listed.len(), 1, "node/peers of the full node: {listed:?}");
+    let (admitted, refused) = if listed[0] == x_id {
+        (&x, &y)
+    } else {
+        assert_eq!(
+            listed[0], y_id,
+            "the full node's peer is neither x ({x_id}) nor y"
+        );
+        (&y, &x)
+    };
+    admitted.eventually_sample("p2p_peers", &[], "== 1 on the admitted node", |v| v == 1.0);
+    // The refused node was let in by the handshake and then closed (docs/node.md: "a node
+    // that refuses us shows as success then closed on our side").
+    refused.eventually_sample("p2p_peers", &[], "== 0 on the refused node", |v| v == 0.0);
+    refused.eventually_sample(
+        "p2p_connections_total",
+        &[("status", "closed")],
+        ">= 1 on the refused node",
+        |v| v >= 1.0,
+    );
+
+    // Still full, still one peer, whatever the refused node's redials did meanwhile.
+    let m = limited.exporter.metrics();
+    assert_eq!(
+        m.get("p2p_peers", &[]),
+        Some(1.0),
+        "p2p_peers of the full node"
+    );
+    assert!(
+        m.value("p2p_connections_total", &[("status", "rejected")]) >= rejected,
+        "the rejected counter went backwards"
+    );
+    assert_eq!(
+        m.value("p2p_connections_total", &[("status", "success")]),
+        1.0,
+        "the full node admitted more than one peer"
+    );
+}
