@@ -235,12 +235,10 @@ fn rate_limit_refuses_one_sender_and_serves_another() {
 /// identity, same address) without dialing A. A has B's address; once B is up, the breaker's
 /// half-open probe must reach it.
 ///
-/// Fails today: A keeps the dead QUIC connection of B's first process until its idle timeout
-/// (30 s) and sends every relay, the probe included, into it ("no complete exchange within
-/// 300ms"), while the restarted B answers dials at the same address. Run it with
-/// `--ignored`; see the test report of issue 4.
+/// This once failed: A kept the dead QUIC connection of B's first process until its idle
+/// timeout (30 s). Now B's stateless-reset key derives from its identity, so the restarted B
+/// resets A's old connection at A's first packet and A redials.
 #[test]
-#[ignore = "node bug: a relay to a restarted peer uses the dead connection until the idle timeout"]
 fn half_open_probe_reaches_a_peer_that_restarted_without_dialing_back() {
     let mut b = Pair::start(&[]);
     let a = Pair::start(&[

@@ -43,7 +43,13 @@ impl Endpoint {
     ) -> Result<Self, TransportError> {
         let transport = settings.quinn_transport()?;
         let tls = TlsContext::new(identity, transport)?;
-        Self::bind_with(addr, identity.node_id(), tls, settings)
+        Self::bind_with(
+            addr,
+            identity.node_id(),
+            tls,
+            settings,
+            restart_stable_config(identity),
+        )
     }
 
     /// Binds `addr` as a **client**: its dials speak [`CLIENT_ALPN`], so nodes serve its
@@ -64,11 +70,12 @@ impl Endpoint {
         node_id: NodeId,
         tls: TlsContext,
         settings: TransportSettings,
+        config: quinn::EndpointConfig,
     ) -> Result<Self, TransportError> {
         let server_config = tls.server_config()?;
         let socket = std::net::UdpSocket::bind(addr).map_err(|source| bind_error(addr, source))?;
         let inner = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
+            config,
             Some(server_config),
             socket,
             Arc::new(quinn::TokioRuntime),
@@ -198,6 +205,28 @@ impl IncomingPeer {
             .map_err(|source| TransportError::Handshake { addr, source })?;
         authenticated(connection, Direction::Inbound, ALPN, &self.settings)
     }
+}
+
+/// An endpoint configuration whose connection-id and stateless-reset keys derive from the
+/// identity, so they are the same after a restart. A restarted node then recognises the
+/// connection ids of its previous process and answers their packets with a stateless reset
+/// that the peers accept: they drop the dead connection at once (and redial) instead of
+/// sending into it until their idle timeout.
+fn restart_stable_config(identity: &Identity) -> quinn::EndpointConfig {
+    let reset = identity.derive_secret("dawn/1 QUIC stateless reset key");
+    let cid = identity.derive_secret("dawn/1 QUIC connection id key");
+    let cid_key = u64::from_le_bytes([
+        cid[0], cid[1], cid[2], cid[3], cid[4], cid[5], cid[6], cid[7],
+    ]);
+    let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        &reset,
+    )));
+    config.cid_generator(move || {
+        Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+            as Box<dyn quinn::ConnectionIdGenerator>
+    });
+    config
 }
 
 fn bind_error(addr: SocketAddr, source: io::Error) -> TransportError {

@@ -117,6 +117,18 @@ impl Identity {
         &self.key
     }
 
+    /// 32 bytes derived one way from the identity key (SHA-256 of `label` and the key), for
+    /// keys that must stay the same across restarts without revealing the identity key.
+    pub(crate) fn derive_secret(&self, label: &str) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(label.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(self.key.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+
     fn from_signing_key(key: SigningKey) -> Self {
         let node_id = NodeId::from_bytes(key.verifying_key().to_bytes());
         Self { key, node_id }

@@ -46,6 +46,18 @@ fn build() -> Result<Binaries, String> {
         .ok_or("tests/ has no parent directory")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
+    // Cargo gives the test process its package's variables; build scripts that track
+    // them (ring's tracks CARGO_MANIFEST_DIR) would see a change and rebuild, and then
+    // rebuild again in the next ordinary build.
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_MANIFEST_")
+            || k.starts_with("CARGO_PKG_")
+            || k == "CARGO_CRATE_NAME"
+        {
+            cmd.env_remove(&key);
+        }
+    }
     cmd.current_dir(workspace)
         .args(["build", "-p", "dawn-node", "-p", "dawn-exporter", "--bins"]);
     match dir.file_name().and_then(|n| n.to_str()) {

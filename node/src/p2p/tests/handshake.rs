@@ -31,7 +31,14 @@ fn impostor(victim: &Identity, attacker: &Identity) -> Endpoint {
     let settings = TransportSettings::default();
     let transport = settings.quinn_transport().expect("transport");
     let tls = TlsContext::from_parts(provider, forged, transport);
-    Endpoint::bind_with(loopback(), victim.node_id(), tls, settings).expect("bind impostor")
+    Endpoint::bind_with(
+        loopback(),
+        victim.node_id(),
+        tls,
+        settings,
+        quinn::EndpointConfig::default(),
+    )
+    .expect("bind impostor")
 }
 
 #[tokio::test]
