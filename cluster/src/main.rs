@@ -11,7 +11,6 @@ mod traffic;
 mod tuning;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -70,30 +69,13 @@ fn main() -> anyhow::Result<()> {
 
 /// Builds the node and exporter in the profile this launcher was built with.
 fn build(bins: &Binaries) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "dawn-node", "-p", "dawn-exporter"]);
-    // `cargo run` hands this process the launcher's own CARGO_MANIFEST_* and CARGO_PKG_*
-    // variables. Build scripts that track them (ring's tracks CARGO_MANIFEST_DIR) would see
-    // them change between that build and this one, and rebuild the TLS stack and the node
-    // here and again in the next `cargo run`.
-    for (key, _) in std::env::vars_os() {
-        if key
-            .to_str()
-            .is_some_and(|k| k.starts_with("CARGO_MANIFEST_") || k.starts_with("CARGO_PKG_"))
-        {
-            cmd.env_remove(key);
-        }
-    }
-    if bins.release {
-        cmd.arg("--release");
-    }
     eprintln!("dawn-cluster: building dawn-node and dawn-exporter ...");
-    let status = cmd.status().context("cannot run cargo build")?;
-    if !status.success() {
-        bail!("cargo build of dawn-node and dawn-exporter failed ({status})");
-    }
-    Ok(())
+    bins.siblings
+        .build(
+            &["dawn-node", "dawn-exporter"],
+            &["dawn-node", "dawn-exporter"],
+        )
+        .context("cannot build the node and the exporter")
 }
 
 async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use dawn_daemon::siblings::Siblings;
 use tokio::process::{Child, Command};
 
 /// Paths of the binaries the cluster runs.
@@ -13,22 +14,18 @@ use tokio::process::{Child, Command};
 pub(crate) struct Binaries {
     node: PathBuf,
     exporter: PathBuf,
-    /// Whether they come from the release profile.
-    pub(crate) release: bool,
+    /// Where they are (the launcher's own profile directory).
+    pub(crate) siblings: Siblings,
 }
 
 impl Binaries {
     /// The binaries in the same directory as this launcher, as cargo lays them out.
     pub(crate) fn beside_current_exe() -> anyhow::Result<Binaries> {
-        let exe = std::env::current_exe().context("cannot find this program's path")?;
-        let dir = exe
-            .parent()
-            .context("this program's path has no directory")?
-            .to_owned();
+        let siblings = Siblings::of_current_exe()?;
         Ok(Binaries {
-            release: dir.file_name().is_some_and(|n| n == "release"),
-            node: dir.join("dawn-node"),
-            exporter: dir.join("dawn-exporter"),
+            node: siblings.path("dawn-node"),
+            exporter: siblings.path("dawn-exporter"),
+            siblings,
         })
     }
 }

@@ -1,10 +1,12 @@
 //! What every Dawn binary shares, so that the node and the exporter behave alike:
 //! a loopback HTTP GET ([`http_get`]), configuration from flags and `PROJECT_DAWN_*` variables with complete error reports
 //! ([`config`]), logging in DESIGN's text and JSON formats ([`logging`]), shutdown signals
-//! ([`shutdown`]) and RFC 3339 timestamps ([`time`]).
+//! ([`shutdown`]), RFC 3339 timestamps ([`time`]), and, for the workspace's tools (cluster,
+//! tests, benchmarks), finding and building the binaries next to them ([`siblings`]).
 
 pub mod config;
 pub mod http_get;
 pub mod logging;
 pub mod shutdown;
+pub mod siblings;
 pub mod time;

@@ -5,9 +5,10 @@
 //! needs a binary runs `$CARGO build -p dawn-node -p dawn-exporter --bins` (a no-op when they
 //! are fresh) with the profile and target directory of the running test executable.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::OnceLock;
+
+use dawn_daemon::siblings::Siblings;
 
 /// Paths of the binaries.
 #[derive(Debug, Clone)]
@@ -29,64 +30,16 @@ pub fn binaries() -> &'static Binaries {
     }
 }
 
-/// `target/<profile>` of the running test executable (`target/<profile>/deps/<test>`).
-fn profile_dir() -> Result<PathBuf, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find the test executable: {e}"))?;
-    exe.parent()
-        .and_then(Path::parent)
-        .map(Path::to_owned)
-        .ok_or_else(|| format!("unexpected test executable path {}", exe.display()))
-}
-
 fn build() -> Result<Binaries, String> {
-    let dir = profile_dir()?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .ok_or("tests/ has no parent directory")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(&cargo);
-    // Cargo gives the test process its package's variables; build scripts that track
-    // them (ring's tracks CARGO_MANIFEST_DIR) would see a change and rebuild, and then
-    // rebuild again in the next ordinary build.
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("CARGO_MANIFEST_")
-            || k.starts_with("CARGO_PKG_")
-            || k == "CARGO_CRATE_NAME"
-        {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.current_dir(workspace)
-        .args(["build", "-p", "dawn-node", "-p", "dawn-exporter", "--bins"]);
-    match dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") => {}
-        Some("release") => {
-            cmd.arg("--release");
-        }
-        Some(other) => {
-            cmd.args(["--profile", other]);
-        }
-        None => return Err(format!("unexpected profile directory {}", dir.display())),
-    }
-    if let Some(target_dir) = dir.parent() {
-        cmd.arg("--target-dir").arg(target_dir);
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if !status.success() {
-        return Err(format!("{cmd:?} failed ({status}); see its output above"));
-    }
-    let bins = Binaries {
-        exporter: dir.join("dawn-exporter"),
-        node: dir.join("dawn-node"),
-    };
-    for p in [&bins.exporter, &bins.node] {
-        if !p.is_file() {
-            return Err(format!("{} was not built by {cmd:?}", p.display()));
-        }
-    }
-    Ok(bins)
+    let siblings = Siblings::of_current_exe().map_err(|e| e.to_string())?;
+    siblings
+        .build(
+            &["dawn-node", "dawn-exporter"],
+            &["dawn-node", "dawn-exporter"],
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(Binaries {
+        exporter: siblings.path("dawn-exporter"),
+        node: siblings.path("dawn-node"),
+    })
 }
