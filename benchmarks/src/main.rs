@@ -1,0 +1,120 @@
+//! `dawn-bench`: every benchmark of Dawn in one run, each figure a ratio against a baseline
+//! measured in the same run where there is one (`docs/benchmarks.md`).
+//!
+//! ```sh
+//! cargo run --release -p dawn-benchmarks -- --quick     # under 3 minutes on 2 cores
+//! cargo run --release -p dawn-benchmarks                # the full run behind docs/benchmarks.md
+//! ```
+//!
+//! Groups, one module each: `hot` (the node's recording hot path vs the `prometheus` crate and
+//! the OpenTelemetry SDK), `python` (the same operations in Python's `prometheus_client`),
+//! `exporter` (ingest, scrape, memory, restarts), `node` (throughput with telemetry on and
+//! off, freshness). The driver writes `target/bench/summary.json` and prints a table.
+
+// The groups are being filled in (issue 5): until each uses its share of the shared
+// modules, unused items are expected. Removed when the last group lands.
+#![allow(dead_code)]
+
+mod exporter;
+mod hot;
+mod measure;
+mod node;
+mod procs;
+mod python;
+mod summary;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+use summary::Summary;
+
+/// A group of figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Group {
+    /// Recording on the node's hot path, in process.
+    Hot,
+    /// Python's prometheus_client, for comparison with the old stack.
+    Python,
+    /// The exporter process: ingest, scrape, memory, restarts.
+    Exporter,
+    /// Two node processes: throughput with and without telemetry, freshness.
+    Node,
+}
+
+/// Dawn's benchmarks, as ratios against baselines measured in the same run.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// Shorter runs (under 3 minutes on a 2-core machine): same figures, wider error.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these groups (repeatable); all by default.
+    #[arg(long = "only", value_enum)]
+    only: Vec<Group>,
+    /// Where to write the figures as a JSON object {name: number}.
+    #[arg(long, default_value = "target/bench/summary.json")]
+    out: PathBuf,
+}
+
+/// How long each group may take: the quick run is bounded, the full run is not.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mode {
+    /// `--quick`.
+    pub(crate) quick: bool,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    let mode = Mode { quick: cli.quick };
+    eprintln!(
+        "dawn-bench: {} run",
+        if mode.quick { "quick" } else { "full" }
+    );
+    let wanted = |g: Group| cli.only.is_empty() || cli.only.contains(&g);
+    let mut summary = Summary::default();
+    let started = std::time::Instant::now();
+
+    let bins = if wanted(Group::Exporter) || wanted(Group::Node) {
+        Some(procs::Binaries::build()?)
+    } else {
+        None
+    };
+    if wanted(Group::Hot) {
+        eprintln!("== hot path");
+        hot::run(mode, &mut summary)?;
+    }
+    if wanted(Group::Python) {
+        eprintln!("== python prometheus_client");
+        python::run(mode, &mut summary)?;
+    }
+    if let Some(bins) = &bins {
+        if wanted(Group::Exporter) {
+            eprintln!("== exporter");
+            exporter::run(mode, bins, &mut summary)?;
+        }
+        if wanted(Group::Node) {
+            eprintln!("== node");
+            node::run(mode, bins, &mut summary)?;
+        }
+    }
+
+    summary.write(&cli.out)?;
+    println!("{}", summary.table());
+    println!(
+        "{} figures in {:.0} s; written to {}",
+        summary.figures().len(),
+        started.elapsed().as_secs_f64(),
+        cli.out.display()
+    );
+    let missed = summary.missed();
+    if missed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for f in &missed {
+            eprintln!("dawn-bench: {} = {} misses its target", f.name, f.value);
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,246 @@
+//! The real binaries under measurement: an exporter or a node in a temp directory of its
+//! own, on free loopback ports, stopped when dropped; and what `/proc` says of them.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use dawn_daemon::siblings::Siblings;
+
+/// Where the binaries are (built by the driver before any group runs).
+#[derive(Debug, Clone)]
+pub(crate) struct Binaries {
+    /// `dawn-exporter`.
+    pub(crate) exporter: PathBuf,
+    /// `dawn-node`.
+    pub(crate) node: PathBuf,
+}
+
+impl Binaries {
+    /// Builds `dawn-node` and `dawn-exporter` in this driver's profile (release, under
+    /// `cargo run --release`) and returns their paths.
+    pub(crate) fn build() -> anyhow::Result<Binaries> {
+        let siblings = Siblings::of_current_exe()?;
+        if !siblings.is_release() {
+            eprintln!(
+                "dawn-bench: WARNING: running a {} build; figures are only meaningful from `cargo run --release`",
+                siblings.profile()
+            );
+        }
+        siblings.build(
+            &["dawn-node", "dawn-exporter"],
+            &["dawn-node", "dawn-exporter"],
+        )?;
+        Ok(Binaries {
+            exporter: siblings.path("dawn-exporter"),
+            node: siblings.path("dawn-node"),
+        })
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub(crate) fn free_tcp_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A free UDP port on 127.0.0.1.
+pub(crate) fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A fresh directory under the system temp dir, removed by [`Workdir::drop`].
+#[derive(Debug)]
+pub(crate) struct Workdir(PathBuf);
+
+impl Workdir {
+    /// Creates `dawn-bench-<pid>-<n>` (short: socket paths are limited to 107 bytes).
+    pub(crate) fn new(tag: &str) -> anyhow::Result<Workdir> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dawn-bench-{}-{tag}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Workdir(dir))
+    }
+
+    /// The directory.
+    pub(crate) fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running process, SIGKILLed when dropped; its output goes to `log`.
+#[derive(Debug)]
+pub(crate) struct Proc {
+    child: Child,
+    /// Its stdout+stderr.
+    pub(crate) log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `program` with `args` and `envs` (the `PROJECT_DAWN_*` and log variables of
+    /// the caller are removed first, so the developer's settings do not leak in).
+    pub(crate) fn start(
+        program: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: PathBuf,
+    ) -> anyhow::Result<Proc> {
+        let out = std::fs::File::create(&log)?;
+        let mut cmd = Command::new(program);
+        for (key, _) in std::env::vars_os() {
+            let k = key.to_string_lossy();
+            if k.starts_with("PROJECT_DAWN_")
+                || ["RUST_LOG", "LOG_LEVEL", "LOG_FORMAT"].contains(&k.as_ref())
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        let child = cmd
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("LOG_LEVEL", "warning")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("cannot start {}", program.display()))?;
+        Ok(Proc { child, log })
+    }
+
+    /// Its pid.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to 10 s for it to exit.
+    pub(crate) fn terminate(&mut self) -> anyhow::Result<()> {
+        // No libc binding needed: `kill` is everywhere the benchmarks run.
+        Command::new("kill").arg(self.pid().to_string()).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        bail!("process {} did not exit within 10 s of SIGTERM", self.pid())
+    }
+
+    /// Resident memory now, in MiB (`VmRSS` of `/proc/PID/status`).
+    pub(crate) fn rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS in /proc/PID/status")?;
+        Ok(kib / 1024.0)
+    }
+
+    /// CPU time used so far (user + system), from `/proc/PID/stat`.
+    pub(crate) fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the command name (which may contain spaces) start after the last ')'.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("malformed /proc/PID/stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the ')'.
+        let ticks: u64 = fields
+            .get(11..13)
+            .context("short /proc/PID/stat")?
+            .iter()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .sum();
+        // USER_HZ is 100 on every Linux the benchmarks run on.
+        Ok(Duration::from_millis(ticks * 10))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `dawn-exporter` on a free port with its socket in `dir`.
+#[derive(Debug)]
+pub(crate) struct ExporterProc {
+    /// The process.
+    pub(crate) proc: Proc,
+    /// Its telemetry socket.
+    pub(crate) socket: PathBuf,
+    /// Its HTTP port on 127.0.0.1.
+    pub(crate) port: u16,
+}
+
+impl ExporterProc {
+    /// Starts an exporter with extra `args` and waits until `/-/healthy` answers.
+    pub(crate) fn start(
+        bins: &Binaries,
+        dir: &Path,
+        args: &[&str],
+    ) -> anyhow::Result<ExporterProc> {
+        let port = free_tcp_port()?;
+        let socket = dir.join("telemetry.sock");
+        let listen = format!("127.0.0.1:{port}");
+        let socket_text = socket.to_string_lossy().into_owned();
+        let mut all = vec!["--socket", &socket_text, "--web.listen-address", &listen];
+        all.extend_from_slice(args);
+        let proc = Proc::start(&bins.exporter, &all, &[], dir.join("exporter.log"))?;
+        let exporter = ExporterProc { proc, socket, port };
+        exporter.wait_healthy(Duration::from_secs(20))?;
+        Ok(exporter)
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until `/-/healthy` answers 200 and the socket exists.
+    pub(crate) fn wait_healthy(&self, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.socket.exists() && get(&self.url("/-/healthy")).is_ok_and(|r| r.status == 200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the exporter did not come up within {within:?}; see {}",
+                    self.proc.log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A blocking loopback HTTP GET (its own small runtime: the figures that use it time whole
+/// requests, as Prometheus sees them).
+pub(crate) fn get(url: &str) -> anyhow::Result<dawn_daemon::http_get::Response> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(dawn_daemon::http_get::get(
+        url,
+        &[],
+        Duration::from_secs(30),
+    ))?)
+}
