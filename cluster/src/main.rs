@@ -54,8 +54,18 @@ struct Cli {
     no_traffic: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match launch(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole chain of causes, whatever RUST_BACKTRACE says.
+            eprintln!("dawn-cluster: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn launch(cli: Cli) -> anyhow::Result<()> {
     let bins = Binaries::beside_current_exe()?;
     if !cli.no_build {
         build(&bins)?;
@@ -82,6 +92,9 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
     let dir = std::path::absolute(&cli.dir)
         .with_context(|| format!("cannot resolve {}", cli.dir.display()))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Held until this function returns (the process exits right after): a second launcher
+    // on the same directory would truncate this one's logs and fight over its ports.
+    let _lock = lock_dir(&dir)?;
 
     let count = cli.nodes;
     let last_metrics = u32::from(cli.metrics_port) + u32::from(count) - 1;
@@ -177,6 +190,28 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
     stop_all(&mut members).await;
     println!("cluster stopped; logs kept under {}", dir.display());
     outcome
+}
+
+/// Takes an exclusive lock on `<dir>/dawn-cluster.lock`; refuses when another launcher
+/// holds it. The lock goes with the process, however it ends.
+fn lock_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("dawn-cluster.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another dawn-cluster is running on {} (stop it first, or pass another --dir)",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 async fn stop_all(members: &mut [Member]) {
