@@ -42,7 +42,7 @@ const CONTENDED_THREADS: usize = 2;
 
 /// A telemetry instance with no exporter listening: recording is the same whether or not
 /// one is (the shipper runs on its own thread), and nothing is shipped mid-measurement.
-fn telemetry(dir: &Workdir) -> anyhow::Result<Telemetry> {
+pub(crate) fn telemetry(dir: &Workdir) -> anyhow::Result<Telemetry> {
     let mut config = TelemetryConfig::new(dir.path().join("absent.sock"), "bench");
     config.flush_interval = Duration::from_secs(60);
     Ok(Telemetry::start(config)?)
@@ -54,9 +54,27 @@ pub(crate) fn run(mode: Mode, summary: &mut Summary) -> anyhow::Result<()> {
     let dir = Workdir::new("hot")?;
     let telemetry = telemetry(&dir)?;
 
-    counter_inc(plan, &telemetry, summary)?;
-    histogram_observe(plan, &telemetry, summary)?;
-    labelled_inc(plan, &telemetry, summary)?;
+    ratio_figure(
+        summary,
+        "hot_counter_inc_ratio_vs_prometheus",
+        1.0,
+        counter_inc(plan, &telemetry)?,
+        "Counter::inc vs prometheus IntCounter::inc",
+    );
+    ratio_figure(
+        summary,
+        "hot_histogram_observe_ratio_vs_prometheus",
+        1.0,
+        histogram_observe(plan, &telemetry)?,
+        "Histogram::observe vs prometheus Histogram::observe (default seconds buckets, 16 values in turn)",
+    );
+    ratio_figure(
+        summary,
+        "hot_labelled_inc_ratio_vs_prometheus",
+        1.0,
+        labelled_inc(plan, &telemetry)?,
+        "CounterFamily::with_labels(&[type, status]).inc() vs IntCounterVec::with_label_values(..).inc(), 4 existing series in turn",
+    );
     counter_vs_otel(plan, &telemetry, summary);
     contended_inc(plan, &telemetry, summary)?;
 
@@ -78,29 +96,18 @@ fn ratio_figure(summary: &mut Summary, name: &str, target: f64, c: Comparison, w
 }
 
 /// `Counter::inc` on a cached handle vs `IntCounter::inc`.
-fn counter_inc(plan: Plan, telemetry: &Telemetry, summary: &mut Summary) -> anyhow::Result<()> {
+pub(crate) fn counter_inc(plan: Plan, telemetry: &Telemetry) -> anyhow::Result<Comparison> {
     let ours = telemetry
         .counter(&P2P_CONNECTIONS_TOTAL)
         .with_labels(&["success"]);
     let theirs = prometheus::IntCounter::new("bench_total", "bench")?;
     let c = compare(plan, |_| ours.inc(), |_| theirs.inc());
     black_box((ours.get(), theirs.get()));
-    ratio_figure(
-        summary,
-        "hot_counter_inc_ratio_vs_prometheus",
-        1.0,
-        c,
-        "Counter::inc vs prometheus IntCounter::inc",
-    );
-    Ok(())
+    Ok(c)
 }
 
 /// `Histogram::observe` vs prometheus `Histogram::observe`, same buckets and values.
-fn histogram_observe(
-    plan: Plan,
-    telemetry: &Telemetry,
-    summary: &mut Summary,
-) -> anyhow::Result<()> {
+pub(crate) fn histogram_observe(plan: Plan, telemetry: &Telemetry) -> anyhow::Result<Comparison> {
     let ours = telemetry
         .histogram(&P2P_MESSAGE_LATENCY_SECONDS)
         .with_labels(&["request"]);
@@ -114,18 +121,11 @@ fn histogram_observe(
         |i| theirs.observe(value(i)),
     );
     black_box((ours.get().count, theirs.get_sample_count()));
-    ratio_figure(
-        summary,
-        "hot_histogram_observe_ratio_vs_prometheus",
-        1.0,
-        c,
-        "Histogram::observe vs prometheus Histogram::observe (default seconds buckets)",
-    );
-    Ok(())
+    Ok(c)
 }
 
 /// `with_labels(..).inc()` vs `with_label_values(..).inc()`, 2 labels, existing series.
-fn labelled_inc(plan: Plan, telemetry: &Telemetry, summary: &mut Summary) -> anyhow::Result<()> {
+pub(crate) fn labelled_inc(plan: Plan, telemetry: &Telemetry) -> anyhow::Result<Comparison> {
     let ours = telemetry.counter(&P2P_MESSAGES_TOTAL);
     let theirs = prometheus::IntCounterVec::new(
         prometheus::Opts::new("bench_messages_total", "bench"),
@@ -141,14 +141,7 @@ fn labelled_inc(plan: Plan, telemetry: &Telemetry, summary: &mut Summary) -> any
         |i| ours.with_labels(set(i)).inc(),
         |i| theirs.with_label_values(set(i)).inc(),
     );
-    ratio_figure(
-        summary,
-        "hot_labelled_inc_ratio_vs_prometheus",
-        1.0,
-        c,
-        "CounterFamily::with_labels(&[type, status]).inc() vs IntCounterVec::with_label_values(..).inc(), 4 existing series in turn",
-    );
-    Ok(())
+    Ok(c)
 }
 
 /// A cached handle's `add(1)` vs an OpenTelemetry SDK counter's `add(1, &[2 attributes])`.
