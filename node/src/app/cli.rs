@@ -91,6 +91,12 @@ pub struct RunArgs {
     #[arg(long = "socket", value_name = "PATH")]
     pub socket: Option<String>,
 
+    /// Ship metrics, health and readiness to the exporter (on/off). Off: the node never
+    /// connects to the socket and logs nothing about it; metrics are still counted in memory.
+    /// [env: PROJECT_DAWN_TELEMETRY] [default: on]
+    #[arg(long = "telemetry", value_name = "on|off")]
+    pub telemetry: Option<String>,
+
     /// How often changed metrics and a heartbeat are sent to the exporter, in milliseconds
     /// (1-60000). [env: PROJECT_DAWN_TELEMETRY_FLUSH_MS] [default: 1000]
     #[arg(long = "flush-ms", value_name = "MS", allow_hyphen_values = true)]

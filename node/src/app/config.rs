@@ -21,6 +21,8 @@ use crate::telemetry::{DEFAULT_SOCKET_PATH, TelemetryConfig};
 pub const ENV_DATA_ROOT: &str = crate::storage::ENV_DATA_ROOT;
 /// Exporter socket.
 pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
+/// Whether telemetry is shipped to the exporter at all (`on`/`off`).
+pub const ENV_TELEMETRY: &str = "PROJECT_DAWN_TELEMETRY";
 /// Telemetry flush interval in milliseconds.
 pub const ENV_FLUSH_MS: &str = "PROJECT_DAWN_TELEMETRY_FLUSH_MS";
 /// P2P bind address.
@@ -65,6 +67,9 @@ pub struct NodeConfig {
     pub data_root: PathBuf,
     /// Exporter socket.
     pub socket: PathBuf,
+    /// Whether telemetry is shipped (`--telemetry on`, the default). Off: the node never
+    /// connects to the socket; its metric handles still record in memory.
+    pub telemetry_enabled: bool,
     /// Telemetry flush interval.
     pub flush_interval: Duration,
     /// P2P bind address.
@@ -92,6 +97,7 @@ impl Default for NodeConfig {
         NodeConfig {
             data_root: PathBuf::from(DEFAULT_DATA_ROOT),
             socket: PathBuf::from(DEFAULT_SOCKET_PATH),
+            telemetry_enabled: true,
             flush_interval: Duration::from_millis(DEFAULT_FLUSH_MS),
             host: DEFAULT_HOST,
             p2p_port: DEFAULT_P2P_PORT,
@@ -168,6 +174,14 @@ impl NodeConfig {
             DEFAULT_SOCKET_PATH.to_owned(),
             "a path of at most 107 bytes",
             |p: &String| !p.trim().is_empty() && p.len() <= MAX_SOCKET_PATH,
+        );
+        let telemetry: Switch = s.resolve(
+            "--telemetry",
+            args.telemetry.as_deref(),
+            ENV_TELEMETRY,
+            Switch(true),
+            "on or off",
+            |_| true,
         );
         let flush_ms: u64 = s.resolve(
             "--flush-ms",
@@ -257,6 +271,7 @@ impl NodeConfig {
         let config = NodeConfig {
             data_root,
             socket: PathBuf::from(socket.trim()),
+            telemetry_enabled: telemetry.0,
             flush_interval: Duration::from_millis(flush_ms),
             host,
             p2p_port,
@@ -284,6 +299,7 @@ impl NodeConfig {
     pub fn telemetry(&self, node_id: &str) -> TelemetryConfig {
         TelemetryConfig {
             flush_interval: self.flush_interval,
+            ship: self.telemetry_enabled,
             ..TelemetryConfig::new(&self.socket, node_id)
         }
     }
@@ -373,6 +389,30 @@ mod tests {
     }
 
     #[test]
+    fn telemetry_on_or_off() {
+        assert!(NodeConfig::default().telemetry_enabled);
+        assert!(NodeConfig::default().telemetry("n").ship);
+        let off = resolve(&RunArgs::default(), &[(ENV_TELEMETRY, "off")]).unwrap();
+        assert!(!off.telemetry_enabled);
+        assert!(!off.telemetry("n").ship);
+        let args = RunArgs {
+            telemetry: Some("on".into()),
+            ..RunArgs::default()
+        };
+        let on = resolve(&args, &[(ENV_TELEMETRY, "off")]).unwrap();
+        assert!(on.telemetry_enabled, "the flag beats the variable");
+        let args = RunArgs {
+            telemetry: Some("OFF".into()),
+            ..RunArgs::default()
+        };
+        assert!(!resolve(&args, &[]).unwrap().telemetry_enabled);
+        let errors = resolve(&RunArgs::default(), &[(ENV_TELEMETRY, "disabled")]).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].key, ENV_TELEMETRY);
+        assert!(errors.0[0].message.contains("on or off"), "{errors}");
+    }
+
+    #[test]
     fn an_empty_node_id_means_unset() {
         let c = resolve(&RunArgs::default(), &[(ENV_NODE_ID, "")]).unwrap();
         assert_eq!(c.node_id, None);
@@ -389,6 +429,7 @@ mod tests {
             &[
                 (ENV_P2P_PORT, "0"),
                 (ENV_FLUSH_MS, "60001"),
+                (ENV_TELEMETRY, "maybe"),
                 (ENV_NODE_ID, "has space"),
                 (ENV_SOCKET, &"x".repeat(200)),
                 (ENV_DATA_ROOT, " "),
@@ -408,6 +449,7 @@ mod tests {
             "--host",
             ENV_P2P_PORT,
             ENV_FLUSH_MS,
+            ENV_TELEMETRY,
             ENV_NODE_ID,
             ENV_SOCKET,
             ENV_DATA_ROOT,
@@ -428,6 +470,6 @@ mod tests {
         assert!(text.contains("expected a port 1-65535"), "{text}");
         assert!(text.contains("1-60000"), "{text}");
         assert!(text.contains("bad peer address `nohost`"), "{text}");
-        assert_eq!(errors.0.len(), 14, "{text}");
+        assert_eq!(errors.0.len(), 15, "{text}");
     }
 }

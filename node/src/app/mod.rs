@@ -27,8 +27,8 @@ pub use cli::{CallArgs, Cli, Command, IdArgs, RunArgs};
 pub use config::{
     DEFAULT_DATA_ROOT, DEFAULT_FLUSH_MS, DEFAULT_GOSSIP_INTERVAL, DEFAULT_HOST, DEFAULT_P2P_PORT,
     ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_FLUSH_MS, ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS,
-    ENV_NODE_ID, ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TRUSTED_PEERS, MAX_MAX_PEERS,
-    NodeConfig, resolve_data_root,
+    ENV_NODE_ID, ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TELEMETRY, ENV_TRUSTED_PEERS,
+    MAX_MAX_PEERS, NodeConfig, resolve_data_root,
 };
 
 /// Why `run` stopped with an error.
@@ -121,6 +121,7 @@ where
         version = env!("CARGO_PKG_VERSION"),
         data_root = %config.data_root.display(),
         socket = %config.socket.display(),
+        telemetry = config.telemetry_enabled,
         flush_ms = u64::try_from(config.flush_interval.as_millis()).unwrap_or(u64::MAX),
         host = %config.host,
         p2p_port = config.p2p_port,
@@ -147,12 +148,20 @@ where
     telemetry.register_all(catalogue::ALL)?;
     let metrics = Arc::new(NodeMetrics::new(&telemetry));
     metrics.set_peers(0);
-    info!(
-        node_id = %node_id,
-        socket = %config.socket.display(),
-        metrics = catalogue::ALL.len(),
-        "telemetry started (the exporter may come and go; the node does not wait for it)"
-    );
+    if config.telemetry_enabled {
+        info!(
+            node_id = %node_id,
+            socket = %config.socket.display(),
+            metrics = catalogue::ALL.len(),
+            "telemetry started (the exporter may come and go; the node does not wait for it)"
+        );
+    } else {
+        info!(
+            node_id = %node_id,
+            metrics = catalogue::ALL.len(),
+            "telemetry off: metrics are counted in memory only, nothing is sent to an exporter"
+        );
+    }
 
     let root = match &storage.root {
         Ok((root, shown, _)) => {
@@ -249,6 +258,7 @@ async fn stop_telemetry(telemetry: &Telemetry) {
         .unwrap_or(ShutdownOutcome::NotDelivered);
     match outcome {
         ShutdownOutcome::Delivered => info!("telemetry: final flush and goodbye delivered"),
+        ShutdownOutcome::NotDelivered if !telemetry.config().ship => {}
         ShutdownOutcome::NotDelivered => {
             info!("telemetry: no exporter reachable for the final flush")
         }

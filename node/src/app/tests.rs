@@ -159,3 +159,36 @@ fn a_data_root_in_use_by_another_node_is_reported_unhealthy() {
     stop.send(()).unwrap();
     node.join().unwrap();
 }
+
+#[test]
+fn telemetry_off_never_connects_to_the_exporter() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(
+        &dir.socket(),
+        Answer::Welcome,
+        Arc::new(Mutex::new(View::default())),
+    );
+    let data_root = dir.socket().with_file_name("data");
+    let (stop, node) = start(NodeConfig {
+        telemetry_enabled: false,
+        ..config(&dir, data_root.clone())
+    });
+    // The node is up once its identity exists; then give a shipper many flush intervals
+    // (20 ms) to show itself, were there one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !data_root.join(crate::p2p::IDENTITY_KEY_FILE).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop.send(()).unwrap();
+    node.join().unwrap();
+    let v = exporter.view();
+    assert!(v.hellos.is_empty(), "{:?}", v.hellos);
+    assert!(v.frames.is_empty(), "{} frames", v.frames.len());
+    assert_eq!(v.goodbyes, 0);
+    assert_eq!(v.closed, 0, "no connection was even opened");
+}

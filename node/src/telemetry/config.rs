@@ -44,6 +44,10 @@ pub struct TelemetryConfig {
     pub write_timeout: Duration,
     /// Longest [`crate::telemetry::Telemetry::shutdown`] waits for the final flush.
     pub shutdown_timeout: Duration,
+    /// Whether a shipper runs at all. `false` (`dawn-node run --telemetry off`): no thread,
+    /// no socket, no logging; handles still record in memory and `shutdown` returns
+    /// `NotDelivered` at once.
+    pub ship: bool,
 }
 
 impl TelemetryConfig {
@@ -64,6 +68,7 @@ impl TelemetryConfig {
             handshake_timeout: Duration::from_secs(2),
             write_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(2),
+            ship: true,
         }
     }
 

@@ -46,19 +46,26 @@ impl Drop for Inner {
 
 impl Telemetry {
     /// Starts an instance: checks `config` and spawns the shipper thread, which connects in
-    /// the background. Never waits for the exporter.
+    /// the background. Never waits for the exporter. With `config.ship` false no shipper
+    /// is started: the instance records in memory only.
     pub fn start(config: TelemetryConfig) -> Result<Telemetry, TelemetryError> {
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(TelemetryError::Config(problems));
         }
+        let ship = config.ship;
         let shared = Arc::new(Shared::new(config, rand::random::<u64>()));
-        let (tx, rx) = mpsc::channel();
-        let thread = shipper::spawn(shared.clone(), tx).map_err(TelemetryError::Spawn)?;
+        let state = if ship {
+            let (tx, rx) = mpsc::channel();
+            let thread = shipper::spawn(shared.clone(), tx).map_err(TelemetryError::Spawn)?;
+            ShipperState::Running(rx, thread)
+        } else {
+            ShipperState::Finished(ShutdownOutcome::NotDelivered)
+        };
         Ok(Telemetry {
             inner: Arc::new(Inner {
                 shared,
-                shipper: Mutex::new(ShipperState::Running(rx, thread)),
+                shipper: Mutex::new(state),
             }),
         })
     }
