@@ -8,15 +8,23 @@
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
 //! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
-//! - [`tools`]: finds `prometheus` and `promtool` (fail under `CI=true`, skip loudly otherwise);
+//! - [`tools`]: finds `prometheus`, `promtool`, Alertmanager and `amtool` (fail under `CI=true`,
+//!   skip loudly otherwise);
 //! - [`p2p`]: node + exporter pairs and a JSON-RPC caller over QUIC;
-//! - [`eventually`]: the one patience setting and the polling helper built on it.
+//! - [`eventually`]: the one patience setting and the polling helper built on it;
+//! - [`deploy`]: the shipped `deploy/` files (Prometheus rules and config, Alertmanager
+//!   config, Grafana dashboard), their test copies and a Prometheus running them;
+//! - [`alertmanager`]: a real Alertmanager and a webhook receiver that records notifications;
+//! - [`promql`]: splits a PromQL expression at its outermost operator.
 
+pub mod alertmanager;
 pub mod binaries;
+pub mod deploy;
 pub mod eventually;
 pub mod exposition;
 pub mod http;
 pub mod p2p;
+pub mod promql;
 pub mod process;
 pub mod prometheus;
 pub mod resync;

@@ -1,4 +1,5 @@
-//! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`).
+//! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`),
+//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`).
 
 use std::path::PathBuf;
 
@@ -33,4 +34,40 @@ pub fn require(name: &str) -> Option<PathBuf> {
          (with CI=true this is a failure) !!!!!!!!\n"
     );
     None
+}
+
+/// The first of `names` found on `PATH`, for a test that needs one of them; `package` is the
+/// Debian package that provides it. Missing: fails under `CI=true`, else skips loudly (see
+/// [`require`]).
+#[track_caller]
+pub fn require_one_of(names: &[&str], package: &str) -> Option<PathBuf> {
+    if let Some(p) = names.iter().find_map(|n| find_on_path(n)) {
+        return Some(p);
+    }
+    let hint = format!("install it with `apt-get install -y {package}`");
+    let names = names.join("` or `");
+    if in_ci() {
+        panic!("`{names}` is not on PATH and CI=true: this test must run in CI; {hint}");
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED: `{names}` is not on PATH, so this test did not run; {hint} \
+         (with CI=true this is a failure) !!!!!!!!\n"
+    );
+    None
+}
+
+/// Alertmanager: Debian's package `prometheus-alertmanager` installs it as
+/// `prometheus-alertmanager`, upstream's release as `alertmanager`.
+#[track_caller]
+pub fn require_alertmanager() -> Option<PathBuf> {
+    require_one_of(
+        &["prometheus-alertmanager", "alertmanager"],
+        "prometheus-alertmanager",
+    )
+}
+
+/// `amtool`, Alertmanager's command-line tool (same package).
+#[track_caller]
+pub fn require_amtool() -> Option<PathBuf> {
+    require_one_of(&["amtool"], "prometheus-alertmanager")
 }
