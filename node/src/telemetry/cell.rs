@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use dawn_proto::catalogue::MetricSpec;
 use dawn_proto::{HistogramValue, MetricKind, Value};
 
+use super::slot::Striped;
+
 /// A value read from a cell, compared by the shipper with the last one it sent.
 ///
 /// Floats are kept as their bit patterns so that comparison is exact (a gauge stuck at NaN is
@@ -56,18 +58,19 @@ pub(crate) trait Cell: Send + Sync + 'static {
     fn read(&self) -> Reading;
 }
 
-/// A monotonic `u64` total.
+/// A monotonic `u64` total, one word per recording thread ([`Striped`]): adding is a relaxed
+/// load and store of the calling thread's own word, no locked instruction.
 #[derive(Debug, Default)]
-pub(crate) struct CounterCell(AtomicU64);
+pub(crate) struct CounterCell(Striped);
 
 impl CounterCell {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
-        self.0.fetch_add(n, Relaxed);
+        self.0.add(n);
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.0.load(Relaxed)
+        self.0.sum()
     }
 }
 

@@ -1,18 +1,20 @@
 //! A metric family's series: label lookup, the per-metric series cap with its overflow series,
 //! and removal of expired series.
 //!
-//! Lookups hash the label values (`&[&str]`, no allocation) and compare the few series under
-//! that hash with the slice; only a miss takes the write lock and allocates the new series.
+//! Lookups hash the label values (`&[&str]`, no allocation; [`LabelHasher`]) and compare the
+//! few series under that hash with the slice; only a miss takes the write lock and allocates
+//! the new series.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, fence};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use dawn_proto::MAX_LABEL_VALUE_LEN;
 use dawn_proto::catalogue::{MetricSpec, OVERFLOW_LABEL_VALUE};
 
 use super::cell::{Cell, Reading};
+use super::labelhash::LabelHasher;
 use super::series::{Series, SeriesRole, ShipSeries};
 
 /// What a family needs from its registry.
@@ -57,6 +59,7 @@ struct SeriesMap<C> {
 }
 
 impl<C> SeriesMap<C> {
+    #[inline]
     fn find(&self, hash: u64, values: &[&str]) -> Option<&Arc<Series<C>>> {
         self.by_hash.get(&hash)?.iter().find(|s| s.matches(values))
     }
@@ -67,7 +70,7 @@ impl<C> SeriesMap<C> {
 pub(crate) struct FamilyCore<C> {
     spec: MetricSpec,
     ctx: FamilyContext,
-    hasher: RandomState,
+    hasher: LabelHasher,
     /// The series of an unlabelled metric, resolved without any lock.
     fixed: Option<Arc<Series<C>>>,
     map: RwLock<SeriesMap<C>>,
@@ -88,7 +91,7 @@ impl<C: Cell> FamilyCore<C> {
         FamilyCore {
             spec,
             ctx,
-            hasher: RandomState::new(),
+            hasher: LabelHasher::random(),
             fixed,
             map: RwLock::new(SeriesMap {
                 by_hash: HashMap::default(),
@@ -102,13 +105,9 @@ impl<C: Cell> FamilyCore<C> {
         &self.spec
     }
 
+    #[inline]
     fn hash(&self, values: &[&str]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        values.len().hash(&mut h);
-        for v in values {
-            v.hash(&mut h);
-        }
-        h.finish()
+        self.hasher.hash(values)
     }
 
     /// The series for `values`, created on first use.
@@ -264,10 +263,14 @@ impl<C: Cell> ShipFamily for FamilyCore<C> {
             // With the write lock held and no other reference, nobody can resolve or record
             // into this series any more: what we read now is final.
             let series = &bucket[index];
-            if Arc::strong_count(series) != 1
-                || series.role() != SeriesRole::Labelled
-                || !still_idle(uid, &series.read())
-            {
+            if Arc::strong_count(series) != 1 || series.role() != SeriesRole::Labelled {
+                continue;
+            }
+            // The last handle's drop released its count; acquiring it here makes every
+            // recording made through that handle (relaxed, and plain stores for counters)
+            // visible to the read below.
+            fence(Acquire);
+            if !still_idle(uid, &series.read()) {
                 continue;
             }
             bucket.swap_remove(index);

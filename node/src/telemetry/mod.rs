@@ -46,11 +46,13 @@ mod families;
 mod family;
 mod handle;
 mod handles;
+mod labelhash;
 mod registry;
 mod series;
 mod session;
 mod shipper;
 mod signals;
+mod slot;
 mod tracker;
 
 #[cfg(test)]
