@@ -1,5 +1,5 @@
 //! Recording slots: each recording thread owns one of [`SLOTS`] slot numbers for as long as
-//! it lives, so that a counter can give every thread a word of its own.
+//! it lives, so that a counter can give every thread a word of its own ([`Striped`]).
 //!
 //! A word that only one thread writes needs no read-modify-write instruction: its owner adds
 //! with a relaxed load and a relaxed store, which costs a fraction of a locked `fetch_add`
@@ -19,6 +19,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Slot numbers available to threads, process-wide; a counter keeps one word per slot.
 pub(crate) const SLOTS: usize = 15;
 
+/// Words of a [`Striped`]: one per slot, then the shared word.
+const WORDS: usize = SLOTS + 1;
+/// The shared word's index.
+const SHARED: usize = SLOTS;
+
+/// The word of slot `slot`: consecutive slots alternate between the two cache lines of a
+/// [`Striped`] (even slots in words 0..8, odd ones in 8..15), so that the first two threads,
+/// the usual pair on a 2-core machine, never write the same line.
+const fn word_of(slot: u8) -> u8 {
+    (slot % 2) * 8 + slot / 2
+}
+
 /// A thread that has not asked for a slot yet.
 const UNCLAIMED: u8 = u8::MAX;
 /// A thread that has no slot: all were taken when it asked, or it is exiting.
@@ -28,9 +40,9 @@ const NONE: u8 = u8::MAX - 1;
 static CLAIMED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
-    /// This thread's slot, [`UNCLAIMED`] or [`NONE`]. No destructor: always accessible, one
-    /// thread-pointer-relative load.
-    static SLOT: Cell<u8> = const { Cell::new(UNCLAIMED) };
+    /// The word of this thread's slot ([`word_of`]), [`UNCLAIMED`] or [`NONE`]. No
+    /// destructor: always accessible, one thread-pointer-relative load.
+    static WORD: Cell<u8> = const { Cell::new(UNCLAIMED) };
     /// Hands the slot back when the thread exits; touched only when claiming.
     static GUARD: Guard = const { Guard(Cell::new(NONE)) };
 }
@@ -43,20 +55,20 @@ impl Drop for Guard {
         if usize::from(slot) < SLOTS {
             // Recordings made later by other thread-local destructors use the shared word:
             // after `release`, another thread may own the slot.
-            SLOT.set(NONE);
+            WORD.set(NONE);
             release(slot);
         }
     }
 }
 
-/// This thread's slot number (below [`SLOTS`]), claimed on first use; `None` when the
-/// thread has none.
+/// The word of this thread's slot (below [`SHARED`]), the slot claimed on first use; `None`
+/// when the thread has none.
 #[inline]
-pub(crate) fn current() -> Option<usize> {
-    let slot = SLOT.get();
-    if usize::from(slot) < SLOTS {
-        Some(usize::from(slot))
-    } else if slot == UNCLAIMED {
+fn current() -> Option<usize> {
+    let word = WORD.get();
+    if usize::from(word) < SHARED {
+        Some(usize::from(word))
+    } else if word == UNCLAIMED {
         claim()
     } else {
         None
@@ -70,7 +82,7 @@ fn claim() -> Option<usize> {
     let slot = loop {
         let free = !claimed & ((1u64 << SLOTS) - 1);
         if free == 0 {
-            SLOT.set(NONE);
+            WORD.set(NONE);
             return None;
         }
         let slot = free.trailing_zeros() as u8;
@@ -89,11 +101,11 @@ fn claim() -> Option<usize> {
     // already being destroyed it cannot be registered: give the slot back at once.
     if GUARD.try_with(|guard| guard.0.set(slot)).is_err() {
         release(slot);
-        SLOT.set(NONE);
+        WORD.set(NONE);
         return None;
     }
-    SLOT.set(slot);
-    Some(usize::from(slot))
+    WORD.set(word_of(slot));
+    Some(usize::from(word_of(slot)))
 }
 
 fn release(slot: u8) {
@@ -105,12 +117,12 @@ fn release(slot: u8) {
 /// on the calling thread's own word (a `fetch_add` on the shared word without a slot), and
 /// the total is the sum of all the words.
 ///
-/// The words share one 128-byte block of their own, away from the series' other fields.
+/// The words fill two cache lines of their own, away from the series' other fields.
 #[derive(Debug, Default)]
 #[repr(align(64))]
 pub(crate) struct Striped {
-    words: [AtomicU64; SLOTS],
-    shared: AtomicU64,
+    /// One per slot, at [`word_of`]; the shared word at [`SHARED`].
+    words: [AtomicU64; WORDS],
 }
 
 impl Striped {
@@ -118,16 +130,16 @@ impl Striped {
     #[inline]
     pub(crate) fn add(&self, n: u64) {
         match current() {
-            Some(slot) => {
+            Some(word) => {
                 // Only this thread writes this word: load + store loses nothing.
-                let word = &self.words[slot];
+                let word = &self.words[word];
                 word.store(
                     word.load(Ordering::Relaxed).wrapping_add(n),
                     Ordering::Relaxed,
                 );
             }
             None => {
-                self.shared.fetch_add(n, Ordering::Relaxed);
+                self.words[SHARED].fetch_add(n, Ordering::Relaxed);
             }
         }
     }
@@ -137,9 +149,7 @@ impl Striped {
     pub(crate) fn sum(&self) -> u64 {
         self.words
             .iter()
-            .fold(self.shared.load(Ordering::Relaxed), |acc, w| {
-                acc.wrapping_add(w.load(Ordering::Relaxed))
-            })
+            .fold(0, |acc, w| acc.wrapping_add(w.load(Ordering::Relaxed)))
     }
 }
 
@@ -200,6 +210,20 @@ mod tests {
             h.join().expect("thread");
         }
         assert_eq!(counter.sum(), threads as u64 * 30_001 + 4);
+    }
+
+    #[test]
+    fn every_slot_has_its_own_word_and_the_first_two_are_a_line_apart() {
+        let mut words: Vec<u8> = (0..SLOTS as u8).map(word_of).collect();
+        assert_eq!(
+            word_of(1) - word_of(0),
+            8,
+            "8 words of 8 bytes: one cache line"
+        );
+        words.sort_unstable();
+        words.dedup();
+        assert_eq!(words.len(), SLOTS);
+        assert!(words.iter().all(|w| usize::from(*w) < SHARED));
     }
 
     #[test]
