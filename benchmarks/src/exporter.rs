@@ -1,13 +1,139 @@
-//! Placeholder until this group is written: records nothing.
+//! The `exporter` group: one real `dawn-exporter` process fed over its Unix socket.
+//!
+//! - [`scrape`]: `/metrics` latency at 10k and 100k series against the `prometheus` crate's
+//!   `TextEncoder` on the same series, and the exporter's resident memory holding them.
+//! - [`ingest`]: updates per second from 4 concurrent wire clients, and exporter CPU per
+//!   million updates.
+//! - [`restart`]: records lost across 10 SIGKILL restarts of the exporter under a real
+//!   `dawn_node::telemetry` client.
+//!
+//! The wire clients ([`wire`]) send the frames a node sends, built with `dawn_proto`; the
+//! series they hold ([`workload`]) also exist in a `prometheus::Registry` for the baseline;
+//! every figure checks on `/metrics` ([`expo`]) that the exporter shows exactly what was sent.
+
+mod expo;
+mod ingest;
+mod restart;
+mod scrape;
+mod wire;
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 
 use crate::Mode;
+use crate::procs::{Binaries, ExporterProc, Workdir};
 use crate::summary::Summary;
+use wire::WireClient;
+use workload::ClientSeries;
+
+/// Concurrent wire clients (each its own source, `client="c<k>"`).
+const CLIENTS: usize = 4;
+
+/// Caps high enough for 100k series in four families (the defaults are 100k in all and
+/// 10k per metric).
+const STORE_ARGS: &[&str] = &[
+    "--store.max-series",
+    "1000000",
+    "--store.max-series-per-metric",
+    "1000000",
+];
 
 /// Runs the group.
-pub(crate) fn run(
-    _mode: Mode,
-    _bins: &crate::procs::Binaries,
-    _summary: &mut Summary,
-) -> anyhow::Result<()> {
+pub(crate) fn run(mode: Mode, bins: &Binaries, summary: &mut Summary) -> anyhow::Result<()> {
+    let work = Workdir::new("exp")?;
+    scrape::run(mode, bins, work.path(), summary)?;
+    ingest::run(mode, bins, work.path(), summary)?;
+    restart::run(mode, bins, work.path(), summary)?;
     Ok(())
+}
+
+/// `work/name`, created.
+fn subdir(work: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = work.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A wire client and the series it holds.
+type Loaded = (WireClient, ClientSeries);
+
+/// Connects `clients` wire clients of `per_client` series each, sends their definitions
+/// and initial values, and waits until the exporter has applied them all.
+fn load(exporter: &ExporterProc, clients: usize, per_client: usize) -> anyhow::Result<Vec<Loaded>> {
+    let before = records_total(exporter.port)?;
+    let mut loaded = Vec::with_capacity(clients);
+    let mut bytes = Vec::new();
+    let mut updates = 0u64;
+    for c in 0..clients {
+        let mut client = WireClient::handshake(&exporter.socket, &format!("bench-{c}"), 1)?;
+        let mut series = ClientSeries::new(c, per_client);
+        bytes.clear();
+        series.encode_definitions(&mut bytes)?;
+        for b in 0..series.batch_count() {
+            updates += series.encode_batch(b, &mut bytes)? as u64;
+        }
+        client.write(&bytes)?;
+        loaded.push((client, series));
+    }
+    let poll = Duration::from_millis(if per_client > 10_000 { 100 } else { 20 });
+    wait_records(
+        exporter.port,
+        before + updates,
+        Duration::from_secs(60),
+        poll,
+    )?;
+    for (client, series) in &mut loaded {
+        client.expect_silence(&format!("client {}'s definitions", series.client))?;
+    }
+    Ok(loaded)
+}
+
+/// `dawn_exporter_records_total` now.
+fn records_total(port: u16) -> anyhow::Result<u64> {
+    let text = expo::metrics(port)?;
+    let v = expo::unlabelled(&text, "dawn_exporter_records_total")
+        .context("no dawn_exporter_records_total on /metrics")?;
+    Ok(v as u64)
+}
+
+/// Polls `/metrics` every `poll` until `dawn_exporter_records_total` reaches `want`;
+/// returns when it was first seen there. More than `want` is an error (updates nobody sent).
+fn wait_records(port: u16, want: u64, within: Duration, poll: Duration) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = records_total(port)?;
+        let seen = Instant::now();
+        if got == want {
+            return Ok(seen);
+        }
+        if got > want {
+            bail!("the exporter applied {got} updates, more than the {want} sent");
+        }
+        if seen > deadline {
+            bail!("the exporter applied {got} of {want} updates within {within:?}");
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// Fails unless `/metrics` shows every sample of `loaded` with the value last sent.
+fn verify(port: u16, loaded: &[Loaded]) -> anyhow::Result<usize> {
+    let got = expo::parse(&expo::metrics(port)?)?;
+    let mut checked = 0;
+    for (_, series) in loaded {
+        let expected = series.expected();
+        let wrong = expo::differences(&expected, &got);
+        if !wrong.is_empty() {
+            bail!(
+                "/metrics does not show what client {} sent: {}",
+                series.client,
+                wrong.join("; ")
+            );
+        }
+        checked += expected.len();
+    }
+    Ok(checked)
 }

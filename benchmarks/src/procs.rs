@@ -139,6 +139,13 @@ impl Proc {
         bail!("process {} did not exit within 10 s of SIGTERM", self.pid())
     }
 
+    /// Sends SIGKILL (no chance to clean up, as in a crash) and reaps the process.
+    pub(crate) fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
     /// Resident memory now, in MiB (`VmRSS` of `/proc/PID/status`).
     pub(crate) fn rss_mib(&self) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
@@ -153,23 +160,34 @@ impl Proc {
 
     /// CPU time used so far (user + system), from `/proc/PID/stat`.
     pub(crate) fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
-        // Fields after the command name (which may contain spaces) start after the last ')'.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .context("malformed /proc/PID/stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the ')'.
-        let ticks: u64 = fields
-            .get(11..13)
-            .context("short /proc/PID/stat")?
-            .iter()
-            .map(|f| f.parse::<u64>().unwrap_or(0))
-            .sum();
-        // USER_HZ is 100 on every Linux the benchmarks run on.
-        Ok(Duration::from_millis(ticks * 10))
+        stat_cpu_time(&format!("/proc/{}/stat", self.pid()))
     }
+}
+
+/// CPU time the calling thread has used so far (user + system), from
+/// `/proc/thread-self/stat` (10 ms resolution).
+pub(crate) fn thread_cpu_time() -> anyhow::Result<Duration> {
+    stat_cpu_time("/proc/thread-self/stat")
+}
+
+/// utime + stime of a `/proc/.../stat` file.
+fn stat_cpu_time(path: &str) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(path)?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .with_context(|| format!("malformed {path}"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the ')'.
+    let ticks: u64 = fields
+        .get(11..13)
+        .with_context(|| format!("short {path}"))?
+        .iter()
+        .map(|f| f.parse::<u64>().unwrap_or(0))
+        .sum();
+    // USER_HZ is 100 on every Linux the benchmarks run on.
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 impl Drop for Proc {

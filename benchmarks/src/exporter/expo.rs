@@ -1,0 +1,198 @@
+//! Reading expositions: a timed blocking GET (as a scraper does it), and a parser of the
+//! text format into canonical sample keys, so that the exporter's output, the `prometheus`
+//! crate's and what the wire clients sent can be compared sample by sample.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// `GET path` on 127.0.0.1:`port` over a fresh connection, reading the whole response;
+/// returns the body (which must be 200) and the time from connecting to the last byte.
+pub(crate) fn timed_get(port: u16, path: &str) -> anyhow::Result<(Duration, String)> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::with_capacity(1 << 20);
+    stream.read_to_end(&mut raw)?;
+    let elapsed = started.elapsed();
+    let response = dawn_daemon::http_get::parse_response(&raw)
+        .map_err(|why| anyhow::anyhow!("malformed response to GET {path}: {why}"))?;
+    if response.status != 200 {
+        bail!("GET {path} answered {}", response.status);
+    }
+    let body = String::from_utf8(response.body).context("exposition is not UTF-8")?;
+    Ok((elapsed, body))
+}
+
+/// The body of `GET /metrics`.
+pub(crate) fn metrics(port: u16) -> anyhow::Result<String> {
+    Ok(timed_get(port, "/metrics")?.1)
+}
+
+/// A sample's canonical key: `name{a="x",b="y"}` with labels sorted by name and an `le`
+/// value normalized through `f64` (so `1`, `1.0` and `1e0` are the same bucket).
+pub(crate) fn sample_key(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut sorted: Vec<(&str, String)> = labels
+        .iter()
+        .map(|(k, v)| {
+            let v = if *k == "le" {
+                normalize_le(v)
+            } else {
+                (*v).to_owned()
+            };
+            (*k, v)
+        })
+        .collect();
+    sorted.sort();
+    let mut key = String::with_capacity(name.len() + 48);
+    key.push_str(name);
+    key.push('{');
+    for (i, (k, v)) in sorted.iter().enumerate() {
+        if i > 0 {
+            key.push(',');
+        }
+        key.push_str(k);
+        key.push_str("=\"");
+        key.push_str(v);
+        key.push('"');
+    }
+    key.push('}');
+    key
+}
+
+fn normalize_le(v: &str) -> String {
+    match parse_value(v) {
+        Some(f) => format!("{f:?}"),
+        None => v.to_owned(),
+    }
+}
+
+fn parse_value(v: &str) -> Option<f64> {
+    match v {
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => v.parse().ok(),
+    }
+}
+
+/// Every sample of a text-format exposition, by canonical key (see [`sample_key`]).
+pub(crate) fn parse(text: &str) -> anyhow::Result<HashMap<String, f64>> {
+    let mut out = HashMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, labels, rest) =
+            parse_line(line).with_context(|| format!("bad line {line:?}"))?;
+        let value_text = rest.split_whitespace().next().unwrap_or_default();
+        let value = parse_value(value_text).with_context(|| format!("bad value in {line:?}"))?;
+        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        out.insert(sample_key(name, &pairs), value);
+    }
+    Ok(out)
+}
+
+/// A sample line's name, unescaped labels and the text after them.
+type Line<'a> = (&'a str, Vec<(&'a str, String)>, &'a str);
+
+/// Splits `name{a="x",...} value` into its parts.
+fn parse_line(line: &str) -> Option<Line<'_>> {
+    let end = line.find(['{', ' '])?;
+    let name = &line[..end];
+    let mut labels = Vec::new();
+    let mut rest = &line[end..];
+    if let Some(inner) = rest.strip_prefix('{') {
+        let mut s = inner;
+        loop {
+            s = s.trim_start_matches(',');
+            if let Some(after) = s.strip_prefix('}') {
+                rest = after;
+                break;
+            }
+            let eq = s.find('=')?;
+            let key = &s[..eq];
+            let mut chars = s[eq + 1..].strip_prefix('"')?.char_indices();
+            let mut value = String::new();
+            let close = loop {
+                let (i, c) = chars.next()?;
+                match c {
+                    '"' => break i,
+                    '\\' => match chars.next()?.1 {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    c => value.push(c),
+                }
+            };
+            labels.push((key, value));
+            s = &s[eq + 1 + 1 + close + 1..];
+        }
+    }
+    Some((name, labels, rest.trim_start()))
+}
+
+/// The value of the unlabelled sample `name`, if the exposition has it.
+pub(crate) fn unlabelled(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| parse_value(v.split_whitespace().next()?))
+}
+
+/// Compares `expected` samples with an exposition's; returns a description of the first
+/// few differences (empty when every expected sample is there with its value).
+pub(crate) fn differences(expected: &[(String, f64)], got: &HashMap<String, f64>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, want) in expected {
+        let ok = got
+            .get(key)
+            .is_some_and(|v| v == want || (v.is_nan() && want.is_nan()));
+        if !ok {
+            out.push(format!("{key}: got {:?}, want {want}", got.get(key)));
+            if out.len() >= 5 {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_canonicalizes() {
+        let text = "# HELP x_total h\n# TYPE x_total counter\n\
+                    x_total{b=\"2\",a=\"q \\\" \\\\ \\n\"} 3\n\
+                    lat_bucket{le=\"1\",t=\"a\"} 4\n\
+                    lat_bucket{t=\"a\",le=\"+Inf\"} 5\n\
+                    lat_sum{t=\"a\"} 0.30000000000000004\n\
+                    up 1\n";
+        let m = parse(text).unwrap();
+        assert_eq!(
+            m[&sample_key("x_total", &[("a", "q \" \\ \n"), ("b", "2")])],
+            3.0
+        );
+        assert_eq!(
+            m[&sample_key("lat_bucket", &[("t", "a"), ("le", "1.0")])],
+            4.0
+        );
+        assert_eq!(
+            m[&sample_key("lat_bucket", &[("le", "+Inf"), ("t", "a")])],
+            5.0
+        );
+        assert_eq!(m[&sample_key("lat_sum", &[("t", "a")])], 0.1 + 0.2);
+        assert_eq!(unlabelled(text, "up"), Some(1.0));
+        assert_eq!(unlabelled(text, "x"), None);
+        let expected = vec![(sample_key("up", &[]), 2.0)];
+        assert_eq!(differences(&expected, &m).len(), 1);
+    }
+}
