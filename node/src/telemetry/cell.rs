@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use dawn_proto::catalogue::MetricSpec;
 use dawn_proto::{HistogramValue, MetricKind, Value};
 
+use super::lookup::{LookupCache, lookup_cache};
 use super::slot::Striped;
 
 /// A value read from a cell, compared by the shipper with the last one it sent.
@@ -56,6 +57,11 @@ pub(crate) trait Cell: Send + Sync + 'static {
     fn new(spec: &MetricSpec) -> Self;
     /// The current value.
     fn read(&self) -> Reading;
+    /// Runs `f` on this thread's label-lookup cache for this cell kind; `None` when the
+    /// thread's thread-locals are gone ([`lookup_cache`]).
+    fn with_lookup_cache<R>(f: impl FnOnce(&mut LookupCache<Self>) -> R) -> Option<R>
+    where
+        Self: Sized;
 }
 
 /// A monotonic `u64` total, one word per recording thread ([`Striped`]): adding is a relaxed
@@ -84,6 +90,8 @@ impl Cell for CounterCell {
     fn read(&self) -> Reading {
         Reading::Counter(self.get())
     }
+
+    lookup_cache!(CounterCell);
 }
 
 /// An `f64` kept as its bits in an `AtomicU64`.
@@ -116,6 +124,8 @@ impl Cell for GaugeCell {
     fn read(&self) -> Reading {
         Reading::Gauge(self.0.load(Relaxed))
     }
+
+    lookup_cache!(GaugeCell);
 }
 
 /// Adds `delta` to the `f64` whose bits `cell` holds: a compare-and-swap loop, lock-free.
@@ -185,6 +195,8 @@ impl Cell for HistogramCell {
             buckets,
         }
     }
+
+    lookup_cache!(HistogramCell);
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering::Acquire, Ordering::Relaxed, fence};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use dawn_proto::MAX_LABEL_VALUE_LEN;
@@ -68,6 +68,8 @@ impl<C> SeriesMap<C> {
 /// The series of one metric.
 #[derive(Debug)]
 pub(crate) struct FamilyCore<C> {
+    /// Unique in the process, for the per-thread lookup caches ([`super::lookup`]).
+    id: u64,
     spec: MetricSpec,
     ctx: FamilyContext,
     hasher: LabelHasher,
@@ -88,7 +90,9 @@ impl<C: Cell> FamilyCore<C> {
                 ctx.dropped.clone(),
             ))
         });
+        static IDS: AtomicU64 = AtomicU64::new(0);
         FamilyCore {
+            id: IDS.fetch_add(1, Relaxed),
             spec,
             ctx,
             hasher: LabelHasher::random(),
@@ -125,6 +129,18 @@ impl<C: Cell> FamilyCore<C> {
             };
         }
         let hash = self.hash(values);
+        if let Some(Some(series)) = C::with_lookup_cache(|cache| cache.get(self.id, hash, values)) {
+            return series;
+        }
+        let series = self.lookup(hash, values);
+        if series.role() == SeriesRole::Labelled {
+            C::with_lookup_cache(|cache| cache.put(self.id, hash, &series));
+        }
+        series
+    }
+
+    /// [`FamilyCore::series`] in the table, past the thread's cache.
+    fn lookup(&self, hash: u64, values: &[&str]) -> Arc<Series<C>> {
         let fits = {
             let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(series) = map.find(hash, values) {
@@ -260,20 +276,33 @@ impl<C: Cell> ShipFamily for FamilyCore<C> {
             let Some(index) = bucket.iter().position(|s| s.uid() == uid) else {
                 continue;
             };
-            // With the write lock held and no other reference, nobody can resolve or record
-            // into this series any more: what we read now is final.
             let series = &bucket[index];
-            if Arc::strong_count(series) != 1 || series.role() != SeriesRole::Labelled {
+            if Arc::strong_count(series) != 1
+                || series.role() != SeriesRole::Labelled
+                || !still_idle(uid, &series.read())
+            {
                 continue;
             }
-            // The last handle's drop released its count; acquiring it here makes every
-            // recording made through that handle (relaxed, and plain stores for counters)
-            // visible to the read below.
-            fence(Acquire);
+            // Take the table's reference, the last one. With the write lock held no table
+            // lookup can resolve the series, and once the count is zero no thread's lookup
+            // cache can upgrade its weak reference either: nobody can record into it any
+            // more. A cached lookup that got there first makes this fail: the series is in
+            // use, keep it.
+            let series = match Arc::try_unwrap(bucket.swap_remove(index)) {
+                Ok(series) => series,
+                Err(series) => {
+                    bucket.push(series);
+                    continue;
+                }
+            };
+            // `try_unwrap` acquired the last handle's release: every recording made through
+            // it (relaxed, and plain stores for counters) is visible, so this read is final.
             if !still_idle(uid, &series.read()) {
+                // Recorded into since the check above: back into the table. Cached weak
+                // references to the old allocation are dead; their threads look it up again.
+                bucket.push(Arc::new(series));
                 continue;
             }
-            bucket.swap_remove(index);
             if bucket.is_empty() {
                 map.by_hash.remove(&hash);
             }
@@ -382,5 +411,101 @@ mod tests {
         let again = f.series(&["failed"]);
         assert_eq!(again.cell.get(), 0);
         assert_ne!(again.uid(), gone_key.1);
+    }
+
+    #[test]
+    fn the_lookup_cache_returns_the_table_series_and_never_a_retired_one() {
+        let f = FamilyCore::<CounterCell>::new(P2P_MESSAGES_TOTAL, ctx(10));
+        let first = f.series(&["request", "success"]);
+        // Cached now: the same series, and the other label sets are not confused with it.
+        assert!(Arc::ptr_eq(&first, &f.series(&["request", "success"])));
+        assert!(!Arc::ptr_eq(&first, &f.series(&["request", "error"])));
+        let key = (first.hash(), first.uid());
+        first.cell.add(2);
+        // A handle from the cache is a reference: no retirement while it is held.
+        let again = f.series(&["request", "success"]);
+        drop(first);
+        assert!(f.retire(&[key], &mut |_, _| true).is_empty());
+        drop(again);
+        // The cache's weak reference does not hold the series back.
+        assert_eq!(f.retire(&[key], &mut |_, _| true), vec![key.1]);
+        // This thread's cache still names the retired series: the lookup makes a fresh one.
+        let fresh = f.series(&["request", "success"]);
+        assert_ne!(fresh.uid(), key.1);
+        assert_eq!(fresh.cell.get(), 0);
+        assert_eq!(f.labelled_len(), 2);
+    }
+
+    #[test]
+    fn a_series_recorded_into_during_retirement_stays_with_its_value() {
+        let f = FamilyCore::<CounterCell>::new(P2P_CONNECTIONS_TOTAL, ctx(10));
+        let s = f.series(&["success"]);
+        s.cell.add(1);
+        let key = (s.hash(), s.uid());
+        drop(s);
+        // Idle at the first look, busy at the second: as if recorded into in between.
+        let mut looks = 0;
+        let retired = f.retire(&[key], &mut |_, _| {
+            looks += 1;
+            looks == 1
+        });
+        assert!(retired.is_empty());
+        let kept = f.series(&["success"]);
+        assert_eq!((kept.uid(), kept.cell.get()), (key.1, 1));
+    }
+
+    #[test]
+    fn no_recording_is_lost_to_retirement_racing_cached_lookups() {
+        // One thread looks up and records as fast as it can (mostly cache hits); this one
+        // retires the series whenever it can. Every increment must end up either in a
+        // retired series' final reading or in the live one.
+        let f = Arc::new(FamilyCore::<CounterCell>::new(
+            P2P_CONNECTIONS_TOTAL,
+            ctx(10),
+        ));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let recorder = {
+            let (f, stop) = (f.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Relaxed) {
+                    for _ in 0..100 {
+                        f.series(&["success"]).cell.add(1);
+                    }
+                    n += 100;
+                }
+                n
+            })
+        };
+        let mut retired_total = 0u64;
+        let mut retirements = 0;
+        let started = std::time::Instant::now();
+        while retirements < 200 && started.elapsed() < std::time::Duration::from_secs(5) {
+            let candidates: Vec<(u64, u64)> =
+                f.snapshot().iter().map(|s| (s.hash(), s.uid())).collect();
+            let mut last = 0;
+            let retired = f.retire(&candidates, &mut |_, reading| {
+                if let Reading::Counter(v) = reading {
+                    last = *v;
+                }
+                true
+            });
+            if !retired.is_empty() {
+                retired_total += last;
+                retirements += 1;
+            }
+            std::thread::yield_now();
+        }
+        stop.store(true, Relaxed);
+        let recorded = recorder.join().expect("recorder");
+        let live: u64 = f
+            .snapshot()
+            .iter()
+            .map(|s| match s.read() {
+                Reading::Counter(v) => v,
+                other => panic!("{other:?}"),
+            })
+            .sum();
+        assert_eq!(retired_total + live, recorded, "{retirements} retirements");
     }
 }

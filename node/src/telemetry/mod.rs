@@ -47,6 +47,7 @@ mod family;
 mod handle;
 mod handles;
 mod labelhash;
+mod lookup;
 mod registry;
 mod series;
 mod session;
