@@ -22,8 +22,8 @@ macro_rules! family {
             /// The handle of the series with these label values, one per label name in the
             /// metric's order; created on first use.
             ///
-            /// A hit costs one hash of the values and one hash-map lookup under a read lock,
-            /// with no allocation. Beyond the per-metric series cap, and for values that do
+            /// A hit costs one hash of the values and a look in this thread's cache of recent
+            /// lookups, or else one hash-map lookup under a read lock, with no allocation. Beyond the per-metric series cap, and for values that do
             /// not fit the metric (wrong number, longer than the wire's limit), the handle is
             /// that of the metric's single overflow series whose every label value is
             /// [`dawn_proto::catalogue::OVERFLOW_LABEL_VALUE`]; each recording into it is

@@ -12,8 +12,10 @@ use super::series::Series;
 
 /// A monotonic count on one series.
 ///
-/// Recording is a relaxed `fetch_add`: no lock, allocation, syscall or await. A handle on the
-/// overflow series also counts each recording as dropped.
+/// Recording is a relaxed load and store of the calling thread's own word of the counter
+/// (a relaxed `fetch_add` on a shared word for threads beyond the per-counter words): no
+/// lock, locked instruction, allocation, syscall or await. A handle on the overflow series
+/// also counts each recording as dropped.
 #[derive(Clone)]
 pub struct Counter(pub(crate) Arc<Series<CounterCell>>);
 
