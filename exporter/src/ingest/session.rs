@@ -352,6 +352,7 @@ fn on_define(
         let message = format!("more than {max} metric definitions on one connection");
         return Some(rep.fatal(ProtocolError::Flood, message, out));
     }
+    let def = Arc::new(def);
     let slot = match validate_define(&def) {
         Err(e) => {
             rep.error((&e).into(), e.to_string(), out);
@@ -422,7 +423,11 @@ fn on_series(
                 SeriesSlot::Refused { def }
             } else {
                 match rep.shared.store.series(*family, &def.label_values) {
-                    Ok(series) => SeriesSlot::Held { def, series },
+                    Ok(series) => SeriesSlot::Held {
+                        def,
+                        series,
+                        metric: Arc::clone(metric),
+                    },
                     Err(e) => {
                         let reason = match e {
                             SeriesError::MaxSeries { .. } => SeriesRejection::MaxSeries,
@@ -461,12 +466,8 @@ fn on_batch(
                 rep.error(ProtocolError::UnknownId, message, out);
             }
             Some(SeriesSlot::Refused { .. }) => refused += 1,
-            Some(SeriesSlot::Held { def, series }) => {
-                let Some(metric) = active.tables.metrics.get(&def.metric) else {
-                    refused += 1;
-                    continue;
-                };
-                match validate_value(metric.def(), &update.value) {
+            Some(SeriesSlot::Held { series, metric, .. }) => {
+                match validate_value(metric, &update.value) {
                     Ok(()) => scratch.push((*series, i)),
                     Err(e) => {
                         let message = format!(
