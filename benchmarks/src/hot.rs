@@ -59,14 +59,14 @@ pub(crate) fn run(mode: Mode, summary: &mut Summary) -> anyhow::Result<()> {
         "hot_counter_inc_ratio_vs_prometheus",
         1.0,
         counter_inc(plan, &telemetry)?,
-        "Counter::inc vs prometheus IntCounter::inc",
+        "Counter::inc (load + store on the thread's own word) vs prometheus IntCounter::inc (locked add)",
     );
     ratio_figure(
         summary,
         "hot_histogram_observe_ratio_vs_prometheus",
         1.0,
         histogram_observe(plan, &telemetry)?,
-        "Histogram::observe vs prometheus Histogram::observe (default seconds buckets, 16 values in turn)",
+        "Histogram::observe (bucket add + sum CAS) vs prometheus Histogram::observe (shard count, bucket, sum CAS, count), default seconds buckets, 16 values in turn",
     );
     ratio_figure(
         summary,
