@@ -16,15 +16,45 @@ const INTEGER_LIMIT: f64 = 1e15;
 pub(crate) fn write_value(out: &mut String, v: f64) {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < INTEGER_LIMIT {
         // Exact: |v| < 10^15 < 2^63 and v has no fraction.
-        let _ = write!(out, "{}", v as i64);
+        let i = v as i64;
+        if i < 0 {
+            out.push('-');
+        }
+        write_u64(out, i.unsigned_abs());
     } else {
         write_go_float(out, v);
     }
 }
 
-/// Appends an unsigned integer.
-pub(crate) fn write_u64(out: &mut String, v: u64) {
-    let _ = write!(out, "{v}");
+/// `"00" "01" .. "99"`: two digits per step.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends an unsigned integer in decimal (without `core::fmt`, which was a tenth of a
+/// scrape: most of a scrape's numbers are integers).
+pub(crate) fn write_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 /// Appends `v` as Go's `strconv.FormatFloat(v, 'g', -1, 64)` does, with Prometheus'
@@ -175,12 +205,35 @@ mod tests {
     }
 
     #[test]
+    fn integers_in_decimal() {
+        for v in [
+            0,
+            7,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            123_456_789,
+            10u64.pow(15),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut s = String::from("x");
+            write_u64(&mut s, v);
+            assert_eq!(s, format!("x{v}"));
+        }
+    }
+
+    #[test]
     fn values_prefer_integers() {
         assert_eq!(value(0.0), "0");
         assert_eq!(value(-0.0), "0");
         assert_eq!(value(42.0), "42");
         assert_eq!(value(1e6), "1000000");
         assert_eq!(value(-3.0), "-3");
+        assert_eq!(value(-999_999_999_999_999.0), "-999999999999999");
         assert_eq!(value(1e15), "1e+15");
         assert_eq!(value(0.25), "0.25");
         assert_eq!(value(f64::NAN), "NaN");
