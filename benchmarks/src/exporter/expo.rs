@@ -9,31 +9,61 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-/// `GET path` on 127.0.0.1:`port` over a fresh connection, reading the whole response;
-/// returns the body (which must be 200) and the time from connecting to the last byte.
-pub(crate) fn timed_get(port: u16, path: &str) -> anyhow::Result<(Duration, String)> {
-    let started = Instant::now();
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut raw = Vec::with_capacity(1 << 20);
-    stream.read_to_end(&mut raw)?;
-    let elapsed = started.elapsed();
-    let response = dawn_daemon::http_get::parse_response(&raw)
-        .map_err(|why| anyhow::anyhow!("malformed response to GET {path}: {why}"))?;
-    if response.status != 200 {
-        bail!("GET {path} answered {}", response.status);
+/// Times whole `GET`s on 127.0.0.1:`port`, each over a fresh connection and read to the
+/// end, into a buffer kept between requests (so the client's own page faults and buffer
+/// growth stay out of the times).
+#[derive(Debug)]
+pub(crate) struct Scraper {
+    port: u16,
+    raw: Vec<u8>,
+}
+
+impl Scraper {
+    /// A scraper of `port`.
+    pub(crate) fn new(port: u16) -> Scraper {
+        Scraper {
+            port,
+            raw: Vec::new(),
+        }
     }
-    let body = String::from_utf8(response.body).context("exposition is not UTF-8")?;
-    Ok((elapsed, body))
+
+    /// `GET path`: the time from connecting to the last byte; fails unless 200.
+    pub(crate) fn time(&mut self, path: &str) -> anyhow::Result<Duration> {
+        self.raw.clear();
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )?;
+        stream.read_to_end(&mut self.raw)?;
+        let elapsed = started.elapsed();
+        if !self.raw.starts_with(b"HTTP/1.1 200 ") {
+            let head = String::from_utf8_lossy(&self.raw[..self.raw.len().min(200)]);
+            bail!("GET {path} answered {head:?}");
+        }
+        Ok(elapsed)
+    }
+
+    /// The body of the last response.
+    pub(crate) fn body(&self) -> anyhow::Result<String> {
+        let response = dawn_daemon::http_get::parse_response(&self.raw)
+            .map_err(|why| anyhow::anyhow!("malformed response: {why}"))?;
+        String::from_utf8(response.body).context("exposition is not UTF-8")
+    }
+
+    /// `GET path` and its body.
+    pub(crate) fn get(&mut self, path: &str) -> anyhow::Result<String> {
+        self.time(path)?;
+        self.body()
+    }
 }
 
 /// The body of `GET /metrics`.
 pub(crate) fn metrics(port: u16) -> anyhow::Result<String> {
-    Ok(timed_get(port, "/metrics")?.1)
+    Scraper::new(port).get("/metrics")
 }
 
 /// A sample's canonical key: `name{a="x",b="y"}` with labels sorted by name and an `le`
