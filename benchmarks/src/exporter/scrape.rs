@@ -49,7 +49,7 @@ pub(crate) fn run(
     work: &Path,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    let (samples_10k, samples_100k) = if mode.quick { (15, 5) } else { (41, 11) };
+    let (samples_10k, samples_100k) = if mode.quick { (25, 9) } else { (61, 21) };
     let small = measure(bins, work, 2_500, samples_10k, true)?;
     let large = measure(bins, work, 25_000, samples_100k, false)?;
     let baseline = small.baseline_ms.unwrap_or(f64::NAN);
