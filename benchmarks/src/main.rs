@@ -11,10 +11,6 @@
 //! `exporter` (ingest, scrape, memory, restarts), `node` (throughput with telemetry on and
 //! off, freshness). The driver writes `target/bench/summary.json` and prints a table.
 
-// The groups are being filled in (issue 5): until each uses its share of the shared
-// modules, unused items are expected. Removed when the last group lands.
-#![allow(dead_code)]
-
 mod exporter;
 mod hot;
 mod measure;

@@ -125,20 +125,6 @@ impl Proc {
         self.child.id()
     }
 
-    /// Sends SIGTERM and waits up to 10 s for it to exit.
-    pub(crate) fn terminate(&mut self) -> anyhow::Result<()> {
-        // No libc binding needed: `kill` is everywhere the benchmarks run.
-        Command::new("kill").arg(self.pid().to_string()).status()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.child.try_wait()?.is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        bail!("process {} did not exit within 10 s of SIGTERM", self.pid())
-    }
-
     /// Sends SIGKILL (no chance to clean up, as in a crash) and reaps the process.
     pub(crate) fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill()?;

@@ -183,11 +183,6 @@ impl ClientSeries {
         }
     }
 
-    /// Series held.
-    pub(crate) fn len(&self) -> usize {
-        self.n
-    }
-
     /// Batches per round.
     pub(crate) fn batch_count(&self) -> usize {
         self.batches.len()
