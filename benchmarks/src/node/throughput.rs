@@ -448,8 +448,12 @@ pub(super) fn run(
         "calls/s",
         Target::Info,
         format!(
-            "an exporter per node, default 1 s flush; the exporters used {} ms CPU in all for {} calls",
-            exporter_cpu.as_millis(),
+            "an exporter per node, default 1 s flush; the exporters used {} CPU in all for {} calls",
+            if exporter_cpu.is_zero() {
+                "under 10 ms of".to_owned()
+            } else {
+                format!("{} ms", exporter_cpu.as_millis())
+            },
             on_m.answered
         ),
     );
