@@ -12,16 +12,6 @@ const MESH: usize = 10;
 /// A short gossip period, so that the mesh forms in a few seconds.
 const GOSSIP: &str = "500ms";
 
-/// The node id of the node at `addr` (`node/info`).
-#[track_caller]
-fn node_id(caller: &mut Caller, addr: &str) -> String {
-    let info = caller.call(addr, "node/info", None);
-    info["node_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("node/info of {addr} has no node_id: {info}"))
-        .to_owned()
-}
-
 /// `node/peers` of the node at `addr`, as `(node_id, address)` pairs.
 #[track_caller]
 fn peers(caller: &mut Caller, addr: &str) -> BTreeSet<(String, String)> {
@@ -67,10 +57,7 @@ fn ten_nodes_bootstrapped_in_a_chain_form_a_full_mesh() {
 
     // Every node lists the nine others, each at the address it listens on.
     let mut caller = Caller::new();
-    let ids: Vec<String> = pairs
-        .iter()
-        .map(|p| node_id(&mut caller, &p.addr()))
-        .collect();
+    let ids: Vec<String> = pairs.iter().map(|p| caller.node_id_of(&p.addr())).collect();
     let distinct: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), MESH, "node ids are not distinct: {ids:?}");
     for probe in [0, MESH / 2, MESH - 1] {
@@ -134,10 +121,7 @@ fn a_full_node_refuses_the_excess_peer_and_counts_it() {
 
     // Exactly one of the two is its peer; the other was refused.
     let mut caller = Caller::new();
-    let (x_id, y_id) = (
-        node_id(&mut caller, &x.addr()),
-        node_id(&mut caller, &y.addr()),
-    );
+    let (x_id, y_id) = (caller.node_id_of(&x.addr()), caller.node_id_of(&y.addr()));
     let listed: Vec<String> = peers(&mut caller, &limited.addr())
         .into_iter()
         .map(|(id, _)| id)

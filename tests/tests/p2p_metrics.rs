@@ -126,16 +126,6 @@ fn closed_label_table_matches_the_catalogue() {
     assert_eq!(P2P_CIRCUIT_BREAKER_STATE.kind, MetricKind::Gauge);
 }
 
-/// The node id of the node at `addr` (`node/info`).
-#[track_caller]
-fn node_id(caller: &mut Caller, addr: &str) -> String {
-    let info = caller.call(addr, "node/info", None);
-    info["node_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("node/info of {addr} has no node_id: {info}"))
-        .to_owned()
-}
-
 #[track_caller]
 fn assert_code(e: &ErrorObject, code: i64, what: &str) {
     assert_eq!(e.code, code, "{what}: {e:?}");
@@ -184,7 +174,7 @@ fn every_catalogue_metric_and_label_value_is_recorded() {
     ]);
     let addr = a.addr();
     let mut r = Caller::new();
-    let (b_id, c_id) = (node_id(&mut r, &b.addr()), node_id(&mut r, &c.addr()));
+    let (b_id, c_id) = (r.node_id_of(&b.addr()), r.node_id_of(&c.addr()));
 
     // Connections: A takes both; B, full with A, refuses C once gossip tells C about B.
     a.eventually_sample("p2p_peers", &[], "== 2 on A", |v| v == 2.0);

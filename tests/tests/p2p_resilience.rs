@@ -6,16 +6,6 @@ use dawn_node::rpc::{ErrorObject, RATE_LIMITED, RETRY_AFTER_KEY, SERVER_ERROR};
 use dawn_tests::support::{Caller, Pair, eventually};
 use serde_json::{Value, json};
 
-/// The node id of the node at `addr` (`node/info`).
-#[track_caller]
-fn node_id(caller: &mut Caller, addr: &str) -> String {
-    let info = caller.call(addr, "node/info", None);
-    info["node_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("node/info of {addr} has no node_id: {info}"))
-        .to_owned()
-}
-
 /// Whether `node/peers` of the node at `addr` lists `peer`.
 #[track_caller]
 fn lists_peer(caller: &mut Caller, addr: &str, peer: &str) -> Result<(), String> {
@@ -55,7 +45,7 @@ fn breaker_opens_on_a_dead_peer_half_opens_and_closes_when_it_is_back() {
     a.eventually_sample("p2p_peers", &[], "== 1 on A", |v| v == 1.0);
 
     let mut caller = Caller::new();
-    let b_id = node_id(&mut caller, &b.addr());
+    let b_id = caller.node_id_of(&b.addr());
     let relay =
         |timeout_ms: u64| json!({"peer": b_id, "method": "node/ping", "timeout_ms": timeout_ms});
 
@@ -142,7 +132,7 @@ fn breaker_opens_on_a_dead_peer_half_opens_and_closes_when_it_is_back() {
     b.node.proc.restart();
     b.wait_ready();
     // (A new caller: the old one's connection to B died with B's first process.)
-    let a_id = node_id(&mut caller, &a.addr());
+    let a_id = caller.node_id_of(&a.addr());
     let mut b_caller = Caller::new();
     eventually("B, restarted, is connected to A", || {
         lists_peer(&mut b_caller, &b.addr(), &a_id)
@@ -248,7 +238,7 @@ fn half_open_probe_reaches_a_peer_that_restarted_without_dialing_back() {
     ]);
     a.eventually_sample("p2p_peers", &[], "== 1 on A", |v| v == 1.0);
     let mut caller = Caller::new();
-    let b_id = node_id(&mut caller, &b.addr());
+    let b_id = caller.node_id_of(&b.addr());
     let relay =
         |timeout_ms: u64| json!({"peer": b_id, "method": "node/ping", "timeout_ms": timeout_ms});
     let pong = caller.call(&a.addr(), "node/relay", Some(relay(5000)));
@@ -258,11 +248,7 @@ fn half_open_probe_reaches_a_peer_that_restarted_without_dialing_back() {
     b.node.proc.restart();
     b.wait_ready();
     let mut b_caller = Caller::new();
-    assert_eq!(
-        node_id(&mut b_caller, &b.addr()),
-        b_id,
-        "B is back, same id"
-    );
+    assert_eq!(b_caller.node_id_of(&b.addr()), b_id, "B is back, same id");
 
     // The first relay may still go into the old connection (A cannot know yet); it fails
     // and opens the breaker (threshold 1).

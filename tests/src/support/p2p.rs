@@ -167,6 +167,16 @@ impl Caller {
         }
     }
 
+    /// The node id of the node at `addr` (from `node/info`); fails the test without one.
+    #[track_caller]
+    pub fn node_id_of(&mut self, addr: &str) -> String {
+        let info = self.call(addr, "node/info", None);
+        info["node_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("node/info of {addr} has no node_id: {info}"))
+            .to_owned()
+    }
+
     /// Calls and expects an error reply; returns it.
     #[track_caller]
     pub fn call_err(&mut self, addr: &str, method: &str, params: Option<Value>) -> ErrorObject {
