@@ -6,9 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::eventually::eventually;
 use crate::support::http::get;
-use crate::support::process::{Proc, free_port, temp_dir};
+use crate::support::process::{free_port, temp_dir};
 use crate::support::prometheus::Prometheus;
 
 /// `deploy/prometheus/prometheus.yml`.
@@ -208,33 +207,14 @@ pub fn start_prometheus(
         }
         std::fs::write(&p, content).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
     }
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config).expect("write prometheus.yml");
-    let args = vec![
-        format!("--config.file={}", config_path.display()).into(),
-        format!("--storage.tsdb.path={}", dir.path().join("data").display()).into(),
-        format!("--web.listen-address=127.0.0.1:{port}").into(),
-        // Send every alert state change to Alertmanager at once, and resend each second.
-        "--rules.alert.resend-delay=1s".into(),
-        "--log.level=info".into(),
-    ];
-    let mut proc = Proc::start(
-        "prometheus",
+    Prometheus::run(
         binary,
-        args,
-        Vec::new(),
-        dir.path().join("prometheus.log"),
-    );
-    let ready_url = format!("http://127.0.0.1:{port}/-/ready");
-    eventually("Prometheus is ready", || {
-        proc.assert_running();
-        match get(&ready_url) {
-            Ok(r) if r.status == 200 => Ok(()),
-            Ok(r) => Err(format!("{} {}", r.status, r.text())),
-            Err(e) => Err(e),
-        }
-    });
-    Prometheus { proc, port, dir }
+        dir,
+        port,
+        config,
+        // Send every alert state change to Alertmanager at once, and resend each second.
+        &["--rules.alert.resend-delay=1s"],
+    )
 }
 
 /// A free port for a Prometheus (see [`start_prometheus`]).

@@ -52,15 +52,29 @@ impl Prometheus {
                 job.name, job.metrics_path, job.target
             ));
         }
+        Prometheus::run(binary, dir, free_port(), &config, &[])
+    }
+
+    /// Starts `binary` with `config` as `prometheus.yml` in a new directory `dir` (where
+    /// relative paths in the config resolve), listening on `port`, with `extra_args`; waits
+    /// until it is ready.
+    #[track_caller]
+    pub fn run(
+        binary: &Path,
+        dir: TempDir,
+        port: u16,
+        config: &str,
+        extra_args: &[&str],
+    ) -> Prometheus {
         let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, &config).expect("write prometheus.yml");
-        let port = free_port();
-        let args = vec![
+        std::fs::write(&config_path, config).expect("write prometheus.yml");
+        let mut args: Vec<std::ffi::OsString> = vec![
             format!("--config.file={}", config_path.display()).into(),
             format!("--storage.tsdb.path={}", dir.path().join("data").display()).into(),
             format!("--web.listen-address=127.0.0.1:{port}").into(),
             "--log.level=info".into(),
         ];
+        args.extend(extra_args.iter().map(Into::into));
         let mut proc = Proc::start(
             "prometheus",
             binary,
