@@ -60,6 +60,29 @@ fn ten_nodes_bootstrapped_in_a_chain_form_a_full_mesh() {
     let ids: Vec<String> = pairs.iter().map(|p| caller.node_id_of(&p.addr())).collect();
     let distinct: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), MESH, "node ids are not distinct: {ids:?}");
+
+    // Counter series a first event would otherwise create at 1 (invisible to `rate()`) exist
+    // at 0 once a peer is connected, and every agent tool's before any call.
+    let peer = [("peer_id", ids[1].as_str())];
+    pairs[0].eventually_sample("p2p_circuit_breaker_failures_total", &peer, "== 0", |v| {
+        v == 0.0
+    });
+    pairs[0].eventually_sample(
+        "p2p_rate_limit_rejections_total",
+        &[("peer_id", ids[1].as_str()), ("resource", "message")],
+        "== 0",
+        |v| v == 0.0,
+    );
+    pairs[0].eventually_sample(
+        "p2p_agent_operations_total",
+        &[
+            ("agent_id", "kv"),
+            ("operation", "put"),
+            ("status", "error"),
+        ],
+        "== 0",
+        |v| v == 0.0,
+    );
     for probe in [0, MESH / 2, MESH - 1] {
         let expected: BTreeSet<(String, String)> = pairs
             .iter()

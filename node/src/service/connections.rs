@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::dispatch::RATE_LIMITED_RESOURCE;
 use super::metrics::{Component, ConnectionStatus};
 use super::{Shared, lock};
 use crate::p2p::{PeerAddr, PeerEvent, PeerObserver};
@@ -27,6 +28,7 @@ impl PeerObserver for ConnectionRecorder {
             PeerEvent::Connected { peer, peers } => {
                 metrics.connection(ConnectionStatus::Success);
                 metrics.set_peers(*peers);
+                metrics.peer_connected(&peer.node_id, RATE_LIMITED_RESOURCE);
                 // Dials leave from the listening socket, so the remote address of either
                 // direction is where the peer listens.
                 lock(&self.shared.book).learn(

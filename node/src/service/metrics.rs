@@ -10,6 +10,7 @@ use dawn_proto::catalogue::{
     P2P_PEERS, P2P_RATE_LIMIT_REJECTIONS_TOTAL,
 };
 
+use crate::agents::AgentInfo;
 use crate::p2p::NodeId;
 use crate::resilience::Transition;
 use crate::rpc::MessageType;
@@ -221,6 +222,30 @@ impl NodeMetrics {
         self.agent_latency
             .with_labels(&[agent, tool])
             .observe_duration(elapsed);
+    }
+
+    /// Creates a peer's failure and rejection series at 0 when it connects. A counter series
+    /// that is born at 1 hides its first increment from Prometheus' `rate()` and
+    /// `increase()`, so a single rejection or breaker failure would never show in alerts.
+    pub fn peer_connected(&self, peer: &NodeId, rate_limited_resource: &str) {
+        let id = peer.to_string();
+        // Looking a series up creates it (at 0) when it is missing.
+        self.breaker_failures.with_labels(&[&id]);
+        self.rate_limited.with_labels(&[&id, rate_limited_resource]);
+    }
+
+    /// Creates every agent operation series (each tool, both statuses) at 0, for the same
+    /// reason as [`NodeMetrics::peer_connected`].
+    pub fn agents_known(&self, agents: &[AgentInfo]) {
+        for agent in agents {
+            for tool in &agent.tools {
+                for status in ["success", "error"] {
+                    self.agent_operations
+                        .with_labels(&[&agent.id, &tool.name, status]);
+                }
+                self.agent_latency.with_labels(&[&agent.id, &tool.name]);
+            }
+        }
     }
 
     /// A breaker changed state: `p2p_circuit_breaker_state{peer_id}`.

@@ -194,6 +194,7 @@ impl Service {
         metrics: Arc<NodeMetrics>,
         agents: Agents,
     ) -> Result<Service, TransportError> {
+        metrics.agents_known(&agents.registry.list());
         let shared = Arc::new(Shared {
             node_id: identity.node_id(),
             started: Instant::now(),
