@@ -110,6 +110,19 @@ fn counter(pair: &Pair, name: &str, labels: &[(&str, &str)]) -> f64 {
     pair.exporter.metrics().get_or_zero(name, labels)
 }
 
+/// Waits until the (not necessarily ready) node at `addr` answers `node/ping`, failing
+/// the test if it exits; returns the reply.
+#[track_caller]
+fn ping_when_up(pair: &mut Pair, caller: &mut Caller, addr: &str) -> Value {
+    eventually("the node answers node/ping", || {
+        pair.node.proc.assert_running();
+        match caller.try_call(addr, "node/ping", None) {
+            Ok(Ok(v)) => Ok(v),
+            other => Err(format!("{other:?}")),
+        }
+    })
+}
+
 /// `/health` once `check` satisfies `ok`; returns the whole body.
 #[track_caller]
 fn health_when(pair: &Pair, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
@@ -572,13 +585,7 @@ fn a_corrupt_kv_file_leaves_echo_serving_and_agents_unhealthy() {
     let addr = pair.addr();
     let mut caller = Caller::new();
 
-    let pong = eventually("the node answers node/ping", || {
-        pair.node.proc.assert_running();
-        match caller.try_call(&addr, "node/ping", None) {
-            Ok(Ok(v)) => Ok(v),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    let pong = ping_when_up(&mut pair, &mut caller, &addr);
     assert!(pong["node_id"].is_string(), "{pong}");
     let health = health_when(&pair, "agents is reported unhealthy", |b| {
         b["details"]["checks"]["agents"] == "unhealthy"
@@ -637,13 +644,7 @@ fn a_data_root_that_is_a_file_is_unhealthy_not_ready_and_ping_still_answers() {
     let addr = pair.addr();
     let mut caller = Caller::new();
 
-    let pong = eventually("the node answers node/ping", || {
-        pair.node.proc.assert_running();
-        match caller.try_call(&addr, "node/ping", None) {
-            Ok(Ok(v)) => Ok(v),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    let pong = ping_when_up(&mut pair, &mut caller, &addr);
     assert!(pong["node_id"].is_string(), "{pong}");
     let health = health_when(&pair, "storage is reported unhealthy", |b| {
         b["details"]["checks"]["storage"] == "unhealthy"
