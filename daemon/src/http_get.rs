@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Largest response body read.
@@ -39,7 +39,8 @@ impl Response {
 /// Why a GET failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GetError {
-    /// Only `http://host:port/path` URLs are understood.
+    /// Only `http://host:port/path` URLs (`https://` where the caller sets up TLS) are
+    /// understood.
     #[error("unsupported URL {0:?}: expected http://HOST:PORT/PATH")]
     Url(String),
     /// Connecting, writing or reading failed.
@@ -76,8 +77,21 @@ pub async fn get(
 }
 
 async fn get_inner(url: &str, headers: &[(&str, &str)]) -> Result<Response, GetError> {
+    let (authority, _) = split_url(url, "http")?;
+    let stream = TcpStream::connect(authority)
+        .await
+        .map_err(|source| GetError::Io {
+            url: url.to_owned(),
+            source,
+        })?;
+    get_on(stream, url, headers).await
+}
+
+/// Splits `SCHEME://HOST:PORT/PATH` into authority and path (`/` when absent).
+pub fn split_url<'u>(url: &'u str, scheme: &str) -> Result<(&'u str, &'u str), GetError> {
     let rest = url
-        .strip_prefix("http://")
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
         .ok_or_else(|| GetError::Url(url.to_owned()))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -86,11 +100,27 @@ async fn get_inner(url: &str, headers: &[(&str, &str)]) -> Result<Response, GetE
     if authority.is_empty() {
         return Err(GetError::Url(url.to_owned()));
     }
+    Ok((authority, path))
+}
+
+/// GETs `url` over `stream`, already connected to its host (plain TCP, or TLS set up by the
+/// caller), with extra request `headers`. No timeout: wrap it in one.
+pub async fn get_on<S>(
+    mut stream: S,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<Response, GetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (authority, path) = match url.split_once("://") {
+        Some((scheme, _)) => split_url(url, scheme)?,
+        None => return Err(GetError::Url(url.to_owned())),
+    };
     let io = |source| GetError::Io {
         url: url.to_owned(),
         source,
     };
-    let mut stream = TcpStream::connect(authority).await.map_err(io)?;
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
@@ -98,11 +128,17 @@ async fn get_inner(url: &str, headers: &[(&str, &str)]) -> Result<Response, GetE
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.map_err(io)?;
     let mut raw = Vec::new();
-    (&mut stream)
+    let read = (&mut stream)
         .take(MAX_RESPONSE as u64)
         .read_to_end(&mut raw)
-        .await
-        .map_err(io)?;
+        .await;
+    // A TLS server may close without close_notify after a complete answer; what was read
+    // is judged by parsing it.
+    if let Err(e) = read
+        && (raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof)
+    {
+        return Err(io(e));
+    }
     parse(url, &raw)
 }
 

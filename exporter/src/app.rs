@@ -17,6 +17,7 @@ use crate::http::{HttpBindError, HttpState, bind_http, serve_http};
 use crate::ingest::{Ingest, IngestError};
 use crate::metrics::{ExporterMetrics, SelfTelemetry, StateProbe, TelemetryError};
 use crate::store::Store;
+use crate::web_config::{LiveWebConfig, WebConfigError};
 
 /// How often departed sources past their TTL are dropped.
 const EXPIRE_EVERY: Duration = Duration::from_secs(1);
@@ -33,6 +34,9 @@ pub enum StartError {
     /// The self-metrics.
     #[error(transparent)]
     Telemetry(#[from] TelemetryError),
+    /// The web config file (changed since it was checked).
+    #[error(transparent)]
+    WebConfig(#[from] WebConfigError),
 }
 
 /// Gauges read at scrape time from the store and the health model.
@@ -122,19 +126,32 @@ impl Exporter {
         })?;
         let socket = ingest.socket_path().to_owned();
 
-        let state = Arc::new(HttpState::new(
+        let mut state = HttpState::new(
             Arc::clone(&store),
             Arc::clone(&health),
             Arc::clone(&telemetry),
             config.telemetry_path.clone(),
             config.aliases(),
-        ));
+        );
+        let web = config
+            .web_config
+            .clone()
+            .map(LiveWebConfig::new)
+            .transpose()?
+            .map(Arc::new);
+        if let Some(web) = &web {
+            state = state.with_web_config(Arc::clone(web));
+        }
         let (stop, rx) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(ingest.run(rx.clone())),
-            tokio::spawn(serve_http(listener, state, stopped(rx.clone()))),
-            tokio::spawn(expire_sources(Arc::clone(&store), rx)),
+            tokio::spawn(serve_http(listener, Arc::new(state), stopped(rx.clone()))),
+            tokio::spawn(expire_sources(Arc::clone(&store), rx.clone())),
         ];
+        if let Some(web) = &web {
+            tasks.push(tokio::spawn(Arc::clone(web).watch(stopped(rx))));
+        }
+        let web_config = config.web_config.as_ref();
         info!(
             listen_address = %http_addr,
             socket = %socket.display(),
@@ -142,6 +159,9 @@ impl Exporter {
             max_clients = config.ingest.max_clients,
             max_series = config.store.max_series,
             compat_seed_names = config.compat_seed_names,
+            web_config = web_config.map(|w| w.path.display().to_string()),
+            tls = web_config.is_some_and(|w| w.tls.is_some()),
+            basic_auth = web_config.is_some_and(|w| !w.users.is_empty()),
             version = env!("CARGO_PKG_VERSION"),
             "dawn-exporter started"
         );

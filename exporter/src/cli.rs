@@ -38,6 +38,13 @@ pub struct RunArgs {
     #[arg(long = "web.listen-address", value_name = "HOST:PORT", global = true)]
     pub listen_address: Option<String>,
 
+    /// Web config file (Prometheus exporter-toolkit format) for TLS and basic
+    /// authentication; read at start-up, re-read when it or its certificate files change.
+    /// See docs/exporter.md. [env: PROJECT_DAWN_WEB_CONFIG_FILE] [default: none, plain HTTP
+    /// without authentication]
+    #[arg(long = "web.config.file", value_name = "FILE", global = true)]
+    pub web_config_file: Option<String>,
+
     /// Path of the metrics endpoint; must start with '/' and not be one of the health paths.
     /// [env: PROJECT_DAWN_METRICS_PATH] [default: /metrics]
     #[arg(long = "web.telemetry-path", value_name = "PATH")]
@@ -127,9 +134,16 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct HealthcheckArgs {
     /// URL to probe. [default: http://127.0.0.1:PORT/health/ready, PORT taken from
-    /// --web.listen-address or PROJECT_DAWN_METRICS_PORT]
+    /// --web.listen-address or PROJECT_DAWN_METRICS_PORT; https:// when the web config file
+    /// turns TLS on, trusting exactly the certificate it names]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+
+    /// User for basic authentication, when the web config requires it for the health
+    /// endpoints (it does not with `dawn_health_without_auth: true`); the password is read
+    /// from PROJECT_DAWN_HEALTHCHECK_PASSWORD.
+    #[arg(long = "basic-auth-user", value_name = "USER")]
+    pub basic_auth_user: Option<String>,
 
     /// Give up after this long. [default: 5s]
     #[arg(long, value_name = "DURATION")]

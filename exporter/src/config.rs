@@ -13,6 +13,7 @@ use crate::cli::RunArgs;
 use crate::http::{FIXED_PATHS, READY_PATH};
 use crate::ingest::{DEFAULT_SOCKET, IngestConfig};
 use crate::store::{Alias, StoreLimits};
+use crate::web_config::WebConfig;
 
 /// Socket path.
 pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
@@ -34,6 +35,8 @@ pub const ENV_MAX_SERIES: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES";
 pub const ENV_MAX_SERIES_PER_METRIC: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES_PER_METRIC";
 /// `--store.source-ttl`.
 pub const ENV_SOURCE_TTL: &str = "PROJECT_DAWN_EXPORTER_SOURCE_TTL";
+/// `--web.config.file`.
+pub const ENV_WEB_CONFIG_FILE: &str = "PROJECT_DAWN_WEB_CONFIG_FILE";
 /// `--health.liveness-timeout`.
 pub const ENV_LIVENESS_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT";
 
@@ -61,6 +64,8 @@ pub struct ExporterConfig {
     pub compat_seed_names: bool,
     /// Liveness timeout, start-up grace and client idle timeout.
     pub liveness_timeout: Duration,
+    /// TLS and basic authentication (`--web.config.file`), checked; `None`: plain HTTP.
+    pub web_config: Option<WebConfig>,
 }
 
 impl Default for ExporterConfig {
@@ -72,6 +77,7 @@ impl Default for ExporterConfig {
             telemetry_path: DEFAULT_TELEMETRY_PATH.to_owned(),
             compat_seed_names: false,
             liveness_timeout: Duration::from_secs(30),
+            web_config: None,
         }
     }
 }
@@ -122,6 +128,26 @@ fn valid_telemetry_path(p: &str) -> bool {
         && !FIXED_PATHS.contains(&p)
 }
 
+/// The web config from `--web.config.file` or `PROJECT_DAWN_WEB_CONFIG_FILE`, read and
+/// checked now; a file that cannot be used is a configuration error naming the problem.
+fn web_config(settings: &mut Settings<'_>, raw_flag: Option<&str>) -> Option<WebConfig> {
+    let (key, raw) = match raw_flag {
+        Some(raw) => ("--web.config.file", raw.to_owned()),
+        None => (ENV_WEB_CONFIG_FILE, settings.raw(ENV_WEB_CONFIG_FILE)?),
+    };
+    if raw.trim().is_empty() {
+        settings.error(key, "empty; expected the path of a web config file");
+        return None;
+    }
+    match WebConfig::load(std::path::Path::new(raw.trim())) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            settings.error(key, e.to_string());
+            None
+        }
+    }
+}
+
 /// The listen address from `--web.listen-address` or `PROJECT_DAWN_METRICS_PORT`.
 fn listen_address(settings: &mut Settings<'_>, raw: Option<&str>) -> SocketAddr {
     let expect = "HOST:PORT, [IPV6]:PORT or :PORT";
@@ -159,6 +185,7 @@ impl ExporterConfig {
             |p: &String| !p.trim().is_empty() && p.len() <= MAX_SOCKET_PATH,
         );
         let listen_address = listen_address(&mut s, args.listen_address.as_deref());
+        let web_config = web_config(&mut s, args.web_config_file.as_deref());
         let telemetry_path: String = s.resolve(
             "--web.telemetry-path",
             args.telemetry_path.as_deref(),
@@ -252,6 +279,7 @@ impl ExporterConfig {
             telemetry_path,
             compat_seed_names,
             liveness_timeout,
+            web_config,
         };
         Ok((config, log))
     }
@@ -270,26 +298,32 @@ impl ExporterConfig {
 }
 
 /// The URL of `/health/ready` on an exporter listening on `addr` (an unspecified address
-/// becomes loopback).
-pub fn ready_url(addr: SocketAddr) -> String {
+/// becomes loopback), `https` when it serves TLS.
+pub fn ready_url(addr: SocketAddr, tls: bool) -> String {
     let host = match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}{READY_PATH}", SocketAddr::new(host, addr.port()))
+    let scheme = if tls { "https" } else { "http" };
+    format!(
+        "{scheme}://{}{READY_PATH}",
+        SocketAddr::new(host, addr.port())
+    )
 }
 
-/// The address `healthcheck` probes: `--web.listen-address`, else
-/// `PROJECT_DAWN_METRICS_PORT`, else the default; `Err` lists bad values.
-pub fn healthcheck_address(
-    raw_flag: Option<&str>,
+/// What `healthcheck` needs to reach its exporter: the address (`--web.listen-address`,
+/// else `PROJECT_DAWN_METRICS_PORT`, else the default) and the web config
+/// (`--web.config.file` or `PROJECT_DAWN_WEB_CONFIG_FILE`); `Err` lists bad values.
+pub fn healthcheck_target(
+    args: &RunArgs,
     env: &dyn Env,
-) -> Result<SocketAddr, ConfigErrors> {
+) -> Result<(SocketAddr, Option<WebConfig>), ConfigErrors> {
     let mut s = Settings::new(env);
-    let addr = listen_address(&mut s, raw_flag);
+    let addr = listen_address(&mut s, args.listen_address.as_deref());
+    let web = web_config(&mut s, args.web_config_file.as_deref());
     s.finish()?;
-    Ok(addr)
+    Ok((addr, web))
 }
 
 #[cfg(test)]
@@ -394,20 +428,27 @@ mod tests {
     #[test]
     fn ready_url_uses_loopback_for_unspecified() {
         assert_eq!(
-            ready_url("0.0.0.0:9090".parse().unwrap()),
+            ready_url("0.0.0.0:9090".parse().unwrap(), false),
             "http://127.0.0.1:9090/health/ready"
         );
         assert_eq!(
-            ready_url("[::]:9090".parse().unwrap()),
-            "http://[::1]:9090/health/ready"
+            ready_url("[::]:9090".parse().unwrap(), true),
+            "https://[::1]:9090/health/ready"
         );
         assert_eq!(
-            ready_url("10.0.0.1:1".parse().unwrap()),
+            ready_url("10.0.0.1:1".parse().unwrap(), false),
             "http://10.0.0.1:1/health/ready"
         );
         let e = env(&[(ENV_METRICS_PORT, "9500")]);
-        assert_eq!(healthcheck_address(None, &e).unwrap().port(), 9500);
-        assert_eq!(healthcheck_address(Some(":1"), &e).unwrap().port(), 1);
-        assert!(healthcheck_address(Some("nonsense"), &e).is_err());
+        let port = |flag: Option<&str>| {
+            let args = RunArgs {
+                listen_address: flag.map(str::to_owned),
+                ..RunArgs::default()
+            };
+            healthcheck_target(&args, &e).map(|(addr, _)| addr.port())
+        };
+        assert_eq!(port(None).unwrap(), 9500);
+        assert_eq!(port(Some(":1")).unwrap(), 1);
+        assert!(port(Some("nonsense")).is_err());
     }
 }

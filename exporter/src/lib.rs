@@ -12,7 +12,8 @@
 //!   liveness and readiness, with time as an input;
 //! - `metrics`: the exporter's own counters, exposed through OpenTelemetry;
 //! - `exposition`: the text 0.0.4 and OpenMetrics 1.0.0 encoders;
-//! - `http`: the warp routes.
+//! - `http`: the warp routes and the connection loop;
+//! - `web_config`: `--web.config.file` (TLS, basic auth), exporter-toolkit's format.
 
 #![forbid(unsafe_code)]
 
@@ -26,6 +27,7 @@ mod http;
 mod ingest;
 mod metrics;
 mod store;
+pub mod web_config;
 
 pub use app::{Exporter, StartError};
 pub use cli::{Cli, Command, HealthcheckArgs, RunArgs};
@@ -33,7 +35,7 @@ pub use config::{
     DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_COMPAT_SEED_NAMES, ENV_HANDSHAKE_TIMEOUT,
     ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES,
     ENV_MAX_SERIES_PER_METRIC, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_SOCKET, ENV_SOURCE_TTL,
-    ExporterConfig, healthcheck_address, ready_url,
+    ENV_WEB_CONFIG_FILE, ExporterConfig, healthcheck_target, ready_url,
 };
 pub use exposition::{
     BucketBounds, Encoder, FamilyKind, Format, encode_families, render_labels, wants_gzip,
@@ -41,7 +43,7 @@ pub use exposition::{
 pub use health::{
     CheckReport, HealthModel, HealthReport, Liveness, Readiness, STALE_FLUSHES, TELEMETRY_CHECK,
 };
-pub use healthcheck::probe as healthcheck_probe;
+pub use healthcheck::{Credentials, ProbeError, https_get, probe as healthcheck_probe};
 pub use http::{
     EXPORTER_HEALTHY_PATH, FIXED_PATHS, HEALTH_PATH, HttpBindError, HttpState, LIVE_PATH,
     READY_PATH, bind_http, serve_http,

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use dawn_daemon::config::{EXIT_CONFIG, HumanDuration, ProcessEnv, exit_config_errors};
-use dawn_exporter::{Cli, Command, Exporter, ExporterConfig, HealthcheckArgs, RunArgs};
+use dawn_exporter::{
+    Cli, Command, Credentials, Exporter, ExporterConfig, HealthcheckArgs, RunArgs,
+};
 use tracing::{error, info};
 
 const PROGRAM: &str = "dawn-exporter";
@@ -16,15 +18,32 @@ const PROGRAM: &str = "dawn-exporter";
 /// Default time `healthcheck` waits for an answer.
 const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Where `healthcheck` reads the password for `--basic-auth-user`.
+const ENV_HEALTHCHECK_PASSWORD: &str = "PROJECT_DAWN_HEALTHCHECK_PASSWORD";
+
 async fn healthcheck(run: &RunArgs, args: &HealthcheckArgs) -> ExitCode {
+    let (addr, web) = match dawn_exporter::healthcheck_target(run, &ProcessEnv) {
+        Ok(target) => target,
+        Err(errors) => exit_config_errors(PROGRAM, &errors),
+    };
     let url = match &args.url {
         Some(url) => url.clone(),
-        None => {
-            match dawn_exporter::healthcheck_address(run.listen_address.as_deref(), &ProcessEnv) {
-                Ok(addr) => dawn_exporter::ready_url(addr),
-                Err(errors) => exit_config_errors(PROGRAM, &errors),
+        None => dawn_exporter::ready_url(addr, web.as_ref().is_some_and(|w| w.tls.is_some())),
+    };
+    let credentials = match &args.basic_auth_user {
+        None => None,
+        Some(user) => match std::env::var(ENV_HEALTHCHECK_PASSWORD) {
+            Ok(password) => Some(Credentials {
+                user: user.clone(),
+                password,
+            }),
+            Err(_) => {
+                eprintln!(
+                    "{PROGRAM}: invalid configuration: --basic-auth-user needs the password in {ENV_HEALTHCHECK_PASSWORD}"
+                );
+                return ExitCode::from(EXIT_CONFIG as u8);
             }
-        }
+        },
     };
     let timeout = match args.timeout.as_deref().map(str::parse::<HumanDuration>) {
         None => HEALTHCHECK_TIMEOUT,
@@ -34,7 +53,8 @@ async fn healthcheck(run: &RunArgs, args: &HealthcheckArgs) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };
-    match dawn_exporter::healthcheck_probe(&url, timeout).await {
+    match dawn_exporter::healthcheck_probe(&url, web.as_ref(), credentials.as_ref(), timeout).await
+    {
         Ok(summary) => {
             println!("ready: {summary}");
             ExitCode::SUCCESS

@@ -1,27 +1,30 @@
 //! The HTTP side (warp): `/`, the telemetry path, `/health`, `/health/ready`,
-//! `/health/live` and `/-/healthy`; JSON 404 and 405 for anything else.
+//! `/health/live` and `/-/healthy`; JSON 404 and 405 for anything else; TLS and basic
+//! authentication when a web config file says so.
 //!
 //! One warp filter hands method, path and headers to [`routes`], which routes by itself so
-//! that the telemetry path can be anything and 404/405 answers are JSON.
+//! that the telemetry path can be anything and 404/405 answers are JSON; [`serve`] runs the
+//! connections.
 
 mod health_endpoints;
 mod landing;
 mod metrics_endpoint;
 mod response;
 mod routes;
+mod serve;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use tokio::net::TcpListener;
-use warp::Filter;
-use warp::http::{HeaderMap, Method};
 
 use crate::health::HealthModel;
 use crate::metrics::SelfTelemetry;
 use crate::store::{Alias, Store};
+use crate::web_config::LiveWebConfig;
+
+pub use serve::serve_http;
 
 pub use routes::{EXPORTER_HEALTHY_PATH, FIXED_PATHS, HEALTH_PATH, LIVE_PATH, READY_PATH};
 
@@ -33,6 +36,8 @@ pub struct HttpState {
     telemetry: Arc<SelfTelemetry>,
     telemetry_path: String,
     aliases: Vec<Alias>,
+    /// TLS, users and headers from `--web.config.file`; `None`: plain, open HTTP.
+    web: Option<Arc<LiveWebConfig>>,
     /// Size of the previous exposition, to allocate the next one at once.
     last_len: AtomicUsize,
 }
@@ -53,8 +58,15 @@ impl HttpState {
             telemetry,
             telemetry_path: telemetry_path.into(),
             aliases,
+            web: None,
             last_len: AtomicUsize::new(16 * 1024),
         }
+    }
+
+    /// The same, secured by a web config.
+    pub fn with_web_config(mut self, web: Arc<LiveWebConfig>) -> Self {
+        self.web = Some(web);
+        self
     }
 }
 
@@ -73,26 +85,4 @@ pub async fn bind_http(addr: SocketAddr) -> Result<TcpListener, HttpBindError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| HttpBindError { addr, source })
-}
-
-/// Serves HTTP on `listener` until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve_http(
-    listener: TcpListener,
-    state: Arc<HttpState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    let routes = warp::method()
-        .and(warp::path::full())
-        .and(warp::header::headers_cloned())
-        .then(
-            move |method: Method, path: warp::path::FullPath, headers: HeaderMap| {
-                let state = Arc::clone(&state);
-                async move { routes::handle(state, method, path.as_str(), &headers).await }
-            },
-        );
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
 }

@@ -9,6 +9,7 @@ use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use super::response::{json, with_body};
 use super::{HttpState, health_endpoints, landing, metrics_endpoint};
 use crate::exposition::{Format, wants_gzip};
+use crate::web_config::AuthOutcome;
 
 /// Health report of the node and the exporter.
 pub const HEALTH_PATH: &str = "/health";
@@ -83,14 +84,72 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Answers one request.
+impl Route {
+    /// The endpoints a web config may leave open to probes (`dawn_health_without_auth`).
+    fn is_health(self) -> bool {
+        matches!(
+            self,
+            Route::Health | Route::Ready | Route::Live | Route::ExporterHealthy
+        )
+    }
+}
+
+/// Answers one request: checks credentials when the web config asks for them, answers, and
+/// adds the web config's headers.
 pub(crate) async fn handle(
     state: Arc<HttpState>,
     method: Method,
     path: &str,
     headers: &HeaderMap,
 ) -> Response<Vec<u8>> {
-    let Some(route) = route(path, &state.telemetry_path) else {
+    let route = route(path, &state.telemetry_path);
+    let Some(web) = state.web.as_ref().map(|w| w.current()) else {
+        return respond(state, route, method, path, headers).await;
+    };
+    let is_health = route.is_some_and(Route::is_health);
+    let mut response = if web.config.needs_auth(is_health) {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        match web.auth.check(given).await {
+            AuthOutcome::Allowed => respond(state, route, method, path, headers).await,
+            refused => unauthorized(refused),
+        }
+    } else {
+        respond(state, route, method, path, headers).await
+    };
+    for (name, value) in &web.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+/// 401 with the challenge that makes browsers and tools ask for basic credentials.
+fn unauthorized(outcome: AuthOutcome) -> Response<Vec<u8>> {
+    let reason = match outcome {
+        AuthOutcome::Missing => "credentials required (HTTP basic authentication)",
+        AuthOutcome::Malformed => "the Authorization header is not Basic with base64 user:password",
+        AuthOutcome::Rejected | AuthOutcome::Allowed => "wrong user name or password",
+    };
+    let mut r = json(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": "unauthorized", "reason": reason}),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"dawn-exporter\", charset=\"UTF-8\""),
+    );
+    r
+}
+
+async fn respond(
+    state: Arc<HttpState>,
+    route: Option<Route>,
+    method: Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response<Vec<u8>> {
+    let Some(route) = route else {
         let available: Vec<String> = endpoints(&state.telemetry_path)
             .into_iter()
             .map(|(p, _)| p)

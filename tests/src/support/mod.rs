@@ -15,7 +15,9 @@
 //! - [`deploy`]: the shipped `deploy/` files (Prometheus rules and config, Alertmanager
 //!   config, Grafana dashboard), their test copies and a Prometheus running them;
 //! - [`alertmanager`]: a real Alertmanager and a webhook receiver that records notifications;
-//! - [`promql`]: splits a PromQL expression at its outermost operator.
+//! - [`promql`]: splits a PromQL expression at its outermost operator;
+//! - [`tls`]: a test CA, server certificates, bcrypt hashes and HTTPS GETs for the web
+//!   config tests.
 
 pub mod alertmanager;
 pub mod binaries;
@@ -28,6 +30,7 @@ pub mod process;
 pub mod prometheus;
 pub mod promql;
 pub mod resync;
+pub mod tls;
 pub mod tools;
 pub mod wire;
 

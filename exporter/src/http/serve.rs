@@ -1,0 +1,157 @@
+//! The connection loop: accept TCP, do the TLS handshake when the web config turns TLS on,
+//! and serve HTTP/1.1 or HTTP/2 with warp's service, finishing in-flight requests on
+//! shutdown. (warp 0.4's own server has no TLS, hence this loop, modelled on its graceful
+//! runner.)
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tracing::{debug, warn};
+use warp::Filter;
+use warp::http::{HeaderMap, Method};
+
+use super::{HttpState, routes};
+
+/// Time a client has to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after an accept error that is not about one connection (out of file descriptors),
+/// so the loop does not spin while the condition lasts.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The one warp filter: method, path and headers to [`routes::handle`].
+fn filter(
+    state: Arc<HttpState>,
+) -> impl Filter<Extract = (warp::http::Response<Vec<u8>>,), Error = std::convert::Infallible>
++ Clone
++ Send
++ Sync
++ 'static {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .then(
+            move |method: Method, path: warp::path::FullPath, headers: HeaderMap| {
+                let state = Arc::clone(&state);
+                async move { routes::handle(state, method, path.as_str(), &headers).await }
+            },
+        )
+}
+
+/// Serves HTTP (or HTTPS, per the web config) on `listener` until `shutdown` resolves, then
+/// finishes in-flight requests.
+pub async fn serve_http(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let filter = filter(Arc::clone(&state));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    if !is_connection_error(&e) {
+                        warn!("HTTP accept failed: {e}");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                    continue;
+                }
+            },
+        };
+        let web = state.web.as_ref().map(|w| w.current());
+        let tls = web.as_ref().and_then(|w| w.tls.clone());
+        let http2 = web.as_ref().is_none_or(|w| w.config.http2);
+        let service = TowerToHyperService::new(warp::service(filter.clone()));
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let io: Box<dyn Io> = match tls {
+                None => Box::new(tcp),
+                Some(tls) => {
+                    let handshake = async {
+                        let tcp = refuse_plain_http(tcp).await?;
+                        TlsAcceptor::from(tls).accept(tcp).await
+                    };
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(e)) => return debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => return debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            };
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let builder = if http2 { builder } else { builder.http1_only() };
+            let connection = builder.serve_connection(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                debug!(%peer, "HTTP connection ended with an error: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// The first byte of every TLS connection (a handshake record).
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Most of a plain HTTP request read before answering it.
+const PLAIN_HTTP_HEAD_MAX: usize = 16 * 1024;
+
+/// The answer to plain HTTP on the HTTPS port, so that `curl http://…` says what is wrong
+/// instead of failing with an empty reply (Go's servers, and so other exporters, do the same).
+const PLAIN_HTTP_BODY: &str = "Client sent an HTTP request to an HTTPS server; use https://\n";
+
+/// Passes on a connection that starts with a TLS handshake; answers one that does not with a
+/// plain-text 400 and fails it.
+async fn refuse_plain_http(mut tcp: TcpStream) -> std::io::Result<TcpStream> {
+    let mut first = [0u8; 1];
+    if tcp.peek(&mut first).await? == 0 || first[0] == TLS_HANDSHAKE_RECORD {
+        return Ok(tcp);
+    }
+    // Read the request head first: closing with unread input would reset the connection
+    // and lose the answer.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while head.len() < PLAIN_HTTP_HEAD_MAX && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match tcp.read(&mut buf).await? {
+            0 => break,
+            n => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{PLAIN_HTTP_BODY}",
+        PLAIN_HTTP_BODY.len()
+    );
+    tcp.write_all(answer.as_bytes()).await?;
+    tcp.shutdown().await?;
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "plain HTTP on the HTTPS port",
+    ))
+}
+
+/// A connection's byte stream, plain TCP or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Errors that concern one connection (the client went away), not the listener.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}

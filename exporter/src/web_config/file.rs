@@ -1,0 +1,395 @@
+//! The file format: exporter-toolkit's keys (unknown keys are errors, as there), turned into
+//! a [`WebConfig`] with every value checked.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{ClientAuth, Pem, Problem, TlsSettings, TlsVersion, WebConfig};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    tls_server_config: Option<RawTls>,
+    http_server_config: Option<RawHttp>,
+    basic_auth_users: Option<BTreeMap<String, String>>,
+    /// Parsed only to refuse it by name.
+    rate_limit: Option<serde_yaml_ng::Value>,
+    dawn_health_without_auth: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<String>,
+    key: Option<String>,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    client_auth_type: Option<String>,
+    client_ca: Option<String>,
+    client_ca_file: Option<String>,
+    client_allowed_sans: Option<Vec<String>>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    cipher_suites: Option<Vec<String>>,
+    /// Accepted and ignored: rustls always picks by the server's order.
+    #[allow(dead_code)]
+    prefer_server_cipher_suites: Option<bool>,
+    curve_preferences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    http2: Option<bool>,
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// Headers exporter-toolkit lets a config set; the same list here.
+const SETTABLE_HEADERS: &[&str] = &[
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "X-XSS-Protection",
+    "Strict-Transport-Security",
+];
+
+/// Parses the text of web config file `path`.
+pub(super) fn parse(path: &Path, text: &str) -> Result<WebConfig, Problem> {
+    // An empty file is a valid, empty config in exporter-toolkit.
+    let raw: RawFile = if text.trim().is_empty() {
+        RawFile::default()
+    } else {
+        serde_yaml_ng::from_str::<Option<RawFile>>(text)?.unwrap_or_default()
+    };
+    if raw.rate_limit.is_some() {
+        return Err(Problem::field(
+            "rate_limit",
+            "not supported by dawn-exporter; remove it (Prometheus scrapes at a fixed rate)",
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tls = raw.tls_server_config.map(|t| tls(dir, t)).transpose()?;
+    let http = raw.http_server_config.unwrap_or_default();
+    let headers = headers(http.headers.unwrap_or_default())?;
+    let users = raw.basic_auth_users.unwrap_or_default();
+    if let Some(user) = users.keys().find(|u| u.contains(':')) {
+        return Err(Problem::field(
+            format!("basic_auth_users.{user}"),
+            "a user name cannot contain ':' (basic auth separates user and password with it)",
+        ));
+    }
+    Ok(WebConfig {
+        path: path.to_owned(),
+        tls,
+        http2: http.http2.unwrap_or(true),
+        headers,
+        users,
+        health_without_auth: raw.dawn_health_without_auth.unwrap_or(false),
+    })
+}
+
+/// One PEM source from its inline key and its file key, exactly one of which must be set.
+fn pem(
+    dir: &Path,
+    inline: Option<String>,
+    file: Option<String>,
+    inline_key: &str,
+    file_key: &str,
+) -> Result<Option<Pem>, Problem> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(Problem::field(
+            format!("tls_server_config.{file_key}"),
+            format!("give either {inline_key} or {file_key}, not both"),
+        )),
+        (Some(text), None) => Ok(Some(Pem::Inline(text))),
+        (None, Some(f)) if f.trim().is_empty() => Ok(None),
+        (None, Some(f)) => Ok(Some(Pem::File(dir.join(f)))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn required(pem: Option<Pem>, inline_key: &str, file_key: &str) -> Result<Pem, Problem> {
+    pem.ok_or_else(|| {
+        Problem::field(
+            format!("tls_server_config.{file_key}"),
+            format!("missing: TLS needs {file_key} (or {inline_key})"),
+        )
+    })
+}
+
+fn version(field: &str, raw: Option<String>, default: TlsVersion) -> Result<TlsVersion, Problem> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("TLS12") => Ok(TlsVersion::Tls12),
+        Some("TLS13") => Ok(TlsVersion::Tls13),
+        Some(v @ ("TLS10" | "TLS11")) => Err(Problem::field(
+            format!("tls_server_config.{field}"),
+            format!("{v} is not supported (insecure); use TLS12 or TLS13"),
+        )),
+        Some(v) => Err(Problem::field(
+            format!("tls_server_config.{field}"),
+            format!("unknown version {v:?}; expected TLS12 or TLS13"),
+        )),
+    }
+}
+
+fn tls(dir: &Path, t: RawTls) -> Result<TlsSettings, Problem> {
+    let cert = required(
+        pem(dir, t.cert, t.cert_file, "cert", "cert_file")?,
+        "cert",
+        "cert_file",
+    )?;
+    let key = required(
+        pem(dir, t.key, t.key_file, "key", "key_file")?,
+        "key",
+        "key_file",
+    )?;
+    let ca = pem(
+        dir,
+        t.client_ca,
+        t.client_ca_file,
+        "client_ca",
+        "client_ca_file",
+    )?;
+    let auth_type = t.client_auth_type.unwrap_or_default();
+    let needs_ca = |ca: Option<Pem>| {
+        ca.ok_or_else(|| {
+            Problem::field(
+                "tls_server_config.client_ca_file",
+                format!("client_auth_type {auth_type} needs client_ca_file (or client_ca)"),
+            )
+        })
+    };
+    let client_auth = match auth_type.trim() {
+        "" | "NoClientCert" => {
+            if ca.is_some() {
+                return Err(Problem::field(
+                    "tls_server_config.client_ca_file",
+                    "set, but client_auth_type is NoClientCert: set client_auth_type to RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove client_ca_file",
+                ));
+            }
+            ClientAuth::None
+        }
+        "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven(needs_ca(ca)?),
+        "RequireAndVerifyClientCert" => ClientAuth::Require(needs_ca(ca)?),
+        other @ ("RequestClientCert" | "RequireAnyClientCert") => {
+            return Err(Problem::field(
+                "tls_server_config.client_auth_type",
+                format!(
+                    "{other} accepts unverified client certificates and is not supported by dawn-exporter; use RequireAndVerifyClientCert or VerifyClientCertIfGiven with client_ca_file"
+                ),
+            ));
+        }
+        other => {
+            return Err(Problem::field(
+                "tls_server_config.client_auth_type",
+                format!(
+                    "unknown value {other:?}; expected NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+                ),
+            ));
+        }
+    };
+    if t.client_allowed_sans.is_some_and(|s| !s.is_empty()) {
+        return Err(Problem::field(
+            "tls_server_config.client_allowed_sans",
+            "not supported by dawn-exporter; restrict clients by issuing their certificates from a dedicated client_ca_file",
+        ));
+    }
+    let min_version = version("min_version", t.min_version, TlsVersion::Tls12)?;
+    let max_version = version("max_version", t.max_version, TlsVersion::Tls13)?;
+    if min_version > max_version {
+        return Err(Problem::field(
+            "tls_server_config.min_version",
+            "is above max_version",
+        ));
+    }
+    Ok(TlsSettings {
+        cert,
+        key,
+        client_auth,
+        min_version,
+        max_version,
+        cipher_suites: t.cipher_suites.unwrap_or_default(),
+        curve_preferences: t.curve_preferences.unwrap_or_default(),
+    })
+}
+
+fn headers(raw: BTreeMap<String, String>) -> Result<Vec<(String, String)>, Problem> {
+    let mut out = Vec::new();
+    for (name, value) in raw {
+        let Some(canonical) = SETTABLE_HEADERS
+            .iter()
+            .find(|h| h.eq_ignore_ascii_case(&name))
+        else {
+            return Err(Problem::field(
+                format!("http_server_config.headers.{name}"),
+                format!(
+                    "not a header that can be set; expected one of {}",
+                    SETTABLE_HEADERS.join(", ")
+                ),
+            ));
+        };
+        if value.is_empty() {
+            continue;
+        }
+        if warp::http::HeaderValue::from_str(&value).is_err() {
+            return Err(Problem::field(
+                format!("http_server_config.headers.{name}"),
+                "not a valid header value (control characters or non-ASCII text)",
+            ));
+        }
+        let lower = value.to_ascii_lowercase();
+        let allowed: Option<&[&str]> = match *canonical {
+            "X-Frame-Options" => Some(&["deny", "sameorigin"]),
+            "X-Content-Type-Options" => Some(&["nosniff"]),
+            _ => None,
+        };
+        if let Some(allowed) = allowed
+            && !allowed.contains(&lower.as_str())
+        {
+            return Err(Problem::field(
+                format!("http_server_config.headers.{name}"),
+                format!(
+                    "{value:?} is not accepted; expected {}",
+                    allowed.join(" or ")
+                ),
+            ));
+        }
+        out.push(((*canonical).to_owned(), value));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<WebConfig, String> {
+        parse(Path::new("/etc/dawn/web.yml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn empty_file_is_an_open_plain_http_config() {
+        for text in ["", "\n", "# nothing\n", "---\n"] {
+            let c = parse_str(text).unwrap();
+            assert!(c.tls.is_none() && c.users.is_empty() && c.http2, "{text:?}");
+            assert!(!c.needs_auth(false));
+        }
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse_str(
+            "tls_server_config:\n  cert_file: tls/server.crt\n  key_file: /abs/server.key\n  min_version: TLS13\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n  prefer_server_cipher_suites: true\nhttp_server_config:\n  http2: false\n  headers:\n    x-frame-options: deny\n    Content-Security-Policy: \"\"\nbasic_auth_users:\n  prometheus: $2y$10$abc\ndawn_health_without_auth: true\n",
+        )
+        .unwrap();
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, Pem::File("/etc/dawn/tls/server.crt".into()));
+        assert_eq!(tls.key, Pem::File("/abs/server.key".into()));
+        assert_eq!(
+            tls.client_auth,
+            ClientAuth::Require(Pem::File("/etc/dawn/ca.pem".into()))
+        );
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert!(!c.http2);
+        assert_eq!(
+            c.headers,
+            vec![("X-Frame-Options".to_owned(), "deny".to_owned())]
+        );
+        assert!(c.needs_auth(false));
+        assert!(!c.needs_auth(true));
+        assert_eq!(c.watched_files().len(), 4);
+        assert!(
+            !format!("{c:?}").contains("$2y$"),
+            "hashes stay out of Debug"
+        );
+    }
+
+    #[test]
+    fn health_needs_auth_unless_exempted() {
+        let c = parse_str("basic_auth_users:\n  u: $2y$10$abc\n").unwrap();
+        assert!(c.needs_auth(true) && c.needs_auth(false));
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "basic_auth_users:\n  a: \"unterminated\n",
+                "found unexpected end of stream",
+            ),
+            ("- a\n- b\n", "invalid type: sequence"),
+            (
+                "basic_auth_user:\n  a: b\n",
+                "unknown field `basic_auth_user`",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  keyfile: b\n",
+                "unknown field `keyfile`",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n",
+                "tls_server_config.key_file: missing",
+            ),
+            (
+                "tls_server_config:\n  key_file: a\n",
+                "tls_server_config.cert_file: missing",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  cert: b\n  key_file: k\n",
+                "give either cert or cert_file, not both",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n",
+                "TLS10 is not supported",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS14\n",
+                "unknown version \"TLS14\"",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n  max_version: TLS12\n",
+                "min_version: is above max_version",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
+                "needs client_ca_file",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAnyClientCert\n",
+                "unverified client certificates",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n",
+                "unknown value \"Maybe\"",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n",
+                "client_auth_type is NoClientCert",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: c\n  client_allowed_sans: [x]\n",
+                "client_allowed_sans: not supported",
+            ),
+            (
+                "http_server_config:\n  headers:\n    Server: dawn\n",
+                "headers.Server: not a header that can be set",
+            ),
+            (
+                "http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
+                "expected deny or sameorigin",
+            ),
+            ("http_server_config:\n  http2: maybe\n", "invalid type"),
+            ("basic_auth_users:\n  \"a:b\": x\n", "cannot contain ':'"),
+            ("basic_auth_users:\n  a: [x]\n", "invalid type"),
+            ("rate_limit:\n  interval: 1s\n", "rate_limit: not supported"),
+            ("dawn_health_without_auth: sometimes\n", "invalid type"),
+        ];
+        for (text, needle) in cases {
+            let err = parse_str(text).expect_err(text);
+            assert!(err.contains(needle), "{text:?}: {err:?} lacks {needle:?}");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! TLS material and HTTPS requests for the `--web.config.file` tests: a CA, server
+//! certificates it signs, bcrypt hashes, and GETs through the exporter's own HTTPS client
+//! (the one `dawn-exporter healthcheck` uses, which trusts exactly the served certificate).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+
+use crate::support::http::Response;
+
+/// A test certificate authority writing its files into one directory.
+pub struct Pki {
+    dir: PathBuf,
+    ca: CertifiedIssuer<'static, KeyPair>,
+    /// The CA certificate (PEM), for Prometheus' `tls_config.ca_file`.
+    pub ca_file: PathBuf,
+}
+
+impl std::fmt::Debug for Pki {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pki").field("dir", &self.dir).finish()
+    }
+}
+
+impl Pki {
+    /// A new CA in `dir` (`ca.pem`).
+    #[track_caller]
+    pub fn new(dir: &Path) -> Pki {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Dawn test CA");
+        let key = KeyPair::generate().expect("CA key");
+        let ca = CertifiedIssuer::self_signed(params, key).expect("CA certificate");
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).expect("write ca.pem");
+        Pki {
+            dir: dir.to_owned(),
+            ca,
+            ca_file,
+        }
+    }
+
+    /// A server certificate for `localhost` and `127.0.0.1` signed by the CA, written as
+    /// `<name>.crt` and `<name>.key`; returns their paths.
+    #[track_caller]
+    pub fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("server params");
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().expect("server key");
+        let cert = params
+            .signed_by(&key, &self.ca)
+            .expect("server certificate");
+        let cert_file = self.dir.join(format!("{name}.crt"));
+        let key_file = self.dir.join(format!("{name}.key"));
+        std::fs::write(&cert_file, cert.pem()).expect("write certificate");
+        std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+        (cert_file, key_file)
+    }
+}
+
+/// A bcrypt hash of `password` as `basic_auth_users` takes it, at the lowest cost (4) so
+/// that tests stay fast; the exporter checks it the same way at any cost.
+#[track_caller]
+pub fn bcrypt_hash(password: &str) -> String {
+    bcrypt::hash(password, 4).expect("bcrypt hash")
+}
+
+/// `Authorization` header value for basic credentials.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// GETs `url` (`https://…`) from an exporter running with web config file `web_config`,
+/// trusting the certificate that file names, with extra `headers`.
+pub fn https_get(
+    url: &str,
+    web_config: &Path,
+    headers: &[(&str, &str)],
+) -> Result<Response, String> {
+    let config =
+        dawn_exporter::web_config::WebConfig::load(web_config).map_err(|e| e.to_string())?;
+    let tls = config
+        .tls
+        .as_ref()
+        .ok_or_else(|| format!("{} has no tls_server_config", web_config.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let r = runtime
+        .block_on(dawn_exporter::https_get(
+            url,
+            tls,
+            headers,
+            Duration::from_secs(10),
+        ))
+        .map_err(|e| e.to_string())?;
+    Ok(Response {
+        status: r.status,
+        headers: r.headers,
+        body: r.body,
+    })
+}
