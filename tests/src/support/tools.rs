@@ -1,7 +1,9 @@
 //! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`),
-//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`).
+//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`), and Python modules
+//! from PyPI (`kubernetes-validate`).
 
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 
 /// Whether this is a CI run (`CI=true`), where missing tools fail tests instead of skipping.
 pub fn in_ci() -> bool {
@@ -25,12 +27,22 @@ pub fn require(name: &str) -> Option<PathBuf> {
     if let Some(p) = find_on_path(name) {
         return Some(p);
     }
-    let hint = "install it with `apt-get install -y prometheus` (gives prometheus and promtool)";
+    missing(
+        &format!("`{name}` is not on PATH"),
+        "install it with `apt-get install -y prometheus` (gives prometheus and promtool)",
+    )
+}
+
+/// What a test does when something it needs is `what` (e.g. "`promtool` is not on PATH"):
+/// under `CI=true` it fails; otherwise a loud message says the test was skipped, and `None`
+/// is returned.
+#[track_caller]
+fn missing(what: &str, hint: &str) -> Option<PathBuf> {
     if in_ci() {
-        panic!("`{name}` is not on PATH and CI=true: this test must run in CI; {hint}");
+        panic!("{what} and CI=true: this test must run in CI; {hint}");
     }
     eprintln!(
-        "\n!!!!!!!! SKIPPED: `{name}` is not on PATH, so this test did not run; {hint} \
+        "\n!!!!!!!! SKIPPED: {what}, so this test did not run; {hint} \
          (with CI=true this is a failure) !!!!!!!!\n"
     );
     None
@@ -44,16 +56,42 @@ pub fn require_one_of(names: &[&str], package: &str) -> Option<PathBuf> {
     if let Some(p) = names.iter().find_map(|n| find_on_path(n)) {
         return Some(p);
     }
-    let hint = format!("install it with `apt-get install -y {package}`");
-    let names = names.join("` or `");
-    if in_ci() {
-        panic!("`{names}` is not on PATH and CI=true: this test must run in CI; {hint}");
+    missing(
+        &format!("`{}` is not on PATH", names.join("` or `")),
+        &format!("install it with `apt-get install -y {package}`"),
+    )
+}
+
+/// `python3` from `PATH`, for a test that runs Python `modules` (e.g. `python3 -m
+/// kubernetes_validate`); `requirement` is what `pip` installs to provide them (e.g.
+/// `kubernetes-validate==1.37.0`). When `python3` is missing or cannot import every module:
+/// fails under `CI=true`, else skips loudly (see [`require`]).
+#[track_caller]
+pub fn require_python_modules(modules: &[&str], requirement: &str) -> Option<PathBuf> {
+    let hint = format!("install it with `python3 -m pip install {requirement}`");
+    let Some(python) = find_on_path("python3") else {
+        return missing("`python3` is not on PATH", &hint);
+    };
+    let imports = Command::new(&python)
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if imports {
+        Some(python)
+    } else {
+        missing(
+            &format!(
+                "`{}` cannot import the Python module(s) `{}`",
+                python.display(),
+                modules.join("`, `")
+            ),
+            &hint,
+        )
     }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: `{names}` is not on PATH, so this test did not run; {hint} \
-         (with CI=true this is a failure) !!!!!!!!\n"
-    );
-    None
 }
 
 /// Alertmanager: Debian's package `prometheus-alertmanager` installs it as
