@@ -140,7 +140,12 @@ fn generate_dashboard_configmap(dashboard: &str) -> String {
 #[track_caller]
 fn check_generated(target: &str, source: &str, generated: &str) {
     if std::env::var(BLESS).is_ok_and(|v| v == "1") {
-        std::fs::write(deploy::path(target), generated)
+        // Through a temporary file and a rename, so that the other tests, which read the
+        // manifests at the same time, see the old file or the new one, never half of it.
+        let path = deploy::path(target);
+        let temporary = path.with_extension("yaml.tmp");
+        std::fs::write(&temporary, generated)
+            .and_then(|()| std::fs::rename(&temporary, &path))
             .unwrap_or_else(|e| panic!("cannot write {target}: {e}"));
         eprintln!("{BLESS}=1: wrote {target} from {source}");
         return;
