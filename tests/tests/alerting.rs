@@ -4,8 +4,8 @@
 //!
 //! The test copies change durations and addresses only, never an expression:
 //! - rules: every `for:` becomes 2 s and `keep_firing_for:` 1 s;
-//! - prometheus.yml: scrape and evaluation every 1 s; the static target `dawn-exporter:9090`
-//!   becomes two of the exporters, and the third comes through the shipped file_sd glob
+//! - prometheus.yml: scrape and evaluation every 1 s; the static targets (docker-compose.yml's
+//!   three exporters) become two of the exporters, and the third comes through the shipped file_sd glob
 //!   (`targets/*.yml`), so both discovery routes are used; Alertmanager and the self-scrape
 //!   point at the test's ports;
 //! - alertmanager.yml: the webhook host becomes the test's receiver; `group_wait` and

@@ -37,7 +37,8 @@ pub const RUNBOOK_URL: &str = "https://example.invalid/dawn/blob/main/docs/runbo
 pub const JOB: &str = "dawn";
 
 /// Placeholders of the shipped `prometheus.yml` that its test copy replaces.
-const STATIC_TARGET: &str = "\"dawn-exporter:9090\"";
+const STATIC_TARGET: &str =
+    "\"node-1-exporter:9090\", \"node-2-exporter:9090\", \"node-3-exporter:9090\"";
 const ALERTMANAGER_TARGET: &str = "\"alertmanager:9093\"";
 const SELF_TARGET: &str = "\"localhost:9090\"";
 /// The webhook host of the shipped `alertmanager.yml`.
@@ -109,7 +110,7 @@ pub fn rules_for_test(for_: &str, keep: &str) -> String {
 }
 
 /// The shipped `prometheus.yml` for a test: 1 s scrape and evaluation intervals, the
-/// exporters at `static_targets` (instead of `dawn-exporter:9090`), Alertmanager at
+/// exporters at `static_targets` (instead of docker-compose.yml's three exporters), Alertmanager at
 /// `alertmanager`, itself at `self_target`. Its file_sd and rule file paths stay as shipped.
 #[track_caller]
 pub fn prometheus_config_for_test(
