@@ -144,14 +144,13 @@ EOF
     say "root file system: $rootfs_tar ($(du -h "$rootfs_tar" | cut -f1), $((SECONDS - start)) s)"
 }
 
-# A fresh copy of the root file system in a new directory, ready for `chroot apt-get`;
-# prints its path.
+# A fresh copy of the root file system in a new directory, ready for `chroot apt-get`; its
+# path is left in $root (not printed: a command substitution's subshell would keep the
+# directory from the cleanup list).
 new_root() {
-    local dir
-    dir="$(mktemp -d "$cache/root.XXXXXX")"
-    work_dirs+=("$dir")
-    tar --numeric-owner --xattrs -C "$dir" -xf "$rootfs_tar"
-    echo "$dir"
+    root="$(mktemp -d "$cache/root.XXXXXX")"
+    work_dirs+=("$root")
+    tar --numeric-owner --xattrs -C "$root" -xf "$rootfs_tar"
 }
 
 # Installs Debian packages $2.. into the root $1 (from the mirror, inside the chroot),
@@ -193,7 +192,6 @@ import_root() {
     for c in "$@"; do changes+=(--change "$c"); done
     tar --numeric-owner --xattrs -C "$dir" -c . \
         | docker import "${changes[@]}" \
-            --change "LABEL io.dawn.local-base-image=true" \
             --message "made by deploy/docker/local-base-images.sh" - "$name" > /dev/null
     rm -rf --one-file-system "$dir"
     say "$name: made ($(docker image inspect -f '{{.Size}}' "$name" | awk '{printf "%.0f MB", $1/1e6}'))"
@@ -205,7 +203,8 @@ make_runtime() {
     wanted "$runtime_image" || return 0
     say "$runtime_image: Debian $suite minbase"
     local dir
-    dir="$(new_root)"
+    new_root
+    dir="$root"
     import_root "$dir" "$runtime_image" \
         "ENV PATH=$base_path" \
         "LABEL org.opencontainers.image.description=\"Local stand-in for $runtime_image: Debian $suite (debootstrap minbase)\"" \
@@ -227,7 +226,8 @@ make_rust() {
     esac
     say "$rust_image: Debian $suite minbase + gcc, libc6-dev, ca-certificates + Rust $version from $sysroot"
     local dir toolchain
-    dir="$(new_root)"
+    new_root
+    dir="$root"
     chroot_install "$dir" gcc libc6-dev ca-certificates
     # The official image's layout: rustup's toolchain directory, cargo's home with the tools
     # on PATH. Only what builds crates is copied: cargo, rustc, rustdoc, their libraries and
@@ -268,7 +268,8 @@ make_prometheus() {
     wanted "$prometheus_image" || return 0
     say "$prometheus_image: Debian's prometheus package, laid out as the official image"
     local dir
-    dir="$(new_root)"
+    new_root
+    dir="$root"
     chroot_install "$dir" prometheus busybox
     check_version "$prometheus_image" "$(package_version "$dir" prometheus)"
     # The official image (prometheus/prometheus Dockerfile at v2.42.0): busybox, the binaries
@@ -294,7 +295,8 @@ make_alertmanager() {
     wanted "$alertmanager_image" || return 0
     say "$alertmanager_image: Debian's prometheus-alertmanager package, laid out as the official image"
     local dir
-    dir="$(new_root)"
+    new_root
+    dir="$root"
     chroot_install "$dir" prometheus-alertmanager busybox
     check_version "$alertmanager_image" "$(package_version "$dir" prometheus-alertmanager)"
     # The official image (prometheus/alertmanager Dockerfile at v0.25.0): busybox,

@@ -8,8 +8,9 @@
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
 //! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
-//! - [`tools`]: finds `prometheus`, `promtool`, Alertmanager, `amtool` and Python modules such
-//!   as `kubernetes_validate` (fail under `CI=true`, skip loudly otherwise);
+//! - [`tools`]: finds `prometheus`, `promtool`, Alertmanager, `amtool`, Python modules such
+//!   as `kubernetes_validate`, and Docker with a Compose tool and local images (fail under
+//!   `CI=true`, skip loudly otherwise);
 //! - [`p2p`]: node + exporter pairs and a JSON-RPC caller over QUIC;
 //! - [`eventually`]: the one patience setting and the polling helper built on it;
 //! - [`deploy`]: the shipped `deploy/` files (Prometheus rules and config, Alertmanager

@@ -1,6 +1,6 @@
 //! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`),
-//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`), and Python modules
-//! from PyPI (`kubernetes-validate`).
+//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`), Python modules
+//! from PyPI (`kubernetes-validate`), and Docker with a Compose tool and local images.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -108,4 +108,79 @@ pub fn require_alertmanager() -> Option<PathBuf> {
 #[track_caller]
 pub fn require_amtool() -> Option<PathBuf> {
     require_one_of(&["amtool"], "prometheus-alertmanager")
+}
+
+/// Docker and a Compose tool, found by [`require_docker_compose`].
+#[derive(Debug, Clone)]
+pub struct DockerCompose {
+    /// The `docker` client.
+    pub docker: PathBuf,
+    /// The Compose command: `docker-compose`, or `docker compose` where the plugin exists.
+    pub compose: Vec<PathBuf>,
+}
+
+impl DockerCompose {
+    /// A `Command` running the Compose tool (its leading words already added).
+    pub fn compose_command(&self) -> Command {
+        let mut cmd = Command::new(&self.compose[0]);
+        cmd.args(&self.compose[1..]);
+        cmd
+    }
+}
+
+/// Whether `program args` runs and exits 0 (output discarded).
+fn succeeds(program: &std::path::Path, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// A Docker engine this process may use, a Compose tool (the `docker compose` plugin, else
+/// `docker-compose`) and the local `images`, for a test that runs containers. Missing any of
+/// them: fails under `CI=true`, else skips loudly (see [`require`]).
+#[track_caller]
+pub fn require_docker_compose(images: &[&str]) -> Option<DockerCompose> {
+    let Some(docker) = find_on_path("docker") else {
+        return missing(
+            "`docker` is not on PATH",
+            "install Docker (Debian: `apt-get install -y docker.io docker-compose`)",
+        )
+        .and(None);
+    };
+    if !succeeds(&docker, &["info"]) {
+        return missing(
+            "the Docker engine does not answer `docker info`",
+            "start it (`systemctl start docker`) and run the tests as a user allowed to use it",
+        )
+        .and(None);
+    }
+    let compose = if succeeds(&docker, &["compose", "version"]) {
+        vec![docker.clone(), PathBuf::from("compose")]
+    } else if let Some(v1) = find_on_path("docker-compose") {
+        vec![v1]
+    } else {
+        return missing(
+            "neither `docker compose` nor `docker-compose` is available",
+            "install one (Debian: `apt-get install -y docker-compose`)",
+        )
+        .and(None);
+    };
+    let absent: Vec<&str> = images
+        .iter()
+        .copied()
+        .filter(|image| !succeeds(&docker, &["image", "inspect", image]))
+        .collect();
+    if !absent.is_empty() {
+        return missing(
+            &format!("the Docker image(s) {} are not present", absent.join(", ")),
+            "pull them, or make them without a registry with \
+             `sudo deploy/docker/local-base-images.sh` (docs/deploy.md)",
+        )
+        .and(None);
+    }
+    Some(DockerCompose { docker, compose })
 }
