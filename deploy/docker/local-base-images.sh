@@ -26,7 +26,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$repo"
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 
 force=false
 while [ $# -gt 0 ]; do
@@ -188,13 +188,20 @@ package_version() {
 import_root() {
     local dir="$1" name="$2"
     shift 2
-    local changes=() c
+    local changes=() c old
     for c in "$@"; do changes+=(--change "$c"); done
+    old="$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)"
     tar --numeric-owner --xattrs -C "$dir" -c . \
         | docker import "${changes[@]}" \
             --message "made by deploy/docker/local-base-images.sh" - "$name" > /dev/null
     rm -rf --one-file-system "$dir"
     say "$name: made ($(docker image inspect -f '{{.Size}}' "$name" | awk '{printf "%.0f MB", $1/1e6}'))"
+    # With --force, the image this one replaces is left untagged: remove it, unless images
+    # built on it still need it (then it goes when they do).
+    if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$name")" ] \
+        && docker rmi "$old" > /dev/null 2>&1; then
+        say "$name: removed the image it replaced"
+    fi
 }
 
 base_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -213,10 +220,11 @@ make_runtime() {
 
 make_rust() {
     wanted "$rust_image" || return 0
-    local sysroot version tag_version
+    local sysroot version tag_version host
     command -v rustc >/dev/null || die "no rustc on PATH: $rust_image is made from this host's toolchain"
     sysroot="$(rustc --print sysroot)"
     version="$(rustc --version | awk '{print $2}')"
+    host="$(rustc -vV | sed -n 's/^host: //p')"
     # rust:1.95-slim-bookworm wants 1.95.x; rust:1-... any 1.x.
     tag_version="${rust_image#*:}"
     tag_version="${tag_version%%-*}"
@@ -232,14 +240,14 @@ make_rust() {
     # The official image's layout: rustup's toolchain directory, cargo's home with the tools
     # on PATH. Only what builds crates is copied: cargo, rustc, rustdoc, their libraries and
     # the host's standard library (no docs, sources, clippy or rustfmt).
-    toolchain="$dir/usr/local/rustup/toolchains/$version-x86_64-unknown-linux-gnu"
+    toolchain="$dir/usr/local/rustup/toolchains/$version-$host"
     mkdir -p "$toolchain/bin" "$toolchain/lib/rustlib" "$dir/usr/local/cargo/bin"
     cp -a "$sysroot/bin/cargo" "$sysroot/bin/rustc" "$sysroot/bin/rustdoc" "$toolchain/bin/"
     cp -a "$sysroot/lib/"*.so* "$toolchain/lib/"
-    cp -a "$sysroot/lib/rustlib/x86_64-unknown-linux-gnu" "$toolchain/lib/rustlib/"
+    cp -a "$sysroot/lib/rustlib/$host" "$toolchain/lib/rustlib/"
     [ -d "$sysroot/lib/rustlib/etc" ] && cp -a "$sysroot/lib/rustlib/etc" "$toolchain/lib/rustlib/"
     for tool in cargo rustc rustdoc; do
-        ln -s "../../rustup/toolchains/$version-x86_64-unknown-linux-gnu/bin/$tool" "$dir/usr/local/cargo/bin/$tool"
+        ln -s "../../rustup/toolchains/$version-$host/bin/$tool" "$dir/usr/local/cargo/bin/$tool"
     done
     chmod -R a+rX,go-w "$dir/usr/local/rustup" "$dir/usr/local/cargo"
     import_root "$dir" "$rust_image" \

@@ -19,9 +19,9 @@
 //! A guard runs `compose down -v` when the test fails half-way, after printing the
 //! containers' states and the last lines of their logs. Needs Docker, a Compose tool and the
 //! base images (`deploy/docker/local-base-images.sh` makes them without a registry); without
-//! them the test skips loudly, or fails under `CI=true`. It takes about 3 minutes plus the
-//! image build (about 4 minutes from nothing on 2 cores, under a minute when only Dawn's
-//! sources changed).
+//! them the test skips loudly, or fails under `CI=true`. Measured on 2 shared cores: about
+//! 2 minutes plus the image build, which takes 3.5 to 5 minutes from nothing and about 1.5
+//! when only Dawn's sources changed (7 and 3.5 minutes in all).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
