@@ -486,8 +486,14 @@ async fn accept_loop(inner: Arc<Inner>) {
             continue;
         };
         let inner = Arc::clone(&inner);
+        let mut stop = inner.shutdown.subscribe();
         tokio::spawn(async move {
-            inner.handshake(incoming).await;
+            // A handshake the peer abandoned would otherwise hold the endpoint (and its UDP
+            // port) until the handshake timeout, after shutdown too.
+            tokio::select! {
+                () = inner.handshake(incoming) => {}
+                _ = stop.wait_for(|stopped| *stopped) => {}
+            }
             drop(permit);
         });
     }

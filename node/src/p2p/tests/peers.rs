@@ -231,12 +231,13 @@ async fn start_at(addr: SocketAddr, identity: &Identity) -> Network {
 
 #[tokio::test]
 async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
-    // A free port with nobody behind it yet, on 127.0.0.2 where the other tests (all on
-    // 127.0.0.1:0) cannot take it between now and the target's bind.
-    let port = std::net::UdpSocket::bind("127.0.0.2:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port")
-        .port();
+    // A free port with nobody behind it yet, on 127.0.0.2 where the other tests (on
+    // 127.0.0.1) cannot take it, and below Linux's ephemeral range (32768-60999), where no
+    // bind to port 0 (a wildcard one included) can land on it while the target is down.
+    let port = (0..1000)
+        .map(|_| rand::random_range(20_000..32_000))
+        .find(|p| std::net::UdpSocket::bind(("127.0.0.2", *p)).is_ok())
+        .expect("a free port below the ephemeral range on 127.0.0.2");
     let target_addr = SocketAddr::from(([127, 0, 0, 2], port));
     let target = identity();
 
