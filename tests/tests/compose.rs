@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use dawn_tests::support::deploy;
 use dawn_tests::support::free_port;
 use dawn_tests::support::http::get;
-use dawn_tests::support::prometheus::percent_encode;
+use dawn_tests::support::prometheus::query_at;
 use dawn_tests::support::tools::{DockerCompose, require_docker_compose};
 use serde_json::Value;
 
@@ -109,8 +109,8 @@ fn compose_runs_three_nodes_with_prometheus_and_alertmanager() {
         METRICS_WITHIN,
         "all three nodes up with 2 peers each",
         || {
-            let up = by_instance(&query(&prometheus, "dawn_node_up{job=\"dawn\"}")?);
-            let peers = by_instance(&query(&prometheus, "p2p_peers{job=\"dawn\"}")?);
+            let up = by_instance(&query_at(&prometheus, "dawn_node_up{job=\"dawn\"}")?);
+            let peers = by_instance(&query_at(&prometheus, "p2p_peers{job=\"dawn\"}")?);
             for instance in INSTANCES {
                 if up.get(instance) != Some(&1.0) || peers.get(instance) != Some(&2.0) {
                     return Err(format!("dawn_node_up {up:?}, p2p_peers {peers:?}"));
@@ -142,8 +142,8 @@ fn compose_runs_three_nodes_with_prometheus_and_alertmanager() {
         METRICS_WITHIN,
         &format!("{STOPPED} reported down, the others up with 1 peer"),
         || {
-            let up = by_instance(&query(&prometheus, "dawn_node_up{job=\"dawn\"}")?);
-            let peers = by_instance(&query(&prometheus, "p2p_peers{job=\"dawn\"}")?);
+            let up = by_instance(&query_at(&prometheus, "dawn_node_up{job=\"dawn\"}")?);
+            let peers = by_instance(&query_at(&prometheus, "p2p_peers{job=\"dawn\"}")?);
             for instance in INSTANCES {
                 let (want_up, want_peers) = if instance == STOPPED_INSTANCE {
                     (0.0, None)
@@ -546,21 +546,6 @@ fn get_json(url: &str) -> Result<Value, String> {
         return Err(format!("{url}: {} {}", r.status, r.text()));
     }
     serde_json::from_str(&r.text()).map_err(|e| format!("{url}: {e}"))
-}
-
-/// An instant query's result (`data.result`).
-fn query(prometheus: &str, promql: &str) -> Result<Vec<Value>, String> {
-    let body = get_json(&format!(
-        "{prometheus}/api/v1/query?query={}",
-        percent_encode(promql)
-    ))?;
-    if body["status"] != "success" {
-        return Err(format!("{promql}: {body}"));
-    }
-    Ok(body["data"]["result"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default())
 }
 
 /// `instance -> value` of a query result.

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use dawn_tests::support::binaries::binaries;
-use dawn_tests::support::process::{ExporterOptions, run_to_end, temp_dir};
+use dawn_tests::support::process::{ExporterOptions, Finished, run_to_end, temp_dir};
 use dawn_tests::support::prometheus::Prometheus;
 use dawn_tests::support::tls::{Pki, basic, bcrypt_hash, https_get};
 use dawn_tests::support::{Exporter, Node, Response, eventually, free_port, get, tools};
@@ -69,6 +69,20 @@ fn https_url(exporter: &Exporter, path: &str) -> String {
 #[track_caller]
 fn https(exporter: &Exporter, web_config: &Path, path: &str, headers: &[(&str, &str)]) -> Response {
     https_get(&https_url(exporter, path), web_config, headers).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `dawn-exporter healthcheck` against the exporter at `address` with web config `web`,
+/// plus `extra` arguments and `envs`.
+fn healthcheck(address: &str, web: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Finished {
+    let mut args = vec![
+        "healthcheck",
+        "--web.listen-address",
+        address,
+        "--web.config.file",
+        web.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    run_to_end(&binaries().exporter, &args, envs)
 }
 
 #[track_caller]
@@ -223,34 +237,16 @@ fn credentials_are_checked_per_request_and_health_is_open_only_when_the_config_s
     // The healthcheck needs credentials here, and says how to give them.
     let port = exporter.port.to_string();
     let address = format!("127.0.0.1:{port}");
-    let web_arg = web.to_str().expect("utf-8");
-    let done = run_to_end(
-        &binaries().exporter,
-        &[
-            "healthcheck",
-            "--web.listen-address",
-            &address,
-            "--web.config.file",
-            web_arg,
-        ],
-        &[],
-    );
+    let done = healthcheck(&address, &web, &[], &[]);
     assert_eq!(done.code(), Some(1), "{done:?}");
     assert!(done.stdout.contains("answered 401"), "{done:?}");
     assert!(done.stdout.contains("dawn_health_without_auth"), "{done:?}");
     let _node = Node::start(&exporter.socket, &[]);
     let healthcheck_with = |password: &str| {
-        run_to_end(
-            &binaries().exporter,
-            &[
-                "healthcheck",
-                "--web.listen-address",
-                &address,
-                "--web.config.file",
-                web_arg,
-                "--basic-auth-user",
-                USER,
-            ],
+        healthcheck(
+            &address,
+            &web,
+            &["--basic-auth-user", USER],
             &[("PROJECT_DAWN_HEALTHCHECK_PASSWORD", password)],
         )
     };
@@ -288,17 +284,7 @@ fn credentials_are_checked_per_request_and_health_is_open_only_when_the_config_s
     }
     let address = format!("127.0.0.1:{}", exporter.port);
     eventually("healthcheck without credentials passes", || {
-        let done = run_to_end(
-            &binaries().exporter,
-            &[
-                "healthcheck",
-                "--web.listen-address",
-                &address,
-                "--web.config.file",
-                opened.to_str().expect("utf-8"),
-            ],
-            &[],
-        );
+        let done = healthcheck(&address, &opened, &[], &[]);
         if done.code() == Some(0) {
             Ok(())
         } else {

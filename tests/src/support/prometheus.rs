@@ -97,21 +97,7 @@ impl Prometheus {
     /// Runs an instant query; returns `data.result`.
     #[track_caller]
     pub fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
-        let url = format!(
-            "http://127.0.0.1:{}/api/v1/query?query={}",
-            self.port,
-            percent_encode(promql)
-        );
-        let r = get(&url)?;
-        let body: Value =
-            serde_json::from_str(&r.text()).map_err(|e| format!("{e}: {}", r.text()))?;
-        if body["status"] != "success" {
-            return Err(format!("query {promql:?} failed: {body}"));
-        }
-        Ok(body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
+        query_at(&format!("http://127.0.0.1:{}", self.port), promql)
     }
 
     /// The single value of an instant vector query, waiting until there is exactly one
@@ -146,6 +132,23 @@ impl Prometheus {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// Runs an instant query against the Prometheus at `base` (`http://HOST:PORT`), whoever
+/// started it; returns `data.result`.
+pub fn query_at(base: &str, promql: &str) -> Result<Vec<Value>, String> {
+    let r = get(&format!(
+        "{base}/api/v1/query?query={}",
+        percent_encode(promql)
+    ))?;
+    let body: Value = serde_json::from_str(&r.text()).map_err(|e| format!("{e}: {}", r.text()))?;
+    if body["status"] != "success" {
+        return Err(format!("query {promql:?} failed: {body}"));
+    }
+    Ok(body["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// Percent-encodes a query parameter value.
