@@ -108,7 +108,8 @@ impl LiveWebConfig {
             *seen = now;
         }
         let path = &current.config.path;
-        let loaded = WebConfig::load(path).and_then(|config| {
+        // Building checks every file it names, so the file is only read here, not loaded.
+        let loaded = WebConfig::read(path).and_then(|config| {
             Served::build(config).map_err(|problem| WebConfigError {
                 path: path.clone(),
                 problem,

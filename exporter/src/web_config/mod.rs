@@ -166,6 +166,17 @@ impl WebConfig {
     /// Reads and checks `path`: the YAML, then every certificate, key and password hash it
     /// names, so that anything wrong is found now rather than at the first scrape.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
+        let config = WebConfig::read(path)?;
+        config.check().map_err(|problem| WebConfigError {
+            path: path.to_owned(),
+            problem,
+        })?;
+        Ok(config)
+    }
+
+    /// Reads and parses `path` without opening the files it names (for callers that build
+    /// from it at once, which checks them).
+    fn read(path: &Path) -> Result<WebConfig, WebConfigError> {
         let wrap = |problem| WebConfigError {
             path: path.to_owned(),
             problem,
@@ -176,9 +187,7 @@ impl WebConfig {
                 source,
             })
         })?;
-        let config = file::parse(path, &text).map_err(wrap)?;
-        config.check().map_err(wrap)?;
-        Ok(config)
+        file::parse(path, &text).map_err(wrap)
     }
 
     /// Builds everything the server will use, to find problems early.
