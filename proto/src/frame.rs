@@ -35,22 +35,45 @@ pub enum Frame {
 }
 
 impl Frame {
+    /// The name of every frame kind, in variant order: `KIND_NAMES[f.kind_index()]` is
+    /// `f.kind_name()`. A consumer counting frames by kind (the exporter's
+    /// `dawn_exporter_frames_total{kind}`) sizes and labels its counters from this list.
+    pub const KIND_NAMES: [&'static str; 12] = [
+        "hello",
+        "welcome",
+        "reject",
+        "define",
+        "series",
+        "batch",
+        "health",
+        "ready",
+        "heartbeat",
+        "retire",
+        "error",
+        "goodbye",
+    ];
+
+    /// Position of the frame's kind in [`Frame::KIND_NAMES`] (its variant's position).
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Frame::Hello(_) => 0,
+            Frame::Welcome(_) => 1,
+            Frame::Reject(_) => 2,
+            Frame::Define(_) => 3,
+            Frame::Series(_) => 4,
+            Frame::Batch(_) => 5,
+            Frame::Health(_) => 6,
+            Frame::Ready(_) => 7,
+            Frame::Heartbeat(_) => 8,
+            Frame::Retire(_) => 9,
+            Frame::Error(_) => 10,
+            Frame::Goodbye => 11,
+        }
+    }
+
     /// Short, stable name of the frame's kind, for logs and metric labels.
     pub fn kind_name(&self) -> &'static str {
-        match self {
-            Frame::Hello(_) => "hello",
-            Frame::Welcome(_) => "welcome",
-            Frame::Reject(_) => "reject",
-            Frame::Define(_) => "define",
-            Frame::Series(_) => "series",
-            Frame::Batch(_) => "batch",
-            Frame::Health(_) => "health",
-            Frame::Ready(_) => "ready",
-            Frame::Heartbeat(_) => "heartbeat",
-            Frame::Retire(_) => "retire",
-            Frame::Error(_) => "error",
-            Frame::Goodbye => "goodbye",
-        }
+        Self::KIND_NAMES[self.kind_index()]
     }
 }
 
@@ -299,4 +322,76 @@ pub struct ErrorReport {
     pub reason: String,
     /// One human-readable line naming the metric, series or frame concerned.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One frame of every kind, in variant order.
+    fn one_of_each() -> Vec<Frame> {
+        vec![
+            Frame::Hello(Hello::new("c", "1", "n", 1, 2, 3)),
+            Frame::Welcome(Welcome {
+                version: 1,
+                server: "s".into(),
+            }),
+            Frame::Reject(Reject { reason: "r".into() }),
+            Frame::Define(Define {
+                id: 0,
+                name: "g".into(),
+                help: "h".into(),
+                kind: MetricKind::Gauge,
+                label_names: vec![],
+                buckets: vec![],
+            }),
+            Frame::Series(SeriesDef {
+                id: 0,
+                metric: 0,
+                label_values: vec![],
+            }),
+            Frame::Batch(Batch {
+                seq: 0,
+                updates: vec![],
+            }),
+            Frame::Health(Health {
+                check: "c".into(),
+                status: HealthStatus::Healthy,
+                message: String::new(),
+                details: vec![],
+            }),
+            Frame::Ready(true),
+            Frame::Heartbeat(Heartbeat {
+                uptime_ms: 0,
+                dropped: 0,
+            }),
+            Frame::Retire(Retire { series: vec![] }),
+            Frame::Error(ErrorReport {
+                reason: "r".into(),
+                message: "m".into(),
+            }),
+            Frame::Goodbye,
+        ]
+    }
+
+    #[test]
+    fn kind_index_is_the_variant_tag_and_names_are_distinct() {
+        let frames = one_of_each();
+        assert_eq!(frames.len(), Frame::KIND_NAMES.len());
+        for (i, frame) in frames.iter().enumerate() {
+            assert_eq!(frame.kind_index(), i, "{frame:?}");
+            let mut wire = Vec::new();
+            crate::encode_frame(frame, &mut wire).expect("encodes");
+            // The body's first byte is bincode's variant tag (a one-byte varint below 251).
+            assert_eq!(
+                wire.get(crate::LENGTH_PREFIX_LEN),
+                Some(&(i as u8)),
+                "{frame:?}"
+            );
+        }
+        let mut names = Frame::KIND_NAMES.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Frame::KIND_NAMES.len());
+    }
 }
