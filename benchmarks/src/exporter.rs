@@ -5,7 +5,7 @@
 //! - [`ingest`]: updates per second from 4 concurrent wire clients, and exporter CPU per
 //!   million updates.
 //! - [`restart`]: records lost across 10 SIGKILL restarts of the exporter under a real
-//!   `dawn_node::telemetry` client.
+//!   `dawn_telemetry` client.
 //!
 //! The wire clients ([`wire`]) send the frames a node sends, built with `dawn_proto`; the
 //! series they hold ([`workload`]) also exist in a `prometheus::Registry` for the baseline;

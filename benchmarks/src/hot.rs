@@ -1,4 +1,4 @@
-//! The node's recording hot path (`dawn_node::telemetry` handles) against the `prometheus`
+//! The node's recording hot path (`dawn_telemetry` handles) against the `prometheus`
 //! crate's equivalents and the OpenTelemetry SDK, measured alternately in the same process.
 //!
 //! Every pair records the same inputs (same label values, same observed values) on both
@@ -8,10 +8,11 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use dawn_node::telemetry::{Counter, Telemetry, TelemetryConfig};
-use dawn_proto::catalogue::{
-    P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGES_TOTAL, SECONDS_BUCKETS,
+use dawn_node::catalogue::{
+    P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGES_TOTAL,
 };
+use dawn_telemetry::DEFAULT_SECONDS_BUCKETS as SECONDS_BUCKETS;
+use dawn_telemetry::{Counter, Telemetry, TelemetryConfig};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};

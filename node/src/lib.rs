@@ -1,7 +1,7 @@
 //! The lean Dawn peer-to-peer node.
 //!
-//! - [`telemetry`]: the client side of the telemetry socket — metric handles, aggregation and
-//!   the background shipper to the sidecar exporter.
+//! - [`catalogue`]: every metric the node records and the enums of their label values; the
+//!   records leave through the `dawn-telemetry` client.
 //! - [`p2p`]: QUIC transport (quinn), identity, peers and discovery.
 //! - [`rpc`]: request/response/notification messages and error codes.
 //! - [`agents`]: agents and their tools (operations).
@@ -16,10 +16,10 @@
 
 pub mod agents;
 pub mod app;
+pub mod catalogue;
 pub mod client;
 pub mod p2p;
 pub mod resilience;
 pub mod rpc;
 pub mod service;
 pub mod storage;
-pub mod telemetry;

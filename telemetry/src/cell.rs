@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use dawn_proto::catalogue::MetricSpec;
+use crate::spec::MetricSpec;
 use dawn_proto::{HistogramValue, MetricKind, Value};
 
 use super::lookup::{LookupCache, lookup_cache};
@@ -202,11 +202,11 @@ impl Cell for HistogramCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dawn_proto::catalogue::P2P_MESSAGE_LATENCY_SECONDS;
+    use crate::tests::specs::LATENCY;
 
     #[test]
     fn histogram_buckets_follow_le_semantics() {
-        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        let h = HistogramCell::new(&LATENCY);
         // Bounds: 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10, then +Inf.
         for v in [0.0, 0.005, 0.0051, 10.0, 10.5, -3.0] {
             assert!(h.observe(v));
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn histogram_refuses_non_finite_values() {
-        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        let h = HistogramCell::new(&LATENCY);
         assert!(!h.observe(f64::NAN));
         assert!(!h.observe(f64::INFINITY));
         assert!(!h.observe(f64::NEG_INFINITY));
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn huge_sums_are_clamped_to_stay_finite() {
-        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        let h = HistogramCell::new(&LATENCY);
         h.observe(f64::MAX);
         h.observe(f64::MAX);
         assert_eq!(h.value().sum, f64::MAX);
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn gauge_add_is_exact_under_contention() {
-        let g = std::sync::Arc::new(GaugeCell::new(&dawn_proto::catalogue::P2P_PEERS));
+        let g = std::sync::Arc::new(GaugeCell::new(&crate::tests::specs::PEERS));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let g = g.clone();
@@ -261,10 +261,10 @@ mod tests {
 
     #[test]
     fn readings_compare_bits_and_convert_to_wire_values() {
-        let g = GaugeCell::new(&dawn_proto::catalogue::P2P_PEERS);
+        let g = GaugeCell::new(&crate::tests::specs::PEERS);
         g.set(f64::NAN);
         assert_eq!(g.read(), g.read(), "NaN reads as unchanged");
-        let h = HistogramCell::new(&P2P_MESSAGE_LATENCY_SECONDS);
+        let h = HistogramCell::new(&LATENCY);
         h.observe(0.2);
         match h.read().to_value() {
             Value::Histogram(v) => {

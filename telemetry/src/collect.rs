@@ -86,11 +86,10 @@ pub(crate) fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::cell::{CounterCell, GaugeCell, HistogramCell};
-    use crate::telemetry::families::{CounterFamily, GaugeFamily, HistogramFamily};
-    use dawn_proto::catalogue::{
-        OVERFLOW_LABEL_VALUE, P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_PEERS,
-    };
+    use crate::OVERFLOW_LABEL_VALUE;
+    use crate::cell::{CounterCell, GaugeCell, HistogramCell};
+    use crate::families::{CounterFamily, GaugeFamily, HistogramFamily};
+    use crate::tests::specs::{CONNECTIONS, LATENCY, PEERS};
     use dawn_proto::{
         DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, HistogramValue, Retire, SeriesDef, Update,
         Value,
@@ -142,17 +141,13 @@ mod tests {
     #[test]
     fn first_pass_defines_everything_then_only_changes_are_sent() {
         let mut h = Harness::new(100);
-        let peers = GaugeFamily(h.registry.register::<GaugeCell>(&P2P_PEERS).unwrap());
-        let conns = CounterFamily(
-            h.registry
-                .register::<CounterCell>(&P2P_CONNECTIONS_TOTAL)
-                .unwrap(),
-        );
+        let peers = GaugeFamily(h.registry.register::<GaugeCell>(&PEERS).unwrap());
+        let conns = CounterFamily(h.registry.register::<CounterCell>(&CONNECTIONS).unwrap());
         let ok = conns.with_labels(&["success"]);
         ok.add(3);
         let mut s = Session::new();
         let frames = h.pass(&mut s);
-        assert_eq!(frames[0], Frame::Define(P2P_PEERS.to_define(0)));
+        assert_eq!(frames[0], Frame::Define(PEERS.to_define(0)));
         assert_eq!(
             frames[1],
             Frame::Series(SeriesDef {
@@ -161,7 +156,7 @@ mod tests {
                 label_values: vec![]
             })
         );
-        assert_eq!(frames[2], Frame::Define(P2P_CONNECTIONS_TOTAL.to_define(1)));
+        assert_eq!(frames[2], Frame::Define(CONNECTIONS.to_define(1)));
         assert_eq!(
             frames[3],
             Frame::Series(SeriesDef {
@@ -208,11 +203,7 @@ mod tests {
     #[test]
     fn a_new_session_gets_every_cumulative_value_again() {
         let mut h = Harness::new(100);
-        let lat = HistogramFamily(
-            h.registry
-                .register::<HistogramCell>(&P2P_MESSAGE_LATENCY_SECONDS)
-                .unwrap(),
-        );
+        let lat = HistogramFamily(h.registry.register::<HistogramCell>(&LATENCY).unwrap());
         let req = lat.with_labels(&["request"]);
         req.observe(0.2);
         req.observe(7.0);
@@ -243,11 +234,7 @@ mod tests {
     #[test]
     fn idle_unreferenced_series_retire_after_the_ttl() {
         let mut h = Harness::new(100);
-        let conns = CounterFamily(
-            h.registry
-                .register::<CounterCell>(&P2P_CONNECTIONS_TOTAL)
-                .unwrap(),
-        );
+        let conns = CounterFamily(h.registry.register::<CounterCell>(&CONNECTIONS).unwrap());
         let kept = conns.with_labels(&["success"]);
         conns.with_labels(&["failed"]).inc();
         let mut s = Session::new();
@@ -294,11 +281,7 @@ mod tests {
     #[test]
     fn the_overflow_series_is_shipped_with_marker_labels_and_never_retires() {
         let mut h = Harness::new(1);
-        let conns = CounterFamily(
-            h.registry
-                .register::<CounterCell>(&P2P_CONNECTIONS_TOTAL)
-                .unwrap(),
-        );
+        let conns = CounterFamily(h.registry.register::<CounterCell>(&CONNECTIONS).unwrap());
         conns.with_labels(&["success"]).inc();
         conns.with_labels(&["failed"]).inc();
         conns.with_labels(&["rejected"]).add(5);

@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_SERIES_PER_METRIC: usize = 1000;
 /// Default time after which an untouched, unreferenced series is retired.
 pub const DEFAULT_SERIES_TTL: Duration = Duration::from_secs(600);
 
-/// Settings of a [`crate::telemetry::Telemetry`] instance.
+/// Settings of a [`crate::Telemetry`] instance.
 ///
 /// Build it with [`TelemetryConfig::new`] and adjust the public fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct TelemetryConfig {
     /// Longest one write to the exporter may block the shipper; past it the connection is
     /// dropped (and resynchronised on reconnect).
     pub write_timeout: Duration,
-    /// Longest [`crate::telemetry::Telemetry::shutdown`] waits for the final flush.
+    /// Longest [`crate::Telemetry::shutdown`] waits for the final flush.
     pub shutdown_timeout: Duration,
     /// Whether a shipper runs at all. `false` (`dawn-node run --telemetry off`): no thread,
     /// no socket, no logging; handles still record in memory and `shutdown` returns

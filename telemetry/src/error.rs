@@ -1,6 +1,6 @@
 //! Why a telemetry instance cannot start.
 
-/// Why [`crate::telemetry::Telemetry::start`] failed.
+/// Why [`crate::Telemetry::start`] failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The configuration is unusable; every problem is listed.

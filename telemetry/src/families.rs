@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use dawn_proto::catalogue::MetricSpec;
+use crate::spec::MetricSpec;
 
 use super::cell::{CounterCell, GaugeCell, HistogramCell};
 use super::family::FamilyCore;
@@ -13,7 +13,7 @@ macro_rules! family {
     ($(#[$doc:meta])* $name:ident, $cell:ty, $handle:ident) => {
         $(#[$doc])*
         ///
-        /// Cheap to clone; every clone and every [`crate::telemetry::Telemetry::counter`]-style
+        /// Cheap to clone; every clone and every [`crate::Telemetry::counter`]-style
         /// call for the same metric shares the same series.
         #[derive(Clone)]
         pub struct $name(pub(crate) Arc<FamilyCore<$cell>>);
@@ -26,7 +26,7 @@ macro_rules! family {
             /// lookups, or else one hash-map lookup under a read lock, with no allocation. Beyond the per-metric series cap, and for values that do
             /// not fit the metric (wrong number, longer than the wire's limit), the handle is
             /// that of the metric's single overflow series whose every label value is
-            /// [`dawn_proto::catalogue::OVERFLOW_LABEL_VALUE`]; each recording into it is
+            /// [`crate::OVERFLOW_LABEL_VALUE`]; each recording into it is
             /// counted as dropped. Keep the handle where the labels are fixed (e.g. on a
             /// peer's connection) instead of looking it up per event.
             pub fn with_labels(&self, values: &[&str]) -> $handle {

@@ -10,8 +10,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::spec::{MetricSpec, OVERFLOW_LABEL_VALUE};
 use dawn_proto::MAX_LABEL_VALUE_LEN;
-use dawn_proto::catalogue::{MetricSpec, OVERFLOW_LABEL_VALUE};
 
 use super::cell::{Cell, Reading};
 use super::labelhash::LabelHasher;
@@ -316,9 +316,9 @@ impl<C: Cell> ShipFamily for FamilyCore<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::cell::CounterCell;
-    use dawn_proto::catalogue::{P2P_MESSAGES_TOTAL, P2P_PEERS};
-    use dawn_proto::{MetricKind, catalogue::P2P_CONNECTIONS_TOTAL};
+    use crate::cell::CounterCell;
+    use crate::tests::specs::{CONNECTIONS, MESSAGES, PEERS};
+    use dawn_proto::MetricKind;
 
     fn ctx(max_series: usize) -> FamilyContext {
         FamilyContext {
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn same_labels_resolve_to_the_same_series() {
-        let f = FamilyCore::<CounterCell>::new(P2P_MESSAGES_TOTAL, ctx(10));
+        let f = FamilyCore::<CounterCell>::new(MESSAGES, ctx(10));
         let a = f.series(&["request", "success"]);
         let b = f.series(&["request", "success"]);
         let c = f.series(&["request", "error"]);
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn excess_and_invalid_label_sets_fold_into_one_overflow_series() {
         let context = ctx(2);
-        let f = FamilyCore::<CounterCell>::new(P2P_CONNECTIONS_TOTAL, context.clone());
+        let f = FamilyCore::<CounterCell>::new(CONNECTIONS, context.clone());
         let a = f.series(&["success"]);
         let _b = f.series(&["failed"]);
         let over1 = f.series(&["rejected"]);
@@ -374,7 +374,7 @@ mod tests {
             MetricSpec {
                 kind: MetricKind::Counter,
                 name: "x_total",
-                ..P2P_PEERS
+                ..PEERS
             },
             context.clone(),
         );
@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn retire_removes_only_unreferenced_idle_series() {
-        let f = FamilyCore::<CounterCell>::new(P2P_CONNECTIONS_TOTAL, ctx(10));
+        let f = FamilyCore::<CounterCell>::new(CONNECTIONS, ctx(10));
         let held = f.series(&["success"]);
         let (held_key, gone_key) = {
             let gone = f.series(&["failed"]);
@@ -415,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_lookup_cache_returns_the_table_series_and_never_a_retired_one() {
-        let f = FamilyCore::<CounterCell>::new(P2P_MESSAGES_TOTAL, ctx(10));
+        let f = FamilyCore::<CounterCell>::new(MESSAGES, ctx(10));
         let first = f.series(&["request", "success"]);
         // Cached now: the same series, and the other label sets are not confused with it.
         assert!(Arc::ptr_eq(&first, &f.series(&["request", "success"])));
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn a_series_recorded_into_during_retirement_stays_with_its_value() {
-        let f = FamilyCore::<CounterCell>::new(P2P_CONNECTIONS_TOTAL, ctx(10));
+        let f = FamilyCore::<CounterCell>::new(CONNECTIONS, ctx(10));
         let s = f.series(&["success"]);
         s.cell.add(1);
         let key = (s.hash(), s.uid());
@@ -459,10 +459,7 @@ mod tests {
         // One thread looks up and records as fast as it can (mostly cache hits); this one
         // retires the series whenever it can. Every increment must end up either in a
         // retired series' final reading or in the live one.
-        let f = Arc::new(FamilyCore::<CounterCell>::new(
-            P2P_CONNECTIONS_TOTAL,
-            ctx(10),
-        ));
+        let f = Arc::new(FamilyCore::<CounterCell>::new(CONNECTIONS, ctx(10)));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let recorder = {
             let (f, stop) = (f.clone(), stop.clone());

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dawn_proto::catalogue::MetricSpec;
+use crate::spec::MetricSpec;
 use dawn_proto::{Detail, Health, HealthStatus, ValidationError, validate_health};
 
 use super::cell::{CounterCell, GaugeCell, HistogramCell};

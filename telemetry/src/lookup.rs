@@ -77,10 +77,10 @@ impl<C> LookupCache<C> {
 macro_rules! lookup_cache {
     ($cell:ty) => {
         fn with_lookup_cache<R>(
-            f: impl FnOnce(&mut $crate::telemetry::lookup::LookupCache<$cell>) -> R,
+            f: impl FnOnce(&mut $crate::lookup::LookupCache<$cell>) -> R,
         ) -> Option<R> {
             thread_local! {
-                static CACHE: std::cell::RefCell<$crate::telemetry::lookup::LookupCache<$cell>> =
+                static CACHE: std::cell::RefCell<$crate::lookup::LookupCache<$cell>> =
                     std::cell::RefCell::new(Default::default());
             }
             // `None` while the thread's thread-locals are being destroyed: look up in the

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use dawn_proto::catalogue::MetricSpec;
+use crate::spec::MetricSpec;
 use dawn_proto::{MetricKind, ValidationError, validate_define};
 
 use super::cell::{Cell, CounterCell, GaugeCell, HistogramCell};
@@ -171,34 +171,34 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dawn_proto::catalogue::{self, P2P_PEERS};
+    use crate::tests::specs::{self, PEERS};
 
     #[test]
     fn registration_is_idempotent_and_checked() {
         let r = Registry::new(10);
-        let a = r.register::<GaugeCell>(&P2P_PEERS).unwrap();
-        let b = r.register::<GaugeCell>(&P2P_PEERS).unwrap();
+        let a = r.register::<GaugeCell>(&PEERS).unwrap();
+        let b = r.register::<GaugeCell>(&PEERS).unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!(r.families().len(), 1);
 
-        let err = r.register::<CounterCell>(&P2P_PEERS).unwrap_err();
+        let err = r.register::<CounterCell>(&PEERS).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "metric p2p_peers is a gauge, not a counter"
+            "metric test_peers is a gauge, not a counter"
         );
 
         let other = MetricSpec {
             help: "something else",
-            ..P2P_PEERS
+            ..PEERS
         };
         assert!(matches!(
             r.register::<GaugeCell>(&other),
-            Err(RegisterError::Conflict { name: "p2p_peers" })
+            Err(RegisterError::Conflict { name: "test_peers" })
         ));
 
         let bad = MetricSpec {
             name: "no-dashes",
-            ..P2P_PEERS
+            ..PEERS
         };
         let err = r.register::<GaugeCell>(&bad).unwrap_err();
         assert!(err.to_string().contains("invalid metric name"), "{err}");
@@ -208,11 +208,11 @@ mod tests {
     #[test]
     fn the_whole_catalogue_registers() {
         let r = Registry::new(10);
-        for spec in catalogue::ALL {
+        for spec in specs::ALL {
             r.register_any(spec).unwrap();
         }
         let names: Vec<_> = r.families().iter().map(|f| f.ship().spec().name).collect();
-        let expected: Vec<_> = catalogue::ALL.iter().map(|s| s.name).collect();
+        let expected: Vec<_> = specs::ALL.iter().map(|s| s.name).collect();
         assert_eq!(names, expected);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use dawn_proto::catalogue::MetricSpec;
+use crate::spec::MetricSpec;
 use dawn_proto::{
     Batch, EncodeError, Frame, Health, Heartbeat, Retire, SeriesDef, Update, Value, encode_frame,
 };

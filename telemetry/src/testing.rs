@@ -16,14 +16,14 @@ use dawn_proto::{
     Reject, Value, Welcome, encode_frame, validate_define, validate_label_values, validate_value,
 };
 
-use crate::telemetry::TelemetryConfig;
+use crate::TelemetryConfig;
 
 /// How long an eventually-true check waits.
-pub(crate) const PATIENCE: Duration = Duration::from_secs(10);
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Polls `check` until it holds or [`PATIENCE`] runs out.
 #[track_caller]
-pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !check() {
         assert!(
@@ -35,10 +35,10 @@ pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// A directory removed on drop.
-pub(crate) struct TempDir(PathBuf);
+pub struct TempDir(PathBuf);
 
 impl TempDir {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
             "dawn-node-t{}-{}-{:x}",
@@ -50,7 +50,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub(crate) fn socket(&self) -> PathBuf {
+    pub fn socket(&self) -> PathBuf {
         self.0.join("t.sock")
     }
 }
@@ -62,7 +62,7 @@ impl Drop for TempDir {
 }
 
 /// A config with test-sized timings.
-pub(crate) fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
+pub fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
     TelemetryConfig {
         flush_interval: Duration::from_millis(20),
         reconnect_min: Duration::from_millis(10),
@@ -76,7 +76,7 @@ pub(crate) fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
 
 /// How the fake exporter answers a `Hello`.
 #[derive(Debug, Clone)]
-pub(crate) enum Answer {
+pub enum Answer {
     Welcome,
     Reject(String),
     /// Accepts the connection and never answers.
@@ -84,25 +84,25 @@ pub(crate) enum Answer {
 }
 
 /// Series key as the exporter exposes it: metric name and label values.
-pub(crate) type Key = (String, Vec<String>);
+pub type Key = (String, Vec<String>);
 
 /// What the exporter has learnt, across connections.
 #[derive(Debug, Default)]
-pub(crate) struct View {
-    pub(crate) hellos: Vec<Hello>,
+pub struct View {
+    pub hellos: Vec<Hello>,
     /// Every frame received, with its connection number.
-    pub(crate) frames: Vec<(usize, Frame)>,
-    pub(crate) values: BTreeMap<Key, Value>,
+    pub frames: Vec<(usize, Frame)>,
+    pub values: BTreeMap<Key, Value>,
     /// Every update applied, in order, including those of series retired since.
-    pub(crate) history: Vec<(Key, Value)>,
-    pub(crate) health: BTreeMap<String, Health>,
-    pub(crate) ready: Option<bool>,
-    pub(crate) last_heartbeat: Option<Heartbeat>,
-    pub(crate) retired: Vec<Key>,
-    pub(crate) goodbyes: usize,
-    pub(crate) closed: usize,
+    pub history: Vec<(Key, Value)>,
+    pub health: BTreeMap<String, Health>,
+    pub ready: Option<bool>,
+    pub last_heartbeat: Option<Heartbeat>,
+    pub retired: Vec<Key>,
+    pub goodbyes: usize,
+    pub closed: usize,
     /// Protocol violations seen; tests assert there are none.
-    pub(crate) violations: Vec<String>,
+    pub violations: Vec<String>,
     conns: HashMap<usize, ConnView>,
 }
 
@@ -114,14 +114,14 @@ struct ConnView {
 }
 
 impl View {
-    pub(crate) fn value(&self, name: &str, labels: &[&str]) -> Option<&Value> {
+    pub fn value(&self, name: &str, labels: &[&str]) -> Option<&Value> {
         self.values.get(&(
             name.to_owned(),
             labels.iter().map(|l| l.to_string()).collect(),
         ))
     }
 
-    pub(crate) fn counter(&self, name: &str, labels: &[&str]) -> Option<u64> {
+    pub fn counter(&self, name: &str, labels: &[&str]) -> Option<u64> {
         match self.value(name, labels)? {
             Value::Counter(v) => Some(*v),
             _ => None,
@@ -129,13 +129,13 @@ impl View {
     }
 
     /// Whether series `name{labels}` was ever updated to `value`.
-    pub(crate) fn had(&self, name: &str, labels: &[&str], value: &Value) -> bool {
+    pub fn had(&self, name: &str, labels: &[&str], value: &Value) -> bool {
         self.history.iter().any(|((n, l), v)| {
             n == name && l.iter().map(String::as_str).eq(labels.iter().copied()) && v == value
         })
     }
 
-    pub(crate) fn kinds_of_frames(&self, conn: usize) -> Vec<&'static str> {
+    pub fn kinds_of_frames(&self, conn: usize) -> Vec<&'static str> {
         self.frames
             .iter()
             .filter(|(c, _)| *c == conn)
@@ -218,7 +218,7 @@ impl View {
 }
 
 /// The fake exporter.
-pub(crate) struct FakeExporter {
+pub struct FakeExporter {
     path: PathBuf,
     view: Arc<Mutex<View>>,
     stop: Arc<AtomicBool>,
@@ -230,7 +230,7 @@ static CONN_NUMBERS: AtomicUsize = AtomicUsize::new(0);
 impl FakeExporter {
     /// Listens on `path` (replacing a stale socket file), sharing `view` with earlier
     /// exporters so that tests can follow totals across restarts.
-    pub(crate) fn start(path: &Path, answer: Answer, view: Arc<Mutex<View>>) -> Self {
+    pub fn start(path: &Path, answer: Answer, view: Arc<Mutex<View>>) -> Self {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).expect("bind fake exporter");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -247,18 +247,18 @@ impl FakeExporter {
         }
     }
 
-    pub(crate) fn view(&self) -> MutexGuard<'_, View> {
+    pub fn view(&self) -> MutexGuard<'_, View> {
         self.view.lock().expect("view")
     }
 
     /// Waits until `check` holds on the view.
     #[track_caller]
-    pub(crate) fn wait(&self, what: &str, mut check: impl FnMut(&View) -> bool) {
+    pub fn wait(&self, what: &str, mut check: impl FnMut(&View) -> bool) {
         eventually(what, || check(&self.view()));
     }
 
     /// Stops listening and drops every connection, as a crashed exporter would.
-    pub(crate) fn kill(mut self) {
+    pub fn kill(mut self) {
         self.shut();
     }
 

@@ -284,9 +284,7 @@ fn ready_and_live_shapes() {
 fn text_and_openmetrics_by_accept_with_exact_content_types() {
     let exporter = Exporter::start();
     let mut node = steady_node(&exporter, "node-a");
-    node.send(&Frame::Define(
-        dawn_proto::catalogue::P2P_PEERS.to_define(1),
-    ));
+    node.send(&Frame::Define(dawn_node::catalogue::P2P_PEERS.to_define(1)));
     node.send(&Frame::Series(SeriesDef {
         id: 1,
         metric: 1,
@@ -388,7 +386,7 @@ fn compat_seed_names_also_expose_p2p_peers_total() {
         }
         let exporter = Exporter::start_with(opts);
         let mut node = steady_node(&exporter, "node-a");
-        let def = dawn_proto::catalogue::P2P_PEERS.to_define(1);
+        let def = dawn_node::catalogue::P2P_PEERS.to_define(1);
         assert_eq!(def.kind, MetricKind::Gauge);
         node.send(&Frame::Define(def));
         node.send(&Frame::Series(SeriesDef {
@@ -496,7 +494,7 @@ fn records_and_client_dropped_records_are_counted() {
         uptime_ms: 20,
         dropped: 12,
     }));
-    let n = dawn_proto::catalogue::ALL.len() as f64;
+    let n = dawn_node::catalogue::ALL.len() as f64;
     exporter.eventually_metrics("records and dropped records are counted", |m| {
         let records = m.get("dawn_exporter_records_total", &[]);
         let dropped = m.get("dawn_exporter_client_dropped_records_total", &[]);

@@ -1,6 +1,6 @@
 //! Every metric of the catalogue is really recorded (the bug this project exists to fix):
 //! a scripted scenario over three node + exporter pairs makes every kind of event happen,
-//! after which every metric of `dawn_proto::catalogue::ALL` has a non-zero series on the
+//! after which every metric of `dawn_node::catalogue::ALL` has a non-zero series on the
 //! exporters, and every listed value of the closed label sets (`catalogue::values`) appears
 //! non-zero in some series.
 //!
@@ -17,16 +17,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use dawn_node::catalogue::{
+    ALL, BreakerState, ClosedLabel, P2P_CIRCUIT_BREAKER_STATE, closed_labels,
+};
 use dawn_node::client::Client;
 use dawn_node::rpc::{
     ErrorObject, INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, RATE_LIMITED, RETRY_AFTER_KEY,
     SERVER_ERROR,
 };
-use dawn_proto::MetricKind;
-use dawn_proto::catalogue::{
-    ALL, MetricSpec, P2P_AGENT_OPERATIONS_TOTAL, P2P_CIRCUIT_BREAKER_STATE, P2P_CONNECTIONS_TOTAL,
-    P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGE_SIZE_BYTES, P2P_MESSAGES_TOTAL, values,
-};
+use dawn_telemetry::{MetricKind, MetricSpec};
 use dawn_tests::support::{Caller, Exposition, Pair, eventually};
 use serde_json::{Value, json};
 
@@ -34,22 +33,8 @@ use serde_json::{Value, json};
 /// that gossip stays far below the default rate limit (100 per 60 s per sender).
 const GOSSIP: &str = "1s";
 
-/// Labels whose values are a closed set, with the set every value of which must appear.
-/// Histograms are checked on their `_count`.
-const CLOSED_LABELS: &[(&MetricSpec, &str, &[&str])] = &[
-    (&P2P_CONNECTIONS_TOTAL, "status", values::CONNECTION_STATUS),
-    (&P2P_MESSAGES_TOTAL, "type", values::MESSAGE_TYPE),
-    (&P2P_MESSAGES_TOTAL, "status", values::MESSAGE_STATUS),
-    (&P2P_MESSAGE_LATENCY_SECONDS, "type", values::MESSAGE_TYPE),
-    (&P2P_MESSAGE_SIZE_BYTES, "type", values::MESSAGE_TYPE),
-    (
-        &P2P_AGENT_OPERATIONS_TOTAL,
-        "status",
-        values::AGENT_OPERATION_STATUS,
-    ),
-];
-
-/// Label names that always carry a closed set of values (so must be in [`CLOSED_LABELS`]).
+/// Label names that always carry a closed set of values (so must be in
+/// `catalogue::closed_labels`).
 const CLOSED_LABEL_NAMES: &[&str] = &["type", "status"];
 
 /// The sample name that carries a metric's non-zero evidence.
@@ -75,13 +60,18 @@ fn missing(expositions: &[Exposition]) -> Vec<String> {
             missing.push(format!("{name}: no non-zero series"));
         }
     }
-    for (spec, label, listed) in CLOSED_LABELS {
-        let name = evidence_name(spec);
+    for ClosedLabel {
+        metric,
+        label,
+        values,
+    } in closed_labels()
+    {
+        let name = evidence_name(metric);
         let seen: BTreeSet<&str> = samples()
             .filter(|s| s.name == name && non_zero(s.value))
             .filter_map(|s| s.label(label))
             .collect();
-        for value in *listed {
+        for value in values {
             if !seen.contains(value) {
                 missing.push(format!("{name}{{{label}=\"{value}\"}}: no non-zero series"));
             }
@@ -90,39 +80,46 @@ fn missing(expositions: &[Exposition]) -> Vec<String> {
     missing
 }
 
-/// The table above must cover every closed-set label of the catalogue and name only real
+/// The catalogue's closed-label list must cover every closed-set label and name only real
 /// metrics and labels: a new `status` label, or a renamed one, must not slip past.
 #[test]
-fn closed_label_table_matches_the_catalogue() {
-    for (spec, label, listed) in CLOSED_LABELS {
+fn closed_label_list_matches_the_catalogue() {
+    let closed = closed_labels();
+    for c in &closed {
         assert!(
-            ALL.contains(spec),
+            ALL.contains(c.metric),
             "{} is not in catalogue::ALL any more",
-            spec.name
+            c.metric.name
         );
         assert!(
-            spec.labels.contains(label),
-            "{} has no label {label} (labels: {:?})",
-            spec.name,
-            spec.labels
+            c.metric.labels.contains(&c.label),
+            "{} has no label {} (labels: {:?})",
+            c.metric.name,
+            c.label,
+            c.metric.labels
         );
-        assert!(!listed.is_empty(), "{}{{{label}}}: empty set", spec.name);
+        assert!(
+            !c.values.is_empty(),
+            "{}{{{}}}: empty set",
+            c.metric.name,
+            c.label
+        );
     }
     for spec in ALL {
         for label in spec.labels {
             if CLOSED_LABEL_NAMES.contains(label) {
                 assert!(
-                    CLOSED_LABELS
+                    closed
                         .iter()
-                        .any(|(s, l, _)| s.name == spec.name && l == label),
-                    "{}{{{label}}} has a closed set of values: list it in CLOSED_LABELS",
+                        .any(|c| c.metric.name == spec.name && c.label == *label),
+                    "{}{{{label}}} has a closed set of values: list it in catalogue::closed_labels",
                     spec.name
                 );
             }
         }
     }
     // The breaker gauge's values are states, not label values: checked in the scenario.
-    assert_eq!(values::BREAKER_STATE[1], "open");
+    assert_eq!(BreakerState::Open.as_gauge(), 1.0);
     assert_eq!(P2P_CIRCUIT_BREAKER_STATE.kind, MetricKind::Gauge);
 }
 

@@ -1,4 +1,4 @@
-//! Acceptance with the node's own telemetry client, `dawn_node::telemetry`, used in the test
+//! Acceptance with the node's own telemetry client, `dawn_telemetry`, used in the test
 //! process with a short flush interval against the real `dawn-exporter` binary:
 //!
 //! - a known number of counter increments and histogram observations recorded while the
@@ -8,10 +8,9 @@
 
 use std::time::Duration;
 
-use dawn_node::telemetry::{Counter, Histogram, Telemetry, TelemetryConfig};
-use dawn_proto::catalogue::{
-    P2P_AGENT_OPERATION_LATENCY_SECONDS, P2P_AGENT_OPERATIONS_TOTAL, SECONDS_BUCKETS,
-};
+use dawn_node::catalogue::{P2P_AGENT_OPERATION_LATENCY_SECONDS, P2P_AGENT_OPERATIONS_TOTAL};
+use dawn_telemetry::DEFAULT_SECONDS_BUCKETS as SECONDS_BUCKETS;
+use dawn_telemetry::{Counter, Histogram, Telemetry, TelemetryConfig};
 use dawn_tests::support::resync::check_histogram;
 use dawn_tests::support::{Exporter, RawClient, eventually};
 

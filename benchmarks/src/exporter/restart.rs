@@ -1,6 +1,6 @@
 //! Records lost across exporter restarts under load.
 //!
-//! The node's own telemetry client (`dawn_node::telemetry::Telemetry`, in this process, with
+//! The node's own telemetry client (`dawn_telemetry::Telemetry`, in this process, with
 //! a 20 ms flush and reconnects every 10..100 ms) records continuously from a thread (about
 //! 100k events/s over 104 series of the node's catalogue metrics: messages by type and
 //! status, latency histograms by type, agent operations) while the exporter is killed with
@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use dawn_node::telemetry::{Counter, Histogram, Telemetry, TelemetryConfig};
-use dawn_proto::Value;
-use dawn_proto::catalogue::{
-    P2P_AGENT_OPERATIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGES_TOTAL, values,
+use dawn_node::catalogue::{
+    MessageStatus, MessageType, OperationStatus, P2P_AGENT_OPERATIONS_TOTAL,
+    P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGES_TOTAL,
 };
+use dawn_proto::Value;
+use dawn_telemetry::{Counter, Histogram, Telemetry, TelemetryConfig};
 
 use super::expo::{self, sample_key};
 use super::workload::expected_samples;
@@ -144,7 +145,7 @@ pub(crate) fn run(
         "records",
         Target::Exactly(0.0),
         format!(
-            "{recorded} records on {} series by dawn_node::telemetry (20 ms flush) across {RESTARTS} SIGKILL restarts of the exporter every {} ms (down {:.0} ms each on average, {sessions} sessions); |recorded - on /metrics| summed over series",
+            "{recorded} records on {} series by dawn_telemetry (20 ms flush) across {RESTARTS} SIGKILL restarts of the exporter every {} ms (down {:.0} ms each on average, {sessions} sessions); |recorded - on /metrics| summed over series",
             totals.len(),
             uptime.as_millis(),
             downtime.as_secs_f64() * 1e3 / RESTARTS as f64
@@ -157,11 +158,11 @@ pub(crate) fn run(
 fn series(telemetry: &Telemetry) -> (Vec<CounterSeries>, Vec<HistogramSeries>) {
     let mut counters = Vec::new();
     let messages = telemetry.counter(&P2P_MESSAGES_TOTAL);
-    for t in values::MESSAGE_TYPE {
-        for s in values::MESSAGE_STATUS {
+    for t in MessageType::ALL.map(MessageType::as_str) {
+        for s in MessageStatus::ALL.map(MessageStatus::as_str) {
             counters.push(CounterSeries {
                 name: P2P_MESSAGES_TOTAL.name,
-                labels: vec![("type", (*t).to_owned()), ("status", (*s).to_owned())],
+                labels: vec![("type", t.to_owned()), ("status", s.to_owned())],
                 handle: messages.with_labels(&[t, s]),
             });
         }
@@ -170,13 +171,13 @@ fn series(telemetry: &Telemetry) -> (Vec<CounterSeries>, Vec<HistogramSeries>) {
     for a in 0..AGENTS {
         let agent = format!("agent-{a}");
         for op in OPERATIONS {
-            for s in values::AGENT_OPERATION_STATUS {
+            for s in OperationStatus::ALL.map(OperationStatus::as_str) {
                 counters.push(CounterSeries {
                     name: P2P_AGENT_OPERATIONS_TOTAL.name,
                     labels: vec![
                         ("agent_id", agent.clone()),
                         ("operation", op.to_owned()),
-                        ("status", (*s).to_owned()),
+                        ("status", s.to_owned()),
                     ],
                     handle: operations.with_labels(&[&agent, op, s]),
                 });
@@ -184,7 +185,8 @@ fn series(telemetry: &Telemetry) -> (Vec<CounterSeries>, Vec<HistogramSeries>) {
         }
     }
     let latency = telemetry.histogram(&P2P_MESSAGE_LATENCY_SECONDS);
-    let histograms = values::MESSAGE_TYPE
+    let histograms = MessageType::ALL
+        .map(MessageType::as_str)
         .iter()
         .map(|t| HistogramSeries {
             labels: vec![("type", (*t).to_owned())],

@@ -8,10 +8,10 @@
 //! of the series are histograms, whose 12 buckets plus `_sum` and `_count` make them most
 //! of the exposition's lines (as in a node's own metrics).
 
-use dawn_proto::catalogue::SECONDS_BUCKETS;
 use dawn_proto::{
     Batch, Define, Frame, HistogramValue, MetricKind, SeriesDef, Update, Value, encode_frame,
 };
+use dawn_telemetry::DEFAULT_SECONDS_BUCKETS as SECONDS_BUCKETS;
 
 use super::expo::sample_key;
 

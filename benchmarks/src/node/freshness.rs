@@ -1,7 +1,7 @@
 //! Freshness: how long after an event its new value shows on the exporter's `/metrics`, at
 //! the default flush interval.
 //!
-//! A `dawn_node::telemetry::Telemetry` instance in this process, configured as the node's is
+//! A `dawn_telemetry::Telemetry` instance in this process, configured as the node's is
 //! by default (`TelemetryConfig::new`: 1 s flush), reports to a real `dawn-exporter`. Each
 //! sample waits a random fraction of the flush interval (so that events land at uniformly
 //! random phases of the shipper's schedule), increments a counter, and polls `/metrics`
@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dawn_node::telemetry::{Telemetry, TelemetryConfig};
 use dawn_proto::MetricKind;
-use dawn_proto::catalogue::MetricSpec;
+use dawn_telemetry::MetricSpec;
+use dawn_telemetry::{Telemetry, TelemetryConfig};
 
 use super::{Rng, sample};
 use crate::Mode;

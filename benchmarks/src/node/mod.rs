@@ -7,7 +7,7 @@
 //!   identical pair started with `--telemetry off`; short runs of the two pairs alternate
 //!   in random order and the ratio is of their upper deciles ([`throughput`]).
 //! - `freshness_ms` (and `freshness_mean_ms`): time from a counter increment in a
-//!   `dawn_node::telemetry::Telemetry` instance at the default 1 s flush to its new value on
+//!   `dawn_telemetry::Telemetry` instance at the default 1 s flush to its new value on
 //!   a real exporter's `/metrics`, at random phases of the flush ([`freshness`]).
 
 mod freshness;

@@ -12,16 +12,14 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use dawn_proto::catalogue;
+use dawn_telemetry::{RegisterError, ShutdownOutcome, Telemetry, TelemetryError};
 use tracing::{error, info, warn};
 
 use crate::agents::{AgentRegistry, EchoAgent};
+use crate::catalogue::{self, Component, NodeFailure};
 use crate::p2p::{Identity, IdentityError, TransportError, TransportSettings};
-use crate::service::{
-    Agents, Component, NodeMetrics, Report, Service, ServiceConfig, storage_health,
-};
+use crate::service::{Agents, NodeMetrics, Report, Service, ServiceConfig, storage_health};
 use crate::storage::DataRoot;
-use crate::telemetry::{RegisterError, ShutdownOutcome, Telemetry, TelemetryError};
 
 pub use cli::{CallArgs, Cli, Command, IdArgs, RunArgs};
 pub use config::{
@@ -169,7 +167,7 @@ where
             Some((root.clone(), shown.clone()))
         }
         Err(e) => {
-            metrics.error("unusable", Component::Storage);
+            metrics.error(NodeFailure::StorageUnusable.as_str(), Component::Storage);
             report(
                 &telemetry,
                 "storage",
@@ -181,7 +179,7 @@ where
     };
     let agents = load_agents(root.as_ref().map(|(r, _)| &**r));
     if agents.load_error.is_some() {
-        metrics.error("load_failed", Component::Agents);
+        metrics.error(NodeFailure::AgentsLoadFailed.as_str(), Component::Agents);
     }
 
     let service_config = ServiceConfig {
@@ -229,7 +227,7 @@ where
                     match &result {
                         Ok(()) => info!("data root writable again; node ready"),
                         Err(e) => {
-                            metrics.error("not_writable", Component::Storage);
+                            metrics.error(NodeFailure::StorageNotWritable.as_str(), Component::Storage);
                             error!(error = %e, "data root no longer writable; node not ready");
                         }
                     }

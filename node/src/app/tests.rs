@@ -4,11 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dawn_proto::catalogue;
+use crate::catalogue;
 use dawn_proto::{HealthStatus, Value};
 
 use super::{NodeConfig, run};
-use crate::telemetry::tests::support::{Answer, FakeExporter, TempDir, View};
+use dawn_telemetry::testing::{Answer, FakeExporter, TempDir, View};
 
 fn config(dir: &TempDir, data_root: std::path::PathBuf) -> NodeConfig {
     NodeConfig {

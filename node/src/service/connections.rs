@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::dispatch::RATE_LIMITED_RESOURCE;
-use super::metrics::{Component, ConnectionStatus};
 use super::{Shared, lock};
+use crate::catalogue::{Component, ConnectionStatus};
 use crate::p2p::{PeerAddr, PeerEvent, PeerObserver};
 
 /// The [`PeerObserver`] of the node's network.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::methods::{self, ANNOUNCE};
-use super::metrics::{Component, MessageStatus};
 use super::{Shared, gossip, lock};
+use crate::catalogue::{Component, MessageStatus, NodeFailure};
 use crate::p2p::{BoxFuture, Handler, NodeId, TransportError};
 use crate::resilience::RateLimited;
 use crate::rpc::{self, ErrorCode, ErrorObject, Message, MessageType, RATE_LIMITED};
@@ -92,7 +92,7 @@ async fn answer(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>) -> Vec<u8>
             // A notification or a reply sent where a request belongs.
             let kind = other.message_type();
             metrics.message(kind, MessageStatus::Error, bytes.len());
-            metrics.error("unexpected_message", Component::Rpc);
+            metrics.error(NodeFailure::UnexpectedMessage.as_str(), Component::Rpc);
             Message::error(
                 other.id().cloned(),
                 ErrorObject::new(
@@ -146,7 +146,7 @@ async fn take_notification(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>)
             }
         },
         Ok(other) => {
-            metrics.error("unexpected_message", Component::Rpc);
+            metrics.error(NodeFailure::UnexpectedMessage.as_str(), Component::Rpc);
             (other.message_type(), MessageStatus::Error)
         }
     };

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::methods::ANNOUNCE;
-use super::metrics::{Component, MessageStatus};
 use super::{Shared, lock};
+use crate::catalogue::{Component, MessageStatus};
 use crate::p2p::{NodeId, PeerAddr};
 use crate::rpc::{self, Message, MessageType};
 

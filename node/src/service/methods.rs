@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::metrics::Component;
 use super::outbound::{CallError, whole_seconds};
 use crate::agents::{AgentCall, AgentError};
+use crate::catalogue::{Component, NodeFailure};
 use crate::p2p::{NodeId, PeerAddr};
 use crate::rpc::{ErrorCode, ErrorObject, RETRY_AFTER_KEY, Request};
 
@@ -221,7 +221,7 @@ async fn relay(shared: &Shared, sender: NodeId, params: Option<Value>) -> Result
         Ok(Ok(result)) => Ok(result),
         Ok(Err(error)) => Err(Failure {
             error,
-            error_type: "remote_error",
+            error_type: NodeFailure::RemoteError.as_str(),
             component: Component::Rpc,
         }),
         Err(error) => {
@@ -235,7 +235,7 @@ async fn relay(shared: &Shared, sender: NodeId, params: Option<Value>) -> Result
             // Breaker and transport failures are counted where they happen.
             Err(Failure {
                 error: object,
-                error_type: "relay_failed",
+                error_type: NodeFailure::RelayFailed.as_str(),
                 component: Component::Rpc,
             })
         }

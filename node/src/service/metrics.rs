@@ -1,129 +1,21 @@
 //! Every catalogue metric the node records, resolved to handles once at start so that
-//! recording an event is one atomic update (DESIGN, "Metrics the node must really record").
+//! recording an event is one atomic update (docs/node.md lists where each is recorded).
 
 use std::time::Duration;
 
-use dawn_proto::catalogue::{
+use crate::agents::AgentInfo;
+use crate::catalogue::{
+    Component, ConnectionStatus, MessageStatus, MessageType, OperationStatus,
     P2P_AGENT_OPERATION_LATENCY_SECONDS, P2P_AGENT_OPERATIONS_TOTAL,
     P2P_CIRCUIT_BREAKER_FAILURES_TOTAL, P2P_CIRCUIT_BREAKER_STATE, P2P_CONNECTIONS_TOTAL,
     P2P_ERRORS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGE_SIZE_BYTES, P2P_MESSAGES_TOTAL,
     P2P_PEERS, P2P_RATE_LIMIT_REJECTIONS_TOTAL,
 };
-
-use crate::agents::AgentInfo;
 use crate::p2p::NodeId;
 use crate::resilience::Transition;
-use crate::rpc::MessageType;
-use crate::telemetry::{
+use dawn_telemetry::{
     Counter, CounterFamily, Gauge, GaugeFamily, Histogram, HistogramFamily, Telemetry,
 };
-
-/// `p2p_connections_total{status}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionStatus {
-    /// A peer was admitted.
-    Success,
-    /// A dial or an incoming handshake failed.
-    Failed,
-    /// An authenticated peer was refused (limit, untrusted, self).
-    Rejected,
-    /// A peer's connection ended.
-    Closed,
-}
-
-impl ConnectionStatus {
-    const ALL: [Self; 4] = [Self::Success, Self::Failed, Self::Rejected, Self::Closed];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failed => "failed",
-            Self::Rejected => "rejected",
-            Self::Closed => "closed",
-        }
-    }
-}
-
-/// The `status` of `p2p_messages_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessageStatus {
-    /// Handled (received) or answered (sent) as intended.
-    Success,
-    /// Malformed, refused, failed, or an error reply.
-    Error,
-    /// Refused (or answered with -32005) because the sender is over its rate limit.
-    RateLimited,
-}
-
-impl MessageStatus {
-    const ALL: [Self; 3] = [Self::Success, Self::Error, Self::RateLimited];
-
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Error => "error",
-            Self::RateLimited => "rate_limited",
-        }
-    }
-}
-
-const MESSAGE_TYPES: [MessageType; 4] = [
-    MessageType::Request,
-    MessageType::Response,
-    MessageType::Notification,
-    MessageType::Error,
-];
-
-/// Whether a message of type `t` can have status `s`.
-fn possible(t: MessageType, s: MessageStatus) -> bool {
-    !matches!(
-        (t, s),
-        (MessageType::Response, MessageStatus::RateLimited)
-            | (MessageType::Error, MessageStatus::Success)
-    )
-}
-
-fn type_index(t: MessageType) -> usize {
-    match t {
-        MessageType::Request => 0,
-        MessageType::Response => 1,
-        MessageType::Notification => 2,
-        MessageType::Error => 3,
-    }
-}
-
-/// Where an error happened: the `component` label of `p2p_errors_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Component {
-    /// QUIC transport: dials, handshakes, streams.
-    P2p,
-    /// JSON-RPC decoding and dispatch.
-    Rpc,
-    /// Agent tools.
-    Agents,
-    /// Circuit breakers and rate limits.
-    Resilience,
-    /// Bootstrap and gossip.
-    Discovery,
-    /// The data root.
-    Storage,
-}
-
-impl Component {
-    /// The label value.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::P2p => "p2p",
-            Self::Rpc => "rpc",
-            Self::Agents => "agents",
-            Self::Resilience => "resilience",
-            Self::Discovery => "discovery",
-            Self::Storage => "storage",
-        }
-    }
-}
 
 /// The node's metric handles. Fixed label sets are resolved here once; per-peer and
 /// per-agent series are looked up (one hash lookup) when their event happens.
@@ -157,14 +49,15 @@ impl NodeMetrics {
         NodeMetrics {
             peers: telemetry.gauge(&P2P_PEERS).handle(),
             connections: ConnectionStatus::ALL.map(|s| connections.with_labels(&[s.as_str()])),
-            messages: MESSAGE_TYPES.map(|t| {
+            messages: MessageType::ALL.map(|t| {
                 MessageStatus::ALL.map(|s| {
-                    possible(t, s).then(|| messages.with_labels(&[t.as_str(), s.as_str()]))
+                    s.possible_for(t)
+                        .then(|| messages.with_labels(&[t.as_str(), s.as_str()]))
                 })
             }),
             messages_family: messages,
-            latency: MESSAGE_TYPES.map(|t| latency.with_labels(&[t.as_str()])),
-            size: MESSAGE_TYPES.map(|t| size.with_labels(&[t.as_str()])),
+            latency: MessageType::ALL.map(|t| latency.with_labels(&[t.as_str()])),
+            size: MessageType::ALL.map(|t| size.with_labels(&[t.as_str()])),
             errors: telemetry.counter(&P2P_ERRORS_TOTAL),
             agent_operations: telemetry.counter(&P2P_AGENT_OPERATIONS_TOTAL),
             agent_latency: telemetry.histogram(&P2P_AGENT_OPERATION_LATENCY_SECONDS),
@@ -188,7 +81,8 @@ impl NodeMetrics {
     /// One message sent or received: `p2p_messages_total{type,status}` and its encoded
     /// size in `p2p_message_size_bytes{type}`.
     pub fn message(&self, kind: MessageType, status: MessageStatus, size: usize) {
-        let t = type_index(kind);
+        // `ALL` lists the types in declaration order, so the discriminant is the index.
+        let t = kind as usize;
         // `ALL` lists the variants in declaration order, so the discriminant is the index.
         match &self.messages[t][status as usize] {
             Some(counter) => counter.inc(),
@@ -203,11 +97,12 @@ impl NodeMetrics {
     /// `p2p_message_latency_seconds{type}`: handling time of a received request or
     /// notification, round trip of a sent request (under the reply's type).
     pub fn latency(&self, kind: MessageType, elapsed: Duration) {
-        self.latency[type_index(kind)].observe_duration(elapsed);
+        self.latency[kind as usize].observe_duration(elapsed);
     }
 
-    /// One `p2p_errors_total{error_type,component}`.
-    pub fn error(&self, error_type: &str, component: Component) {
+    /// One `p2p_errors_total{error_type,component}`; `error_type` is the `as_str`/`kind` of a
+    /// typed error or a [`crate::catalogue::NodeFailure`].
+    pub fn error(&self, error_type: &'static str, component: Component) {
         self.errors
             .with_labels(&[error_type, component.as_str()])
             .inc();
@@ -215,7 +110,7 @@ impl NodeMetrics {
 
     /// One agent tool call: `p2p_agent_operations_total` and its latency.
     pub fn agent_operation(&self, agent: &str, tool: &str, ok: bool, elapsed: Duration) {
-        let status = if ok { "success" } else { "error" };
+        let status = OperationStatus::of(ok).as_str();
         self.agent_operations
             .with_labels(&[agent, tool, status])
             .inc();
@@ -239,9 +134,9 @@ impl NodeMetrics {
     pub fn agents_known(&self, agents: &[AgentInfo]) {
         for agent in agents {
             for tool in &agent.tools {
-                for status in ["success", "error"] {
+                for status in OperationStatus::ALL {
                     self.agent_operations
-                        .with_labels(&[&agent.id, &tool.name, status]);
+                        .with_labels(&[&agent.id, &tool.name, status.as_str()]);
                 }
                 self.agent_latency.with_labels(&[&agent.id, &tool.name]);
             }

@@ -33,13 +33,13 @@ use crate::p2p::{
     TransportSettings,
 };
 use crate::resilience::{BreakerConfig, Breakers, RateLimitConfig, RateLimiter};
-use crate::telemetry::Telemetry;
+use dawn_telemetry::Telemetry;
 
 pub use checks::{
     AGENT_FAILURE_MEMORY, AgentFacts, DiscoveryFacts, Report, agents as agents_health,
     discovery as discovery_health, peers as peers_health, storage as storage_health,
 };
-pub use metrics::{Component, ConnectionStatus, MessageStatus, NodeMetrics};
+pub use metrics::NodeMetrics;
 
 use gossip::AddressBook;
 

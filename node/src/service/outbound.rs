@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::metrics::{Component, MessageStatus};
 use super::{Shared, lock};
+use crate::catalogue::{Component, MessageStatus, NodeFailure};
 use crate::p2p::{NodeId, TransportError};
 use crate::resilience::Transition;
 use crate::rpc::{self, ErrorObject, Message, MessageType, RATE_LIMITED};
@@ -87,7 +87,8 @@ impl Shared {
         match allowed {
             Ok(transition) => self.breaker_transition(&peer, transition),
             Err(open) => {
-                self.metrics.error("circuit_open", Component::Resilience);
+                self.metrics
+                    .error(NodeFailure::CircuitOpen.as_str(), Component::Resilience);
                 return Err(CallError::BreakerOpen {
                     peer,
                     retry_in: open.retry_in,
@@ -150,7 +151,7 @@ impl Shared {
                 peer,
                 other.message_type(),
                 reply.len(),
-                "unexpected_message",
+                NodeFailure::UnexpectedMessage.as_str(),
                 format!("expected a reply, got a {}", other.message_type().as_str()),
             ),
             Err(error) => self.bad_reply(
@@ -173,7 +174,7 @@ impl Shared {
         peer: NodeId,
         kind: MessageType,
         size: usize,
-        error_type: &str,
+        error_type: &'static str,
         reason: String,
     ) -> Result<Result<Value, ErrorObject>, CallError> {
         self.metrics.message(kind, MessageStatus::Error, size);

@@ -1,4 +1,4 @@
 //! The shipper against an in-test fake exporter over a real Unix socket.
 
 mod shipper;
-pub(crate) mod support;
+pub(crate) mod specs;

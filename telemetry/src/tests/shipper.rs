@@ -2,11 +2,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dawn_proto::catalogue::{MetricSpec, OVERFLOW_LABEL_VALUE, P2P_PEERS, SECONDS_BUCKETS};
+use super::specs::PEERS;
 use dawn_proto::{Frame, HealthStatus, MetricKind, Value};
 
-use super::support::{Answer, FakeExporter, PATIENCE, TempDir, View, eventually, fast_config};
-use crate::telemetry::{ShutdownOutcome, Telemetry, TelemetryConfig};
+use crate::testing::{Answer, FakeExporter, PATIENCE, TempDir, View, eventually, fast_config};
+use crate::{
+    DEFAULT_SECONDS_BUCKETS, MetricSpec, OVERFLOW_LABEL_VALUE, ShutdownOutcome, Telemetry,
+    TelemetryConfig,
+};
 
 const EVENTS: MetricSpec = MetricSpec {
     name: "test_events_total",
@@ -21,7 +24,7 @@ const DURATIONS: MetricSpec = MetricSpec {
     help: "Test durations.",
     kind: MetricKind::Histogram,
     labels: &[],
-    buckets: SECONDS_BUCKETS,
+    buckets: DEFAULT_SECONDS_BUCKETS,
 };
 
 fn view() -> Arc<Mutex<View>> {
@@ -36,7 +39,7 @@ fn handshake_then_definitions_snapshot_and_cumulative_batches() {
     let events = t.counter(&EVENTS);
     let a = events.with_labels(&["a"]);
     a.add(5);
-    t.gauge(&P2P_PEERS).handle().set(3.0);
+    t.gauge(&PEERS).handle().set(3.0);
     t.set_health("storage", HealthStatus::Healthy, "ok", vec![])
         .unwrap();
 
@@ -52,7 +55,7 @@ fn handshake_then_definitions_snapshot_and_cumulative_batches() {
         assert_eq!(hello.incarnation, t.incarnation());
         assert_eq!(hello.pid, std::process::id());
         assert_eq!(hello.flush_interval_ms, 20);
-        assert_eq!(v.value("p2p_peers", &[]), Some(&Value::Gauge(3.0)));
+        assert_eq!(v.value("test_peers", &[]), Some(&Value::Gauge(3.0)));
         assert_eq!(v.ready, Some(false));
         let conn = v.frames[0].0;
         let kinds = v.kinds_of_frames(conn);

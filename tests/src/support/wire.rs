@@ -248,13 +248,14 @@ impl WellBehaved {
 /// A label value that exercises every escape of both exposition formats.
 pub const TRICKY_LABEL_VALUE: &str = "quote \" backslash \\ newline \n ünïcødé";
 
-/// Defines every metric of the catalogue (`dawn_proto::catalogue::ALL`) on `raw`, one series
+/// Defines every metric of the node's catalogue (`dawn_node::catalogue::ALL`) on `raw`, one series
 /// each, and reports one batch: counters 7, gauges 2.5, histograms one observation per bucket
 /// (`+Inf` included) summing to 12.5. The first label of `p2p_errors_total` is
 /// [`TRICKY_LABEL_VALUE`]; other labels take the first value of their closed set, or `x`.
 pub fn send_catalogue(raw: &mut RawClient) {
-    use dawn_proto::catalogue::{self, values};
+    use dawn_node::catalogue::{self, closed_labels};
     use dawn_proto::{Batch, HistogramValue, MetricKind, SeriesDef, Update, Value};
+    let closed = closed_labels();
     let mut updates = Vec::new();
     for (i, spec) in catalogue::ALL.iter().enumerate() {
         let id = i as u32 + 1;
@@ -264,17 +265,17 @@ pub fn send_catalogue(raw: &mut RawClient) {
             .iter()
             .enumerate()
             .map(|(j, label)| {
-                let closed = match (spec.name, *label) {
-                    ("p2p_connections_total", "status") => values::CONNECTION_STATUS,
-                    (_, "type") => values::MESSAGE_TYPE,
-                    ("p2p_messages_total", "status") => values::MESSAGE_STATUS,
-                    ("p2p_agent_operations_total", "status") => values::AGENT_OPERATION_STATUS,
-                    _ => &[],
-                };
-                if spec.name == "p2p_errors_total" && j == 0 {
+                let closed = closed
+                    .iter()
+                    .find(|c| c.metric.name == spec.name && c.label == *label);
+                if spec.name == catalogue::P2P_ERRORS_TOTAL.name && j == 0 {
                     TRICKY_LABEL_VALUE.to_owned()
                 } else {
-                    closed.first().copied().unwrap_or("x").to_owned()
+                    closed
+                        .and_then(|c| c.values.first())
+                        .copied()
+                        .unwrap_or("x")
+                        .to_owned()
                 }
             })
             .collect();
