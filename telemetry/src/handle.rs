@@ -208,6 +208,18 @@ impl Telemetry {
         self.inner.shared.sessions()
     }
 
+    /// Connection attempts that have ended, in success or failure: progress a caller can
+    /// wait on ("the shipper has tried again") instead of sleeping.
+    pub fn connect_attempts(&self) -> u64 {
+        self.inner.shared.connect_attempts()
+    }
+
+    /// Collection passes run so far, connected or not (one per flush interval): after
+    /// `n` more passes, every series has been compared, shipped or expired `n` more times.
+    pub fn flush_passes(&self) -> u64 {
+        self.inner.shared.passes()
+    }
+
     /// This instance's random incarnation, sent in `Hello`: a new one is a genuine reset.
     pub fn incarnation(&self) -> u64 {
         self.inner.shared.incarnation

@@ -50,6 +50,10 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     connected: AtomicBool,
     sessions: AtomicU64,
+    /// Connection attempts that have ended, in success or failure.
+    attempts: AtomicU64,
+    /// Collection passes run, connected or not (each flush interval, plus snapshots).
+    passes: AtomicU64,
 }
 
 impl Shared {
@@ -64,6 +68,8 @@ impl Shared {
             stopping: AtomicBool::new(false),
             connected: AtomicBool::new(false),
             sessions: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
+            passes: AtomicU64::new(0),
         }
     }
 
@@ -88,6 +94,14 @@ impl Shared {
 
     pub(crate) fn sessions(&self) -> u64 {
         self.sessions.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn connect_attempts(&self) -> u64 {
+        self.attempts.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn passes(&self) -> u64 {
+        self.passes.load(Ordering::SeqCst)
     }
 }
 
@@ -191,6 +205,12 @@ impl Shipper {
 
     /// Connects, handshakes and sends the full snapshot.
     async fn connect(&mut self, limit: Duration) -> Result<(Conn, Session), ConnError> {
+        let result = self.try_connect(limit).await;
+        self.shared.attempts.fetch_add(1, Ordering::SeqCst);
+        result
+    }
+
+    async fn try_connect(&mut self, limit: Duration) -> Result<(Conn, Session), ConnError> {
         let hello = self.hello();
         let (mut conn, welcome) = Conn::open(
             &self.config().socket_path,
@@ -228,6 +248,7 @@ impl Shipper {
             now.into_std(),
             self.shared.config.series_ttl,
         )?;
+        self.shared.passes.fetch_add(1, Ordering::SeqCst);
         self.signals(session)?;
         session.heartbeat(Heartbeat {
             uptime_ms: u64::try_from(self.shared.started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -342,6 +363,7 @@ impl Shipper {
                         now.into_std(),
                         self.shared.config.series_ttl,
                     );
+                    self.shared.passes.fetch_add(1, Ordering::SeqCst);
                     self.next_flush = now + self.config().flush_interval;
                 }
             }

@@ -112,7 +112,10 @@ fn exact_totals_survive_exporter_restarts() {
     for round in 0..4 {
         eventually("connected", || t.sessions() > round);
         exporter.kill();
-        std::thread::sleep(Duration::from_millis(30));
+        let tried = t.connect_attempts();
+        eventually("a reconnect attempt while the exporter is down", || {
+            t.connect_attempts() > tried
+        });
         exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, shared.clone());
     }
     eventually("fifth session", || t.sessions() == 5);
@@ -151,7 +154,9 @@ fn idle_unreferenced_series_are_retired_and_held_ones_kept() {
     held.inc();
     events.with_labels(&["gone"]).add(2);
     exporter.wait("retired", |v| !v.retired.is_empty());
-    std::thread::sleep(Duration::from_millis(300));
+    // Two more passes: the held series, as idle as the retired one, had its chances too.
+    let passes = t.flush_passes();
+    eventually("two more passes", || t.flush_passes() >= passes + 2);
     let v = exporter.view();
     assert!(v.had("test_events_total", &["gone"], &Value::Counter(2)));
     assert_eq!(
@@ -263,7 +268,7 @@ fn reject_backs_off_and_a_later_exporter_is_joined() {
     let t = Telemetry::start(fast_config(&dir.socket(), "node-x")).unwrap();
     t.counter(&EVENTS).with_labels(&["a"]).inc();
     exporter.wait("hello rejected", |v| !v.hellos.is_empty());
-    std::thread::sleep(Duration::from_millis(50));
+    eventually("the rejected attempt ended", || t.connect_attempts() >= 1);
     assert!(!t.is_connected());
     assert_eq!(t.sessions(), 0);
     exporter.kill();
@@ -313,7 +318,7 @@ fn a_silent_exporter_cannot_hold_up_shutdown() {
     })
     .unwrap();
     t.counter(&EVENTS).with_labels(&["a"]).inc();
-    std::thread::sleep(Duration::from_millis(150));
+    eventually("the handshake timed out", || t.connect_attempts() >= 1);
     assert!(!t.is_connected());
     let start = Instant::now();
     let outcome = t.shutdown();
