@@ -42,6 +42,7 @@ pub mod catalogue;
 mod codec;
 mod frame;
 mod handshake;
+mod size;
 mod validate;
 
 pub use codec::{
