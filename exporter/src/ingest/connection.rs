@@ -1,28 +1,26 @@
-//! Moves bytes between one client's socket and its [`Session`]: a fixed read buffer into a
-//! [`FrameDecoder`], reply frames out with a write timeout, and the handshake and idle
-//! timeouts. A misbehaving client ends only its own task.
+//! Moves bytes between one client's socket and its [`Session`]: reads into the session,
+//! its events to the [`Applier`], its replies out with a write timeout, and a timer at the
+//! session's deadline. A misbehaving client ends only its own task.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dawn_proto::{DecodeError, Frame, FrameDecoder, encode_frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use dawn_proto::encode_frame;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tracing::debug;
 
-use super::session::{End, Session};
-use crate::metrics::ProtocolError;
+use super::apply::{Applier, Shared, StoreHandles};
+use super::session::{End, Session, SessionLimits};
 
 /// Bytes read from the socket at a time.
 const READ_BUFFER: usize = 64 * 1024;
 
-/// Timeouts and sizes of a connection.
+/// Limits of a connection: the session's, and how long a reply may wait for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnectionLimits {
-    pub(crate) max_frame_bytes: usize,
-    pub(crate) handshake_timeout: Duration,
-    pub(crate) idle_timeout: Duration,
+    pub(crate) session: SessionLimits,
     pub(crate) write_timeout: Duration,
 }
 
@@ -34,45 +32,61 @@ enum SendError {
     Io(std::io::Error),
 }
 
-impl SendError {
-    /// The session's end: a write timeout is the client's fault and counted as such.
-    fn into_end(self, session: &mut Session) -> End {
-        match self {
-            SendError::Timeout(t) => {
-                let message = format!(
-                    "the client did not read the exporter's replies within {}s",
-                    t.as_secs_f64()
-                );
-                // No reply can be delivered; the Reject `fail` would queue is discarded.
-                session.fail(ProtocolError::WriteTimeout, message, &mut Vec::new())
-            }
-            SendError::Io(e) => End::Io(format!("write failed: {e}")),
+/// One connection's session and the applier of its events. Dropped before it was closed
+/// (its task panicked), it still closes the session, so that the store gets its holds back.
+struct Client {
+    session: Session<StoreHandles>,
+    applier: Applier,
+}
+
+impl Client {
+    fn new(shared: Arc<Shared>, conn: u64, limits: SessionLimits) -> Self {
+        Client {
+            session: Session::new(conn, limits, Instant::now()),
+            applier: Applier::new(shared, conn),
         }
+    }
+
+    /// Applies what the session has to say.
+    fn drive(&mut self) {
+        self.applier.drain(&mut self.session);
+    }
+
+    /// Sends the session's replies.
+    async fn send(
+        &mut self,
+        writer: &mut (impl AsyncWrite + Unpin),
+        bytes: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        bytes.clear();
+        for frame in self.session.replies() {
+            // Replies are small and built by the exporter; a frame that cannot be encoded
+            // is a bug worth a log line, not a reason to drop the client.
+            if let Err(e) = encode_frame(&frame, bytes) {
+                debug!("cannot encode reply {}: {e}", frame.kind_name());
+            }
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SendError::Io(e)),
+            Err(_) => Err(SendError::Timeout(timeout)),
+        }
+    }
+
+    fn close(&mut self) {
+        self.session.close(Instant::now());
+        self.drive();
     }
 }
 
-/// Encodes and sends `frames` (draining it), within `timeout`.
-async fn send(
-    writer: &mut OwnedWriteHalf,
-    frames: &mut Vec<Frame>,
-    bytes: &mut Vec<u8>,
-    timeout: Duration,
-) -> Result<(), SendError> {
-    if frames.is_empty() {
-        return Ok(());
-    }
-    bytes.clear();
-    for frame in frames.drain(..) {
-        // Replies are small and built by the exporter; a frame that cannot be encoded is
-        // a bug worth a log line, not a reason to drop the client.
-        if let Err(e) = encode_frame(&frame, bytes) {
-            debug!("cannot encode reply {}: {e}", frame.kind_name());
-        }
-    }
-    match tokio::time::timeout(timeout, writer.write_all(bytes)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(SendError::Io(e)),
-        Err(_) => Err(SendError::Timeout(timeout)),
+impl Drop for Client {
+    fn drop(&mut self) {
+        // Idempotent: after `serve` closed the session this finds nothing to do.
+        self.close();
     }
 }
 
@@ -82,126 +96,82 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// The session's end when its deadline passed.
-fn timed_out(
-    session: &mut Session,
-    decoder: &FrameDecoder,
-    limits: ConnectionLimits,
-    replies: &mut Vec<Frame>,
-) -> End {
-    let (reason, message) = if session.in_handshake() {
-        (
-            ProtocolError::HandshakeTimeout,
-            format!(
-                "no Hello within {}s",
-                limits.handshake_timeout.as_secs_f64()
-            ),
-        )
-    } else if decoder.buffered() > 0 {
-        (
-            ProtocolError::Stalled,
-            format!(
-                "stalled for {}s in the middle of a frame ({} bytes buffered)",
-                limits.idle_timeout.as_secs_f64(),
-                decoder.buffered()
-            ),
-        )
-    } else {
-        (
-            ProtocolError::IdleTimeout,
-            format!(
-                "silent for {}s (the liveness timeout)",
-                limits.idle_timeout.as_secs_f64()
-            ),
-        )
-    };
-    session.fail(reason, message, replies)
-}
-
-fn decode_failure(session: &mut Session, e: &DecodeError, out: &mut Vec<Frame>) -> End {
-    session.fail(ProtocolError::from(e), e.to_string(), out)
-}
-
-/// Serves one client until it leaves, misbehaves or the exporter shuts down; `slot` is
-/// its place under `--ingest.max-clients`.
+/// Serves client number `conn` until it leaves, misbehaves or the exporter shuts down;
+/// `slot` is its place under `--ingest.max-clients`.
 pub(crate) async fn serve(
     stream: UnixStream,
-    mut session: Session,
+    shared: Arc<Shared>,
+    conn: u64,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
     slot: OwnedSemaphorePermit,
 ) {
     let (mut reader, mut writer) = stream.into_split();
-    let mut decoder = FrameDecoder::new(limits.max_frame_bytes);
+    let mut client = Client::new(shared, conn, limits.session);
     let mut buf = vec![0u8; READ_BUFFER];
-    let mut replies = Vec::new();
     let mut bytes = Vec::new();
-    let started = tokio::time::Instant::now();
-    let mut last_read = started;
 
-    let end = loop {
-        let deadline = if session.in_handshake() {
-            started + limits.handshake_timeout
-        } else {
-            last_read + limits.idle_timeout
-        };
+    loop {
+        let deadline = tokio::time::Instant::from_std(client.session.deadline());
         let read = tokio::select! {
             biased;
-            () = stopped(&mut shutdown) => break End::Shutdown,
+            () = stopped(&mut shutdown) => {
+                client.session.abort(End::Shutdown);
+                break;
+            }
             () = tokio::time::sleep_until(deadline) => None,
             read = reader.read(&mut buf) => Some(read),
         };
-        let Some(read) = read else {
-            let end = timed_out(&mut session, &decoder, limits, &mut replies);
-            let _ = send(&mut writer, &mut replies, &mut bytes, limits.write_timeout).await;
-            break end;
-        };
-        let n = match read {
-            Ok(0) => {
-                let end = match decoder.finish() {
-                    Ok(()) => End::Eof,
-                    Err(e) => decode_failure(&mut session, &e, &mut replies),
-                };
-                // The client may only have shut down its write side; tell it why if we can.
-                let _ = send(&mut writer, &mut replies, &mut bytes, limits.write_timeout).await;
-                break end;
-            }
-            Ok(n) => n,
-            Err(e) => break End::Io(format!("read failed: {e}")),
-        };
-        last_read = tokio::time::Instant::now();
-        decoder.extend(buf.get(..n).unwrap_or_default());
-        let now = Instant::now();
-        let mut ended = None;
-        loop {
-            match decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    if let Some(end) = session.on_frame(frame, now, &mut replies) {
-                        ended = Some(end);
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    ended = Some(decode_failure(&mut session, &e, &mut replies));
-                    break;
-                }
+        match read {
+            None => client.session.handle_timeout(Instant::now()),
+            // The client may only have shut down its write side; it is told why if needed.
+            Some(Ok(0)) => client.session.handle_eof(),
+            Some(Ok(n)) => client
+                .session
+                .handle_bytes(Instant::now(), buf.get(..n).unwrap_or_default()),
+            Some(Err(e)) => {
+                client.session.abort(End::Io(format!("read failed: {e}")));
+                break;
             }
         }
-        if let Err(e) = send(&mut writer, &mut replies, &mut bytes, limits.write_timeout).await {
+        client.drive();
+        if let Err(e) = client
+            .send(&mut writer, &mut bytes, limits.write_timeout)
+            .await
+        {
             // A session that already ended keeps its own reason.
-            break match ended {
-                Some(end) => end,
-                None => e.into_end(&mut session),
-            };
+            match e {
+                SendError::Timeout(after) => client.session.handle_write_timeout(after),
+                SendError::Io(e) => client.session.abort(End::Io(format!("write failed: {e}"))),
+            }
+            client.drive();
+            break;
         }
-        if let Some(end) = ended {
-            break end;
+        if client.session.ended().is_some() {
+            break;
         }
-    };
+    }
     let _ = writer.shutdown().await;
     // Free the client slot before the session stops counting as connected, so that
     // `dawn_exporter_clients` below the limit always means a slot is free.
     drop(slot);
-    session.close(&end, Instant::now());
+    client.close();
+}
+
+/// Tells client number `conn`, over the limit of `max_clients`, why it is turned away, then
+/// closes.
+pub(crate) async fn refuse(
+    mut stream: UnixStream,
+    shared: Arc<Shared>,
+    conn: u64,
+    max_clients: usize,
+    limits: ConnectionLimits,
+) {
+    let mut client = Client::new(shared, conn, limits.session);
+    client.session.refuse_over_limit(max_clients);
+    client.drive();
+    let _ = client
+        .send(&mut stream, &mut Vec::new(), limits.write_timeout)
+        .await;
+    let _ = stream.shutdown().await;
 }

@@ -1,14 +1,26 @@
-//! The Unix socket where nodes push telemetry: listener, per-connection decoding, sessions.
+//! The Unix socket where clients push telemetry: the socket file, the accept loop, and per
+//! connection the I/O, a side-effect-free session and the applier of its events.
 //!
-//! Layers, as in statsd_exporter's listener → line → event: [`socket_file`] prepares the
-//! path, `listener` accepts, `connection` moves bytes through a `FrameDecoder`, and
-//! `session` (no I/O) turns frames into store, health and metric updates plus replies.
+//! Layers, each joined to the next by a small type (as statsd_exporter's listener → line →
+//! event → exporter):
+//!
+//! - [`socket_file`] prepares the path (directory, modes, a stale or live socket) and binds;
+//! - `listener` accepts, one task per client, at most `--ingest.max-clients`;
+//! - `connection` is the only I/O: it moves bytes from the socket into the session, the
+//!   session's replies back out with a write timeout, and wakes the session at its deadline;
+//! - `session` is the protocol, pure in the manner of quinn-proto's `Connection`: bytes and
+//!   time in, reply frames and typed `Event`s out (attach, define, series, apply, health,
+//!   ready, seen, retire, detach, protocol error, ...). It decides everything a client's
+//!   frames mean and its tests need no store, socket or clock;
+//! - `apply` carries events out on the store, the health model and the exporter's own
+//!   metrics, and reports the store's verdicts (a conflicting definition, a series over a
+//!   cap, a counter going backwards) back to the session.
 
+mod apply;
 mod connection;
 mod listener;
 mod session;
 mod socket_file;
-mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,8 +32,9 @@ use tokio::sync::watch;
 use crate::health::HealthModel;
 use crate::metrics::ExporterMetrics;
 use crate::store::Store;
+use apply::Shared;
 use connection::ConnectionLimits;
-use session::{SessionLimits, Shared};
+use session::SessionLimits;
 use socket_file::SocketFile;
 
 pub use socket_file::{IngestError, SOCKET_DIR_MODE, SOCKET_MODE};
@@ -92,11 +105,6 @@ impl Ingest {
             store,
             health,
             metrics,
-            limits: SessionLimits {
-                max_metric_ids: MAX_METRIC_IDS,
-                max_series_ids: config.max_series_ids,
-                max_error_frames: MAX_ERROR_FRAMES,
-            },
         });
         Ok(Ingest {
             listener,
@@ -121,9 +129,14 @@ impl Ingest {
             config,
         } = self;
         let limits = ConnectionLimits {
-            max_frame_bytes: config.max_frame_bytes,
-            handshake_timeout: config.handshake_timeout,
-            idle_timeout: config.idle_timeout,
+            session: SessionLimits {
+                max_frame_bytes: config.max_frame_bytes,
+                handshake_timeout: config.handshake_timeout,
+                idle_timeout: config.idle_timeout,
+                max_metric_ids: MAX_METRIC_IDS,
+                max_series_ids: config.max_series_ids,
+                max_error_frames: MAX_ERROR_FRAMES,
+            },
             write_timeout: config.write_timeout,
         };
         listener::run(listener, shared, config.max_clients, limits, shutdown).await;

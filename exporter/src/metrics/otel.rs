@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use dawn_proto::HealthStatus;
+use dawn_proto::{Frame, HealthStatus};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, Meter, MeterProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::proto::MetricFamily;
 
-use super::counters::{ExporterMetrics, FRAME_KINDS};
+use super::counters::ExporterMetrics;
 use super::reason::{ConnectionResult, IgnoredUpdate, ProtocolError, SeriesRejection};
 
 /// Bounds of `dawn_exporter_scrape_duration_seconds`.
@@ -121,7 +121,7 @@ fn register_counters(meter: &Meter, metrics: &Arc<ExporterMetrics>) {
         .u64_observable_counter("dawn_exporter_frames")
         .with_description("Frames received from telemetry clients, by kind.")
         .with_callback(move |o| {
-            for (i, kind) in FRAME_KINDS.iter().enumerate() {
+            for (i, kind) in Frame::KIND_NAMES.iter().enumerate() {
                 o.observe(m.frames_by_index(i), &[KeyValue::new("kind", *kind)]);
             }
         })

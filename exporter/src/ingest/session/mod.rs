@@ -1,42 +1,61 @@
-//! One connection's protocol state machine, without I/O: frames and time in, reply frames
-//! and a verdict out (like quinn-proto's `Connection`). [`super::connection`] moves the
-//! bytes.
+//! One connection's protocol state machine, without side effects, in the manner of
+//! quinn-proto's `Connection`: bytes and time in; reply frames and [`Event`]s out.
+//!
+//! The session owns only protocol state: where the handshake stands, the connection's id
+//! tables, the error-frame budget, the frame decoder and its deadlines. It touches no
+//! store, health model, metric, socket or clock. Where a decision belongs to the shared
+//! store (a definition that conflicts with another client's, a series over a cap), the
+//! session emits the event and the applier reports the store's verdict back through
+//! [`Session::define_held`] and its siblings; until then the definition counts as refused.
+//!
+//! Driving it:
+//!
+//! 1. input: [`Session::handle_bytes`], [`Session::handle_eof`],
+//!    [`Session::handle_timeout`] at [`Session::deadline`], [`Session::handle_write_timeout`],
+//!    [`Session::abort`];
+//! 2. [`Session::poll`] until `None`, applying each event (and answering verdicts) before
+//!    the next poll: frames are decoded one at a time, as events are taken;
+//! 3. send [`Session::replies`]; stop reading once [`Session::ended`];
+//! 4. [`Session::close`] when the connection is done, and apply its last events.
 
-use std::sync::Arc;
-use std::time::Instant;
+mod active;
+mod event;
+mod output;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::time::{Duration, Instant};
 
 use dawn_proto::{
-    Batch, Define, ErrorReport, Frame, Health, Heartbeat, Hello, Reject, Retire, SeriesDef,
-    Welcome, negotiate, supported_versions, validate_define, validate_health, validate_hello,
-    validate_label_values, validate_value,
+    Batch, DecodeError, Frame, FrameDecoder, Hello, Value, Welcome, negotiate, supported_versions,
+    validate_hello,
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::tables::{MetricSlot, SeriesSlot, Tables};
-use crate::health::HealthModel;
-use crate::metrics::{
-    ClientGuard, ConnectionResult, ExporterMetrics, IgnoredUpdate, ProtocolError, SeriesRejection,
-};
-use crate::store::{DefineError, SeriesError, SeriesId, SourceId, SourceKey, Store};
+use crate::metrics::{ProtocolError, SeriesRejection};
+use active::Active;
+use output::Output;
 
-/// Limits on what one connection may define.
+pub(crate) use event::Event;
+pub(crate) use tables::Handles;
+
+/// Limits of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionLimits {
+    /// Largest frame body accepted.
+    pub(crate) max_frame_bytes: usize,
+    /// Time a new connection has to say `Hello`.
+    pub(crate) handshake_timeout: Duration,
+    /// A client silent for this long is disconnected.
+    pub(crate) idle_timeout: Duration,
     /// Most metric ids one connection may define.
     pub(crate) max_metric_ids: usize,
     /// Most series ids one connection may hold (admitted or refused).
     pub(crate) max_series_ids: usize,
     /// Error frames sent per connection before further problems are only counted.
     pub(crate) max_error_frames: u32,
-}
-
-/// What every session shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) store: Arc<Store>,
-    pub(crate) health: Arc<HealthModel>,
-    pub(crate) metrics: Arc<ExporterMetrics>,
-    pub(crate) limits: SessionLimits,
 }
 
 /// Why a session ended.
@@ -58,7 +77,8 @@ pub(crate) enum End {
 }
 
 impl End {
-    fn label(&self) -> &'static str {
+    /// The `reason` of the disconnect log line.
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             End::Goodbye => "goodbye",
             End::Eof => "eof",
@@ -67,140 +87,316 @@ impl End {
             End::Protocol { reason, .. } => reason.as_str(),
         }
     }
+
+    /// What went wrong, empty for an orderly end.
+    pub(crate) fn detail(&self) -> &str {
+        match self {
+            End::Protocol { message, .. } | End::Io(message) => message,
+            End::Goodbye | End::Eof | End::Shutdown => "",
+        }
+    }
 }
 
-struct Active {
-    key: SourceKey,
-    source: SourceId,
-    incarnation: u64,
-    pid: u32,
-    tables: Tables,
-    _client: ClientGuard,
-}
-
-enum State {
+enum State<H: Handles> {
     Handshake,
-    Active(Box<Active>),
+    Active(Active<H>),
     Closed,
 }
 
-/// Counts problems and turns them into `Error`/`Reject` frames.
-struct Reporter {
-    shared: Arc<Shared>,
-    conn: u64,
-    errors_sent: u32,
-}
-
-impl Reporter {
-    /// A non-fatal problem: counted, answered with an `Error` frame (up to the cap).
-    fn error(&mut self, reason: ProtocolError, message: String, out: &mut Vec<Frame>) {
-        self.shared.metrics.protocol_error(reason);
-        self.error_frame(reason.as_str(), message, out);
-    }
-
-    fn error_frame(&mut self, reason: &'static str, message: String, out: &mut Vec<Frame>) {
-        let cap = self.shared.limits.max_error_frames;
-        if self.errors_sent < cap {
-            warn!(conn = self.conn, reason, "{message}");
-            out.push(Frame::Error(ErrorReport {
-                reason: reason.to_owned(),
-                message,
-            }));
-        } else {
-            debug!(conn = self.conn, reason, "{message}");
-        }
-        self.errors_sent = self.errors_sent.saturating_add(1);
-        if self.errors_sent == cap {
-            warn!(
-                conn = self.conn,
-                "{cap} error frames sent on this connection; further problems are only counted"
-            );
-        }
-    }
-
-    /// A fatal problem: counted, answered with a `Reject`, ends the session.
-    fn fatal(&mut self, reason: ProtocolError, message: String, out: &mut Vec<Frame>) -> End {
-        self.shared.metrics.protocol_error(reason);
-        if reason != ProtocolError::WriteTimeout {
-            out.push(Frame::Reject(Reject {
-                reason: format!("{reason}: {message}"),
-            }));
-        }
-        End::Protocol { reason, message }
-    }
-}
-
 /// The protocol state of one connection.
-pub(crate) struct Session {
-    rep: Reporter,
-    state: State,
-    /// (series, index into the batch) of the valid updates of the batch at hand.
-    scratch: Vec<(SeriesId, usize)>,
+pub(crate) struct Session<H: Handles> {
+    limits: SessionLimits,
+    state: State<H>,
+    out: Output<H>,
+    decoder: FrameDecoder,
+    /// Set once: no frame is handled after it.
+    end: Option<End>,
+    /// The client closed its side; the session ends once the frames received are handled.
+    eof: bool,
+    started: Instant,
+    last_read: Instant,
+    /// The batch at hand and its valid updates as (series, index), until the next frame.
+    batch: Option<Batch>,
+    valid: Vec<(H::Series, usize)>,
 }
 
-impl Session {
-    /// A session for connection number `conn`, waiting for `Hello`.
-    pub(crate) fn new(shared: Arc<Shared>, conn: u64) -> Self {
+impl<H: Handles> Session<H> {
+    /// A session for connection number `conn`, opened at `now`, waiting for `Hello`.
+    pub(crate) fn new(conn: u64, limits: SessionLimits, now: Instant) -> Self {
         Session {
-            rep: Reporter {
-                shared,
-                conn,
-                errors_sent: 0,
-            },
+            limits,
             state: State::Handshake,
-            scratch: Vec::new(),
+            out: Output::new(conn, limits.max_error_frames),
+            decoder: FrameDecoder::new(limits.max_frame_bytes),
+            end: None,
+            eof: false,
+            started: now,
+            last_read: now,
+            batch: None,
+            valid: Vec::new(),
         }
     }
 
-    /// Whether the handshake is still pending.
-    pub(crate) fn in_handshake(&self) -> bool {
-        matches!(self.state, State::Handshake)
+    /// Bytes read from the client at `now`.
+    pub(crate) fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        if self.end.is_none() {
+            self.last_read = now;
+            self.decoder.extend(bytes);
+        }
     }
 
-    /// Handles one frame from the client; replies are appended to `out`. `Some` ends the
-    /// session (after `out` is sent).
-    pub(crate) fn on_frame(
+    /// The client closed its side of the connection.
+    pub(crate) fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// When the session times out unless bytes arrive: the handshake deadline until `Hello`,
+    /// then the idle (liveness) deadline.
+    pub(crate) fn deadline(&self) -> Instant {
+        match self.state {
+            State::Handshake => self.started + self.limits.handshake_timeout,
+            State::Active(_) | State::Closed => self.last_read + self.limits.idle_timeout,
+        }
+    }
+
+    /// Ends the session if its [`Session::deadline`] has passed at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        if self.end.is_some() || now < self.deadline() {
+            return;
+        }
+        let (reason, message) = match self.state {
+            State::Handshake => (
+                ProtocolError::HandshakeTimeout,
+                format!(
+                    "no Hello within {}s",
+                    self.limits.handshake_timeout.as_secs_f64()
+                ),
+            ),
+            State::Active(_) | State::Closed if self.decoder.buffered() > 0 => (
+                ProtocolError::Stalled,
+                format!(
+                    "stalled for {}s in the middle of a frame ({} bytes buffered)",
+                    self.limits.idle_timeout.as_secs_f64(),
+                    self.decoder.buffered()
+                ),
+            ),
+            State::Active(_) | State::Closed => (
+                ProtocolError::IdleTimeout,
+                format!(
+                    "silent for {}s (the liveness timeout)",
+                    self.limits.idle_timeout.as_secs_f64()
+                ),
+            ),
+        };
+        self.fail(reason, message);
+    }
+
+    /// The client did not read the replies within `after`: the session ends (no `Reject`,
+    /// which could not be delivered). A session that already ended keeps its reason.
+    pub(crate) fn handle_write_timeout(&mut self, after: Duration) {
+        let message = format!(
+            "the client did not read the exporter's replies within {}s",
+            after.as_secs_f64()
+        );
+        self.fail(ProtocolError::WriteTimeout, message);
+    }
+
+    /// Turns the connection away: the exporter already serves `max_clients` clients.
+    pub(crate) fn refuse_over_limit(&mut self, max_clients: usize) {
+        if self.end.is_some() {
+            return;
+        }
+        warn!(
+            conn = self.out.conn,
+            max_clients, "client rejected: the exporter already serves its maximum of clients"
+        );
+        self.out.event(Event::Rejected);
+        let message = format!(
+            "the exporter already serves its maximum of {max_clients} clients (--ingest.max-clients)"
+        );
+        self.end = Some(self.out.fatal(ProtocolError::ClientLimit, message));
+        self.state = State::Closed;
+    }
+
+    /// Ends the session for a reason outside the protocol (shutdown, a socket error). A
+    /// session that already ended keeps its reason.
+    pub(crate) fn abort(&mut self, end: End) {
+        self.end.get_or_insert(end);
+    }
+
+    /// The next event for the applier, decoding and handling the next frame when none is
+    /// queued. Apply each event (answering its verdict) before polling again.
+    pub(crate) fn poll(&mut self) -> Option<Event<H>> {
+        loop {
+            if let Some(event) = self.out.events.pop_front() {
+                return Some(event);
+            }
+            if self.end.is_some() {
+                return None;
+            }
+            self.batch = None;
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(None) if self.eof => match self.decoder.finish() {
+                    Ok(()) => self.end = Some(End::Eof),
+                    Err(e) => self.decode_failed(&e),
+                },
+                Ok(None) => return None,
+                Err(e) => self.decode_failed(&e),
+            }
+        }
+    }
+
+    /// The frames to send the client, in order.
+    pub(crate) fn replies(&mut self) -> std::vec::Drain<'_, Frame> {
+        self.out.replies.drain(..)
+    }
+
+    /// Why the session ended, once it has: no frame is handled after that.
+    pub(crate) fn ended(&self) -> Option<&End> {
+        self.end.as_ref()
+    }
+
+    /// The valid updates of the batch at hand, as (series, value, wire series id), for the
+    /// [`Event::Apply`] just polled.
+    pub(crate) fn batch(&self) -> impl Iterator<Item = (H::Series, &Value, u32)> {
+        let updates = self.batch.as_ref().map_or(&[][..], |b| &b.updates[..]);
+        self.valid
+            .iter()
+            .filter_map(move |&(series, i)| updates.get(i).map(|u| (series, &u.value, u.series)))
+    }
+
+    /// The store admitted metric `id` ([`Event::Define`]) as `family`.
+    pub(crate) fn define_held(&mut self, id: u32, family: H::Family) {
+        if let State::Active(active) = &mut self.state {
+            active.tables.hold_metric(id, family);
+        }
+    }
+
+    /// The store refused metric `id` ([`Event::Define`]) for `reason`, explained by
+    /// `message`; its series will be refused quietly.
+    pub(crate) fn define_refused(
         &mut self,
-        frame: Frame,
-        now: Instant,
-        out: &mut Vec<Frame>,
-    ) -> Option<End> {
-        let shared = Arc::clone(&self.rep.shared);
-        shared.metrics.frame(&frame);
-        match &mut self.state {
-            State::Closed => Some(End::Eof),
+        id: u32,
+        reason: ProtocolError,
+        message: impl fmt::Display,
+    ) {
+        if let State::Active(active) = &mut self.state
+            && let Some(slot) = active.tables.metrics.get_mut(&id)
+        {
+            slot.family = None;
+        }
+        self.out
+            .error(reason, format!("{message}; its series are ignored"));
+    }
+
+    /// The store admitted series `id` ([`Event::Series`]) as `series`.
+    pub(crate) fn series_held(&mut self, id: u32, series: H::Series) {
+        if let State::Active(active) = &mut self.state {
+            active.tables.hold_series(id, series);
+        }
+    }
+
+    /// The store refused series `id` ([`Event::Series`]) for `reason`, explained by
+    /// `message`; its updates will be dropped and counted.
+    pub(crate) fn series_refused(
+        &mut self,
+        id: u32,
+        reason: SeriesRejection,
+        message: impl fmt::Display,
+    ) {
+        if let State::Active(active) = &mut self.state
+            && let Some(slot) = active.tables.series.get_mut(&id)
+        {
+            slot.held = None;
+        }
+        self.out.event(Event::SeriesRejected(reason));
+        self.out.error_frame(reason.as_str(), message.to_string());
+    }
+
+    /// The store kept back the update of wire series `tag` ([`Event::Apply`]): a counter or
+    /// histogram went backwards.
+    pub(crate) fn counter_decreased(&mut self, tag: u32) {
+        if let State::Active(active) = &self.state {
+            active.counter_decreased(&mut self.out, tag);
+        }
+    }
+
+    /// Closes the session at `now`: an attached client's holds come back in
+    /// [`Event::Detach`]; a connection that never completed its handshake is counted as
+    /// rejected. A session closed before it ended had its task end under it (a panic),
+    /// which is its reason. Idempotent.
+    pub(crate) fn close(&mut self, now: Instant) {
+        let end = self
+            .end
+            .get_or_insert_with(|| End::Io("connection task ended".to_owned()))
+            .clone();
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Active(mut active) => {
+                let (families, series) = active.tables.take_holds();
+                self.out.event(Event::Detach {
+                    end,
+                    families,
+                    series,
+                    now,
+                });
+            }
+            State::Handshake => {
+                // Gone before saying Hello; protocol errors were counted by `reject`.
+                self.out.event(Event::Rejected);
+                debug!(
+                    conn = self.out.conn,
+                    reason = end.label(),
+                    "connection closed before Hello"
+                );
+            }
+            State::Closed => {}
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        self.out.event(Event::Received {
+            kind: frame.kind_index(),
+        });
+        let end = match &mut self.state {
+            State::Closed => None,
             State::Handshake => match frame {
-                Frame::Hello(hello) => self.on_hello(hello, now, out),
+                Frame::Hello(hello) => self.on_hello(hello),
                 other => {
                     let message =
                         format!("the first frame must be Hello, got {}", other.kind_name());
-                    Some(self.reject(ProtocolError::UnexpectedFrame, message, out))
+                    Some(self.reject(ProtocolError::UnexpectedFrame, message))
                 }
             },
             State::Active(active) => {
-                shared.health.seen(self.rep.conn, now);
-                let rep = &mut self.rep;
+                let out = &mut self.out;
+                out.event(Event::Seen {
+                    now: self.last_read,
+                });
                 match frame {
-                    Frame::Define(def) => on_define(active, rep, def, out),
-                    Frame::Series(series) => on_series(active, rep, series, out),
+                    Frame::Define(def) => active.define(out, &self.limits, def),
+                    Frame::Series(series) => active.series(out, &self.limits, series),
                     Frame::Batch(batch) => {
-                        on_batch(active, rep, &mut self.scratch, &batch, out);
+                        active.batch(out, &batch, &mut self.valid);
+                        self.batch = Some(batch);
                         None
                     }
                     Frame::Health(health) => {
-                        on_health(rep, health, out);
+                        active::health(out, health);
                         None
                     }
                     Frame::Ready(ready) => {
-                        shared.health.set_ready(rep.conn, ready);
+                        out.event(Event::Ready(ready));
                         None
                     }
                     Frame::Heartbeat(hb) => {
-                        on_heartbeat(active, &shared, hb);
+                        out.event(Event::Heartbeat {
+                            dropped: hb.dropped,
+                        });
                         None
                     }
                     Frame::Retire(retire) => {
-                        on_retire(active, rep, retire, out);
+                        active.retire(out, retire);
                         None
                     }
                     Frame::Goodbye => Some(End::Goodbye),
@@ -212,451 +408,65 @@ impl Session {
                             "a client does not send {} after the handshake; ignored",
                             other.kind_name()
                         );
-                        rep.error(ProtocolError::UnexpectedFrame, message, out);
+                        out.error(ProtocolError::UnexpectedFrame, message);
                         None
                     }
                 }
             }
+        };
+        if let Some(end) = end {
+            self.end.get_or_insert(end);
         }
     }
 
-    /// A fatal problem found by the I/O side (a decode error, a timeout): counted, a
-    /// `Reject` queued when it can still be delivered.
-    pub(crate) fn fail(
-        &mut self,
-        reason: ProtocolError,
-        message: String,
-        out: &mut Vec<Frame>,
-    ) -> End {
-        if self.in_handshake() {
-            self.reject(reason, message, out)
-        } else {
-            self.rep.fatal(reason, message, out)
-        }
-    }
-
-    fn reject(&mut self, reason: ProtocolError, message: String, out: &mut Vec<Frame>) -> End {
-        self.rep
-            .shared
-            .metrics
-            .connection(ConnectionResult::Rejected);
-        warn!(
-            conn = self.rep.conn,
-            reason = reason.as_str(),
-            "client rejected: {message}"
-        );
-        let end = self.rep.fatal(reason, message, out);
-        self.state = State::Closed;
-        end
-    }
-
-    fn on_hello(&mut self, hello: Hello, now: Instant, out: &mut Vec<Frame>) -> Option<End> {
+    fn on_hello(&mut self, hello: Hello) -> Option<End> {
         let version = match negotiate(&hello, supported_versions()) {
             Ok(v) => v,
-            Err(e) => return Some(self.reject((&e).into(), e.to_string(), out)),
+            Err(e) => return Some(self.reject((&e).into(), e.to_string())),
         };
         if let Err(e) = validate_hello(&hello) {
-            return Some(self.reject((&e).into(), e.to_string(), out));
+            return Some(self.reject((&e).into(), e.to_string()));
         }
-        let shared = Arc::clone(&self.rep.shared);
-        let key = SourceKey::new(&hello.client_name, &hello.node_id);
-        let attached = shared.store.attach(&key, hello.incarnation);
-        shared.health.connect(self.rep.conn, &hello, now);
-        shared.metrics.connection(ConnectionResult::Accepted);
-        info!(
-            conn = self.rep.conn,
-            client = %key,
-            pid = hello.pid,
-            client_version = %hello.client_version,
-            protocol = version,
-            incarnation = hello.incarnation,
-            new_incarnation = attached.reset,
-            "client connected"
-        );
-        out.push(Frame::Welcome(Welcome {
+        self.out.replies.push(Frame::Welcome(Welcome {
             version,
             server: format!("dawn-exporter {}", env!("CARGO_PKG_VERSION")),
         }));
-        self.state = State::Active(Box::new(Active {
-            key,
-            source: attached.source,
-            incarnation: hello.incarnation,
-            pid: hello.pid,
-            tables: Tables::default(),
-            _client: shared.metrics.client_connected(),
-        }));
+        self.state = State::Active(Active::new(hello.incarnation));
+        self.out.event(Event::Attach {
+            hello: Box::new(hello),
+            version,
+            now: self.last_read,
+        });
         None
     }
 
-    /// Ends the session: gives back the store holds and marks the client gone. Idempotent.
-    pub(crate) fn close(&mut self, end: &End, now: Instant) {
-        let shared = Arc::clone(&self.rep.shared);
-        match std::mem::replace(&mut self.state, State::Closed) {
-            State::Active(mut active) => {
-                active.tables.release(&shared.store);
-                shared.store.detach(active.source, now);
-                shared.health.disconnect(self.rep.conn, now);
-                let detail = match end {
-                    End::Protocol { message, .. } | End::Io(message) => message.as_str(),
-                    _ => "",
-                };
-                info!(
-                    conn = self.rep.conn,
-                    client = %active.key,
-                    pid = active.pid,
-                    reason = end.label(),
-                    "client disconnected{}{detail}",
-                    if detail.is_empty() { "" } else { ": " }
-                );
-            }
-            State::Handshake => {
-                // Gone before saying Hello; protocol errors were counted by `reject`.
-                shared.metrics.connection(ConnectionResult::Rejected);
-                debug!(
-                    conn = self.rep.conn,
-                    reason = end.label(),
-                    "connection closed before Hello"
-                );
-            }
-            State::Closed => {}
+    fn decode_failed(&mut self, e: &DecodeError) {
+        self.fail(ProtocolError::from(e), e.to_string());
+    }
+
+    /// A fatal problem: before the handshake completed it rejects the client, after it
+    /// ends the session. A session that already ended keeps its reason.
+    fn fail(&mut self, reason: ProtocolError, message: String) {
+        if self.end.is_some() {
+            return;
         }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.close(&End::Io("connection task ended".into()), Instant::now());
-    }
-}
-
-fn on_define(
-    active: &mut Active,
-    rep: &mut Reporter,
-    def: Define,
-    out: &mut Vec<Frame>,
-) -> Option<End> {
-    if let Some(existing) = active.tables.metrics.get(&def.id) {
-        if existing.def() != &def {
-            let message = format!(
-                "metric id {} is already defined as {} on this connection; the new definition ({}) is ignored",
-                def.id,
-                existing.def().name,
-                def.name
-            );
-            rep.error(ProtocolError::DuplicateId, message, out);
-        }
-        return None;
-    }
-    let max = rep.shared.limits.max_metric_ids;
-    if active.tables.metrics.len() >= max {
-        let message = format!("more than {max} metric definitions on one connection");
-        return Some(rep.fatal(ProtocolError::Flood, message, out));
-    }
-    let def = Arc::new(def);
-    let slot = match validate_define(&def) {
-        Err(e) => {
-            rep.error((&e).into(), e.to_string(), out);
-            MetricSlot::Refused { def }
-        }
-        Ok(()) => match rep.shared.store.define(&def) {
-            Ok(family) => MetricSlot::Held { def, family },
-            Err(e) => {
-                let reason = match e {
-                    DefineError::Conflict { .. } | DefineError::Collision { .. } => {
-                        ProtocolError::ConflictingDefinition
-                    }
-                    DefineError::Reserved { .. } => ProtocolError::ReservedName,
-                };
-                rep.error(reason, format!("{e}; its series are ignored"), out);
-                MetricSlot::Refused { def }
-            }
-        },
-    };
-    active.tables.metrics.insert(slot.def().id, slot);
-    None
-}
-
-fn on_series(
-    active: &mut Active,
-    rep: &mut Reporter,
-    def: SeriesDef,
-    out: &mut Vec<Frame>,
-) -> Option<End> {
-    if let Some(existing) = active.tables.series.get(&def.id) {
-        if existing.def() != &def {
-            let message = format!(
-                "series id {} is already defined as {} on this connection; the new definition is ignored",
-                def.id,
-                active.tables.describe_series(def.id)
-            );
-            rep.error(ProtocolError::DuplicateId, message, out);
-        }
-        return None;
-    }
-    let max = rep.shared.limits.max_series_ids;
-    if active.tables.series.len() >= max {
-        let message = format!("more than {max} series definitions on one connection");
-        return Some(rep.fatal(ProtocolError::Flood, message, out));
-    }
-    let metrics = &rep.shared.metrics;
-    let slot = match active.tables.metrics.get(&def.metric) {
-        None => {
-            let message = format!(
-                "series id {} refers to metric id {}, which this connection never defined",
-                def.id, def.metric
-            );
-            metrics.rejected_series(SeriesRejection::RefusedMetric);
-            rep.error(ProtocolError::UnknownId, message, out);
-            SeriesSlot::Refused { def }
-        }
-        Some(MetricSlot::Refused { .. }) => {
-            metrics.rejected_series(SeriesRejection::RefusedMetric);
-            SeriesSlot::Refused { def }
-        }
-        Some(MetricSlot::Held {
-            def: metric,
-            family,
-        }) => {
-            if let Err(e) = validate_label_values(metric, &def) {
-                metrics.rejected_series(SeriesRejection::InvalidLabels);
-                rep.error((&e).into(), e.to_string(), out);
-                SeriesSlot::Refused { def }
-            } else {
-                match rep.shared.store.series(*family, &def.label_values) {
-                    Ok(series) => SeriesSlot::Held {
-                        def,
-                        series,
-                        metric: Arc::clone(metric),
-                    },
-                    Err(e) => {
-                        let reason = match e {
-                            SeriesError::MaxSeries { .. } => SeriesRejection::MaxSeries,
-                            SeriesError::MaxSeriesPerMetric { .. } => {
-                                SeriesRejection::MaxSeriesPerMetric
-                            }
-                        };
-                        metrics.rejected_series(reason);
-                        rep.error_frame(reason.as_str(), e.to_string(), out);
-                        SeriesSlot::Refused { def }
-                    }
-                }
-            }
-        }
-    };
-    active.tables.series.insert(slot.def().id, slot);
-    None
-}
-
-fn on_batch(
-    active: &mut Active,
-    rep: &mut Reporter,
-    scratch: &mut Vec<(SeriesId, usize)>,
-    batch: &Batch,
-    out: &mut Vec<Frame>,
-) {
-    scratch.clear();
-    let mut refused = 0u64;
-    for (i, update) in batch.updates.iter().enumerate() {
-        match active.tables.series.get(&update.series) {
-            None => {
-                let message = format!(
-                    "update for series id {}, which this connection never defined",
-                    update.series
-                );
-                rep.error(ProtocolError::UnknownId, message, out);
-            }
-            Some(SeriesSlot::Refused { .. }) => refused += 1,
-            Some(SeriesSlot::Held { series, metric, .. }) => {
-                match validate_value(metric, &update.value) {
-                    Ok(()) => scratch.push((*series, i)),
-                    Err(e) => {
-                        let message = format!(
-                            "{e} (series {}); update ignored",
-                            active.tables.describe_series(update.series)
-                        );
-                        rep.error((&e).into(), message, out);
-                    }
-                }
-            }
-        }
-    }
-    let metrics = &rep.shared.metrics;
-    if refused > 0 {
-        metrics.ignored_updates(IgnoredUpdate::RefusedSeries, refused);
-    }
-    if scratch.is_empty() {
-        return;
-    }
-    let updates = &batch.updates;
-    let outcome = rep.shared.store.apply(
-        active.source,
-        active.incarnation,
-        scratch
-            .iter()
-            .filter_map(|&(series, i)| updates.get(i).map(|u| (series, &u.value, u.series))),
-    );
-    metrics.records(outcome.applied);
-    if outcome.stale_incarnation {
-        metrics.ignored_updates(IgnoredUpdate::StaleIncarnation, scratch.len() as u64);
-    }
-    for id in outcome.decreased {
-        let message = format!(
-            "{} went backwards within incarnation {}; the previous total is kept",
-            active.tables.describe_series(id),
-            active.incarnation
-        );
-        rep.error(ProtocolError::CounterDecrease, message, out);
-    }
-}
-
-fn on_health(rep: &mut Reporter, health: Health, out: &mut Vec<Frame>) {
-    match validate_health(&health) {
-        Ok(()) => rep.shared.health.report(rep.conn, health),
-        Err(e) => rep.error((&e).into(), format!("{e}; health report ignored"), out),
-    }
-}
-
-fn on_heartbeat(active: &Active, shared: &Shared, hb: Heartbeat) {
-    let increase = shared.store.report_dropped(active.source, hb.dropped);
-    if increase > 0 {
-        shared.metrics.client_dropped_records(increase);
-    }
-}
-
-fn on_retire(active: &mut Active, rep: &mut Reporter, retire: Retire, out: &mut Vec<Frame>) {
-    for id in retire.series {
-        match active.tables.series.remove(&id) {
-            Some(SeriesSlot::Held { series, .. }) => {
-                rep.shared.store.retire(active.source, series);
-                rep.shared.store.release_series(series);
-            }
-            Some(SeriesSlot::Refused { .. }) => {}
-            None => {
-                let message =
-                    format!("retire of series id {id}, which this connection never defined");
-                rep.error(ProtocolError::UnknownId, message, out);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    //! The session driven in memory, without a socket: frames and time in, replies out.
-
-    use std::time::Duration;
-
-    use dawn_proto::catalogue::P2P_CONNECTIONS_TOTAL;
-    use dawn_proto::{Update, Value};
-
-    use super::*;
-    use crate::store::StoreLimits;
-
-    fn shared() -> Arc<Shared> {
-        Arc::new(Shared {
-            store: Arc::new(Store::new(StoreLimits::default())),
-            health: Arc::new(HealthModel::new(Instant::now(), Duration::from_secs(30))),
-            metrics: Arc::new(ExporterMetrics::new()),
-            limits: SessionLimits {
-                max_metric_ids: 2,
-                max_series_ids: 10,
-                max_error_frames: 1,
-            },
-        })
-    }
-
-    fn step(s: &mut Session, frame: Frame) -> (Vec<Frame>, Option<End>) {
-        let mut out = Vec::new();
-        let end = s.on_frame(frame, Instant::now(), &mut out);
-        (out, end)
-    }
-
-    #[test]
-    fn handshake_then_updates_then_goodbye() {
-        let shared = shared();
-        let mut s = Session::new(Arc::clone(&shared), 1);
-        let (out, end) = step(&mut s, Frame::Hello(Hello::new("c", "1", "n", 1, 2, 1000)));
-        assert!(matches!(
-            out.as_slice(),
-            [Frame::Welcome(Welcome { version: 1, .. })]
-        ));
-        assert_eq!(end, None);
-        assert!(!s.in_handshake());
-        assert_eq!(shared.metrics.clients(), 1);
-
-        assert_eq!(
-            step(&mut s, Frame::Define(P2P_CONNECTIONS_TOTAL.to_define(0))),
-            (vec![], None)
-        );
-        let series = SeriesDef {
-            id: 5,
-            metric: 0,
-            label_values: vec!["success".into()],
+        let end = match self.state {
+            State::Handshake => self.reject(reason, message),
+            State::Active(_) | State::Closed => self.out.fatal(reason, message),
         };
-        assert_eq!(step(&mut s, Frame::Series(series)), (vec![], None));
-        let batch = Batch {
-            seq: 1,
-            updates: vec![Update {
-                series: 5,
-                value: Value::Counter(4),
-            }],
-        };
-        assert_eq!(step(&mut s, Frame::Batch(batch)), (vec![], None));
-        assert_eq!(shared.metrics.records_applied(), 1);
-        assert_eq!(shared.store.series_count(), 1);
-
-        assert_eq!(step(&mut s, Frame::Goodbye), (vec![], Some(End::Goodbye)));
-        s.close(&End::Goodbye, Instant::now());
-        assert_eq!(shared.metrics.clients(), 0);
-        // The values stay for the source TTL although no connection holds the series.
-        assert_eq!(shared.store.series_count(), 1);
+        self.end = Some(end);
     }
 
-    #[test]
-    fn error_frames_are_capped_but_errors_still_counted() {
-        let shared = shared();
-        let mut s = Session::new(Arc::clone(&shared), 1);
-        step(&mut s, Frame::Hello(Hello::new("c", "1", "n", 1, 2, 1000)));
-        let unknown = |id| {
-            Frame::Batch(Batch {
-                seq: 0,
-                updates: vec![Update {
-                    series: id,
-                    value: Value::Counter(1),
-                }],
-            })
-        };
-        let (out, _) = step(&mut s, unknown(1));
-        assert_eq!(out.len(), 1);
-        let (out, _) = step(&mut s, unknown(2));
-        assert!(out.is_empty(), "{out:?}");
-        assert_eq!(shared.metrics.protocol_errors(ProtocolError::UnknownId), 2);
-    }
-
-    #[test]
-    fn too_many_metric_ids_is_a_flood() {
-        let shared = shared();
-        let mut s = Session::new(Arc::clone(&shared), 1);
-        step(&mut s, Frame::Hello(Hello::new("c", "1", "n", 1, 2, 1000)));
-        for id in 0..2 {
-            let def = dawn_proto::Define {
-                id,
-                name: format!("g{id}"),
-                ..dawn_proto::catalogue::P2P_PEERS.to_define(id)
-            };
-            assert_eq!(step(&mut s, Frame::Define(def)).1, None);
-        }
-        let (out, end) = step(
-            &mut s,
-            Frame::Define(dawn_proto::catalogue::P2P_PEERS.to_define(9)),
+    /// Turns the client away before a session began.
+    fn reject(&mut self, reason: ProtocolError, message: String) -> End {
+        self.out.event(Event::Rejected);
+        warn!(
+            conn = self.out.conn,
+            reason = reason.as_str(),
+            "client rejected: {message}"
         );
-        assert!(matches!(out.as_slice(), [Frame::Reject(r)] if r.reason.starts_with("flood: ")));
-        assert!(matches!(
-            end,
-            Some(End::Protocol {
-                reason: ProtocolError::Flood,
-                ..
-            })
-        ));
+        let end = self.out.fatal(reason, message);
+        self.state = State::Closed;
+        end
     }
 }

@@ -1,54 +1,50 @@
-//! A connection's id tables: the small integer ids of its `Define`s and `Series` and what
-//! the store made of them.
+//! A connection's id tables: the small integer ids of its `Define`s and `Series`, their
+//! definitions, and the store's handle for each one the store admitted.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use dawn_proto::{Define, SeriesDef};
 
-use crate::store::{FamilyId, SeriesId, Store};
+/// The types of the handles the store gives for what it admitted: the store's own ids in the
+/// exporter, plain numbers in tests. The session keeps them beside the wire ids, so that an
+/// update costs one lookup, and hands them back in events; it never looks inside.
+pub(crate) trait Handles {
+    /// A metric family the connection holds.
+    type Family: Copy + fmt::Debug + PartialEq;
+    /// A series the connection holds.
+    type Series: Copy + fmt::Debug + PartialEq;
+}
 
 /// What became of a `Define`.
 #[derive(Debug)]
-pub(crate) enum MetricSlot {
-    /// Admitted; the connection holds the family.
-    Held { def: Arc<Define>, family: FamilyId },
-    /// Refused (invalid, reserved or conflicting); its series are refused quietly.
-    Refused { def: Arc<Define> },
-}
-
-impl MetricSlot {
-    pub(crate) fn def(&self) -> &Define {
-        match self {
-            MetricSlot::Held { def, .. } | MetricSlot::Refused { def } => def,
-        }
-    }
+pub(crate) struct MetricSlot<H: Handles> {
+    pub(crate) def: Arc<Define>,
+    /// The family the connection holds; `None` while refused (invalid, reserved,
+    /// conflicting, or not yet admitted by the store), and then its series are refused
+    /// quietly.
+    pub(crate) family: Option<H::Family>,
 }
 
 /// What became of a `Series`.
 #[derive(Debug)]
-pub(crate) enum SeriesSlot {
-    /// Admitted; the connection holds the series. `metric` is its metric's definition
-    /// (fixed once the series is admitted: a metric id is never redefined), kept here so
-    /// that an update is validated without a second lookup.
-    Held {
-        def: SeriesDef,
-        series: SeriesId,
-        metric: Arc<Define>,
-    },
-    /// Refused (its metric was refused, labels invalid, or over a cap); updates are
-    /// dropped and counted without an error frame.
-    Refused { def: SeriesDef },
+pub(crate) struct SeriesSlot<H: Handles> {
+    pub(crate) def: SeriesDef,
+    /// `None` while refused (its metric was refused, labels invalid, over a cap, or not
+    /// yet admitted by the store): updates are dropped and counted without an error frame.
+    pub(crate) held: Option<HeldSeries<H>>,
 }
 
-impl SeriesSlot {
-    pub(crate) fn def(&self) -> &SeriesDef {
-        match self {
-            SeriesSlot::Held { def, .. } | SeriesSlot::Refused { def } => def,
-        }
-    }
+/// A series the store admitted.
+#[derive(Debug)]
+pub(crate) struct HeldSeries<H: Handles> {
+    pub(crate) series: H::Series,
+    /// Its metric's definition (fixed once the series is admitted: a metric id is never
+    /// redefined), kept here so that an update is validated without a second lookup.
+    pub(crate) metric: Arc<Define>,
 }
 
 /// A map keyed by connection-local ids.
@@ -106,46 +102,77 @@ impl Hasher for IdHasher {
 }
 
 /// The id tables of one connection.
-#[derive(Debug, Default)]
-pub(crate) struct Tables {
-    pub(crate) metrics: IdMap<MetricSlot>,
-    pub(crate) series: IdMap<SeriesSlot>,
+#[derive(Debug)]
+pub(crate) struct Tables<H: Handles> {
+    pub(crate) metrics: IdMap<MetricSlot<H>>,
+    pub(crate) series: IdMap<SeriesSlot<H>>,
 }
 
-impl Tables {
+impl<H: Handles> Default for Tables<H> {
+    fn default() -> Self {
+        Tables {
+            metrics: IdMap::default(),
+            series: IdMap::default(),
+        }
+    }
+}
+
+impl<H: Handles> Tables<H> {
     /// `metric{labels}` of wire series `id`, for messages.
     pub(crate) fn describe_series(&self, id: u32) -> String {
         let Some(slot) = self.series.get(&id) else {
             return format!("series id {id}");
         };
-        let def = slot.def();
-        match self.metrics.get(&def.metric) {
+        match self.metrics.get(&slot.def.metric) {
             Some(m) => {
                 let pairs: Vec<String> = m
-                    .def()
+                    .def
                     .label_names
                     .iter()
-                    .zip(&def.label_values)
+                    .zip(&slot.def.label_values)
                     .map(|(n, v)| format!("{n}={v:?}"))
                     .collect();
-                format!("{}{{{}}}", m.def().name, pairs.join(","))
+                format!("{}{{{}}}", m.def.name, pairs.join(","))
             }
             None => format!("series id {id}"),
         }
     }
 
-    /// Gives every hold back to the store.
-    pub(crate) fn release(&mut self, store: &Store) {
-        for (_, slot) in self.series.drain() {
-            if let SeriesSlot::Held { series, .. } = slot {
-                store.release_series(series);
-            }
+    /// Marks metric `id` as held in `family`.
+    pub(crate) fn hold_metric(&mut self, id: u32, family: H::Family) {
+        if let Some(slot) = self.metrics.get_mut(&id) {
+            slot.family = Some(family);
         }
-        for (_, slot) in self.metrics.drain() {
-            if let MetricSlot::Held { family, .. } = slot {
-                store.release_family(family);
-            }
+    }
+
+    /// Marks series `id` as held in `series`, if its metric is held.
+    pub(crate) fn hold_series(&mut self, id: u32, series: H::Series) {
+        let Some(slot) = self.series.get_mut(&id) else {
+            return;
+        };
+        let metric = self.metrics.get(&slot.def.metric);
+        if let Some(MetricSlot {
+            def,
+            family: Some(_),
+        }) = metric
+        {
+            slot.held = Some(HeldSeries {
+                series,
+                metric: Arc::clone(def),
+            });
         }
+    }
+
+    /// Empties the tables, returning every hold to give back to the store.
+    pub(crate) fn take_holds(&mut self) -> (Vec<H::Family>, Vec<H::Series>) {
+        let series = self
+            .series
+            .drain()
+            .filter_map(|(_, s)| s.held)
+            .map(|h| h.series);
+        let series = series.collect();
+        let families = self.metrics.drain().filter_map(|(_, m)| m.family).collect();
+        (families, series)
     }
 }
 

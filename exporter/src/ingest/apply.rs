@@ -1,0 +1,190 @@
+//! The side effects of a session's events: the store, the health model and the exporter's
+//! own metrics. The session decides; this module only carries its events out and reports
+//! the store's verdicts back to it.
+
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::session::{Event, Handles, Session};
+use crate::health::HealthModel;
+use crate::metrics::{
+    ClientGuard, ConnectionResult, ExporterMetrics, IgnoredUpdate, ProtocolError, SeriesRejection,
+};
+use crate::store::{DefineError, FamilyId, SeriesError, SeriesId, SourceId, SourceKey, Store};
+
+/// What every connection's events are applied to.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<Store>,
+    pub(crate) health: Arc<HealthModel>,
+    pub(crate) metrics: Arc<ExporterMetrics>,
+}
+
+/// The store's handles, as a session keeps them.
+#[derive(Debug, PartialEq)]
+pub(crate) enum StoreHandles {}
+
+impl Handles for StoreHandles {
+    type Family = FamilyId;
+    type Series = SeriesId;
+}
+
+/// An attached client, from `Attach` to `Detach`.
+struct Attachment {
+    source: SourceId,
+    key: SourceKey,
+    pid: u32,
+    incarnation: u64,
+    /// Counts the client in `dawn_exporter_clients` while attached.
+    _client: ClientGuard,
+}
+
+/// Applies the events of one connection's session.
+pub(crate) struct Applier {
+    shared: Arc<Shared>,
+    conn: u64,
+    attached: Option<Attachment>,
+}
+
+impl Applier {
+    /// The applier of connection number `conn`.
+    pub(crate) fn new(shared: Arc<Shared>, conn: u64) -> Self {
+        Applier {
+            shared,
+            conn,
+            attached: None,
+        }
+    }
+
+    /// Applies every event `session` has ready, answering the store's verdicts back.
+    pub(crate) fn drain(&mut self, session: &mut Session<StoreHandles>) {
+        while let Some(event) = session.poll() {
+            self.apply(event, session);
+        }
+    }
+
+    fn apply(&mut self, event: Event<StoreHandles>, session: &mut Session<StoreHandles>) {
+        let Shared {
+            store,
+            health,
+            metrics,
+        } = &*self.shared;
+        let conn = self.conn;
+        match event {
+            Event::Received { kind } => metrics.frame(kind),
+            Event::Attach {
+                hello,
+                version,
+                now,
+            } => {
+                let key = SourceKey::new(&hello.client_name, &hello.node_id);
+                let attached = store.attach(&key, hello.incarnation);
+                health.connect(conn, &hello, now);
+                metrics.connection(ConnectionResult::Accepted);
+                info!(
+                    conn,
+                    client = %key,
+                    pid = hello.pid,
+                    client_version = %hello.client_version,
+                    protocol = version,
+                    incarnation = hello.incarnation,
+                    new_incarnation = attached.reset,
+                    "client connected"
+                );
+                self.attached = Some(Attachment {
+                    source: attached.source,
+                    key,
+                    pid: hello.pid,
+                    incarnation: hello.incarnation,
+                    _client: metrics.client_connected(),
+                });
+            }
+            Event::Rejected => metrics.connection(ConnectionResult::Rejected),
+            Event::Seen { now } => health.seen(conn, now),
+            Event::Define { id, def } => match store.define(&def) {
+                Ok(family) => session.define_held(id, family),
+                Err(e) => {
+                    let reason = match e {
+                        DefineError::Conflict { .. } | DefineError::Collision { .. } => {
+                            ProtocolError::ConflictingDefinition
+                        }
+                        DefineError::Reserved { .. } => ProtocolError::ReservedName,
+                    };
+                    session.define_refused(id, reason, &e);
+                }
+            },
+            Event::Series {
+                id,
+                family,
+                label_values,
+            } => match store.series(family, &label_values) {
+                Ok(series) => session.series_held(id, series),
+                Err(e) => {
+                    let reason = match e {
+                        SeriesError::MaxSeries { .. } => SeriesRejection::MaxSeries,
+                        SeriesError::MaxSeriesPerMetric { .. } => {
+                            SeriesRejection::MaxSeriesPerMetric
+                        }
+                    };
+                    session.series_refused(id, reason, &e);
+                }
+            },
+            Event::SeriesRejected(reason) => metrics.rejected_series(reason),
+            Event::Apply { updates } => {
+                let Some(a) = &self.attached else { return };
+                let outcome = store.apply(a.source, a.incarnation, session.batch());
+                metrics.records(outcome.applied);
+                if outcome.stale_incarnation {
+                    metrics.ignored_updates(IgnoredUpdate::StaleIncarnation, updates as u64);
+                }
+                for tag in outcome.decreased {
+                    session.counter_decreased(tag);
+                }
+            }
+            Event::IgnoredUpdates { reason, n } => metrics.ignored_updates(reason, n),
+            Event::Health(report) => health.report(conn, report),
+            Event::Ready(ready) => health.set_ready(conn, ready),
+            Event::Heartbeat { dropped } => {
+                let Some(a) = &self.attached else { return };
+                let increase = store.report_dropped(a.source, dropped);
+                if increase > 0 {
+                    metrics.client_dropped_records(increase);
+                }
+            }
+            Event::Retire { series } => {
+                let Some(a) = &self.attached else { return };
+                store.retire(a.source, series);
+                store.release_series(series);
+            }
+            Event::ProtocolError(reason) => metrics.protocol_error(reason),
+            Event::Detach {
+                end,
+                families,
+                series,
+                now,
+            } => {
+                for s in series {
+                    store.release_series(s);
+                }
+                for f in families {
+                    store.release_family(f);
+                }
+                let Some(a) = self.attached.take() else {
+                    return;
+                };
+                store.detach(a.source, now);
+                health.disconnect(conn, now);
+                let detail = end.detail();
+                info!(
+                    conn,
+                    client = %a.key,
+                    pid = a.pid,
+                    reason = end.label(),
+                    "client disconnected{}{detail}",
+                    if detail.is_empty() { "" } else { ": " }
+                );
+            }
+        }
+    }
+}

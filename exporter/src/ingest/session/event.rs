@@ -1,0 +1,73 @@
+//! What a session asks the rest of the exporter to do, in the order it must happen: the
+//! typed value between the session (which decides) and `super::super::apply` (which
+//! touches the store, the health model and the exporter's own metrics).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dawn_proto::{Define, Health, Hello};
+
+use super::End;
+use super::tables::Handles;
+use crate::metrics::{IgnoredUpdate, ProtocolError, SeriesRejection};
+
+/// One thing that happened on a connection, for the applier.
+///
+/// `Define` and `Series` ask for the store's verdict: the applier answers with
+/// [`super::Session::define_held`] / [`super::Session::define_refused`] (or the `series_`
+/// pair) before it polls again. `Apply` is answered with
+/// [`super::Session::counter_decreased`] for every update the store kept back.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Event<H: Handles> {
+    /// A frame of the kind at `kind` in `Frame::KIND_NAMES` arrived
+    /// (`dawn_exporter_frames_total`).
+    Received { kind: usize },
+    /// The handshake succeeded at `now`: attach the client's source to the store and the
+    /// health model, count an accepted connection.
+    Attach {
+        hello: Box<Hello>,
+        version: u16,
+        now: Instant,
+    },
+    /// The connection ended before a session began
+    /// (`dawn_exporter_connections_total{result="rejected"}`).
+    Rejected,
+    /// A frame of the attached client arrived at `now`: it is alive.
+    Seen { now: Instant },
+    /// A valid definition for the store to admit; answer with `define_held` or
+    /// `define_refused`.
+    Define { id: u32, def: Arc<Define> },
+    /// A valid series of a held family for the store to admit; answer with `series_held` or
+    /// `series_refused`.
+    Series {
+        id: u32,
+        family: H::Family,
+        label_values: Vec<String>,
+    },
+    /// A series was refused (`dawn_exporter_rejected_series_total{reason}`).
+    SeriesRejected(SeriesRejection),
+    /// `updates` valid updates of the batch at hand ([`super::Session::batch`]) are ready to
+    /// be stored.
+    Apply { updates: usize },
+    /// `n` updates were dropped without an error frame
+    /// (`dawn_exporter_ignored_updates_total{reason}`).
+    IgnoredUpdates { reason: IgnoredUpdate, n: u64 },
+    /// A valid health check report.
+    Health(Health),
+    /// The client's readiness.
+    Ready(bool),
+    /// The client's cumulative count of records it could not keep.
+    Heartbeat { dropped: u64 },
+    /// The client retired a series the connection held: the source's value goes, and so
+    /// does the connection's hold.
+    Retire { series: H::Series },
+    /// The client broke the protocol (`dawn_exporter_decode_errors_total{reason}`).
+    ProtocolError(ProtocolError),
+    /// The attached session closed at `now` for `end`: give back every hold and detach.
+    Detach {
+        end: End,
+        families: Vec<H::Family>,
+        series: Vec<H::Series>,
+        now: Instant,
+    },
+}
