@@ -1,6 +1,6 @@
 //! A minimal HTTP/1.1 GET client for loopback probes (`dawn-exporter healthcheck`, the local
-//! cluster's summary, tests), so images need no curl and no binary pulls in an HTTP client
-//! stack for one request.
+//! cluster's summary, the benchmarks and the end-to-end tests), so images need no curl and
+//! no binary pulls in an HTTP client stack for one request.
 
 use std::time::Duration;
 
@@ -22,11 +22,11 @@ pub struct Response {
 }
 
 impl Response {
-    /// The first header named `name` (lower-case).
+    /// The first header named `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
@@ -74,6 +74,24 @@ pub async fn get(
         Ok(r) => r,
         Err(_) => Err(GetError::Timeout(url.to_owned())),
     }
+}
+
+/// [`get`] for a caller with no runtime of its own (the end-to-end tests, the benchmarks):
+/// runs the request on a small runtime made for it. Called from inside a tokio runtime,
+/// it panics (tokio refuses to block a runtime's thread).
+pub fn get_blocking(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Response, GetError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| GetError::Io {
+            url: url.to_owned(),
+            source,
+        })?;
+    runtime.block_on(get(url, headers, timeout))
 }
 
 async fn get_inner(url: &str, headers: &[(&str, &str)]) -> Result<Response, GetError> {
@@ -222,6 +240,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.status, 503);
         assert_eq!(r.header("content-type"), Some("a/b"));
+        assert_eq!(r.header("Content-Type"), Some("a/b"));
         assert_eq!(r.text(), "hi");
         let r = parse(
             "u",
@@ -236,6 +255,29 @@ mod tests {
         assert!(parse("u", b"garbage").is_err());
         assert!(parse("u", b"SMTP 200\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab").is_err());
+    }
+
+    #[test]
+    fn blocking_get_reads_a_whole_answer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/x", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .unwrap();
+            String::from_utf8(head).unwrap()
+        });
+        let r = get_blocking(&url, &[("Accept", "a/b")], Duration::from_secs(10)).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+        let head = server.join().unwrap();
+        assert!(head.starts_with("GET /x HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nAccept: a/b\r\n"), "{head}");
     }
 
     #[tokio::test]

@@ -129,42 +129,37 @@ mod tests {
         vec![c, h]
     }
 
+    /// The whole expected exposition of [`families`]; the formats differ in the counter's
+    /// family name, the spelling of an integral bound and the closing `# EOF`.
+    fn expected(format: Format) -> String {
+        let (counter_family, le_one, eof) = match format {
+            Format::Text => ("dawn_exporter_frames_total", "1", ""),
+            Format::OpenMetrics => ("dawn_exporter_frames", "1.0", "# EOF\n"),
+        };
+        let h = "dawn_exporter_scrape_duration_seconds";
+        format!(
+            "# HELP {counter_family} Frames.\n\
+             # TYPE {counter_family} counter\n\
+             dawn_exporter_frames_total{{kind=\"batch\"}} 4\n\
+             # HELP {h} Scrape time.\n\
+             # TYPE {h} histogram\n\
+             {h}_bucket{{le=\"0.01\"}} 1\n\
+             {h}_bucket{{le=\"{le_one}\"}} 2\n\
+             {h}_bucket{{le=\"+Inf\"}} 3\n\
+             {h}_sum 2.5\n\
+             {h}_count 3\n\
+             {eof}"
+        )
+    }
+
     #[test]
     fn renders_registry_families_in_both_formats() {
-        let mut text = String::new();
-        let mut e = Encoder::new(&mut text, Format::Text);
-        encode_families(&mut e, &families());
-        e.finish();
-        assert_eq!(
-            text,
-            "# HELP dawn_exporter_frames_total Frames.\n\
-             # TYPE dawn_exporter_frames_total counter\n\
-             dawn_exporter_frames_total{kind=\"batch\"} 4\n\
-             # HELP dawn_exporter_scrape_duration_seconds Scrape time.\n\
-             # TYPE dawn_exporter_scrape_duration_seconds histogram\n\
-             dawn_exporter_scrape_duration_seconds_bucket{le=\"0.01\"} 1\n\
-             dawn_exporter_scrape_duration_seconds_bucket{le=\"1\"} 2\n\
-             dawn_exporter_scrape_duration_seconds_bucket{le=\"+Inf\"} 3\n\
-             dawn_exporter_scrape_duration_seconds_sum 2.5\n\
-             dawn_exporter_scrape_duration_seconds_count 3\n"
-        );
-        let mut om = String::new();
-        let mut e = Encoder::new(&mut om, Format::OpenMetrics);
-        encode_families(&mut e, &families());
-        e.finish();
-        assert_eq!(
-            om,
-            "# HELP dawn_exporter_frames Frames.\n\
-             # TYPE dawn_exporter_frames counter\n\
-             dawn_exporter_frames_total{kind=\"batch\"} 4\n\
-             # HELP dawn_exporter_scrape_duration_seconds Scrape time.\n\
-             # TYPE dawn_exporter_scrape_duration_seconds histogram\n\
-             dawn_exporter_scrape_duration_seconds_bucket{le=\"0.01\"} 1\n\
-             dawn_exporter_scrape_duration_seconds_bucket{le=\"1.0\"} 2\n\
-             dawn_exporter_scrape_duration_seconds_bucket{le=\"+Inf\"} 3\n\
-             dawn_exporter_scrape_duration_seconds_sum 2.5\n\
-             dawn_exporter_scrape_duration_seconds_count 3\n\
-             # EOF\n"
-        );
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut out = String::new();
+            let mut e = Encoder::new(&mut out, format);
+            encode_families(&mut e, &families());
+            e.finish();
+            assert_eq!(out, expected(format), "{format:?}");
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The HTML landing page at `/`.
+//! The HTML landing page at `/`: a link per endpoint of the route table.
 
 /// Escapes text for HTML.
 fn escape(s: &str) -> String {
@@ -16,8 +16,8 @@ fn escape(s: &str) -> String {
     out
 }
 
-/// The page, linking every endpoint.
-pub(crate) fn page(endpoints: &[(String, &str)]) -> String {
+/// The page, linking each `(path, description)`.
+pub(crate) fn page(endpoints: &[(&str, &str)]) -> String {
     let mut items = String::new();
     for (path, what) in endpoints {
         let p = escape(path);
@@ -41,7 +41,7 @@ mod tests {
 
     #[test]
     fn links_and_escapes() {
-        let page = page(&[("/m<x>".to_owned(), "metrics & more")]);
+        let page = page(&[("/m<x>", "metrics & more")]);
         assert!(
             page.contains("<a href=\"/m&lt;x&gt;\">/m&lt;x&gt;</a> &mdash; metrics &amp; more")
         );

@@ -11,12 +11,13 @@ use flate2::write::GzEncoder;
 use warp::http::{HeaderValue, Response, StatusCode, header};
 
 use super::HttpState;
+use super::handler::{Reply, Request};
 use super::response::{json, with_body};
-use crate::exposition::{Encoder, Format, encode_families};
+use crate::exposition::{Encoder, Format, encode_families, wants_gzip};
 
 /// Renders the whole exposition; records its duration in
 /// `dawn_exporter_scrape_duration_seconds`.
-pub(crate) fn render(state: &HttpState, format: Format) -> String {
+fn render(state: &HttpState, format: Format) -> String {
     let started = Instant::now();
     let mut out = String::with_capacity(state.last_len.load(Ordering::Relaxed) + 1024);
     let mut encoder = Encoder::new(&mut out, format);
@@ -38,7 +39,7 @@ fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Builds the scrape response (blocking work: call from a blocking thread).
-pub(crate) fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Vec<u8>> {
+fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Vec<u8>> {
     let text = render(state, format).into_bytes();
     let (body, encoding) = if gzipped {
         match gzip(&text) {
@@ -61,12 +62,16 @@ pub(crate) fn respond(state: &HttpState, format: Format, gzipped: bool) -> Respo
     r
 }
 
+/// The telemetry path's handler: the format the `Accept` header prefers, gzipped when
+/// `Accept-Encoding` allows.
+pub(crate) fn metrics(r: Request) -> Reply {
+    let format = Format::negotiate(r.header(header::ACCEPT));
+    let gzipped = wants_gzip(r.header(header::ACCEPT_ENCODING));
+    Reply::Later(Box::pin(scrape(r.state, format, gzipped)))
+}
+
 /// The scrape, rendered on a blocking thread so a large store never stalls the runtime.
-pub(crate) async fn scrape(
-    state: Arc<HttpState>,
-    format: Format,
-    gzipped: bool,
-) -> Response<Vec<u8>> {
+async fn scrape(state: Arc<HttpState>, format: Format, gzipped: bool) -> Response<Vec<u8>> {
     match tokio::task::spawn_blocking(move || respond(&state, format, gzipped)).await {
         Ok(r) => r,
         Err(e) => {

@@ -1,11 +1,15 @@
-//! The HTTP side (warp): `/`, the telemetry path, `/health`, `/health/ready`,
-//! `/health/live` and `/-/healthy`; JSON 404 and 405 for anything else; TLS and basic
-//! authentication when a web config file says so.
+//! The HTTP side (warp): the landing page, the telemetry path and the health endpoints;
+//! JSON 404 and 405 for anything else; TLS and basic authentication when a web config file
+//! says so.
 //!
-//! One warp filter hands method, path and headers to [`routes`], which routes by itself so
-//! that the telemetry path can be anything and 404/405 answers are JSON; [`serve`] runs the
-//! connections.
+//! Every endpoint is one entry of the route table ([`routes::ROUTES`]): path, methods,
+//! description, whether it is a health endpoint, and its handler. One warp filter hands
+//! method, path and headers to [`dispatch`], which finds the route, checks credentials and
+//! answers 404/405 in JSON; the landing page, the 404 body and the check on
+//! `--web.telemetry-path` read the same table. [`serve`] runs the connections.
 
+mod dispatch;
+mod handler;
 mod health_endpoints;
 mod landing;
 mod metrics_endpoint;
@@ -26,7 +30,8 @@ use crate::web_config::LiveWebConfig;
 
 pub use serve::serve_http;
 
-pub use routes::{EXPORTER_HEALTHY_PATH, FIXED_PATHS, HEALTH_PATH, LIVE_PATH, READY_PATH};
+pub use routes::READY_PATH;
+pub(crate) use routes::is_reserved_path;
 
 /// What the HTTP handlers read.
 #[derive(Debug)]

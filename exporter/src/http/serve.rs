@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 use warp::Filter;
 use warp::http::{HeaderMap, Method};
 
-use super::{HttpState, routes};
+use super::{HttpState, dispatch};
 
 /// Time a client has to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +27,8 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// so the loop does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// The one warp filter: method, path and headers to [`routes::handle`].
+/// The one warp filter: method, path and headers to [`dispatch::handle`], which routes by
+/// the route table (docs/design-decisions.md says why not a warp filter per route).
 fn filter(
     state: Arc<HttpState>,
 ) -> impl Filter<Extract = (warp::http::Response<Vec<u8>>,), Error = std::convert::Infallible>
@@ -41,7 +42,7 @@ fn filter(
         .then(
             move |method: Method, path: warp::path::FullPath, headers: HeaderMap| {
                 let state = Arc::clone(&state);
-                async move { routes::handle(state, method, path.as_str(), &headers).await }
+                async move { dispatch::handle(state, method, path.as_str(), headers).await }
             },
         )
 }
