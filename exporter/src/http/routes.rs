@@ -35,11 +35,11 @@ impl RoutePath {
 #[derive(Debug)]
 pub(crate) struct Route {
     /// Where it is served.
-    pub(crate) path: RoutePath,
+    path: RoutePath,
     /// The methods it answers; any other gets 405 naming these.
     pub(crate) methods: &'static [Method],
     /// What the landing page says it serves.
-    pub(crate) description: &'static str,
+    description: &'static str,
     /// A health endpoint: `dawn_health_without_auth: true` in the web config opens it to
     /// probes without credentials.
     pub(crate) health: bool,
