@@ -12,22 +12,76 @@ use dawn_exporter::{
     ConnectionResult, IgnoredUpdate, Ingest, IngestConfig, IngestError, ProtocolError,
     SeriesRejection,
 };
-use dawn_proto::catalogue::{self, P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_PEERS};
 use dawn_proto::{
     Define, Frame, Health, HealthStatus, Heartbeat, Hello, HistogramValue, MetricKind, Value,
     encode_frame,
 };
 use support::{Client, Harness, TempDir, eventually};
 
-/// A client that defines `p2p_connections_total{status="success"}` = 1.
+/// The metrics these tests define, as any client might: the exporter knows no names.
+mod defs {
+    use dawn_proto::{Define, MetricKind};
+
+    fn define(id: u32, name: &str, kind: MetricKind, labels: &[&str], buckets: &[f64]) -> Define {
+        Define {
+            id,
+            name: name.into(),
+            help: format!("Test metric {name}."),
+            kind,
+            label_names: labels.iter().map(|l| (*l).to_owned()).collect(),
+            buckets: buckets.to_vec(),
+        }
+    }
+
+    /// `jobs_total{status}`, a counter.
+    pub(super) fn jobs_total(id: u32) -> Define {
+        define(id, "jobs_total", MetricKind::Counter, &["status"], &[])
+    }
+
+    /// `tasks_total{kind, status}`, a counter with two labels.
+    pub(super) fn tasks_total(id: u32) -> Define {
+        define(
+            id,
+            "tasks_total",
+            MetricKind::Counter,
+            &["kind", "status"],
+            &[],
+        )
+    }
+
+    /// `queue_depth`, a gauge without labels.
+    pub(super) fn queue_depth(id: u32) -> Define {
+        define(id, "queue_depth", MetricKind::Gauge, &[], &[])
+    }
+
+    /// `worker_state{worker}`, a gauge with one label.
+    pub(super) fn worker_state(id: u32) -> Define {
+        define(id, "worker_state", MetricKind::Gauge, &["worker"], &[])
+    }
+
+    /// `job_duration_seconds{kind}`, a histogram of 11 bounds (12 buckets with +Inf).
+    pub(super) fn job_duration_seconds(id: u32) -> Define {
+        let bounds = [
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ];
+        define(
+            id,
+            "job_duration_seconds",
+            MetricKind::Histogram,
+            &["kind"],
+            &bounds,
+        )
+    }
+}
+
+/// A client that defines `jobs_total{status="success"}` = 1.
 async fn bystander(h: &Harness) -> Client {
     let mut c = h.node("bystander").await;
-    c.define(P2P_CONNECTIONS_TOTAL.to_define(0)).await;
+    c.define(defs::jobs_total(0)).await;
     c.series(0, 0, &["success"]).await;
     c.batch(vec![(0, Value::Counter(1))]).await;
     eventually("the bystander's first value", || {
-        h.render()
-            .contains("p2p_connections_total{status=\"success\"} 1\n")
+        h.render().contains("jobs_total{status=\"success\"} 1\n")
     })
     .await;
     c
@@ -37,8 +91,7 @@ async fn bystander(h: &Harness) -> Client {
 async fn bystander_unaffected(h: &Harness, mut c: Client) {
     c.batch(vec![(0, Value::Counter(2))]).await;
     eventually("the bystander's next value", || {
-        h.render()
-            .contains("p2p_connections_total{status=\"success\"} 2\n")
+        h.render().contains("jobs_total{status=\"success\"} 2\n")
     })
     .await;
     c.goodbye_clean().await;
@@ -84,7 +137,7 @@ async fn configured_frame_limit_applies() {
     let mut c = h.node("n").await;
     let long = Define {
         help: "x".repeat(100),
-        ..P2P_PEERS.to_define(0)
+        ..defs::queue_depth(0)
     };
     c.define(long).await;
     c.expect_reject("frame_too_large").await;
@@ -97,7 +150,7 @@ async fn truncated_frame_at_eof_is_counted() {
     let good = bystander(&h).await;
     let mut bad = h.node("cut").await;
     let mut bytes = Vec::new();
-    encode_frame(&Frame::Define(P2P_PEERS.to_define(0)), &mut bytes).unwrap();
+    encode_frame(&Frame::Define(defs::queue_depth(0)), &mut bytes).unwrap();
     bad.send_raw(&bytes[..bytes.len() - 3]).await;
     bad.stream.shutdown().await.unwrap();
     // The exporter still answers on the open half.
@@ -162,10 +215,10 @@ async fn updates_for_undefined_ids_get_errors_and_the_session_goes_on() {
     c.expect_error("unknown_id", "metric id 9").await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::UnknownId), 2);
     // Still served.
-    c.define(P2P_PEERS.to_define(0)).await;
+    c.define(defs::queue_depth(0)).await;
     c.series(0, 0, &[]).await;
     c.batch(vec![(0, Value::Gauge(3.0))]).await;
-    eventually("p2p_peers 3", || h.render().contains("p2p_peers 3\n")).await;
+    eventually("queue_depth 3", || h.render().contains("queue_depth 3\n")).await;
     c.goodbye_clean().await;
     h.stop().await;
 }
@@ -174,20 +227,20 @@ async fn updates_for_undefined_ids_get_errors_and_the_session_goes_on() {
 async fn conflicting_definition_is_refused_and_its_updates_ignored() {
     let h = Harness::start().await;
     let mut first = h.node("a").await;
-    first.define(P2P_PEERS.to_define(0)).await;
+    first.define(defs::queue_depth(0)).await;
     first.series(0, 0, &[]).await;
     first.batch(vec![(0, Value::Gauge(2.0))]).await;
-    eventually("p2p_peers 2", || h.render().contains("p2p_peers 2\n")).await;
+    eventually("queue_depth 2", || h.render().contains("queue_depth 2\n")).await;
 
     let mut second = h.node("b").await;
     second
         .define(Define {
             label_names: vec!["zone".into()],
-            ..P2P_PEERS.to_define(0)
+            ..defs::queue_depth(0)
         })
         .await;
     let message = second
-        .expect_error("conflicting_definition", "p2p_peers")
+        .expect_error("conflicting_definition", "queue_depth")
         .await;
     assert!(message.contains("labels [zone] differ"), "{message}");
     second.series(0, 0, &["eu"]).await;
@@ -208,7 +261,7 @@ async fn conflicting_definition_is_refused_and_its_updates_ignored() {
             .rejected_series_count(SeriesRejection::RefusedMetric),
         1
     );
-    assert!(h.render().contains("p2p_peers 2\n"));
+    assert!(h.render().contains("queue_depth 2\n"));
     second.goodbye_clean().await;
     bystander_unaffected_gauge(&h, first).await;
     h.stop().await;
@@ -216,7 +269,7 @@ async fn conflicting_definition_is_refused_and_its_updates_ignored() {
 
 async fn bystander_unaffected_gauge(h: &Harness, mut c: Client) {
     c.batch(vec![(0, Value::Gauge(5.0))]).await;
-    eventually("p2p_peers 5", || h.render().contains("p2p_peers 5\n")).await;
+    eventually("queue_depth 5", || h.render().contains("queue_depth 5\n")).await;
     c.goodbye_clean().await;
 }
 
@@ -226,19 +279,19 @@ async fn invalid_names_and_reserved_names_are_refused() {
     let mut c = h.node("n").await;
     c.define(Define {
         name: "bad-name".into(),
-        ..P2P_PEERS.to_define(0)
+        ..defs::queue_depth(0)
     })
     .await;
     c.expect_error("invalid_metric_name", "\"bad-name\"").await;
     c.define(Define {
         label_names: vec!["__x".into()],
-        ..P2P_PEERS.to_define(1)
+        ..defs::queue_depth(1)
     })
     .await;
     c.expect_error("invalid_label_name", "reserved").await;
     c.define(Define {
         name: "dawn_exporter_clients".into(),
-        ..P2P_PEERS.to_define(2)
+        ..defs::queue_depth(2)
     })
     .await;
     c.expect_error("reserved_name", "dawn_exporter_clients")
@@ -261,11 +314,11 @@ async fn label_count_mismatch_is_refused() {
     let h = Harness::start().await;
     let good = bystander(&h).await;
     let mut c = h.node("n").await;
-    c.define(catalogue::P2P_MESSAGES_TOTAL.to_define(0)).await;
+    c.define(defs::tasks_total(0)).await;
     c.series(0, 0, &["request"]).await;
     c.expect_error(
         "label_mismatch",
-        "1 label values for 2 label names (type, status)",
+        "1 label values for 2 label names (kind, status)",
     )
     .await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::LabelMismatch), 1);
@@ -283,8 +336,8 @@ async fn label_count_mismatch_is_refused() {
 async fn nan_histogram_sum_is_refused() {
     let h = Harness::start().await;
     let mut c = h.node("n").await;
-    c.define(P2P_MESSAGE_LATENCY_SECONDS.to_define(0)).await;
-    c.series(0, 0, &["request"]).await;
+    c.define(defs::job_duration_seconds(0)).await;
+    c.series(0, 0, &["parse"]).await;
     let mut buckets = vec![0; 12];
     buckets[0] = 1;
     c.batch(vec![(
@@ -300,11 +353,11 @@ async fn nan_histogram_sum_is_refused() {
         .expect_error("invalid_value", "histogram sum is NaN")
         .await;
     assert!(
-        message.contains("p2p_message_latency_seconds{type=\"request\"}"),
+        message.contains("job_duration_seconds{kind=\"parse\"}"),
         "{message}"
     );
     assert_eq!(h.metrics.protocol_errors(ProtocolError::InvalidValue), 1);
-    assert!(!h.render().contains("p2p_message_latency_seconds"));
+    assert!(!h.render().contains("job_duration_seconds"));
     c.goodbye_clean().await;
     h.stop().await;
 }
@@ -313,20 +366,17 @@ async fn nan_histogram_sum_is_refused() {
 async fn counter_going_backwards_is_refused() {
     let h = Harness::start().await;
     let mut c = h.node("n").await;
-    c.define(P2P_CONNECTIONS_TOTAL.to_define(0)).await;
+    c.define(defs::jobs_total(0)).await;
     c.series(0, 0, &["failed"]).await;
     c.batch(vec![(0, Value::Counter(9))]).await;
     c.batch(vec![(0, Value::Counter(4))]).await;
     c.expect_error(
         "counter_decrease",
-        "p2p_connections_total{status=\"failed\"} went backwards",
+        "jobs_total{status=\"failed\"} went backwards",
     )
     .await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::CounterDecrease), 1);
-    assert!(
-        h.render()
-            .contains("p2p_connections_total{status=\"failed\"} 9\n")
-    );
+    assert!(h.render().contains("jobs_total{status=\"failed\"} 9\n"));
     assert_eq!(h.metrics.records_applied(), 1);
     c.goodbye_clean().await;
     h.stop().await;
@@ -340,7 +390,7 @@ async fn series_over_the_cap_are_refused() {
     })
     .await;
     let mut c = h.node("n").await;
-    c.define(P2P_CONNECTIONS_TOTAL.to_define(0)).await;
+    c.define(defs::jobs_total(0)).await;
     for (id, status) in ["success", "failed", "rejected"].iter().enumerate() {
         c.series(id as u32, 0, &[status]).await;
     }
@@ -462,7 +512,7 @@ async fn health_ready_heartbeat_and_goodbye() {
 async fn reconnect_of_the_same_incarnation_keeps_totals_new_one_resets() {
     let h = Harness::start().await;
     let mut c = h.node("n1").await;
-    c.define(P2P_CONNECTIONS_TOTAL.to_define(0)).await;
+    c.define(defs::jobs_total(0)).await;
     c.series(0, 0, &["success"]).await;
     c.batch(vec![(0, Value::Counter(10))]).await;
     eventually("10", || h.render().contains("} 10\n")).await;
@@ -491,16 +541,16 @@ async fn unexpected_frames_after_handshake_are_errors() {
     let mut c = h.node("n").await;
     c.send(Frame::Hello(hello("n"))).await;
     c.expect_error("unexpected_frame", "hello").await;
-    c.define(P2P_PEERS.to_define(0)).await;
+    c.define(defs::queue_depth(0)).await;
     c.define(Define {
         name: "other".into(),
         kind: MetricKind::Gauge,
-        ..P2P_PEERS.to_define(0)
+        ..defs::queue_depth(0)
     })
     .await;
     c.expect_error(
         "duplicate_id",
-        "metric id 0 is already defined as p2p_peers",
+        "metric id 0 is already defined as queue_depth",
     )
     .await;
     c.goodbye_clean().await;
@@ -603,8 +653,7 @@ async fn an_impossible_directory_is_a_clear_error() {
 async fn flood_of_definitions_disconnects() {
     let h = Harness::with(|c, _| c.max_series_ids = 3).await;
     let mut c = h.node("n").await;
-    c.define(catalogue::P2P_CIRCUIT_BREAKER_STATE.to_define(0))
-        .await;
+    c.define(defs::worker_state(0)).await;
     for i in 0..4 {
         c.series(i, 0, &[&format!("p{i}")]).await;
     }
