@@ -3,7 +3,8 @@
 //! - [`binaries`]: builds the real binaries once per test process and finds them;
 //! - [`process`]: spawns an exporter or a node in its own temp dir, with its own socket and
 //!   port, logs to a file shown when a test fails, killed on drop;
-//! - [`http`]: a tiny HTTP/1.1 GET client (gzip on request);
+//! - [`http`]: blocking GETs through the daemon's HTTP/1.1 client, bodies gunzipped and
+//!   parsed for the test;
 //! - [`exposition`]: a Prometheus text / OpenMetrics parser good enough to read a sample;
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;

@@ -94,17 +94,13 @@ pub fn https_get(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let r = runtime
+    runtime
         .block_on(dawn_exporter::https_get(
             url,
             tls,
             headers,
             Duration::from_secs(10),
         ))
-        .map_err(|e| e.to_string())?;
-    Ok(Response {
-        status: r.status,
-        headers: r.headers,
-        body: r.body,
-    })
+        .map(Response)
+        .map_err(|e| e.to_string())
 }
