@@ -132,6 +132,7 @@ impl Applier {
             },
             Event::SeriesRejected(reason) => metrics.rejected_series(reason),
             Event::Apply { updates } => {
+                // The session emits Apply, Heartbeat and Retire only after Attach.
                 let Some(a) = &self.attached else { return };
                 let outcome = store.apply(a.source, a.incarnation, session.batch());
                 metrics.records(outcome.applied);

@@ -1,6 +1,7 @@
 //! What a session asks the rest of the exporter to do, in the order it must happen: the
-//! typed value between the session (which decides) and `super::super::apply` (which
-//! touches the store, the health model and the exporter's own metrics).
+//! typed value between the session, which decides, and the ingest applier
+//! (`ingest/apply.rs`), which touches the store, the health model and the exporter's own
+//! metrics.
 
 use std::sync::Arc;
 use std::time::Instant;

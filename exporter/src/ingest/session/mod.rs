@@ -3,7 +3,8 @@
 //!
 //! The session owns only protocol state: where the handshake stands, the connection's id
 //! tables, the error-frame budget, the frame decoder and its deadlines. It touches no
-//! store, health model, metric, socket or clock. Where a decision belongs to the shared
+//! store, health model, metric, socket or clock (it logs what it decides, as quinn-proto
+//! does). Where a decision belongs to the shared
 //! store (a definition that conflicts with another client's, a series over a cap), the
 //! session emits the event and the applier reports the store's verdict back through
 //! [`Session::define_held`] and its siblings; until then the definition counts as refused.
