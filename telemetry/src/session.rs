@@ -27,15 +27,6 @@ pub(crate) enum SessionError {
     IdsExhausted,
 }
 
-/// Upper bound of an update's encoded size (bincode varints: at most 5 bytes for a `u32`,
-/// 9 for a `u64`).
-fn update_size(value: &Value) -> usize {
-    8 + match value {
-        Value::Counter(_) | Value::Gauge(_) => 9,
-        Value::Histogram(h) => 9 + 8 + 9 + 9 * h.buckets.len(),
-    }
-}
-
 /// The per-connection encoder.
 #[derive(Debug, Default)]
 pub(crate) struct Session {
@@ -105,10 +96,11 @@ impl Session {
     }
 
     /// Adds the cumulative value of series `id` to the current batch, sending the batch when
-    /// it reaches [`BATCH_TARGET_BYTES`].
+    /// its updates' encoded size (exact, see docs/wire.md) reaches [`BATCH_TARGET_BYTES`].
     pub(crate) fn update(&mut self, series: u32, value: Value) -> Result<(), SessionError> {
-        self.pending_bytes += update_size(&value);
-        self.pending.push(Update { series, value });
+        let update = Update { series, value };
+        self.pending_bytes += update.encoded_len();
+        self.pending.push(update);
         if self.pending_bytes >= BATCH_TARGET_BYTES {
             self.end_batch()?;
         }
