@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use dawn_daemon::siblings::Siblings;
+use dawn_node::app::{ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_HOST, ENV_P2P_PORT, ENV_SOCKET};
 use tokio::process::{Child, Command};
 
 /// Paths of the binaries the cluster runs.
@@ -72,9 +73,9 @@ impl Member {
             Ok(Stdio::from(f))
         };
 
+        // The socket's variable is the one both binaries read.
         let exporter = Command::new(&bins.exporter)
-            .arg("--socket")
-            .arg(&socket)
+            .env(ENV_SOCKET, &socket)
             .arg("--web.listen-address")
             .arg(format!("127.0.0.1:{}", ports.metrics))
             .stdin(Stdio::null())
@@ -86,17 +87,17 @@ impl Member {
 
         let mut node = Command::new(&bins.node);
         node.arg("run")
-            .env("PROJECT_DAWN_DATA_ROOT", &data)
-            .env("PROJECT_DAWN_TELEMETRY_SOCKET", &socket)
-            .env("PROJECT_DAWN_HOST", "127.0.0.1")
-            .env("PROJECT_DAWN_P2P_PORT", ports.p2p.to_string())
+            .env(ENV_DATA_ROOT, &data)
+            .env(ENV_SOCKET, &socket)
+            .env(ENV_HOST, "127.0.0.1")
+            .env(ENV_P2P_PORT, ports.p2p.to_string())
             .stdin(Stdio::null())
             .stdout(log("node.out")?)
             .stderr(log("node.log")?)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         if let Some(b) = bootstrap {
-            node.env("PROJECT_DAWN_BOOTSTRAP", b);
+            node.env(ENV_BOOTSTRAP, b);
         }
         let node = node
             .spawn()

@@ -1,53 +1,23 @@
-//! The exporter's configuration: each setting from its flag, else its environment variable,
-//! else its default, with every bad value reported at once (like linkerd's `env.rs`).
+//! The exporter's configuration, resolved from the settings table (`settings.rs`): each
+//! setting from its flag, else its environment variable, else its default, with every bad
+//! value reported at once (like linkerd's `env.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use dawn_daemon::config::{ConfigErrors, Env, HumanDuration, Settings};
+use dawn_daemon::config::{ConfigErrors, Env, HumanDuration, Settings, Switch};
 use dawn_daemon::logging::LogConfig;
 
-use crate::cli::RunArgs;
-use crate::http::{FIXED_PATHS, READY_PATH};
-use crate::ingest::{DEFAULT_SOCKET, IngestConfig};
+use crate::http::READY_PATH;
+use crate::ingest::IngestConfig;
+use crate::settings::{
+    COMPAT_SEED_NAMES, DEFAULT_LISTEN_ADDRESS, DEFAULT_LIVENESS_TIMEOUT, DEFAULT_TELEMETRY_PATH,
+    HANDSHAKE_TIMEOUT, LISTEN_ADDRESS, LIVENESS_TIMEOUT, MAX_CLIENTS, MAX_FRAME_BYTES, MAX_SERIES,
+    MAX_SERIES_PER_METRIC, METRICS_PORT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH,
+    WEB_CONFIG_FILE,
+};
 use crate::store::{Alias, StoreLimits};
 use crate::web_config::WebConfig;
-
-/// Socket path.
-pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
-/// HTTP port (on 0.0.0.0) when `--web.listen-address` is not given.
-pub const ENV_METRICS_PORT: &str = "PROJECT_DAWN_METRICS_PORT";
-/// Metrics path.
-pub const ENV_METRICS_PATH: &str = "PROJECT_DAWN_METRICS_PATH";
-/// `--compat.seed-names`.
-pub const ENV_COMPAT_SEED_NAMES: &str = "PROJECT_DAWN_COMPAT_SEED_NAMES";
-/// `--ingest.max-clients`.
-pub const ENV_MAX_CLIENTS: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENTS";
-/// `--ingest.max-frame-bytes`.
-pub const ENV_MAX_FRAME_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_FRAME_BYTES";
-/// `--ingest.handshake-timeout`.
-pub const ENV_HANDSHAKE_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_HANDSHAKE_TIMEOUT";
-/// `--store.max-series`.
-pub const ENV_MAX_SERIES: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES";
-/// `--store.max-series-per-metric`.
-pub const ENV_MAX_SERIES_PER_METRIC: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES_PER_METRIC";
-/// `--store.source-ttl`.
-pub const ENV_SOURCE_TTL: &str = "PROJECT_DAWN_EXPORTER_SOURCE_TTL";
-/// `--web.config.file`.
-pub const ENV_WEB_CONFIG_FILE: &str = "PROJECT_DAWN_WEB_CONFIG_FILE";
-/// `--health.liveness-timeout`.
-pub const ENV_LIVENESS_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT";
-
-/// Default HTTP address.
-pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9090);
-/// Default metrics path.
-pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
-
-/// Longest Unix socket path (`sun_path` holds 108 bytes including the final NUL).
-const MAX_SOCKET_PATH: usize = 107;
 
 /// Everything the exporter needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,93 +46,19 @@ impl Default for ExporterConfig {
             listen_address: DEFAULT_LISTEN_ADDRESS,
             telemetry_path: DEFAULT_TELEMETRY_PATH.to_owned(),
             compat_seed_names: false,
-            liveness_timeout: Duration::from_secs(30),
+            liveness_timeout: DEFAULT_LIVENESS_TIMEOUT,
             web_config: None,
         }
     }
 }
 
-/// An address as Prometheus exporters take it: `HOST:PORT`, `[V6]:PORT` or `:PORT` (all
-/// interfaces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ListenAddress(SocketAddr);
-
-impl FromStr for ListenAddress {
-    type Err = std::net::AddrParseError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        let full = match s.strip_prefix(':') {
-            Some(port) => format!("0.0.0.0:{port}"),
-            None => s.to_owned(),
-        };
-        full.parse().map(ListenAddress)
+/// The HTTP address: `--web.listen-address`, else `PROJECT_DAWN_METRICS_PORT` on all
+/// interfaces, else the default.
+fn listen_address(s: &mut Settings<'_>) -> SocketAddr {
+    match s.given(&LISTEN_ADDRESS) {
+        Some(addr) => addr,
+        None => SocketAddr::new(DEFAULT_LISTEN_ADDRESS.ip(), s.get(&METRICS_PORT)),
     }
-}
-
-/// A `true`/`false` switch (also `1`/`0`, `yes`/`no`, `on`/`off`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Switch(bool);
-
-impl FromStr for Switch {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => Ok(Switch(true)),
-            "false" | "0" | "no" | "off" => Ok(Switch(false)),
-            _ => Err("not a boolean".to_owned()),
-        }
-    }
-}
-
-fn duration_within(min: Duration, max: Duration) -> impl Fn(&HumanDuration) -> bool + Copy {
-    move |d| d.0 >= min && d.0 <= max
-}
-
-fn valid_telemetry_path(p: &str) -> bool {
-    p.starts_with('/')
-        && !p
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
-        && !FIXED_PATHS.contains(&p)
-}
-
-/// The web config from `--web.config.file` or `PROJECT_DAWN_WEB_CONFIG_FILE`, read and
-/// checked now; a file that cannot be used is a configuration error naming the problem.
-fn web_config(settings: &mut Settings<'_>, raw_flag: Option<&str>) -> Option<WebConfig> {
-    let (key, raw) = match raw_flag {
-        Some(raw) => ("--web.config.file", raw.to_owned()),
-        None => (ENV_WEB_CONFIG_FILE, settings.raw(ENV_WEB_CONFIG_FILE)?),
-    };
-    if raw.trim().is_empty() {
-        settings.error(key, "empty; expected the path of a web config file");
-        return None;
-    }
-    match WebConfig::load(std::path::Path::new(raw.trim())) {
-        Ok(config) => Some(config),
-        Err(e) => {
-            settings.error(key, e.to_string());
-            None
-        }
-    }
-}
-
-/// The listen address from `--web.listen-address` or `PROJECT_DAWN_METRICS_PORT`.
-fn listen_address(settings: &mut Settings<'_>, raw: Option<&str>) -> SocketAddr {
-    let expect = "HOST:PORT, [IPV6]:PORT or :PORT";
-    if let Some(ListenAddress(addr)) = settings.flag("--web.listen-address", raw, expect, |_| true)
-    {
-        return addr;
-    }
-    let port: u16 = settings.get_checked(
-        ENV_METRICS_PORT,
-        None,
-        DEFAULT_LISTEN_ADDRESS.port(),
-        "a port 1-65535",
-        |p| *p > 0,
-    );
-    SocketAddr::new(DEFAULT_LISTEN_ADDRESS.ip(), port)
 }
 
 impl ExporterConfig {
@@ -172,95 +68,24 @@ impl ExporterConfig {
         args: &RunArgs,
         env: &dyn Env,
     ) -> Result<(ExporterConfig, LogConfig), ConfigErrors> {
-        let mut s = Settings::new(env);
+        let mut s = Settings::new(args, env);
         let log = LogConfig::from_settings(&mut s);
-        let d = ExporterConfig::default();
-
-        let socket: String = s.resolve(
-            "--socket",
-            args.socket.as_deref(),
-            ENV_SOCKET,
-            DEFAULT_SOCKET.to_owned(),
-            "a path of at most 107 bytes",
-            |p: &String| !p.trim().is_empty() && p.len() <= MAX_SOCKET_PATH,
-        );
-        let listen_address = listen_address(&mut s, args.listen_address.as_deref());
-        let web_config = web_config(&mut s, args.web_config_file.as_deref());
-        let telemetry_path: String = s.resolve(
-            "--web.telemetry-path",
-            args.telemetry_path.as_deref(),
-            ENV_METRICS_PATH,
-            d.telemetry_path.clone(),
-            "a path starting with '/' without spaces, '?' or '#', other than /, /health, /health/ready, /health/live and /-/healthy",
-            |p: &String| valid_telemetry_path(p),
-        );
-        let compat_flag = args.compat_seed_names.then_some(Switch(true));
-        let Switch(compat_seed_names) = s.get(
-            ENV_COMPAT_SEED_NAMES,
-            compat_flag,
-            Switch(false),
-            "true or false",
-        );
-        let max_clients: usize = s.resolve(
-            "--ingest.max-clients",
-            args.max_clients.as_deref(),
-            ENV_MAX_CLIENTS,
-            d.ingest.max_clients,
-            "an integer 1-65536",
-            |n: &usize| (1..=65_536).contains(n),
-        );
-        let max_frame_bytes: usize = s.resolve(
-            "--ingest.max-frame-bytes",
-            args.max_frame_bytes.as_deref(),
-            ENV_MAX_FRAME_BYTES,
-            d.ingest.max_frame_bytes,
-            "an integer 256-1048576",
-            |n: &usize| (256..=dawn_proto::MAX_FRAME_LEN_LIMIT).contains(n),
-        );
-        let HumanDuration(handshake_timeout) = s.resolve(
-            "--ingest.handshake-timeout",
-            args.handshake_timeout.as_deref(),
-            ENV_HANDSHAKE_TIMEOUT,
-            HumanDuration(d.ingest.handshake_timeout),
-            "a duration 10ms-1h like 500ms, 5s or 1m",
-            duration_within(Duration::from_millis(10), Duration::from_secs(3600)),
-        );
-        let max_series: usize = s.resolve(
-            "--store.max-series",
-            args.max_series.as_deref(),
-            ENV_MAX_SERIES,
-            d.store.max_series,
-            "an integer 1-100000000",
-            |n: &usize| (1..=100_000_000).contains(n),
-        );
-        let max_series_per_metric: usize = s.resolve(
-            "--store.max-series-per-metric",
-            args.max_series_per_metric.as_deref(),
-            ENV_MAX_SERIES_PER_METRIC,
-            d.store.max_series_per_metric,
-            "an integer 1-100000000",
-            |n: &usize| (1..=100_000_000).contains(n),
-        );
-        let HumanDuration(source_ttl) = s.resolve(
-            "--store.source-ttl",
-            args.source_ttl.as_deref(),
-            ENV_SOURCE_TTL,
-            HumanDuration(d.store.source_ttl),
-            "a duration 0s-720h like 30s, 5m or 1h",
-            duration_within(Duration::ZERO, Duration::from_secs(30 * 86_400)),
-        );
-        let HumanDuration(liveness_timeout) = s.resolve(
-            "--health.liveness-timeout",
-            args.liveness_timeout.as_deref(),
-            ENV_LIVENESS_TIMEOUT,
-            HumanDuration(d.liveness_timeout),
-            "a duration 1s-1h like 30s or 2m",
-            duration_within(Duration::from_secs(1), Duration::from_secs(3600)),
-        );
+        let socket = s.get(&SOCKET);
+        let listen_address = listen_address(&mut s);
+        let web_config = s.get(&WEB_CONFIG_FILE);
+        let telemetry_path = s.get(&TELEMETRY_PATH);
+        let Switch(compat_seed_names) = s.get(&COMPAT_SEED_NAMES);
+        let max_clients = s.get(&MAX_CLIENTS);
+        let max_frame_bytes = s.get(&MAX_FRAME_BYTES);
+        let HumanDuration(handshake_timeout) = s.get(&HANDSHAKE_TIMEOUT);
+        let max_series = s.get(&MAX_SERIES);
+        let max_series_per_metric = s.get(&MAX_SERIES_PER_METRIC);
+        let HumanDuration(source_ttl) = s.get(&SOURCE_TTL);
+        let HumanDuration(liveness_timeout) = s.get(&LIVENESS_TIMEOUT);
         s.finish()?;
         let config = ExporterConfig {
             ingest: IngestConfig {
-                socket: PathBuf::from(socket),
+                socket,
                 max_clients,
                 max_frame_bytes,
                 handshake_timeout,
@@ -268,7 +93,7 @@ impl ExporterConfig {
                 // A connection may hold every series the store could hold, twice over
                 // (refused ones included), before it counts as a flood.
                 max_series_ids: max_series.saturating_mul(2),
-                ..d.ingest
+                ..IngestConfig::default()
             },
             store: StoreLimits {
                 max_series,
@@ -319,29 +144,36 @@ pub fn healthcheck_target(
     args: &RunArgs,
     env: &dyn Env,
 ) -> Result<(SocketAddr, Option<WebConfig>), ConfigErrors> {
-    let mut s = Settings::new(env);
-    let addr = listen_address(&mut s, args.listen_address.as_deref());
-    let web = web_config(&mut s, args.web_config_file.as_deref());
+    let mut s = Settings::new(args, env);
+    let addr = listen_address(&mut s);
+    let web = s.get(&WEB_CONFIG_FILE);
     s.finish()?;
     Ok((addr, web))
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use clap::Parser;
 
     use super::*;
+    use crate::Cli;
+    use crate::settings::{
+        ENV_COMPAT_SEED_NAMES, ENV_MAX_CLIENTS, ENV_MAX_SERIES, ENV_METRICS_PORT, ENV_SOCKET,
+        ENV_SOURCE_TTL,
+    };
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// The run flags of a command line, as clap hands them over.
+    fn args(flags: &[&str]) -> RunArgs {
+        Cli::try_parse_from(std::iter::once("dawn-exporter").chain(flags.iter().copied()))
+            .expect("a valid command line")
+            .run
     }
 
     #[test]
     fn defaults() {
-        let (c, _) = ExporterConfig::resolve(&RunArgs::default(), &env(&[])).unwrap();
+        let (c, _) = ExporterConfig::resolve(&RunArgs::default(), &[]).unwrap();
         assert_eq!(
             c,
             ExporterConfig {
@@ -358,20 +190,22 @@ mod tests {
 
     #[test]
     fn flags_beat_env_beats_default() {
-        let e = env(&[
+        let e = [
             (ENV_SOCKET, "/env.sock"),
             (ENV_METRICS_PORT, "9200"),
             (ENV_MAX_CLIENTS, "8"),
             (ENV_SOURCE_TTL, "1m"),
             (ENV_COMPAT_SEED_NAMES, "true"),
+        ];
+        let flags = args(&[
+            "--socket",
+            "/flag.sock",
+            "--ingest.max-clients",
+            "3",
+            "--health.liveness-timeout",
+            "10s",
         ]);
-        let args = RunArgs {
-            socket: Some("/flag.sock".into()),
-            max_clients: Some("3".into()),
-            liveness_timeout: Some("10s".into()),
-            ..RunArgs::default()
-        };
-        let (c, _) = ExporterConfig::resolve(&args, &e).unwrap();
+        let (c, _) = ExporterConfig::resolve(&flags, &e).unwrap();
         assert_eq!(c.ingest.socket, PathBuf::from("/flag.sock"));
         assert_eq!(c.listen_address.to_string(), "0.0.0.0:9200");
         assert_eq!(c.ingest.max_clients, 3);
@@ -381,32 +215,38 @@ mod tests {
         assert!(c.compat_seed_names);
         assert_eq!(c.aliases().len(), 1);
 
-        let args = RunArgs {
-            listen_address: Some(":9300".into()),
-            ..RunArgs::default()
-        };
-        let (c, _) = ExporterConfig::resolve(&args, &e).unwrap();
+        let flags = args(&["--web.listen-address", ":9300"]);
+        let (c, _) = ExporterConfig::resolve(&flags, &e).unwrap();
         assert_eq!(c.listen_address.to_string(), "0.0.0.0:9300");
+        let flags = args(&["--compat.seed-names"]);
+        let e = [(ENV_COMPAT_SEED_NAMES, "false")];
+        let (c, _) = ExporterConfig::resolve(&flags, &e).unwrap();
+        assert!(c.compat_seed_names, "the switch beats its variable");
     }
 
     #[test]
     fn every_bad_value_is_reported() {
-        let e = env(&[
+        let e = [
             (ENV_METRICS_PORT, "0"),
             (ENV_MAX_SERIES, "lots"),
             (ENV_SOURCE_TTL, "5 minutes"),
             (ENV_COMPAT_SEED_NAMES, "maybe"),
             ("LOG_LEVEL", "loud"),
+        ];
+        let long_socket = format!("/{}", "s".repeat(200));
+        let flags = args(&[
+            "--ingest.max-clients",
+            "0",
+            "--ingest.max-frame-bytes",
+            "huge",
+            "--web.telemetry-path",
+            "/health",
+            "--health.liveness-timeout",
+            "2h",
+            "--socket",
+            &long_socket,
         ]);
-        let args = RunArgs {
-            max_clients: Some("0".into()),
-            max_frame_bytes: Some("huge".into()),
-            telemetry_path: Some("/health".into()),
-            liveness_timeout: Some("2h".into()),
-            socket: Some(format!("/{}", "s".repeat(200))),
-            ..RunArgs::default()
-        };
-        let errors = ExporterConfig::resolve(&args, &e).unwrap_err();
+        let errors = ExporterConfig::resolve(&flags, &e).unwrap_err();
         let text = errors.to_string();
         for needle in [
             "PROJECT_DAWN_METRICS_PORT: \"0\" is out of range; expected a port 1-65535",
@@ -439,16 +279,10 @@ mod tests {
             ready_url("10.0.0.1:1".parse().unwrap(), false),
             "http://10.0.0.1:1/health/ready"
         );
-        let e = env(&[(ENV_METRICS_PORT, "9500")]);
-        let port = |flag: Option<&str>| {
-            let args = RunArgs {
-                listen_address: flag.map(str::to_owned),
-                ..RunArgs::default()
-            };
-            healthcheck_target(&args, &e).map(|(addr, _)| addr.port())
-        };
-        assert_eq!(port(None).unwrap(), 9500);
-        assert_eq!(port(Some(":1")).unwrap(), 1);
-        assert!(port(Some("nonsense")).is_err());
+        let e = [(ENV_METRICS_PORT, "9500")];
+        let port = |flags: &[&str]| healthcheck_target(&args(flags), &e).map(|(a, _)| a.port());
+        assert_eq!(port(&[]).unwrap(), 9500);
+        assert_eq!(port(&["--web.listen-address", ":1"]).unwrap(), 1);
+        assert!(port(&["--web.listen-address", "nonsense"]).is_err());
     }
 }

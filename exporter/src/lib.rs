@@ -26,17 +26,13 @@ mod healthcheck;
 mod http;
 mod ingest;
 mod metrics;
+mod settings;
 mod store;
 pub mod web_config;
 
 pub use app::{Exporter, StartError};
 pub use cli::{Cli, Command, HealthcheckArgs, RunArgs};
-pub use config::{
-    DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_COMPAT_SEED_NAMES, ENV_HANDSHAKE_TIMEOUT,
-    ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES,
-    ENV_MAX_SERIES_PER_METRIC, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_SOCKET, ENV_SOURCE_TTL,
-    ENV_WEB_CONFIG_FILE, ExporterConfig, healthcheck_target, ready_url,
-};
+pub use config::{ExporterConfig, healthcheck_target, ready_url};
 pub use exposition::{
     BucketBounds, Encoder, FamilyKind, Format, encode_families, render_labels, wants_gzip,
 };
@@ -44,10 +40,7 @@ pub use health::{
     CheckReport, HealthModel, HealthReport, Liveness, Readiness, STALE_FLUSHES, TELEMETRY_CHECK,
 };
 pub use healthcheck::{Credentials, ProbeError, https_get, probe as healthcheck_probe};
-pub use http::{
-    EXPORTER_HEALTHY_PATH, FIXED_PATHS, HEALTH_PATH, HttpBindError, HttpState, LIVE_PATH,
-    READY_PATH, bind_http, serve_http,
-};
+pub use http::{HttpBindError, HttpState, READY_PATH, bind_http, serve_http};
 pub use ingest::{
     DEFAULT_SOCKET, Ingest, IngestConfig, IngestError, MAX_ERROR_FRAMES, MAX_METRIC_IDS,
     SOCKET_DIR_MODE, SOCKET_MODE,
@@ -55,6 +48,12 @@ pub use ingest::{
 pub use metrics::{
     ClientGuard, ConnectionResult, ExporterMetrics, IgnoredUpdate, ProtocolError, SelfTelemetry,
     SeriesRejection, StateProbe, TelemetryError,
+};
+pub use settings::{
+    DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_COMPAT_SEED_NAMES, ENV_HANDSHAKE_TIMEOUT,
+    ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES,
+    ENV_MAX_SERIES_PER_METRIC, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_SOCKET, ENV_SOURCE_TTL,
+    ENV_WEB_CONFIG_FILE, RunSettings,
 };
 pub use store::{
     Alias, ApplyOutcome, Attached, DefineError, FamilyId, RESERVED_PREFIXES, SeriesError, SeriesId,

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use dawn_daemon::config::HumanDuration;
-use dawn_daemon::config::{ProcessEnv, Settings, exit_config_errors};
+use dawn_daemon::config::{HumanDuration, ProcessEnv, exit_config_errors};
 use dawn_node::app::{CallArgs, Cli, Command, IdArgs, NodeConfig, RunArgs, resolve_data_root};
 use dawn_node::client::{Client, DEFAULT_CALL_TIMEOUT};
 use dawn_node::p2p::{Identity, PeerAddr};
@@ -37,11 +36,10 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `dawn-node id`: prints the node id of the identity under the data root.
 fn id(args: &IdArgs) -> ExitCode {
-    let mut settings = Settings::new(&ProcessEnv);
-    let root = resolve_data_root(&mut settings, args.data_root.as_deref());
-    if let Err(errors) = settings.finish() {
-        exit_config_errors(PROGRAM, &errors);
-    }
+    let root = match resolve_data_root(args, &ProcessEnv) {
+        Ok(root) => root,
+        Err(errors) => exit_config_errors(PROGRAM, &errors),
+    };
     match Identity::load_or_create(&root) {
         Ok(identity) => {
             println!("{}", identity.node_id());

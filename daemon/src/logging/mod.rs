@@ -21,7 +21,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::Settings;
+use crate::config::{Flag, Invalid, Setting, Settings, ShowDefault, parsed};
 
 /// Variable holding the level.
 pub const LOG_LEVEL: &str = "LOG_LEVEL";
@@ -105,6 +105,68 @@ impl FromStr for LogFormat {
     }
 }
 
+/// A variant's name in lower case is how the variable spells it.
+macro_rules! show_lowercase_name {
+    ($($t:ty),*) => {$(
+        impl ShowDefault for $t {
+            fn show_default(&self) -> String {
+                format!("{self:?}").to_ascii_lowercase()
+            }
+        }
+    )*};
+}
+
+show_lowercase_name!(LogLevel, LogFormat);
+
+/// `LOG_LEVEL`.
+pub const LEVEL: Setting<LogLevel> = Setting {
+    flag: Flag::None,
+    env: Some(LOG_LEVEL),
+    help: "Least severe level logged.",
+    accepts: "one of debug, info, warning, error, critical",
+    default: || LogLevel::Info,
+    parse: parsed,
+};
+
+/// `LOG_FORMAT`.
+pub const FORMAT: Setting<LogFormat> = Setting {
+    flag: Flag::None,
+    env: Some(LOG_FORMAT),
+    help: "Human-readable lines, or one JSON object per line.",
+    accepts: "text or json",
+    default: || LogFormat::Text,
+    parse: parsed,
+};
+
+/// `RUST_LOG`: empty counts as unset.
+pub const DIRECTIVES: Setting<Option<String>> = Setting {
+    flag: Flag::None,
+    env: Some(RUST_LOG),
+    help: "Filter directives in tracing's syntax; when set, they replace LOG_LEVEL.",
+    accepts: "directives such as info,dawn_node=debug",
+    default: || None,
+    parse: directives,
+};
+
+/// `PROJECT_DAWN_LOG_FILE`: empty counts as unset.
+pub const FILE: Setting<Option<PathBuf>> = Setting {
+    flag: Flag::None,
+    env: Some(LOG_FILE),
+    help: "A file that receives every log line too (appended), besides stderr.",
+    accepts: "a file path",
+    default: || None,
+    parse: |s| Ok(Some(PathBuf::from(s)).filter(|p| !p.as_os_str().is_empty())),
+};
+
+fn directives(text: &str) -> Result<Option<String>, Invalid> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    EnvFilter::try_new(text)
+        .map(|_| Some(text.to_owned()))
+        .map_err(|e| Invalid::Malformed(e.to_string()))
+}
+
 /// Resolved logging settings.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -117,45 +179,24 @@ pub struct LogConfig {
 }
 
 impl LogConfig {
-    /// Reads `LOG_LEVEL`, `LOG_FORMAT`, `RUST_LOG` and `PROJECT_DAWN_LOG_FILE`, recording
-    /// bad values in `settings`.
+    /// Reads [`LEVEL`], [`FORMAT`], [`DIRECTIVES`] and [`FILE`], recording bad values in
+    /// `settings`. A binary lists these four in its settings table so `--help` shows them.
     pub fn from_settings(settings: &mut Settings<'_>) -> LogConfig {
-        let level = settings.get(
-            LOG_LEVEL,
-            None,
-            LogLevel::Info,
-            "one of debug, info, warning, error, critical",
-        );
-        let format = settings.get(LOG_FORMAT, None, LogFormat::Text, "text or json");
-        let filter = match settings.raw(RUST_LOG).filter(|v| !v.trim().is_empty()) {
-            Some(directives) => match EnvFilter::try_new(&directives) {
-                Ok(_) => directives,
-                Err(e) => {
-                    settings.error(
-                        RUST_LOG,
-                        format!("invalid directives {directives:?} ({e}); expected e.g. info,dawn_node=debug"),
-                    );
-                    level.directive().to_owned()
+        let level = settings.get(&LEVEL);
+        let format = settings.get(&FORMAT);
+        let filter = settings.get(&DIRECTIVES).unwrap_or_else(|| {
+            let mut f = level.directive().to_owned();
+            if level == LogLevel::Debug {
+                for target in NOISY {
+                    f.push_str(&format!(",{target}=info"));
                 }
-            },
-            None => {
-                let mut f = level.directive().to_owned();
-                if level == LogLevel::Debug {
-                    for target in NOISY {
-                        f.push_str(&format!(",{target}=info"));
-                    }
-                }
-                f
             }
-        };
-        let file = settings
-            .raw(LOG_FILE)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
+            f
+        });
         LogConfig {
             filter,
             format,
-            file,
+            file: settings.get(&FILE),
         }
     }
 }
@@ -208,4 +249,21 @@ pub fn install(config: LogConfig) -> Result<LogGuard, LogError> {
     };
     result.map_err(|_| LogError::AlreadyInstalled)?;
     Ok(LogGuard { _output: output })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_show_as_the_variables_spell_them() {
+        use LogLevel::*;
+        for level in [Debug, Info, Warning, Error, Critical] {
+            assert_eq!(level.show_default().parse::<LogLevel>(), Ok(level));
+        }
+        for format in [LogFormat::Text, LogFormat::Json] {
+            assert_eq!(format.show_default().parse::<LogFormat>(), Ok(format));
+        }
+        assert_eq!(LogLevel::Warning.show_default(), "warning");
+    }
 }

@@ -1,64 +1,24 @@
-//! The node's configuration: each setting from its flag, else its environment variable, else
-//! its default, with every bad value reported at once (like linkerd's `env.rs`).
+//! The node's configuration, resolved from the settings table (`settings.rs`): each
+//! setting from its flag, else its environment variable, else its default, with every bad
+//! value reported at once (like linkerd's `env.rs`).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use dawn_daemon::config::{ConfigErrors, Env, PERIOD_EXPECT, Period, Settings, Switch};
+use dawn_daemon::config::{ConfigErrors, Env, Settings};
 use dawn_daemon::logging::LogConfig;
+use dawn_telemetry::TelemetryConfig;
 
-use super::cli::RunArgs;
-use crate::p2p::{
-    DEFAULT_MAX_PEERS, NodeId, NodeIdListError, PeerAddr, PeerListError, PeerPolicy,
-    parse_node_id_list, parse_peer_list,
+use super::settings::{
+    BOOTSTRAP, DATA_ROOT, FLUSH_MS, GOSSIP_INTERVAL, HOST, IdArgs, MAX_PEERS, NODE_ID, P2P_PORT,
+    REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY, TRUSTED_PEERS,
 };
+use crate::p2p::{PeerAddr, PeerPolicy};
 use crate::resilience::{BreakerConfig, RateLimitConfig};
-use crate::telemetry::{DEFAULT_SOCKET_PATH, TelemetryConfig};
 
-/// Data root.
-pub const ENV_DATA_ROOT: &str = crate::storage::ENV_DATA_ROOT;
-/// Exporter socket.
-pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
-/// Whether telemetry is shipped to the exporter at all (`on`/`off`).
-pub const ENV_TELEMETRY: &str = "PROJECT_DAWN_TELEMETRY";
-/// Telemetry flush interval in milliseconds.
-pub const ENV_FLUSH_MS: &str = "PROJECT_DAWN_TELEMETRY_FLUSH_MS";
-/// P2P bind address.
-pub const ENV_HOST: &str = "PROJECT_DAWN_HOST";
-/// P2P UDP port.
-pub const ENV_P2P_PORT: &str = "PROJECT_DAWN_P2P_PORT";
-/// Node id override.
-pub const ENV_NODE_ID: &str = "PROJECT_DAWN_NODE_ID";
-/// Peers to join at start.
-pub const ENV_BOOTSTRAP: &str = "PROJECT_DAWN_BOOTSTRAP";
-/// Gossip period.
-pub const ENV_GOSSIP_INTERVAL: &str = "PROJECT_DAWN_GOSSIP_INTERVAL";
-/// Peer limit.
-pub const ENV_MAX_PEERS: &str = "PROJECT_DAWN_MAX_PEERS";
-/// Admit trusted peers only.
-pub const ENV_REJECT_UNKNOWN: &str = "PROJECT_DAWN_REJECT_UNKNOWN";
-/// The trusted node ids.
-pub const ENV_TRUSTED_PEERS: &str = "PROJECT_DAWN_TRUSTED_PEERS";
-
-/// Default data root, relative to the working directory.
-pub const DEFAULT_DATA_ROOT: &str = "./data";
-/// Default P2P bind address.
-pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-/// Default P2P UDP port.
-pub const DEFAULT_P2P_PORT: u16 = 8000;
-/// Default telemetry flush interval, in milliseconds.
-pub const DEFAULT_FLUSH_MS: u64 = 1000;
-/// Default gossip period (DESIGN).
-pub const DEFAULT_GOSSIP_INTERVAL: Duration = Duration::from_secs(60);
-/// Largest accepted peer limit.
-pub const MAX_MAX_PEERS: usize = 10_000;
-
-/// Longest Unix socket path (`sun_path` holds 108 bytes including the final NUL).
-const MAX_SOCKET_PATH: usize = 107;
-/// Longest node id override.
-const MAX_NODE_ID: usize = 128;
+/// How often the data root is probed for the `storage` health check.
+const STORAGE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Everything `dawn-node run` needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,202 +52,56 @@ pub struct NodeConfig {
     pub rate_limit: RateLimitConfig,
 }
 
+/// Every setting at its default: what `dawn-node run` does with no flag and no variable.
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig {
-            data_root: PathBuf::from(DEFAULT_DATA_ROOT),
-            socket: PathBuf::from(DEFAULT_SOCKET_PATH),
-            telemetry_enabled: true,
-            flush_interval: Duration::from_millis(DEFAULT_FLUSH_MS),
-            host: DEFAULT_HOST,
-            p2p_port: DEFAULT_P2P_PORT,
-            node_id: None,
-            storage_check_interval: Duration::from_secs(30),
-            bootstrap: Vec::new(),
-            gossip_interval: DEFAULT_GOSSIP_INTERVAL,
-            policy: PeerPolicy::default(),
-            breaker: BreakerConfig::default(),
-            rate_limit: RateLimitConfig::default(),
-        }
+        let none: [(&str, &str); 0] = [];
+        NodeConfig::from_settings(&mut Settings::env_only(&none))
     }
 }
 
-/// A peer list setting (`PROJECT_DAWN_BOOTSTRAP`), parsed by [`parse_peer_list`].
-#[derive(Debug, Clone, Default)]
-struct PeerList(Vec<PeerAddr>);
-
-impl FromStr for PeerList {
-    type Err = PeerListError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_peer_list(s).map(PeerList)
-    }
-}
-
-/// A node id list setting (`PROJECT_DAWN_TRUSTED_PEERS`), parsed by [`parse_node_id_list`].
-#[derive(Debug, Clone, Default)]
-struct NodeIdList(Vec<NodeId>);
-
-impl FromStr for NodeIdList {
-    type Err = NodeIdListError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_node_id_list(s).map(NodeIdList)
-    }
-}
-
-/// The data root: `--data-root` (raw text `flag`), else `PROJECT_DAWN_DATA_ROOT`, else
-/// [`DEFAULT_DATA_ROOT`]; shared by `run` and `id` so both find the same identity.
-pub fn resolve_data_root(s: &mut Settings<'_>, flag: Option<&str>) -> PathBuf {
-    let root: String = s.resolve(
-        "--data-root",
-        flag,
-        ENV_DATA_ROOT,
-        DEFAULT_DATA_ROOT.to_owned(),
-        "a directory path",
-        |p: &String| !p.trim().is_empty(),
-    );
-    PathBuf::from(root.trim())
-}
-
-/// Whether `id` is an acceptable node id override (empty means "not set").
-fn valid_node_id(id: &str) -> bool {
-    id.len() <= MAX_NODE_ID
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+/// The data root of `dawn-node id`: `--data-root`, else `PROJECT_DAWN_DATA_ROOT`, else the
+/// default, as `run` finds it, so that both see the same identity.
+pub fn resolve_data_root(args: &IdArgs, env: &dyn Env) -> Result<PathBuf, ConfigErrors> {
+    let mut s = Settings::new(args, env);
+    let root = s.get(&DATA_ROOT);
+    s.finish()?;
+    Ok(root)
 }
 
 impl NodeConfig {
     /// Resolves every setting (and the logging settings) from `args` and `env`; `Err` lists
     /// every bad value.
     pub fn resolve(args: &RunArgs, env: &dyn Env) -> Result<(NodeConfig, LogConfig), ConfigErrors> {
-        let mut s = Settings::new(env);
+        let mut s = Settings::new(args, env);
         let log = LogConfig::from_settings(&mut s);
-        let d = NodeConfig::default();
-
-        let data_root = resolve_data_root(&mut s, args.data_root.as_deref());
-        let socket: String = s.resolve(
-            "--socket",
-            args.socket.as_deref(),
-            ENV_SOCKET,
-            DEFAULT_SOCKET_PATH.to_owned(),
-            "a path of at most 107 bytes",
-            |p: &String| !p.trim().is_empty() && p.len() <= MAX_SOCKET_PATH,
-        );
-        let telemetry: Switch = s.resolve(
-            "--telemetry",
-            args.telemetry.as_deref(),
-            ENV_TELEMETRY,
-            Switch(true),
-            "on or off",
-            |_| true,
-        );
-        let flush_ms: u64 = s.resolve(
-            "--flush-ms",
-            args.flush_ms.as_deref(),
-            ENV_FLUSH_MS,
-            DEFAULT_FLUSH_MS,
-            "an integer number of milliseconds 1-60000",
-            |ms: &u64| (1..=60_000).contains(ms),
-        );
-        let host: IpAddr = s.resolve(
-            "--host",
-            args.host.as_deref(),
-            ENV_HOST,
-            d.host,
-            "an IPv4 or IPv6 address such as 0.0.0.0 or ::",
-            |_| true,
-        );
-        let p2p_port: u16 = s.resolve(
-            "--p2p-port",
-            args.p2p_port.as_deref(),
-            ENV_P2P_PORT,
-            d.p2p_port,
-            "a port 1-65535",
-            |p: &u16| *p > 0,
-        );
-        let node_id: String = s.resolve(
-            "--node-id",
-            args.node_id.as_deref(),
-            ENV_NODE_ID,
-            String::new(),
-            "1-128 characters of A-Z a-z 0-9 . _ : -",
-            |id: &String| valid_node_id(id.trim()),
-        );
-
-        let bootstrap: PeerList = s.resolve(
-            "--bootstrap",
-            args.bootstrap.as_deref(),
-            ENV_BOOTSTRAP,
-            PeerList::default(),
-            "comma-separated HOST:PORT entries, each optionally with @NODE_ID",
-            |_| true,
-        );
-        let gossip_interval: Period = s.resolve(
-            "--gossip-interval",
-            args.gossip_interval.as_deref(),
-            ENV_GOSSIP_INTERVAL,
-            Period(DEFAULT_GOSSIP_INTERVAL),
-            PERIOD_EXPECT,
-            Period::in_range,
-        );
-        let max_peers: usize = s.resolve(
-            "--max-peers",
-            args.max_peers.as_deref(),
-            ENV_MAX_PEERS,
-            DEFAULT_MAX_PEERS,
-            "an integer from 1 to 10000",
-            |n: &usize| (1..=MAX_MAX_PEERS).contains(n),
-        );
-        let reject_unknown: Switch = s.resolve(
-            "--reject-unknown",
-            args.reject_unknown.as_deref(),
-            ENV_REJECT_UNKNOWN,
-            Switch(false),
-            "true or false",
-            |_| true,
-        );
-        let trusted: NodeIdList = s.resolve(
-            "--trusted-peers",
-            args.trusted_peers.as_deref(),
-            ENV_TRUSTED_PEERS,
-            NodeIdList::default(),
-            "comma-separated node ids of 64 hex digits",
-            |_| true,
-        );
-        let breaker = BreakerConfig::from_settings(
-            &mut s,
-            args.cb_threshold.as_deref(),
-            args.cb_timeout.as_deref(),
-        );
-        let rate_limit = RateLimitConfig::from_settings(
-            &mut s,
-            args.rate_limit_max.as_deref(),
-            args.rate_limit_window.as_deref(),
-        );
-
+        let config = NodeConfig::from_settings(&mut s);
         s.finish()?;
-        let config = NodeConfig {
-            data_root,
-            socket: PathBuf::from(socket.trim()),
-            telemetry_enabled: telemetry.0,
-            flush_interval: Duration::from_millis(flush_ms),
-            host,
-            p2p_port,
-            node_id: Some(node_id.trim().to_owned()).filter(|id| !id.is_empty()),
-            bootstrap: bootstrap.0,
-            gossip_interval: gossip_interval.0,
-            policy: PeerPolicy {
-                max_peers,
-                reject_unknown: reject_unknown.0,
-                trusted: trusted.0.into_iter().collect(),
-            },
-            breaker,
-            rate_limit,
-            ..d
-        };
         Ok((config, log))
+    }
+
+    /// Each field from its table entry (in the table's order, so errors come in that
+    /// order too).
+    fn from_settings(s: &mut Settings<'_>) -> NodeConfig {
+        NodeConfig {
+            data_root: s.get(&DATA_ROOT),
+            socket: s.get(&SOCKET),
+            telemetry_enabled: s.get(&TELEMETRY).0,
+            flush_interval: Duration::from_millis(s.get(&FLUSH_MS)),
+            host: s.get(&HOST),
+            p2p_port: s.get(&P2P_PORT),
+            node_id: s.get(&NODE_ID),
+            storage_check_interval: STORAGE_CHECK_INTERVAL,
+            bootstrap: s.get(&BOOTSTRAP),
+            gossip_interval: s.get(&GOSSIP_INTERVAL).0,
+            policy: PeerPolicy {
+                max_peers: s.get(&MAX_PEERS),
+                reject_unknown: s.get(&REJECT_UNKNOWN).0,
+                trusted: s.get(&TRUSTED_PEERS).into_iter().collect(),
+            },
+            breaker: BreakerConfig::from_settings(s),
+            rate_limit: RateLimitConfig::from_settings(s),
+        }
     }
 
     /// The UDP address the peer-to-peer endpoint binds.
@@ -307,37 +121,54 @@ impl NodeConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use clap::Parser;
 
+    use super::super::settings::{
+        DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_FLUSH_MS,
+        ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS, ENV_NODE_ID, ENV_P2P_PORT,
+        ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TELEMETRY, ENV_TRUSTED_PEERS,
+    };
+    use super::super::{Cli, Command};
     use super::*;
+    use crate::resilience::{
+        ENV_CB_THRESHOLD, ENV_CB_TIMEOUT, ENV_RATE_LIMIT_MAX, ENV_RATE_LIMIT_WINDOW,
+    };
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn resolve(args: &RunArgs, pairs: &[(&str, &str)]) -> Result<NodeConfig, ConfigErrors> {
-        NodeConfig::resolve(args, &env(pairs)).map(|(c, _)| c)
+    /// `dawn-node run FLAGS` with the variables `env`, through clap as the binary does.
+    fn resolve(flags: &[&str], env: &[(&str, &str)]) -> Result<NodeConfig, ConfigErrors> {
+        let line = ["dawn-node", "run"]
+            .into_iter()
+            .chain(flags.iter().copied());
+        let Command::Run(args) = Cli::try_parse_from(line).expect("valid flags").command else {
+            unreachable!("a run command line")
+        };
+        NodeConfig::resolve(&args, &env).map(|(c, _)| c)
     }
 
     #[test]
     fn defaults() {
+        let c = resolve(&[], &[]).unwrap();
+        assert_eq!(c, NodeConfig::default());
+        assert_eq!(c.data_root, PathBuf::from("./data"));
+        assert_eq!(c.socket, PathBuf::from(dawn_proto::DEFAULT_SOCKET_PATH));
+        assert!(c.telemetry_enabled);
+        assert_eq!(c.flush_interval, Duration::from_secs(1));
         assert_eq!(
-            resolve(&RunArgs::default(), &[]).unwrap(),
-            NodeConfig::default()
+            c.listen_addr(),
+            SocketAddr::new(DEFAULT_HOST, DEFAULT_P2P_PORT)
         );
+        assert_eq!(c.node_id, None);
+        assert!(c.bootstrap.is_empty());
+        assert_eq!(c.gossip_interval, Duration::from_secs(60));
+        assert_eq!(c.policy, PeerPolicy::default());
+        assert_eq!(c.breaker, BreakerConfig::default());
+        assert_eq!(c.rate_limit, RateLimitConfig::default());
     }
 
     #[test]
     fn flag_beats_env_beats_default() {
-        let args = RunArgs {
-            p2p_port: Some("9001".into()),
-            ..RunArgs::default()
-        };
         let c = resolve(
-            &args,
+            &["--p2p-port", "9001"],
             &[
                 (ENV_P2P_PORT, "9000"),
                 (ENV_FLUSH_MS, "250"),
@@ -360,20 +191,24 @@ mod tests {
     #[test]
     fn peer_settings() {
         let id = "ab".repeat(32);
-        let args = RunArgs {
-            max_peers: Some("3".into()),
-            cb_timeout: Some("500ms".into()),
-            ..RunArgs::default()
-        };
+        let bootstrap = format!("127.0.0.1:8001, node-2:8002@{id},");
         let c = resolve(
-            &args,
             &[
-                (ENV_BOOTSTRAP, &format!("127.0.0.1:8001, node-2:8002@{id},")),
+                "--max-peers",
+                "3",
+                "--cb-timeout",
+                "500ms",
+                "--cb-threshold",
+                "7",
+            ],
+            &[
+                (ENV_BOOTSTRAP, &bootstrap),
                 (ENV_GOSSIP_INTERVAL, "2"),
                 (ENV_MAX_PEERS, "9"),
                 (ENV_REJECT_UNKNOWN, "yes"),
                 (ENV_TRUSTED_PEERS, &id),
-                ("PROJECT_DAWN_RATE_LIMIT_MAX", "7"),
+                (ENV_RATE_LIMIT_MAX, "7"),
+                (ENV_CB_THRESHOLD, "3"),
             ],
         )
         .unwrap();
@@ -384,29 +219,24 @@ mod tests {
         assert!(c.policy.reject_unknown);
         assert_eq!(c.policy.trusted.len(), 1);
         assert_eq!(c.breaker.open_for, Duration::from_millis(500));
+        assert_eq!(c.breaker.threshold, 7, "the flag beats the variable");
         assert_eq!(c.rate_limit.max, 7);
-        assert_eq!(c.listen_addr(), "0.0.0.0:8000".parse().unwrap());
     }
 
     #[test]
     fn telemetry_on_or_off() {
-        assert!(NodeConfig::default().telemetry_enabled);
         assert!(NodeConfig::default().telemetry("n").ship);
-        let off = resolve(&RunArgs::default(), &[(ENV_TELEMETRY, "off")]).unwrap();
+        let off = resolve(&[], &[(ENV_TELEMETRY, "off")]).unwrap();
         assert!(!off.telemetry_enabled);
         assert!(!off.telemetry("n").ship);
-        let args = RunArgs {
-            telemetry: Some("on".into()),
-            ..RunArgs::default()
-        };
-        let on = resolve(&args, &[(ENV_TELEMETRY, "off")]).unwrap();
+        let on = resolve(&["--telemetry", "on"], &[(ENV_TELEMETRY, "off")]).unwrap();
         assert!(on.telemetry_enabled, "the flag beats the variable");
-        let args = RunArgs {
-            telemetry: Some("OFF".into()),
-            ..RunArgs::default()
-        };
-        assert!(!resolve(&args, &[]).unwrap().telemetry_enabled);
-        let errors = resolve(&RunArgs::default(), &[(ENV_TELEMETRY, "disabled")]).unwrap_err();
+        assert!(
+            !resolve(&["--telemetry", "OFF"], &[])
+                .unwrap()
+                .telemetry_enabled
+        );
+        let errors = resolve(&[], &[(ENV_TELEMETRY, "disabled")]).unwrap_err();
         assert_eq!(errors.0.len(), 1, "{errors}");
         assert_eq!(errors.0[0].key, ENV_TELEMETRY);
         assert!(errors.0[0].message.contains("on or off"), "{errors}");
@@ -414,24 +244,21 @@ mod tests {
 
     #[test]
     fn an_empty_node_id_means_unset() {
-        let c = resolve(&RunArgs::default(), &[(ENV_NODE_ID, "")]).unwrap();
+        let c = resolve(&[], &[(ENV_NODE_ID, "")]).unwrap();
         assert_eq!(c.node_id, None);
     }
 
     #[test]
     fn every_bad_value_is_reported_by_name() {
-        let args = RunArgs {
-            host: Some("localhost".into()),
-            ..RunArgs::default()
-        };
+        let long_socket = "x".repeat(200);
         let errors = resolve(
-            &args,
+            &["--host", "localhost"],
             &[
                 (ENV_P2P_PORT, "0"),
                 (ENV_FLUSH_MS, "60001"),
                 (ENV_TELEMETRY, "maybe"),
                 (ENV_NODE_ID, "has space"),
-                (ENV_SOCKET, &"x".repeat(200)),
+                (ENV_SOCKET, &long_socket),
                 (ENV_DATA_ROOT, " "),
                 ("LOG_LEVEL", "loud"),
                 (ENV_BOOTSTRAP, "node-1:8000,nohost"),
@@ -439,8 +266,9 @@ mod tests {
                 (ENV_MAX_PEERS, "0"),
                 (ENV_REJECT_UNKNOWN, "maybe"),
                 (ENV_TRUSTED_PEERS, "abc"),
-                ("PROJECT_DAWN_CB_THRESHOLD", "0"),
-                ("PROJECT_DAWN_RATE_LIMIT_WINDOW", "soon"),
+                (ENV_CB_THRESHOLD, "0"),
+                (ENV_CB_TIMEOUT, "forever"),
+                (ENV_RATE_LIMIT_WINDOW, "soon"),
             ],
         )
         .unwrap_err();
@@ -459,8 +287,9 @@ mod tests {
             ENV_MAX_PEERS,
             ENV_REJECT_UNKNOWN,
             ENV_TRUSTED_PEERS,
-            "PROJECT_DAWN_CB_THRESHOLD",
-            "PROJECT_DAWN_RATE_LIMIT_WINDOW",
+            ENV_CB_THRESHOLD,
+            ENV_CB_TIMEOUT,
+            ENV_RATE_LIMIT_WINDOW,
         ] {
             assert!(
                 text.contains(&format!("{key}: ")),
@@ -470,6 +299,6 @@ mod tests {
         assert!(text.contains("expected a port 1-65535"), "{text}");
         assert!(text.contains("1-60000"), "{text}");
         assert!(text.contains("bad peer address `nohost`"), "{text}");
-        assert_eq!(errors.0.len(), 15, "{text}");
+        assert_eq!(errors.0.len(), 16, "{text}");
     }
 }

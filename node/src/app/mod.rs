@@ -4,6 +4,7 @@
 
 mod cli;
 mod config;
+mod settings;
 
 #[cfg(test)]
 mod tests;
@@ -21,12 +22,13 @@ use crate::p2p::{Identity, IdentityError, TransportError, TransportSettings};
 use crate::service::{Agents, NodeMetrics, Report, Service, ServiceConfig, storage_health};
 use crate::storage::DataRoot;
 
-pub use cli::{CallArgs, Cli, Command, IdArgs, RunArgs};
-pub use config::{
-    DEFAULT_DATA_ROOT, DEFAULT_FLUSH_MS, DEFAULT_GOSSIP_INTERVAL, DEFAULT_HOST, DEFAULT_P2P_PORT,
-    ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_FLUSH_MS, ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS,
-    ENV_NODE_ID, ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TELEMETRY, ENV_TRUSTED_PEERS,
-    MAX_MAX_PEERS, NodeConfig, resolve_data_root,
+pub use cli::{CallArgs, Cli, Command};
+pub use config::{NodeConfig, resolve_data_root};
+pub use settings::{
+    DEFAULT_DATA_ROOT, DEFAULT_GOSSIP_INTERVAL, DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_BOOTSTRAP,
+    ENV_DATA_ROOT, ENV_FLUSH_MS, ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS, ENV_NODE_ID,
+    ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TELEMETRY, ENV_TRUSTED_PEERS, IdArgs,
+    IdSettings, MAX_MAX_PEERS, RunArgs, RunSettings,
 };
 
 /// Why `run` stopped with an error.

@@ -1,9 +1,9 @@
-//! The breaker's and the rate limiter's settings, their DESIGN defaults, and how they are
-//! read from flags and `PROJECT_DAWN_*` variables.
+//! The breaker's and the rate limiter's settings: their defaults (docs/node.md), and their
+//! entries in `dawn-node run`'s settings table (flag, variable, range, help).
 
 use std::time::Duration;
 
-use dawn_daemon::config::{PERIOD_EXPECT, Period, Settings};
+use dawn_daemon::config::{Flag, PERIOD_EXPECT, Period, Setting, Settings, period, within};
 
 /// Variable: consecutive failures that open a peer's circuit breaker.
 pub const ENV_CB_THRESHOLD: &str = "PROJECT_DAWN_CB_THRESHOLD";
@@ -37,36 +37,32 @@ impl BreakerConfig {
     /// DESIGN's default open period.
     pub const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(60);
 
-    /// Flag (raw text of `--cb-threshold` / `--cb-timeout`), else variable, else default,
-    /// for each field; a bad value is recorded in `settings` naming the flag or variable
-    /// and the accepted range, and the default is used so the remaining settings are still
-    /// checked.
-    pub fn from_settings(
-        settings: &mut Settings<'_>,
-        threshold: Option<&str>,
-        open_for: Option<&str>,
-    ) -> Self {
-        let threshold = settings.resolve(
-            "--cb-threshold",
-            threshold,
-            ENV_CB_THRESHOLD,
-            Self::DEFAULT_THRESHOLD,
-            "an integer from 1 to 1000000",
-            |t: &u32| (1..=MAX_CB_THRESHOLD).contains(t),
-        );
-        let open_for = settings
-            .resolve(
-                "--cb-timeout",
-                open_for,
-                ENV_CB_TIMEOUT,
-                Period(Self::DEFAULT_OPEN_FOR),
-                PERIOD_EXPECT,
-                Period::in_range,
-            )
-            .0;
+    /// `--cb-threshold` / [`ENV_CB_THRESHOLD`].
+    pub const THRESHOLD_SETTING: Setting<u32> = Setting {
+        flag: Flag::Value("cb-threshold", "N"),
+        env: Some(ENV_CB_THRESHOLD),
+        help: "Consecutive failed calls to a peer that open its circuit breaker.",
+        accepts: "an integer from 1 to 1000000",
+        default: || Self::DEFAULT_THRESHOLD,
+        parse: |s| within(s, 1..=MAX_CB_THRESHOLD),
+    };
+    /// `--cb-timeout` / [`ENV_CB_TIMEOUT`].
+    pub const OPEN_FOR_SETTING: Setting<Period> = Setting {
+        flag: Flag::Value("cb-timeout", "PERIOD"),
+        env: Some(ENV_CB_TIMEOUT),
+        help: "How long an open breaker refuses calls before letting one probe through.",
+        accepts: PERIOD_EXPECT,
+        default: || Period(Self::DEFAULT_OPEN_FOR),
+        parse: period,
+    };
+
+    /// Each field from its flag, else its variable, else its default; a bad value is
+    /// recorded in `settings` (naming the flag or variable and the accepted range) and the
+    /// default is used so that the remaining settings are still checked.
+    pub fn from_settings(settings: &mut Settings<'_>) -> Self {
         BreakerConfig {
-            threshold,
-            open_for,
+            threshold: settings.get(&Self::THRESHOLD_SETTING),
+            open_for: settings.get(&Self::OPEN_FOR_SETTING).0,
         }
     }
 }
@@ -95,32 +91,31 @@ impl RateLimitConfig {
     /// DESIGN's default window.
     pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
-    /// Flag (raw text of `--rate-limit-max` / `--rate-limit-window`), else variable, else
-    /// default, for each field; errors as in [`BreakerConfig::from_settings`].
-    pub fn from_settings(
-        settings: &mut Settings<'_>,
-        max: Option<&str>,
-        window: Option<&str>,
-    ) -> Self {
-        let max = settings.resolve(
-            "--rate-limit-max",
-            max,
-            ENV_RATE_LIMIT_MAX,
-            Self::DEFAULT_MAX,
-            "an integer from 1 to 10000",
-            |m: &u32| (1..=MAX_RATE_LIMIT).contains(m),
-        );
-        let window = settings
-            .resolve(
-                "--rate-limit-window",
-                window,
-                ENV_RATE_LIMIT_WINDOW,
-                Period(Self::DEFAULT_WINDOW),
-                PERIOD_EXPECT,
-                Period::in_range,
-            )
-            .0;
-        RateLimitConfig { max, window }
+    /// `--rate-limit-max` / [`ENV_RATE_LIMIT_MAX`].
+    pub const MAX_SETTING: Setting<u32> = Setting {
+        flag: Flag::Value("rate-limit-max", "N"),
+        env: Some(ENV_RATE_LIMIT_MAX),
+        help: "Requests (and notifications) one sender may make per window; more get error -32005 with retry_after.",
+        accepts: "an integer from 1 to 10000",
+        default: || Self::DEFAULT_MAX,
+        parse: |s| within(s, 1..=MAX_RATE_LIMIT),
+    };
+    /// `--rate-limit-window` / [`ENV_RATE_LIMIT_WINDOW`].
+    pub const WINDOW_SETTING: Setting<Period> = Setting {
+        flag: Flag::Value("rate-limit-window", "PERIOD"),
+        env: Some(ENV_RATE_LIMIT_WINDOW),
+        help: "The rate limiter's sliding window.",
+        accepts: PERIOD_EXPECT,
+        default: || Period(Self::DEFAULT_WINDOW),
+        parse: period,
+    };
+
+    /// Each field as in [`BreakerConfig::from_settings`].
+    pub fn from_settings(settings: &mut Settings<'_>) -> Self {
+        RateLimitConfig {
+            max: settings.get(&Self::MAX_SETTING),
+            window: settings.get(&Self::WINDOW_SETTING).0,
+        }
     }
 }
 
@@ -135,88 +130,59 @@ impl Default for RateLimitConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    /// Both configurations from the variables `env` alone, and the errors found.
+    fn resolve(env: &[(&str, &str)]) -> (BreakerConfig, RateLimitConfig, Vec<String>) {
+        let mut s = Settings::env_only(&env);
+        let breaker = BreakerConfig::from_settings(&mut s);
+        let limit = RateLimitConfig::from_settings(&mut s);
+        let errors = s
+            .finish()
+            .err()
+            .map_or_else(Vec::new, |e| e.0.iter().map(ToString::to_string).collect());
+        (breaker, limit, errors)
     }
 
     #[test]
-    fn defaults_are_designs() {
-        let e = env(&[]);
-        let mut s = Settings::new(&e);
+    fn defaults_are_the_documented_ones() {
+        let (breaker, limit, errors) = resolve(&[]);
         assert_eq!(
-            BreakerConfig::from_settings(&mut s, None, None),
+            breaker,
             BreakerConfig {
                 threshold: 5,
                 open_for: Duration::from_secs(60)
             }
         );
         assert_eq!(
-            RateLimitConfig::from_settings(&mut s, None, None),
+            limit,
             RateLimitConfig {
                 max: 100,
                 window: Duration::from_secs(60)
             }
         );
-        assert!(s.finish().is_ok());
-        assert_eq!(BreakerConfig::default().threshold, 5);
-        assert_eq!(RateLimitConfig::default().max, 100);
+        assert!(errors.is_empty());
+        assert_eq!(BreakerConfig::default(), breaker);
+        assert_eq!(RateLimitConfig::default(), limit);
     }
 
-    /// Variables, threshold flag, expected breaker and limiter settings.
-    type Case = (
-        &'static [(&'static str, &'static str)],
-        Option<&'static str>,
-        BreakerConfig,
-        RateLimitConfig,
-    );
-
     #[test]
-    fn values_from_variables_and_flags() {
-        let table: &[Case] = &[
-            (
-                &[
-                    (ENV_CB_THRESHOLD, "3"),
-                    (ENV_CB_TIMEOUT, "2"),
-                    (ENV_RATE_LIMIT_MAX, "10"),
-                    (ENV_RATE_LIMIT_WINDOW, "500ms"),
-                ],
-                None,
-                BreakerConfig {
-                    threshold: 3,
-                    open_for: Duration::from_secs(2),
-                },
-                RateLimitConfig {
-                    max: 10,
-                    window: Duration::from_millis(500),
-                },
-            ),
-            (
-                &[(ENV_CB_THRESHOLD, "3"), (ENV_CB_TIMEOUT, " 5m ")],
-                Some("7"),
-                BreakerConfig {
-                    threshold: 7,
-                    open_for: Duration::from_secs(300),
-                },
-                RateLimitConfig::default(),
-            ),
-        ];
-        for (vars, threshold_flag, breaker, limit) in table {
-            let e = env(vars);
-            let mut s = Settings::new(&e);
-            assert_eq!(
-                BreakerConfig::from_settings(&mut s, *threshold_flag, None),
-                *breaker
-            );
-            assert_eq!(RateLimitConfig::from_settings(&mut s, None, None), *limit);
-            assert!(s.finish().is_ok(), "{vars:?}");
-        }
+    fn values_from_variables() {
+        let (breaker, limit, errors) = resolve(&[
+            (ENV_CB_THRESHOLD, "3"),
+            (ENV_CB_TIMEOUT, " 5m "),
+            (ENV_RATE_LIMIT_MAX, "10"),
+            (ENV_RATE_LIMIT_WINDOW, "500ms"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(breaker.threshold, 3);
+        assert_eq!(breaker.open_for, Duration::from_secs(300));
+        assert_eq!(limit.max, 10);
+        assert_eq!(limit.window, Duration::from_millis(500));
+        assert_eq!(
+            resolve(&[(ENV_CB_TIMEOUT, "2")]).0.open_for,
+            Duration::from_secs(2)
+        );
     }
 
     #[test]
@@ -235,22 +201,14 @@ mod tests {
             (ENV_RATE_LIMIT_WINDOW, "99999999999999999999"),
         ];
         for (key, value) in table {
-            let e = env(&[(key, value)]);
-            let mut s = Settings::new(&e);
-            let breaker = BreakerConfig::from_settings(&mut s, None, None);
-            let limit = RateLimitConfig::from_settings(&mut s, None, None);
+            let (breaker, limit, errors) = resolve(&[(key, value)]);
             assert_eq!(breaker, BreakerConfig::default(), "{key}={value}");
             assert_eq!(limit, RateLimitConfig::default(), "{key}={value}");
-            let errors = s.finish().expect_err(key).0;
             assert_eq!(errors.len(), 1, "{key}={value}");
-            assert_eq!(errors[0].key, *key);
-            assert!(errors[0].message.contains("expected"), "{}", errors[0]);
+            assert!(errors[0].starts_with(&format!("{key}: ")), "{}", errors[0]);
+            assert!(errors[0].contains("expected"), "{}", errors[0]);
         }
-
-        let e = env(&[(ENV_CB_THRESHOLD, "0"), (ENV_RATE_LIMIT_WINDOW, "x")]);
-        let mut s = Settings::new(&e);
-        BreakerConfig::from_settings(&mut s, None, None);
-        RateLimitConfig::from_settings(&mut s, None, None);
-        assert_eq!(s.finish().expect_err("two errors").0.len(), 2);
+        let (_, _, errors) = resolve(&[(ENV_CB_THRESHOLD, "0"), (ENV_RATE_LIMIT_WINDOW, "x")]);
+        assert_eq!(errors.len(), 2);
     }
 }

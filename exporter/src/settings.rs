@@ -1,0 +1,250 @@
+//! The exporter's settings, each written once: flag, variable, help, accepted values,
+//! default and parser. `--help` ([`crate::Cli`]) and [`crate::ExporterConfig::resolve`]
+//! both read this table; a new setting is one entry here, one line in [`RunSettings`] and
+//! its use in `config.rs`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use dawn_daemon::config::{
+    Entry, Flag, Flags, HumanDuration, Invalid, Setting, ShowDefault, Switch, Table, parsed, within,
+};
+use dawn_daemon::logging;
+
+use crate::http::is_reserved_path;
+use crate::ingest::IngestConfig;
+use crate::store::StoreLimits;
+use crate::web_config::WebConfig;
+
+/// Socket path.
+pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
+/// HTTP port (on 0.0.0.0) when `--web.listen-address` is not given.
+pub const ENV_METRICS_PORT: &str = "PROJECT_DAWN_METRICS_PORT";
+/// Metrics path.
+pub const ENV_METRICS_PATH: &str = "PROJECT_DAWN_METRICS_PATH";
+/// `--compat.seed-names`.
+pub const ENV_COMPAT_SEED_NAMES: &str = "PROJECT_DAWN_COMPAT_SEED_NAMES";
+/// `--ingest.max-clients`.
+pub const ENV_MAX_CLIENTS: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENTS";
+/// `--ingest.max-frame-bytes`.
+pub const ENV_MAX_FRAME_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_FRAME_BYTES";
+/// `--ingest.handshake-timeout`.
+pub const ENV_HANDSHAKE_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_HANDSHAKE_TIMEOUT";
+/// `--store.max-series`.
+pub const ENV_MAX_SERIES: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES";
+/// `--store.max-series-per-metric`.
+pub const ENV_MAX_SERIES_PER_METRIC: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES_PER_METRIC";
+/// `--store.source-ttl`.
+pub const ENV_SOURCE_TTL: &str = "PROJECT_DAWN_EXPORTER_SOURCE_TTL";
+/// `--web.config.file`.
+pub const ENV_WEB_CONFIG_FILE: &str = "PROJECT_DAWN_WEB_CONFIG_FILE";
+/// `--health.liveness-timeout`.
+pub const ENV_LIVENESS_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT";
+
+/// Default HTTP address.
+pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9090);
+/// Default metrics path.
+pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+/// Default liveness timeout (also the start-up grace and the clients' idle timeout).
+pub(crate) const DEFAULT_LIVENESS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The flags of the running exporter, as given on the command line.
+pub type RunArgs = Flags<RunSettings>;
+
+/// The table of the exporter's settings, in `--help` order.
+#[derive(Debug)]
+pub struct RunSettings;
+
+impl Table for RunSettings {
+    const SETTINGS: &'static [&'static dyn Entry] = &[
+        &SOCKET,
+        &LISTEN_ADDRESS,
+        &METRICS_PORT,
+        &WEB_CONFIG_FILE,
+        &TELEMETRY_PATH,
+        &COMPAT_SEED_NAMES,
+        &MAX_CLIENTS,
+        &MAX_FRAME_BYTES,
+        &HANDSHAKE_TIMEOUT,
+        &MAX_SERIES,
+        &MAX_SERIES_PER_METRIC,
+        &SOURCE_TTL,
+        &LIVENESS_TIMEOUT,
+        &logging::LEVEL,
+        &logging::FORMAT,
+        &logging::DIRECTIVES,
+        &logging::FILE,
+    ];
+    // `healthcheck` finds the exporter by the same address and web config.
+    const GLOBAL: &'static [&'static str] = &["web.listen-address", "web.config.file"];
+}
+
+pub(crate) const SOCKET: Setting<std::path::PathBuf> = Setting {
+    help: "Unix socket where nodes send telemetry. Its directory is created (mode 0750) when missing; a stale socket is replaced, a live exporter's is not.",
+    ..dawn_daemon::config::SOCKET
+};
+
+pub(crate) const LISTEN_ADDRESS: Setting<SocketAddr> = Setting {
+    flag: Flag::Value("web.listen-address", "HOST:PORT"),
+    env: None,
+    help: "Address and port of the HTTP server; port 0 picks a free port (logged at start-up). Without it, PROJECT_DAWN_METRICS_PORT sets the port (on 0.0.0.0).",
+    accepts: "HOST:PORT, [IPV6]:PORT or :PORT",
+    default: || DEFAULT_LISTEN_ADDRESS,
+    parse: listen_address,
+};
+
+pub(crate) const METRICS_PORT: Setting<u16> = Setting {
+    flag: Flag::None,
+    env: Some(ENV_METRICS_PORT),
+    help: "Port of the HTTP server (on 0.0.0.0) when --web.listen-address is not given.",
+    accepts: "a port 1-65535",
+    default: || DEFAULT_LISTEN_ADDRESS.port(),
+    parse: |s| within(s, 1..=u16::MAX),
+};
+
+pub(crate) const WEB_CONFIG_FILE: Setting<Option<WebConfig>> = Setting {
+    flag: Flag::Value("web.config.file", "FILE"),
+    env: Some(ENV_WEB_CONFIG_FILE),
+    help: "Web config file (Prometheus exporter-toolkit format) for TLS and basic authentication; read at start-up, re-read when it or its certificate files change (see docs/exporter.md). None: plain HTTP without authentication.",
+    accepts: "the path of a web config file",
+    default: || None,
+    parse: web_config,
+};
+
+pub(crate) const TELEMETRY_PATH: Setting<String> = Setting {
+    flag: Flag::Value("web.telemetry-path", "PATH"),
+    env: Some(ENV_METRICS_PATH),
+    help: "Path of the metrics endpoint.",
+    accepts: "a path starting with '/' without spaces, '?' or '#', other than /, /health, /health/ready, /health/live and /-/healthy",
+    default: || DEFAULT_TELEMETRY_PATH.to_owned(),
+    parse: telemetry_path,
+};
+
+pub(crate) const COMPAT_SEED_NAMES: Setting<Switch> = Setting {
+    flag: Flag::Switch("compat.seed-names"),
+    env: Some(ENV_COMPAT_SEED_NAMES),
+    help: "Also expose p2p_peers as p2p_peers_total (a gauge, same value), the name the original system used, for existing dashboards.",
+    accepts: "true or false",
+    default: || Switch(false),
+    parse: parsed,
+};
+
+pub(crate) const MAX_CLIENTS: Setting<usize> = Setting {
+    flag: Flag::Value("ingest.max-clients", "N"),
+    env: Some(ENV_MAX_CLIENTS),
+    help: "Most telemetry clients connected at once; more are rejected and counted.",
+    accepts: "an integer 1-65536",
+    default: || IngestConfig::default().max_clients,
+    parse: |s| within(s, 1..=65_536),
+};
+
+pub(crate) const MAX_FRAME_BYTES: Setting<usize> = Setting {
+    flag: Flag::Value("ingest.max-frame-bytes", "BYTES"),
+    env: Some(ENV_MAX_FRAME_BYTES),
+    help: "Largest telemetry frame accepted, in bytes; a larger frame disconnects its client.",
+    accepts: "an integer 256-1048576",
+    default: || IngestConfig::default().max_frame_bytes,
+    parse: |s| within(s, 256..=dawn_proto::MAX_FRAME_LEN_LIMIT),
+};
+
+pub(crate) const HANDSHAKE_TIMEOUT: Setting<HumanDuration> = Setting {
+    flag: Flag::Value("ingest.handshake-timeout", "DURATION"),
+    env: Some(ENV_HANDSHAKE_TIMEOUT),
+    help: "Time a new client has to say Hello before it is disconnected.",
+    accepts: "a duration 10ms-1h like 500ms, 5s or 1m",
+    default: || HumanDuration(IngestConfig::default().handshake_timeout),
+    parse: |s| within(s, durations(Duration::from_millis(10), HOUR)),
+};
+
+pub(crate) const MAX_SERIES: Setting<usize> = Setting {
+    flag: Flag::Value("store.max-series", "N"),
+    env: Some(ENV_MAX_SERIES),
+    help: "Most series held in total; new series beyond it are rejected and counted.",
+    accepts: SERIES_RANGE,
+    default: || StoreLimits::default().max_series,
+    parse: series_cap,
+};
+
+pub(crate) const MAX_SERIES_PER_METRIC: Setting<usize> = Setting {
+    flag: Flag::Value("store.max-series-per-metric", "N"),
+    env: Some(ENV_MAX_SERIES_PER_METRIC),
+    help: "Most series held per metric.",
+    accepts: SERIES_RANGE,
+    default: || StoreLimits::default().max_series_per_metric,
+    parse: series_cap,
+};
+
+pub(crate) const SOURCE_TTL: Setting<HumanDuration> = Setting {
+    flag: Flag::Value("store.source-ttl", "DURATION"),
+    env: Some(ENV_SOURCE_TTL),
+    help: "How long the values of a disconnected node are kept before they are dropped.",
+    accepts: "a duration 0s-720h like 30s, 5m or 1h",
+    default: || HumanDuration(StoreLimits::default().source_ttl),
+    parse: |s| within(s, durations(Duration::ZERO, 720 * HOUR)),
+};
+
+pub(crate) const LIVENESS_TIMEOUT: Setting<HumanDuration> = Setting {
+    flag: Flag::Value("health.liveness-timeout", "DURATION"),
+    env: Some(ENV_LIVENESS_TIMEOUT),
+    help: "/health/live fails once the node has been silent this long; also the start-up grace and the idle timeout of telemetry clients.",
+    accepts: "a duration 1s-1h like 30s or 2m",
+    default: || HumanDuration(DEFAULT_LIVENESS_TIMEOUT),
+    parse: |s| within(s, durations(Duration::from_secs(1), HOUR)),
+};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// What the two series caps accept.
+const SERIES_RANGE: &str = "an integer 1-100000000";
+
+fn series_cap(text: &str) -> Result<usize, Invalid> {
+    within(text, 1..=100_000_000)
+}
+
+/// The durations from `min` to `max`.
+fn durations(min: Duration, max: Duration) -> RangeInclusive<HumanDuration> {
+    HumanDuration(min)..=HumanDuration(max)
+}
+
+/// An address as Prometheus exporters take it: `HOST:PORT`, `[V6]:PORT` or `:PORT` (all
+/// interfaces).
+fn listen_address(text: &str) -> Result<SocketAddr, Invalid> {
+    match text.strip_prefix(':') {
+        Some(port) => parsed(&format!("0.0.0.0:{port}")),
+        None => parsed(text),
+    }
+}
+
+fn telemetry_path(text: &str) -> Result<String, Invalid> {
+    let valid = text.starts_with('/')
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#'))
+        && !is_reserved_path(text);
+    if valid {
+        Ok(text.to_owned())
+    } else {
+        Err(Invalid::OutOfRange)
+    }
+}
+
+/// The web config, read and checked now: a file that cannot be used is a configuration
+/// error naming the problem.
+fn web_config(text: &str) -> Result<Option<WebConfig>, Invalid> {
+    if text.is_empty() {
+        return Err(Invalid::Malformed("empty".to_owned()));
+    }
+    WebConfig::load(Path::new(text))
+        .map(Some)
+        .map_err(|e| Invalid::Unusable(e.to_string()))
+}
+
+/// A web config shows as its file.
+impl ShowDefault for WebConfig {
+    fn show_default(&self) -> String {
+        self.path.display().to_string()
+    }
+}
