@@ -15,10 +15,11 @@ pub const MAX_FRAME_LEN_LIMIT: usize = DEFAULT_MAX_FRAME_LEN;
 ///
 /// bincode reserves a container's capacity from its length field before reading the
 /// elements, so a tiny hostile frame could otherwise reserve gigabytes. The ceiling equals
-/// the frame limit, so decoding never reserves more than the frame limit (DESIGN). A frame's
-/// decoded form can be larger than its encoding (a one-byte varint becomes a 48-byte
-/// `Update`), so senders keep frames far smaller than the limit: the node's telemetry client
-/// cuts batches at 16 KiB, whose decoded form stays under 300 KiB.
+/// the frame limit, so decoding never reserves more than the frame limit (docs/wire.md). A
+/// frame's decoded form can be larger than its encoding (a three-byte update becomes a
+/// 48-byte `Update`), so senders keep frames far smaller than the limit: the telemetry client
+/// cuts batches at 16 KiB of updates ([`crate::Update::encoded_len`]), whose decoded form
+/// stays under 300 KiB.
 const DECODE_MEMORY_LIMIT: usize = MAX_FRAME_LEN_LIMIT;
 
 fn encode_config() -> bincode::config::Configuration {

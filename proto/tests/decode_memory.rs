@@ -1,7 +1,7 @@
 //! Memory bound of the decoder under hostile input, measured with a counting allocator.
 //!
-//! DESIGN: "A decoder fed arbitrary bytes returns an error, never panics, never allocates more
-//! than the frame limit." A tiny frame whose body *claims* a huge string or vector must not
+//! docs/wire.md: a decoder fed arbitrary bytes returns an error, never panics, and never
+//! allocates from a length field more than the frame limit. A tiny frame whose body *claims* a huge string or vector must not
 //! make the decoder reserve memory for it. This file holds a single test so that the
 //! process-wide allocation peak belongs to it alone.
 
