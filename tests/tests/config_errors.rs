@@ -210,3 +210,50 @@ fn node_unknown_flag_is_a_usage_error() {
     let done = run_to_end(&binaries().node, &["run", "--no-such-flag"], &[]);
     assert_config_error(&done, 2, &["--no-such-flag"]);
 }
+
+#[test]
+fn node_run_help_documents_every_flag_and_variable() {
+    let done = run_to_end(&binaries().node, &["run", "--help"], &[]);
+    assert_eq!(done.code(), Some(0), "{done:?}");
+    for needle in [
+        "--data-root",
+        "--socket",
+        "--telemetry",
+        "--flush-ms",
+        "--host",
+        "--p2p-port",
+        "--node-id",
+        "--bootstrap",
+        "--gossip-interval",
+        "--max-peers",
+        "--reject-unknown",
+        "--trusted-peers",
+        "--cb-threshold",
+        "--cb-timeout",
+        "--rate-limit-max",
+        "--rate-limit-window",
+        "PROJECT_DAWN_DATA_ROOT",
+        "PROJECT_DAWN_TELEMETRY_SOCKET",
+        "PROJECT_DAWN_P2P_PORT",
+        "PROJECT_DAWN_CB_THRESHOLD",
+        "[default: 8000]",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+    ] {
+        assert!(
+            done.stdout.contains(needle),
+            "run --help lacks {needle}:\n{}",
+            done.stdout
+        );
+    }
+}
+
+#[test]
+fn node_bad_flags_exit_64_naming_the_flag() {
+    let done = run_to_end(
+        &binaries().node,
+        &["run", "--p2p-port", "-1", "--max-peers", "0"],
+        &[],
+    );
+    assert_config_error(&done, 64, &["--p2p-port", "--max-peers"]);
+}
