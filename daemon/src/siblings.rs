@@ -86,13 +86,28 @@ impl Siblings {
     /// tracks `CARGO_MANIFEST_DIR`) would see them change between this build and the next
     /// ordinary one and rebuild the TLS stack each time, so they are removed.
     pub fn build_command(&self, packages: &[&str]) -> Command {
+        let mut selection: Vec<&str> = packages.iter().flat_map(|p| ["-p", p]).collect();
+        selection.push("--bins");
+        self.cargo_build(&selection)
+    }
+
+    /// Builds example `name` of `package` (see [`Siblings::build_command`]) and returns its
+    /// path: examples are programs too, and their tests must not run a stale one.
+    pub fn build_example(&self, package: &str, name: &str) -> Result<PathBuf, SiblingsError> {
+        let mut cmd = self.cargo_build(&["-p", package, "--example", name]);
+        run_build(&mut cmd)?;
+        let path = self.dir.join("examples").join(name);
+        if !path.is_file() {
+            return Err(SiblingsError::Missing(path.display().to_string()));
+        }
+        Ok(path)
+    }
+
+    /// `cargo build` of `selection` in this profile and target directory.
+    fn cargo_build(&self, selection: &[&str]) -> Command {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.arg("build");
-        for package in packages {
-            cmd.args(["-p", package]);
-        }
-        cmd.arg("--bins");
+        cmd.arg("build").args(selection);
         match self.profile() {
             "debug" => {}
             "release" => {
@@ -121,15 +136,7 @@ impl Siblings {
     /// Builds the binaries of `packages` (see [`Siblings::build_command`]) and checks that
     /// each of `binaries` exists afterwards.
     pub fn build(&self, packages: &[&str], binaries: &[&str]) -> Result<(), SiblingsError> {
-        let mut cmd = self.build_command(packages);
-        let status = cmd
-            .status()
-            .map_err(|e| SiblingsError::Build(format!("cannot run {cmd:?}: {e}")))?;
-        if !status.success() {
-            return Err(SiblingsError::Build(format!(
-                "{cmd:?} failed ({status}); see its output above"
-            )));
-        }
+        run_build(&mut self.build_command(packages))?;
         for name in binaries {
             let path = self.path(name);
             if !path.is_file() {
@@ -138,6 +145,18 @@ impl Siblings {
         }
         Ok(())
     }
+}
+
+fn run_build(cmd: &mut Command) -> Result<(), SiblingsError> {
+    let status = cmd
+        .status()
+        .map_err(|e| SiblingsError::Build(format!("cannot run {cmd:?}: {e}")))?;
+    if !status.success() {
+        return Err(SiblingsError::Build(format!(
+            "{cmd:?} failed ({status}); see its output above"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
