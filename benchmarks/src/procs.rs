@@ -239,12 +239,9 @@ impl ExporterProc {
 /// A blocking loopback HTTP GET (its own small runtime: the figures that use it time whole
 /// requests, as Prometheus sees them).
 pub(crate) fn get(url: &str) -> anyhow::Result<dawn_daemon::http_get::Response> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(rt.block_on(dawn_daemon::http_get::get(
+    Ok(dawn_daemon::http_get::get_blocking(
         url,
         &[],
         Duration::from_secs(30),
-    ))?)
+    )?)
 }
