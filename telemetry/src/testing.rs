@@ -37,11 +37,18 @@ pub fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 /// A directory removed on drop.
 pub struct TempDir(PathBuf);
 
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TempDir {
+    /// A new, empty directory under the system's temp dir.
     pub fn new() -> Self {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let path = std::env::temp_dir().join(format!(
-            "dawn-node-t{}-{}-{:x}",
+            "dawn-telemetry-t{}-{}-{:x}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst),
             rand::random::<u32>()
@@ -50,6 +57,7 @@ impl TempDir {
         TempDir(path)
     }
 
+    /// A socket path inside it.
     pub fn socket(&self) -> PathBuf {
         self.0.join("t.sock")
     }
