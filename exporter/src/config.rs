@@ -19,6 +19,11 @@ use crate::settings::{
 use crate::store::{Alias, StoreLimits};
 use crate::web_config::WebConfig;
 
+/// `--compat.seed-names`: the node's `p2p_peers` gauge is also exposed under the name the
+/// original Python system gave it, for existing dashboards. The one node metric name the
+/// exporter knows.
+const SEED_NAME_ALIAS: (&str, &str) = ("p2p_peers", "p2p_peers_total");
+
 /// Everything the exporter needs to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExporterConfig {
@@ -109,12 +114,12 @@ impl ExporterConfig {
         Ok((config, log))
     }
 
-    /// The compatibility aliases in force.
+    /// The compatibility aliases in force (`--compat.seed-names`).
     pub fn aliases(&self) -> Vec<Alias> {
         if self.compat_seed_names {
             vec![Alias {
-                name: dawn_proto::catalogue::P2P_PEERS.name.to_owned(),
-                alias: dawn_proto::catalogue::P2P_PEERS_COMPAT_NAME.to_owned(),
+                name: SEED_NAME_ALIAS.0.to_owned(),
+                alias: SEED_NAME_ALIAS.1.to_owned(),
             }]
         } else {
             Vec::new()

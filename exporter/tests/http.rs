@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use dawn_daemon::http_get::{self, Response};
 use dawn_exporter::{Exporter, ExporterConfig, IngestConfig};
-use dawn_proto::catalogue::{self, ALL};
 use dawn_proto::{Frame, Health, HealthStatus, Heartbeat, Hello, HistogramValue, Value};
 use serde_json::Value as Json;
-use support::{Client, TempDir, eventually};
+use support::{Client, NODE_LIKE_CHECKS, TempDir, eventually, node_like_definitions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Running {
@@ -56,20 +55,20 @@ impl Running {
         )
     }
 
-    /// A node that defines the whole catalogue and reports one value of each metric.
+    /// A node that defines eleven metrics and reports one value of each.
     async fn node(&self) -> Client {
         let mut c = Client::connect(self.exporter.socket_path()).await;
         c.hello(Hello::new("dawn-node", "0.1.0", "node-1", 7, 42, 1000))
             .await;
-        for (i, spec) in ALL.iter().enumerate() {
-            c.define(spec.to_define(i as u32)).await;
-            let labels: Vec<&str> = spec.labels.iter().map(|_| "x").collect();
-            c.series(i as u32, i as u32, &labels).await;
+        let defs = node_like_definitions();
+        for def in &defs {
+            c.define(def.clone()).await;
+            let labels: Vec<&str> = def.label_names.iter().map(|_| "x").collect();
+            c.series(def.id, def.id, &labels).await;
         }
-        let updates = ALL
+        let updates = defs
             .iter()
-            .enumerate()
-            .map(|(i, spec)| {
+            .map(|spec| {
                 let value = match spec.kind {
                     dawn_proto::MetricKind::Counter => Value::Counter(3),
                     dawn_proto::MetricKind::Gauge => Value::Gauge(0.0),
@@ -83,11 +82,11 @@ impl Running {
                         })
                     }
                 };
-                (i as u32, value)
+                (spec.id, value)
             })
             .collect();
         c.batch(updates).await;
-        for check in catalogue::HEALTH_CHECKS {
+        for check in NODE_LIKE_CHECKS {
             c.send(Frame::Health(Health {
                 check: (*check).into(),
                 status: HealthStatus::Healthy,
@@ -112,7 +111,7 @@ async fn metrics_in_both_formats_with_gzip() {
     let node = r.node().await;
     let m = r.exporter.metrics().clone();
     eventually("the batch applied", || {
-        m.records_applied() == ALL.len() as u64
+        m.records_applied() == node_like_definitions().len() as u64
     })
     .await;
 
@@ -363,7 +362,7 @@ async fn promtool_accepts_the_exposition() {
         let node = r.node().await;
         let m = r.exporter.metrics().clone();
         eventually("the batch applied", || {
-            m.records_applied() == ALL.len() as u64
+            m.records_applied() == node_like_definitions().len() as u64
         })
         .await;
         let body = r.get("/metrics", &[]).await.body;

@@ -1,5 +1,6 @@
-//! Dawn's telemetry wire: the records a node pushes to its sidecar exporter over a Unix
-//! stream socket, and the catalogue of the node's metrics.
+//! Dawn's telemetry wire: the records a client (a node, or any program using
+//! `dawn-telemetry`) pushes to its sidecar exporter over a Unix stream socket. It knows no
+//! metric; docs/wire.md specifies every byte.
 //!
 //! Like `quinn-proto`, this crate does no I/O: [`encode_frame`] appends bytes to a buffer and
 //! [`FrameDecoder`] is fed byte slices as they arrive, so both ends of the socket (and every
@@ -38,7 +39,6 @@ pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dawn/telemetry.sock";
 /// Environment variable both binaries read for the socket path.
 pub const ENV_SOCKET: &str = "PROJECT_DAWN_TELEMETRY_SOCKET";
 
-pub mod catalogue;
 mod codec;
 mod frame;
 mod handshake;

@@ -2,11 +2,93 @@
 
 use std::time::{Duration, Instant};
 
-use dawn_proto::catalogue;
 use dawn_proto::{Define, HistogramValue, MetricKind, Value};
 
 use super::*;
 use crate::exposition::{Encoder, Format};
+
+/// Definitions shaped like a node's, as test data: the store knows no metric by name.
+mod defs {
+    use dawn_proto::{Define, MetricKind};
+
+    const SECONDS: &[f64] = &[
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    const BYTES: &[f64] = &[
+        64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+    ];
+
+    fn define(id: u32, name: &str, help: &str, kind: MetricKind, labels: &[&str]) -> Define {
+        Define {
+            id,
+            name: name.to_owned(),
+            help: help.to_owned(),
+            kind,
+            label_names: labels.iter().map(|l| (*l).to_owned()).collect(),
+            buckets: Vec::new(),
+        }
+    }
+
+    pub(super) fn peers(id: u32) -> Define {
+        define(
+            id,
+            "p2p_peers",
+            "Peers connected now.",
+            MetricKind::Gauge,
+            &[],
+        )
+    }
+
+    pub(super) fn connections(id: u32) -> Define {
+        let help = "Peer connection attempts and ends, by status.";
+        define(
+            id,
+            "p2p_connections_total",
+            help,
+            MetricKind::Counter,
+            &["status"],
+        )
+    }
+
+    pub(super) fn latency(id: u32) -> Define {
+        let help = "Request round-trip time and message handling time, in seconds.";
+        Define {
+            buckets: SECONDS.to_vec(),
+            ..define(
+                id,
+                "p2p_message_latency_seconds",
+                help,
+                MetricKind::Histogram,
+                &["type"],
+            )
+        }
+    }
+
+    pub(super) fn sizes(id: u32) -> Define {
+        let help = "Encoded size of each message, in bytes.";
+        Define {
+            buckets: BYTES.to_vec(),
+            ..define(
+                id,
+                "p2p_message_size_bytes",
+                help,
+                MetricKind::Histogram,
+                &["type"],
+            )
+        }
+    }
+
+    pub(super) fn breaker_state(id: u32) -> Define {
+        let help = "Circuit breaker state per peer: 0 closed, 1 open, 2 half_open.";
+        define(
+            id,
+            "p2p_circuit_breaker_state",
+            help,
+            MetricKind::Gauge,
+            &["peer_id"],
+        )
+    }
+}
 
 fn limits() -> StoreLimits {
     StoreLimits {
@@ -70,13 +152,13 @@ fn hist(count: u64, sum: f64, buckets: &[u64]) -> Value {
 #[test]
 fn exposition_of_a_small_store_text() {
     let f = Fixture::new();
-    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(0);
+    let conns = defs::connections(0);
     f.set(&conns, &["success"], Value::Counter(3));
     f.set(&conns, &["failed"], Value::Counter(1));
-    f.set(&catalogue::P2P_PEERS.to_define(1), &[], Value::Gauge(2.0));
+    f.set(&defs::peers(1), &[], Value::Gauge(2.0));
     let lat = Define {
         buckets: vec![0.005, 1.0],
-        ..catalogue::P2P_MESSAGE_LATENCY_SECONDS.to_define(2)
+        ..defs::latency(2)
     };
     f.set(&lat, &["request"], hist(3, 1.25, &[1, 1, 1]));
     let text = render(&f.store, Format::Text, &[]);
@@ -102,20 +184,16 @@ fn exposition_of_a_small_store_text() {
 #[test]
 fn exposition_of_a_small_store_openmetrics_with_compat_alias() {
     let f = Fixture::new();
-    f.set(
-        &catalogue::P2P_CONNECTIONS_TOTAL.to_define(0),
-        &["success"],
-        Value::Counter(3),
-    );
-    f.set(&catalogue::P2P_PEERS.to_define(1), &[], Value::Gauge(0.0));
+    f.set(&defs::connections(0), &["success"], Value::Counter(3));
+    f.set(&defs::peers(1), &[], Value::Gauge(0.0));
     let lat = Define {
         buckets: vec![1.0],
-        ..catalogue::P2P_MESSAGE_SIZE_BYTES.to_define(2)
+        ..defs::sizes(2)
     };
     f.set(&lat, &["req\"uest"], hist(1, 64.0, &[1, 0]));
     let alias = [Alias {
         name: "p2p_peers".into(),
-        alias: catalogue::P2P_PEERS_COMPAT_NAME.into(),
+        alias: "p2p_peers_total".into(),
     }];
     let om = render(&f.store, Format::OpenMetrics, &alias);
     assert_eq!(
@@ -144,8 +222,8 @@ fn sums_across_sources() {
     let store = Store::new(limits());
     let a = store.attach(&SourceKey::new("dawn-node", "a"), 1).source;
     let b = store.attach(&SourceKey::new("dawn-node", "b"), 9).source;
-    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(0);
-    let peers = catalogue::P2P_PEERS.to_define(1);
+    let conns = defs::connections(0);
+    let peers = defs::peers(1);
     set(&store, a, 1, &conns, &["success"], Value::Counter(3));
     set(&store, b, 9, &conns, &["success"], Value::Counter(4));
     set(&store, a, 1, &peers, &[], Value::Gauge(1.5));
@@ -163,7 +241,7 @@ fn sums_across_sources() {
 fn new_incarnation_resets_and_same_incarnation_restores() {
     let store = Store::new(limits());
     let key = SourceKey::new("dawn-node", "n1");
-    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(0);
+    let conns = defs::connections(0);
     let first = store.attach(&key, 1);
     assert!(!first.reset);
     set(
@@ -215,7 +293,7 @@ fn new_incarnation_resets_and_same_incarnation_restores() {
 #[test]
 fn counter_decrease_is_refused_and_old_value_kept() {
     let f = Fixture::new();
-    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(0);
+    let conns = defs::connections(0);
     assert_eq!(f.set(&conns, &["success"], Value::Counter(5)).applied, 1);
     let family = f.store.define(&conns).unwrap();
     let series = f.store.series(family, &labels(&["success"])).unwrap();
@@ -230,7 +308,7 @@ fn counter_decrease_is_refused_and_old_value_kept() {
 #[test]
 fn conflicting_definitions_are_refused_help_may_differ() {
     let store = Store::new(limits());
-    let peers = catalogue::P2P_PEERS.to_define(0);
+    let peers = defs::peers(0);
     store.define(&peers).unwrap();
     let reworded = Define {
         help: "Other words.".into(),
@@ -246,7 +324,7 @@ fn conflicting_definitions_are_refused_help_may_differ() {
         err.to_string().contains("metric p2p_peers conflicts"),
         "{err}"
     );
-    let lat = catalogue::P2P_MESSAGE_LATENCY_SECONDS.to_define(1);
+    let lat = defs::latency(1);
     store.define(&lat).unwrap();
     let other_buckets = Define {
         buckets: vec![1.0],
@@ -263,7 +341,7 @@ fn reserved_names_are_refused() {
     let store = Store::new(limits());
     let def = Define {
         name: "dawn_exporter_clients".into(),
-        ..catalogue::P2P_PEERS.to_define(0)
+        ..defs::peers(0)
     };
     let err = store.define(&def).unwrap_err();
     assert!(matches!(err, DefineError::Reserved { .. }));
@@ -279,9 +357,9 @@ fn series_caps_total_and_per_metric() {
     });
     let peers_by = Define {
         label_names: vec!["peer_id".into()],
-        ..catalogue::P2P_PEERS.to_define(0)
+        ..defs::peers(0)
     };
-    let cb = catalogue::P2P_CIRCUIT_BREAKER_STATE.to_define(1);
+    let cb = defs::breaker_state(1);
     let f1 = store.define(&peers_by).unwrap();
     let f2 = store.define(&cb).unwrap();
     store.series(f1, &labels(&["a"])).unwrap();
@@ -313,7 +391,7 @@ fn retire_removes_only_that_sources_value() {
     let store = Store::new(limits());
     let a = store.attach(&SourceKey::new("c", "a"), 1).source;
     let b = store.attach(&SourceKey::new("c", "b"), 1).source;
-    let cb = catalogue::P2P_CIRCUIT_BREAKER_STATE.to_define(0);
+    let cb = defs::breaker_state(0);
     let family = store.define(&cb).unwrap();
     let series_a = store.series(family, &labels(&["p"])).unwrap();
     let series_b = store.series(family, &labels(&["p"])).unwrap();
@@ -335,7 +413,7 @@ fn disconnected_sources_expire_after_the_ttl() {
     let t0 = Instant::now();
     let key = SourceKey::new("dawn-node", "n1");
     let src = store.attach(&key, 1).source;
-    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(0);
+    let conns = defs::connections(0);
     let family = store.define(&conns).unwrap();
     let series = store.series(family, &labels(&["success"])).unwrap();
     store.apply(src, 1, [(series, &Value::Counter(5), 0)]);
@@ -407,9 +485,9 @@ fn names_colliding_in_the_exposition_are_refused() {
     let store = Store::new(limits());
     let gauge = |name: &str| Define {
         name: name.into(),
-        ..catalogue::P2P_PEERS.to_define(0)
+        ..defs::peers(0)
     };
-    let lat = catalogue::P2P_MESSAGE_LATENCY_SECONDS.to_define(1);
+    let lat = defs::latency(1);
     store.define(&lat).unwrap();
     let err = store
         .define(&gauge("p2p_message_latency_seconds_count"))
@@ -422,7 +500,7 @@ fn names_colliding_in_the_exposition_are_refused() {
         "{err}"
     );
     // A counter x_total is the OpenMetrics family x: a gauge x would repeat it.
-    let conns = catalogue::P2P_CONNECTIONS_TOTAL.to_define(2);
+    let conns = defs::connections(2);
     let family = store.define(&conns).unwrap();
     assert!(matches!(
         store.define(&gauge("p2p_connections")),

@@ -12,7 +12,7 @@ use dawn_exporter::{
     Encoder, ExporterMetrics, Format, HealthModel, Ingest, IngestConfig, Store, StoreLimits,
 };
 use dawn_proto::{
-    Batch, Define, Frame, FrameDecoder, Hello, SeriesDef, Update, Value, encode_frame,
+    Batch, Define, Frame, FrameDecoder, Hello, MetricKind, SeriesDef, Update, Value, encode_frame,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -270,3 +270,69 @@ impl Client {
         .await;
     }
 }
+
+/// Eleven definitions shaped like a P2P node's (one gauge without labels, counters, gauges
+/// and histograms of seconds and of bytes), as test data: the exporter knows no metric by
+/// name, the `--compat.seed-names` alias of `p2p_peers` aside.
+pub fn node_like_definitions() -> Vec<Define> {
+    const SECONDS: &[f64] = &[
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    const BYTES: &[f64] = &[
+        64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+    ];
+    use MetricKind::{Counter, Gauge, Histogram};
+    let shapes: [(&str, MetricKind, &[&str], &[f64]); 11] = [
+        ("p2p_peers", Gauge, &[], &[]),
+        ("p2p_connections_total", Counter, &["status"], &[]),
+        ("p2p_messages_total", Counter, &["type", "status"], &[]),
+        ("p2p_message_latency_seconds", Histogram, &["type"], SECONDS),
+        ("p2p_message_size_bytes", Histogram, &["type"], BYTES),
+        (
+            "p2p_errors_total",
+            Counter,
+            &["error_type", "component"],
+            &[],
+        ),
+        (
+            "p2p_agent_operations_total",
+            Counter,
+            &["agent_id", "operation", "status"],
+            &[],
+        ),
+        (
+            "p2p_agent_operation_latency_seconds",
+            Histogram,
+            &["agent_id", "operation"],
+            SECONDS,
+        ),
+        ("p2p_circuit_breaker_state", Gauge, &["peer_id"], &[]),
+        (
+            "p2p_circuit_breaker_failures_total",
+            Counter,
+            &["peer_id"],
+            &[],
+        ),
+        (
+            "p2p_rate_limit_rejections_total",
+            Counter,
+            &["peer_id", "resource"],
+            &[],
+        ),
+    ];
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(id, (name, kind, labels, buckets))| Define {
+            id: id as u32,
+            name: (*name).to_owned(),
+            help: format!("Test metric {name}."),
+            kind: *kind,
+            label_names: labels.iter().map(|l| (*l).to_owned()).collect(),
+            buckets: buckets.to_vec(),
+        })
+        .collect()
+}
+
+/// The health checks a P2P node reports, as test data.
+pub const NODE_LIKE_CHECKS: &[&str] = &["peers", "agents", "storage", "discovery"];

@@ -172,7 +172,16 @@ pub(crate) fn one_of_each() -> Vec<Frame> {
         Frame::Reject(Reject {
             reason: "bad magic".into(),
         }),
-        Frame::Define(dawn_proto::catalogue::P2P_MESSAGE_LATENCY_SECONDS.to_define(3)),
+        Frame::Define(Define {
+            id: 3,
+            name: "request_latency_seconds".into(),
+            help: "Request latency, in seconds.".into(),
+            kind: MetricKind::Histogram,
+            label_names: vec!["type".into()],
+            buckets: vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ],
+        }),
         Frame::Series(SeriesDef {
             id: 9,
             metric: 3,
