@@ -2,7 +2,7 @@
 //!
 //! Ready → `dawn_node_up 1` and `p2p_peers 0`; SIGKILL → `dawn_node_up 0` and `/health/live`
 //! 503 after the (short, configured) liveness timeout; restart → ready again. Plus the node's
-//! health checks in `/health`, a clean SIGTERM, and DESIGN's JSON log lines for both binaries.
+//! health checks in `/health`, a clean SIGTERM, and the JSON log lines of docs/operations.md for both binaries.
 
 use dawn_tests::support::{Exporter, ExporterOptions, Node, eventually};
 use serde_json::Value;

@@ -83,7 +83,7 @@ fn promtool_finds_nothing_to_report() {
     );
 
     // --compat.seed-names exposes the gauge p2p_peers also as p2p_peers_total, the original
-    // system's name (DESIGN): the one thing promtool may then say is exactly that.
+    // system's name (docs/exporter.md, `--compat.seed-names`): the one thing promtool may then say is exactly that.
     let (compat, _compat_node) = populated_exporter(true);
     let text = compat.get_with("/metrics", &[("Accept", TEXT)]).text();
     let (_, report) = promtool_check(&promtool, &text);

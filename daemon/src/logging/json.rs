@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// A fmt layer writing DESIGN's JSON lines to `writer`.
+/// A fmt layer writing the JSON lines of docs/operations.md ("Logging") to `writer`.
 pub(super) fn layer<S, W>(writer: W) -> impl Layer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -23,7 +23,8 @@ where
         .with_writer(writer)
 }
 
-/// Formats events as DESIGN's JSON lines; span fields must be formatted with `JsonFields`.
+/// Formats events as JSON lines (docs/operations.md, "Logging"); span fields must be
+/// formatted with `JsonFields`.
 struct JsonLines;
 
 impl<S, N> FormatEvent<S, N> for JsonLines

@@ -1,4 +1,4 @@
-//! Logging for both binaries, as DESIGN's "Logging" section describes.
+//! Logging for both binaries, as docs/operations.md's "Logging" section describes.
 //!
 //! `LOG_LEVEL` (debug, info, warning, error, critical) and `LOG_FORMAT` (`text` or `json`)
 //! choose the filter and format; `RUST_LOG` overrides the filter with tracing's directive

@@ -1,5 +1,5 @@
 //! Agents: named sets of tools (operations) that peers call with `agent/call` and discover
-//! with `agent/list` (DESIGN, "The node").
+//! with `agent/list` (docs/node-internals.md, "Agents").
 //!
 //! The [`AgentRegistry`] refuses unknown agents and tools before anything runs, and every
 //! failure is an [`AgentError`] that maps onto the JSON-RPC code of the reply (-32601

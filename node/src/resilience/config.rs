@@ -22,7 +22,7 @@ pub const MAX_CB_THRESHOLD: u32 = 1_000_000;
 /// request in the window, so this bounds its memory per sender (16 B each).
 pub const MAX_RATE_LIMIT: u32 = 10_000;
 
-/// Circuit breaker settings (DESIGN: threshold 5, open for 60 s).
+/// Circuit breaker settings (defaults: threshold 5, open for 60 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker; at least 1.
@@ -32,9 +32,9 @@ pub struct BreakerConfig {
 }
 
 impl BreakerConfig {
-    /// DESIGN's default threshold.
+    /// The default threshold: five failures in a row open the breaker.
     pub const DEFAULT_THRESHOLD: u32 = 5;
-    /// DESIGN's default open period.
+    /// The default open period, after which one probe may go through.
     pub const DEFAULT_OPEN_FOR: Duration = Duration::from_secs(60);
 
     /// `--cb-threshold` / [`ENV_CB_THRESHOLD`].
@@ -76,7 +76,7 @@ impl Default for BreakerConfig {
     }
 }
 
-/// Rate limiter settings (DESIGN: 100 requests per 60 s per sender).
+/// Rate limiter settings (default: 100 requests per 60 s per sender).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {
     /// Requests allowed in any window; at least 1.
@@ -86,9 +86,9 @@ pub struct RateLimitConfig {
 }
 
 impl RateLimitConfig {
-    /// DESIGN's default request count per window.
+    /// The default request count per window.
     pub const DEFAULT_MAX: u32 = 100;
-    /// DESIGN's default window.
+    /// The default window.
     pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
     /// `--rate-limit-max` / [`ENV_RATE_LIMIT_MAX`].

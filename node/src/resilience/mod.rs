@@ -1,5 +1,5 @@
-//! Resilience: a circuit breaker per peer and a rate limiter per sender (DESIGN, "The
-//! node").
+//! Resilience: a circuit breaker per peer and a rate limiter per sender
+//! (docs/node-internals.md, "Resilience").
 //!
 //! Both are sans-IO state machines in the style of quinn-proto: every call takes `now`,
 //! nothing sleeps or spawns, and every state change is returned to the caller, which

@@ -1,6 +1,6 @@
 //! A minimal telemetry client written against the wire contract alone: it keeps cumulative
 //! totals, and after every reconnect resends its handshake, definitions and a full snapshot,
-//! as DESIGN says every client must. The end-to-end tests use it where they need many
+//! as docs/wire.md says every client must. The end-to-end tests use it where they need many
 //! independent clients or exact control over when flushes happen.
 
 use std::os::unix::net::UnixStream;
