@@ -2,9 +2,9 @@
 //! a loopback HTTP GET ([`http_get`]), configuration from flags and `PROJECT_DAWN_*`
 //! variables with complete error reports ([`config`]), logging in DESIGN's text and JSON
 //! formats ([`logging`]), rate-limited logging of events an outsider can repeat
-//! ([`log_limit`]), shutdown signals ([`shutdown`]), RFC 3339 timestamps ([`time`]), and,
-//! for the workspace's tools (cluster, tests, benchmarks), finding and building the
-//! binaries next to them ([`siblings`]).
+//! ([`log_limit`]), shutdown signals ([`shutdown`]), RFC 3339 timestamps ([`time`]), lists
+//! of user ids ([`uids`]), and, for the workspace's tools (cluster, tests, benchmarks),
+//! finding and building the binaries next to them ([`siblings`]).
 
 pub mod config;
 pub mod http_get;
@@ -13,3 +13,4 @@ pub mod logging;
 pub mod shutdown;
 pub mod siblings;
 pub mod time;
+pub mod uids;
