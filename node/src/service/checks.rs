@@ -1,7 +1,7 @@
 //! The node's health rules, as pure functions from facts to a status, message and details
 //! (`docs/node.md` lists them for operators).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use dawn_proto::{Detail, DetailValue, HealthStatus};
@@ -30,6 +30,38 @@ pub fn storage(path: &Path, result: Result<(), String>) -> Report {
             error.clone(),
             vec![path, detail("error", DetailValue::Text(error))],
         ),
+    }
+}
+
+/// `storage` over time: [`storage`] applied to each probe of the data root, remembering
+/// whether the root was writable so that a change comes out once, for the caller to act on
+/// (readiness, a log line, an error count), as the breaker returns its transitions.
+#[derive(Debug, Clone)]
+pub struct StorageCheck {
+    path: PathBuf,
+    writable: bool,
+}
+
+impl StorageCheck {
+    /// The check's name in health reports.
+    pub const NAME: &'static str = "storage";
+
+    /// The check of the data root at `path` (as shown to the operator), which was writable
+    /// when it was opened.
+    pub fn new(path: PathBuf) -> StorageCheck {
+        StorageCheck {
+            path,
+            writable: true,
+        }
+    }
+
+    /// The report for a probe's `result`, and whether the root is now writable when that
+    /// changed since the previous probe.
+    pub fn observe(&mut self, result: Result<(), String>) -> (Report, Option<bool>) {
+        let writable = result.is_ok();
+        let changed = (writable != self.writable).then_some(writable);
+        self.writable = writable;
+        (storage(&self.path, result), changed)
     }
 }
 
@@ -196,6 +228,22 @@ mod tests {
         let bad = storage(Path::new("/d"), Err("read-only file system".into()));
         assert_eq!(bad.0, HealthStatus::Unhealthy);
         assert_eq!(bad.1, "read-only file system");
+    }
+
+    #[test]
+    fn storage_check_reports_every_probe_and_each_change_once() {
+        let mut check = StorageCheck::new(PathBuf::from("/d"));
+        let (report, changed) = check.observe(Ok(()));
+        assert_eq!((report.0, changed), (HealthStatus::Healthy, None));
+        let (report, changed) = check.observe(Err("read-only file system".into()));
+        assert_eq!((report.0, changed), (HealthStatus::Unhealthy, Some(false)));
+        assert_eq!(report.1, "read-only file system");
+        let (report, changed) = check.observe(Err("still read-only".into()));
+        assert_eq!((report.0, changed), (HealthStatus::Unhealthy, None));
+        assert_eq!(report.1, "still read-only", "every probe is reported");
+        let (report, changed) = check.observe(Ok(()));
+        assert_eq!((report.0, changed), (HealthStatus::Healthy, Some(true)));
+        assert_eq!(report.2[0].value, DetailValue::Text("/d".into()));
     }
 
     #[test]

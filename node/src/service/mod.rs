@@ -36,8 +36,9 @@ use crate::resilience::{BreakerConfig, Breakers, RateLimitConfig, RateLimiter};
 use dawn_telemetry::Telemetry;
 
 pub use checks::{
-    AGENT_FAILURE_MEMORY, AgentFacts, DiscoveryFacts, Report, agents as agents_health,
-    discovery as discovery_health, peers as peers_health, storage as storage_health,
+    AGENT_FAILURE_MEMORY, AgentFacts, DiscoveryFacts, Report, StorageCheck,
+    agents as agents_health, discovery as discovery_health, peers as peers_health,
+    storage as storage_health,
 };
 pub use metrics::NodeMetrics;
 
