@@ -8,6 +8,7 @@ use crate::catalogue;
 use dawn_proto::{HealthStatus, Value};
 
 use super::{NodeConfig, run};
+use crate::service::StorageCheck;
 use dawn_telemetry::testing::{Answer, FakeExporter, TempDir, View};
 
 fn config(dir: &TempDir, data_root: std::path::PathBuf) -> NodeConfig {
@@ -45,21 +46,50 @@ fn start(
     (stop, node)
 }
 
-#[test]
-fn run_reports_catalogue_health_and_readiness_then_shuts_down_cleanly() {
-    let dir = TempDir::new();
-    let exporter = FakeExporter::start(
+/// A fake exporter on `dir`'s socket that welcomes every client.
+fn exporter(dir: &TempDir) -> FakeExporter {
+    FakeExporter::start(
         &dir.socket(),
         Answer::Welcome,
         Arc::new(Mutex::new(View::default())),
-    );
+    )
+}
+
+/// Runs a node known as `node_id` on `data_root`, which cannot be used, until `storage` is
+/// unhealthy with `reason` in its message; the node must not be ready, and reports as
+/// `node_id` all the same.
+fn unusable_data_root_is_reported(data_root: &std::path::Path, node_id: &str, reason: &str) {
+    let dir = TempDir::new();
+    let exporter = exporter(&dir);
+    let (stop, node) = start(NodeConfig {
+        node_id: Some(node_id.into()),
+        ..config(&dir, data_root.to_owned())
+    });
+    exporter.wait("unhealthy storage", |v| {
+        v.health
+            .get(StorageCheck::NAME)
+            .is_some_and(|h| h.status == HealthStatus::Unhealthy && h.message.contains(reason))
+    });
+    {
+        let v = exporter.view();
+        assert_eq!(v.ready, Some(false));
+        assert_eq!(v.hellos[0].node_id, node_id);
+    }
+    stop.send(()).unwrap();
+    node.join().unwrap();
+}
+
+#[test]
+fn run_reports_catalogue_health_and_readiness_then_shuts_down_cleanly() {
+    let dir = TempDir::new();
+    let exporter = exporter(&dir);
     let data_root = dir.socket().with_file_name("data");
     let (stop, node) = start(config(&dir, data_root.clone()));
 
     exporter.wait("ready with checks", |v| {
         v.ready == Some(true)
             && v.health
-                .get("storage")
+                .get(StorageCheck::NAME)
                 .is_some_and(|h| h.status == HealthStatus::Healthy)
             && v.health.get("peers").is_some_and(|h| {
                 h.status == HealthStatus::Degraded && h.message == "no peers connected"
@@ -111,63 +141,23 @@ fn run_reports_catalogue_health_and_readiness_then_shuts_down_cleanly() {
 #[test]
 fn an_unusable_data_root_is_reported_unhealthy_and_not_ready() {
     let dir = TempDir::new();
-    let exporter = FakeExporter::start(
-        &dir.socket(),
-        Answer::Welcome,
-        Arc::new(Mutex::new(View::default())),
-    );
     let blocker = dir.socket().with_file_name("not-a-dir");
     std::fs::write(&blocker, b"x").unwrap();
-    let (stop, node) = start(NodeConfig {
-        node_id: Some("node-x".into()),
-        ..config(&dir, blocker.join("data"))
-    });
-    exporter.wait("unhealthy storage", |v| {
-        v.health
-            .get("storage")
-            .is_some_and(|h| h.status == HealthStatus::Unhealthy && h.message.contains("not-a-dir"))
-    });
-    {
-        let v = exporter.view();
-        assert_eq!(v.ready, Some(false));
-        assert_eq!(v.hellos[0].node_id, "node-x");
-    }
-    stop.send(()).unwrap();
-    node.join().unwrap();
+    unusable_data_root_is_reported(&blocker.join("data"), "node-x", "not-a-dir");
 }
 
 #[test]
 fn a_data_root_in_use_by_another_node_is_reported_unhealthy() {
     let dir = TempDir::new();
-    let exporter = FakeExporter::start(
-        &dir.socket(),
-        Answer::Welcome,
-        Arc::new(Mutex::new(View::default())),
-    );
     let data_root = dir.socket().with_file_name("shared-data");
     let _held = crate::storage::DataRoot::open(&data_root).unwrap();
-    let (stop, node) = start(NodeConfig {
-        node_id: Some("second".into()),
-        ..config(&dir, data_root)
-    });
-    exporter.wait("unhealthy storage naming the lock", |v| {
-        v.health.get("storage").is_some_and(|h| {
-            h.status == HealthStatus::Unhealthy && h.message.contains("in use by another dawn-node")
-        })
-    });
-    assert_eq!(exporter.view().ready, Some(false));
-    stop.send(()).unwrap();
-    node.join().unwrap();
+    unusable_data_root_is_reported(&data_root, "second", "in use by another dawn-node");
 }
 
 #[test]
 fn telemetry_off_never_connects_to_the_exporter() {
     let dir = TempDir::new();
-    let exporter = FakeExporter::start(
-        &dir.socket(),
-        Answer::Welcome,
-        Arc::new(Mutex::new(View::default())),
-    );
+    let exporter = exporter(&dir);
     let data_root = dir.socket().with_file_name("data");
     let (stop, node) = start(NodeConfig {
         telemetry_enabled: false,
