@@ -132,7 +132,8 @@ impl Exporter {
             Arc::clone(&telemetry),
             config.telemetry_path.clone(),
             config.aliases(),
-        );
+        )
+        .with_limits(config.http, Arc::clone(&metrics));
         let web = config
             .web_config
             .clone()
@@ -157,6 +158,8 @@ impl Exporter {
             socket = %socket.display(),
             telemetry_path = %config.telemetry_path,
             max_clients = config.ingest.max_clients,
+            allowed_uids = %config.ingest.allowed_uids,
+            max_connections = config.http.max_connections,
             max_series = config.store.max_series,
             compat_seed_names = config.compat_seed_names,
             web_config = web_config.map(|w| w.path.display().to_string()),

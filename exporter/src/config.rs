@@ -8,13 +8,13 @@ use std::time::Duration;
 use dawn_daemon::config::{ConfigErrors, Env, HumanDuration, Settings, Switch};
 use dawn_daemon::logging::LogConfig;
 
-use crate::http::READY_PATH;
+use crate::http::{HttpLimits, READY_PATH};
 use crate::ingest::IngestConfig;
 use crate::settings::{
-    COMPAT_SEED_NAMES, DEFAULT_LISTEN_ADDRESS, DEFAULT_LIVENESS_TIMEOUT, DEFAULT_TELEMETRY_PATH,
-    HANDSHAKE_TIMEOUT, LISTEN_ADDRESS, LIVENESS_TIMEOUT, MAX_CLIENTS, MAX_FRAME_BYTES, MAX_SERIES,
-    MAX_SERIES_PER_METRIC, METRICS_PORT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH,
-    WEB_CONFIG_FILE,
+    ALLOWED_UIDS, COMPAT_SEED_NAMES, DEFAULT_LISTEN_ADDRESS, DEFAULT_LIVENESS_TIMEOUT,
+    DEFAULT_TELEMETRY_PATH, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LISTEN_ADDRESS, LIVENESS_TIMEOUT,
+    MAX_CLIENTS, MAX_CONNECTIONS, MAX_FRAME_BYTES, MAX_SERIES, MAX_SERIES_PER_METRIC, METRICS_PORT,
+    READ_HEADER_TIMEOUT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH, WEB_CONFIG_FILE,
 };
 use crate::store::{Alias, StoreLimits};
 use crate::web_config::WebConfig;
@@ -41,6 +41,9 @@ pub struct ExporterConfig {
     pub liveness_timeout: Duration,
     /// TLS and basic authentication (`--web.config.file`), checked; `None`: plain HTTP.
     pub web_config: Option<WebConfig>,
+    /// HTTP timeouts and connection cap (`--web.read-header-timeout`, `--web.idle-timeout`,
+    /// `--web.max-connections`).
+    pub http: HttpLimits,
 }
 
 impl Default for ExporterConfig {
@@ -53,6 +56,7 @@ impl Default for ExporterConfig {
             compat_seed_names: false,
             liveness_timeout: DEFAULT_LIVENESS_TIMEOUT,
             web_config: None,
+            http: HttpLimits::default(),
         }
     }
 }
@@ -79,10 +83,16 @@ impl ExporterConfig {
         let listen_address = listen_address(&mut s);
         let web_config = s.get(&WEB_CONFIG_FILE);
         let telemetry_path = s.get(&TELEMETRY_PATH);
+        let http = HttpLimits {
+            read_header_timeout: s.get(&READ_HEADER_TIMEOUT).0,
+            idle_timeout: s.get(&IDLE_TIMEOUT).0,
+            max_connections: s.get(&MAX_CONNECTIONS),
+        };
         let Switch(compat_seed_names) = s.get(&COMPAT_SEED_NAMES);
         let max_clients = s.get(&MAX_CLIENTS);
         let max_frame_bytes = s.get(&MAX_FRAME_BYTES);
         let HumanDuration(handshake_timeout) = s.get(&HANDSHAKE_TIMEOUT);
+        let allowed_uids = s.get(&ALLOWED_UIDS);
         let max_series = s.get(&MAX_SERIES);
         let max_series_per_metric = s.get(&MAX_SERIES_PER_METRIC);
         let HumanDuration(source_ttl) = s.get(&SOURCE_TTL);
@@ -98,6 +108,7 @@ impl ExporterConfig {
                 // A connection may hold every series the store could hold, twice over
                 // (refused ones included), before it counts as a flood.
                 max_series_ids: max_series.saturating_mul(2),
+                allowed_uids,
                 ..IngestConfig::default()
             },
             store: StoreLimits {
@@ -110,6 +121,7 @@ impl ExporterConfig {
             compat_seed_names,
             liveness_timeout,
             web_config,
+            http,
         };
         Ok((config, log))
     }
@@ -268,6 +280,56 @@ mod tests {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
         assert_eq!(errors.0.len(), 10, "{text}");
+    }
+
+    #[test]
+    fn allowed_uids_and_http_limits() {
+        use crate::settings::{ENV_ALLOWED_UIDS, ENV_MAX_CONNECTIONS};
+        let (c, _) = ExporterConfig::resolve(&RunArgs::default(), &[]).unwrap();
+        assert_eq!(c.ingest.allowed_uids, crate::ingest::AllowedUids(None));
+        assert!(c.ingest.allowed_uids.allows(65534));
+        assert_eq!(c.http, HttpLimits::default());
+        let e = [(ENV_ALLOWED_UIDS, "65534"), (ENV_MAX_CONNECTIONS, "8")];
+        let flags = args(&[
+            "--ingest.allowed-uids",
+            "10001,0",
+            "--web.read-header-timeout",
+            "2s",
+            "--web.idle-timeout",
+            "1m",
+        ]);
+        let (c, _) = ExporterConfig::resolve(&flags, &e).unwrap();
+        assert_eq!(c.ingest.allowed_uids.to_string(), "0,10001");
+        assert!(
+            !c.ingest.allowed_uids.allows(65534),
+            "the flag beats the variable"
+        );
+        assert_eq!(
+            c.http,
+            HttpLimits {
+                read_header_timeout: Duration::from_secs(2),
+                idle_timeout: Duration::from_secs(60),
+                max_connections: 8,
+            }
+        );
+        let flags = args(&[
+            "--ingest.allowed-uids",
+            "root",
+            "--web.read-header-timeout",
+            "0s",
+            "--web.max-connections",
+            "0",
+        ]);
+        let text = ExporterConfig::resolve(&flags, &[])
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "--ingest.allowed-uids: invalid value \"root\" (\"root\" is not a user id",
+            "--web.read-header-timeout: \"0s\" is out of range",
+            "--web.max-connections: \"0\" is out of range",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod abuse_log;
 mod app;
 mod cli;
 mod config;
@@ -40,19 +41,23 @@ pub use health::{
     CheckReport, HealthModel, HealthReport, Liveness, Readiness, STALE_FLUSHES, TELEMETRY_CHECK,
 };
 pub use healthcheck::{Credentials, ProbeError, https_get, probe as healthcheck_probe};
-pub use http::{HttpBindError, HttpState, READY_PATH, bind_http, serve_http};
+pub use http::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_HEADER_TIMEOUT, HttpBindError,
+    HttpLimits, HttpState, READY_PATH, bind_http, serve_http,
+};
 pub use ingest::{
-    DEFAULT_SOCKET, Ingest, IngestConfig, IngestError, MAX_ERROR_FRAMES, MAX_METRIC_IDS,
-    SOCKET_DIR_MODE, SOCKET_MODE,
+    AllowedUids, DEFAULT_SOCKET, Ingest, IngestConfig, IngestError, MAX_ERROR_FRAMES,
+    MAX_METRIC_IDS, SOCKET_DIR_MODE, SOCKET_MODE, Unsafe,
 };
 pub use metrics::{
-    ClientGuard, ConnectionResult, ExporterMetrics, IgnoredUpdate, ProtocolError, SelfTelemetry,
-    SeriesRejection, StateProbe, TelemetryError,
+    ClientGuard, ClientRefusal, ConnectionResult, ExporterMetrics, HttpClose, IgnoredUpdate,
+    ProtocolError, SelfTelemetry, SeriesRejection, StateProbe, TelemetryError,
 };
 pub use settings::{
-    DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_COMPAT_SEED_NAMES, ENV_HANDSHAKE_TIMEOUT,
-    ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES,
-    ENV_MAX_SERIES_PER_METRIC, ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_SOCKET, ENV_SOURCE_TTL,
+    DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_ALLOWED_UIDS, ENV_COMPAT_SEED_NAMES,
+    ENV_HANDSHAKE_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS,
+    ENV_MAX_CONNECTIONS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES, ENV_MAX_SERIES_PER_METRIC,
+    ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_READ_HEADER_TIMEOUT, ENV_SOCKET, ENV_SOURCE_TTL,
     ENV_WEB_CONFIG_FILE, RunSettings,
 };
 pub use store::{

@@ -13,8 +13,8 @@ use dawn_daemon::config::{
 };
 use dawn_daemon::logging;
 
-use crate::http::is_reserved_path;
-use crate::ingest::IngestConfig;
+use crate::http::{HttpLimits, is_reserved_path};
+use crate::ingest::{AllowedUids, IngestConfig};
 use crate::store::StoreLimits;
 use crate::web_config::WebConfig;
 
@@ -42,6 +42,14 @@ pub const ENV_SOURCE_TTL: &str = "PROJECT_DAWN_EXPORTER_SOURCE_TTL";
 pub const ENV_WEB_CONFIG_FILE: &str = "PROJECT_DAWN_WEB_CONFIG_FILE";
 /// `--health.liveness-timeout`.
 pub const ENV_LIVENESS_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT";
+/// `--ingest.allowed-uids`.
+pub const ENV_ALLOWED_UIDS: &str = "PROJECT_DAWN_EXPORTER_ALLOWED_UIDS";
+/// `--web.read-header-timeout`.
+pub const ENV_READ_HEADER_TIMEOUT: &str = "PROJECT_DAWN_WEB_READ_HEADER_TIMEOUT";
+/// `--web.idle-timeout`.
+pub const ENV_IDLE_TIMEOUT: &str = "PROJECT_DAWN_WEB_IDLE_TIMEOUT";
+/// `--web.max-connections`.
+pub const ENV_MAX_CONNECTIONS: &str = "PROJECT_DAWN_WEB_MAX_CONNECTIONS";
 
 /// Default HTTP address.
 pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
@@ -65,10 +73,14 @@ impl Table for RunSettings {
         &METRICS_PORT,
         &WEB_CONFIG_FILE,
         &TELEMETRY_PATH,
+        &READ_HEADER_TIMEOUT,
+        &IDLE_TIMEOUT,
+        &MAX_CONNECTIONS,
         &COMPAT_SEED_NAMES,
         &MAX_CLIENTS,
         &MAX_FRAME_BYTES,
         &HANDSHAKE_TIMEOUT,
+        &ALLOWED_UIDS,
         &MAX_SERIES,
         &MAX_SERIES_PER_METRIC,
         &SOURCE_TTL,
@@ -123,6 +135,33 @@ pub(crate) const TELEMETRY_PATH: Setting<String> = Setting {
     parse: telemetry_path,
 };
 
+pub(crate) const READ_HEADER_TIMEOUT: Setting<HumanDuration> = Setting {
+    flag: Flag::Value("web.read-header-timeout", "DURATION"),
+    env: Some(ENV_READ_HEADER_TIMEOUT),
+    help: "Time an HTTP connection has, from connecting (TLS handshake included), to send a complete request head; then it is closed and counted.",
+    accepts: "a duration 100ms-10m like 5s",
+    default: || HumanDuration(HttpLimits::default().read_header_timeout),
+    parse: |s| within(s, durations(Duration::from_millis(100), 10 * MINUTE)),
+};
+
+pub(crate) const IDLE_TIMEOUT: Setting<HumanDuration> = Setting {
+    flag: Flag::Value("web.idle-timeout", "DURATION"),
+    env: Some(ENV_IDLE_TIMEOUT),
+    help: "Time a keep-alive HTTP connection has, after an answer, to send its next request head; then it is closed and counted.",
+    accepts: "a duration 1s-1h like 2m",
+    default: || HumanDuration(HttpLimits::default().idle_timeout),
+    parse: |s| within(s, durations(Duration::from_secs(1), HOUR)),
+};
+
+pub(crate) const MAX_CONNECTIONS: Setting<usize> = Setting {
+    flag: Flag::Value("web.max-connections", "N"),
+    env: Some(ENV_MAX_CONNECTIONS),
+    help: "Most HTTP connections open at once (at most half the file descriptor limit). A new connection beyond it replaces the one that has waited longest for a request, so scrapes and probes always get in.",
+    accepts: "an integer 1-1048576",
+    default: || HttpLimits::default().max_connections,
+    parse: |s| within(s, 1..=1_048_576),
+};
+
 pub(crate) const COMPAT_SEED_NAMES: Setting<Switch> = Setting {
     flag: Flag::Switch("compat.seed-names"),
     env: Some(ENV_COMPAT_SEED_NAMES),
@@ -157,6 +196,15 @@ pub(crate) const HANDSHAKE_TIMEOUT: Setting<HumanDuration> = Setting {
     accepts: "a duration 10ms-1h like 500ms, 5s or 1m",
     default: || HumanDuration(IngestConfig::default().handshake_timeout),
     parse: |s| within(s, durations(Duration::from_millis(10), HOUR)),
+};
+
+pub(crate) const ALLOWED_UIDS: Setting<AllowedUids> = Setting {
+    flag: Flag::Value("ingest.allowed-uids", "UIDS"),
+    env: Some(ENV_ALLOWED_UIDS),
+    help: "Users whose telemetry clients are served, by uid as the kernel reports it (SO_PEERCRED); others are refused and counted. Default: any user who can open the socket.",
+    accepts: AllowedUids::ACCEPTS,
+    default: AllowedUids::default,
+    parse: AllowedUids::parse,
 };
 
 pub(crate) const MAX_SERIES: Setting<usize> = Setting {
@@ -196,6 +244,7 @@ pub(crate) const LIVENESS_TIMEOUT: Setting<HumanDuration> = Setting {
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
+const MINUTE: Duration = Duration::from_secs(60);
 
 /// What the two series caps accept.
 const SERIES_RANGE: &str = "an integer 1-100000000";

@@ -6,8 +6,12 @@
 //! description, whether it is a health endpoint, and its handler. One warp filter hands
 //! method, path and headers to [`dispatch`], which finds the route, checks credentials and
 //! answers 404/405 in JSON; the landing page, the 404 body and the check on
-//! `--web.telemetry-path` read the same table. [`serve`] runs the connections.
+//! `--web.telemetry-path` read the same table. [`serve`] runs the connections under the
+//! limits of [`connections`] (timeouts, a connection cap with eviction; the decisions are
+//! [`conn_table`]'s).
 
+mod conn_table;
+mod connections;
 mod dispatch;
 mod handler;
 mod health_endpoints;
@@ -24,10 +28,13 @@ use std::sync::atomic::AtomicUsize;
 use tokio::net::TcpListener;
 
 use crate::health::HealthModel;
-use crate::metrics::SelfTelemetry;
+use crate::metrics::{ExporterMetrics, SelfTelemetry};
 use crate::store::{Alias, Store};
 use crate::web_config::LiveWebConfig;
 
+pub use connections::{
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_HEADER_TIMEOUT, HttpLimits,
+};
 pub use serve::serve_http;
 
 pub use routes::READY_PATH;
@@ -45,6 +52,10 @@ pub struct HttpState {
     web: Option<Arc<LiveWebConfig>>,
     /// Size of the previous exposition, to allocate the next one at once.
     last_len: AtomicUsize,
+    /// Timeouts and the connection cap.
+    limits: HttpLimits,
+    /// Where connections closed by the limits are counted.
+    metrics: Arc<ExporterMetrics>,
 }
 
 impl HttpState {
@@ -65,7 +76,17 @@ impl HttpState {
             aliases,
             web: None,
             last_len: AtomicUsize::new(16 * 1024),
+            limits: HttpLimits::default(),
+            metrics: Arc::new(ExporterMetrics::new()),
         }
+    }
+
+    /// The same, under `limits`, counting what they close in `metrics` (by default the
+    /// default limits, counted nowhere visible).
+    pub fn with_limits(mut self, limits: HttpLimits, metrics: Arc<ExporterMetrics>) -> Self {
+        self.limits = limits;
+        self.metrics = metrics;
+        self
     }
 
     /// The same, secured by a web config.

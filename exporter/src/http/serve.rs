@@ -1,12 +1,16 @@
-//! The connection loop: accept TCP, do the TLS handshake when the web config turns TLS on,
-//! and serve HTTP/1.1 or HTTP/2 with warp's service, finishing in-flight requests on
-//! shutdown. (warp 0.4's own server has no TLS, hence this loop, modelled on its graceful
-//! runner.)
+//! The connection loop: accept TCP, admit the connection under the HTTP limits
+//! ([`super::connections`]: header read and idle timeouts, at most `--web.max-connections`
+//! with the longest-waiting connection evicted for a new one), do the TLS handshake when the
+//! web config turns TLS on, and serve HTTP/1.1 or HTTP/2 with warp's service, finishing
+//! in-flight requests on shutdown. (warp 0.4's own server has no TLS, hence this loop,
+//! modelled on its graceful runner.)
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -16,9 +20,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 use warp::Filter;
-use warp::http::{HeaderMap, Method};
+use warp::http::{HeaderMap, Method, Request, Uri};
 
+use super::connections::{Connections, within_fd_limit};
 use super::{HttpState, dispatch};
+use crate::abuse_log::{Abuse, AbuseLog};
 
 /// Time a client has to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,13 +53,49 @@ fn filter(
         )
 }
 
-/// Serves HTTP (or HTTPS, per the web config) on `listener` until `shutdown` resolves, then
-/// finishes in-flight requests.
+/// Routes a request target without a path as `/`.
+///
+/// Every warp path filter panics on such a target (`CONNECT host:port`:
+/// `PathAndQuery::from_static("")` in `warp::path`), which killed the connection's task and
+/// gave the client an empty reply; routed as `/`, `CONNECT` gets the JSON 405 that any
+/// other method gets there.
+fn give_a_path(request: &mut Request<Incoming>) {
+    if request.uri().path_and_query().is_none() {
+        *request.uri_mut() = Uri::from_static("/");
+    }
+}
+
+/// Serves HTTP (or HTTPS, per the web config) on `listener` under the state's
+/// [`super::HttpLimits`] until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve_http(
     listener: TcpListener,
     state: Arc<HttpState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let log = Arc::new(AbuseLog::default());
+    let limits = super::HttpLimits {
+        max_connections: within_fd_limit(state.limits.max_connections),
+        ..state.limits
+    };
+    let conns = Arc::new(Connections::new(
+        limits,
+        Arc::clone(&state.metrics),
+        Arc::clone(&log),
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            // An error means the sender is gone, which also means stopping.
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let housekeeping = tokio::spawn({
+        let (conns, log, stopped) = (Arc::clone(&conns), Arc::clone(&log), stopped.clone());
+        async move {
+            tokio::join!(conns.sweep(stopped()), log.run(stopped()));
+        }
+    });
     let filter = filter(Arc::clone(&state));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -64,43 +106,69 @@ pub async fn serve_http(
                 Ok(pair) => pair,
                 Err(e) => {
                     if !is_connection_error(&e) {
-                        warn!("HTTP accept failed: {e}");
+                        log.event(Abuse::HttpAccept, || warn!("HTTP accept failed: {e}"));
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                     }
                     continue;
                 }
             },
         };
+        // At the limit with every connection busy: closed at once (counted and logged).
+        let Some(mut slot) = conns.admit(peer) else {
+            continue;
+        };
         let web = state.web.as_ref().map(|w| w.current());
         let tls = web.as_ref().and_then(|w| w.tls.clone());
         let http2 = web.as_ref().is_none_or(|w| w.config.http2);
-        let service = TowerToHyperService::new(warp::service(filter.clone()));
+        // Warp's service, with the connection busy while a request is answered.
+        let warp = TowerToHyperService::new(warp::service(filter.clone()));
+        let conn = slot.handle();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            let busy = conn.request();
+            give_a_path(&mut request);
+            let answer = hyper::service::Service::call(&warp, request);
+            async move {
+                let response = answer.await;
+                drop(busy);
+                response
+            }
+        });
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let io: Box<dyn Io> = match tls {
-                None => Box::new(tcp),
-                Some(tls) => {
-                    let handshake = async {
-                        let tcp = refuse_plain_http(tcp).await?;
-                        TlsAcceptor::from(tls).accept(tcp).await
-                    };
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
-                        Ok(Ok(stream)) => Box::new(stream),
-                        Ok(Err(e)) => return debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => return debug!(%peer, "TLS handshake timed out"),
+            let serve = async move {
+                let io: Box<dyn Io> = match tls {
+                    None => Box::new(tcp),
+                    Some(tls) => {
+                        let handshake = async {
+                            let tcp = refuse_plain_http(tcp).await?;
+                            TlsAcceptor::from(tls).accept(tcp).await
+                        };
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+                            Ok(Ok(stream)) => Box::new(stream),
+                            Ok(Err(e)) => return debug!(%peer, "TLS handshake failed: {e}"),
+                            Err(_) => return debug!(%peer, "TLS handshake timed out"),
+                        }
                     }
+                };
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let builder = if http2 { builder } else { builder.http1_only() };
+                let connection = builder.serve_connection(TokioIo::new(io), service);
+                if let Err(e) = watcher.watch(connection.into_owned()).await {
+                    debug!(%peer, "HTTP connection ended with an error: {e}");
                 }
             };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let builder = if http2 { builder } else { builder.http1_only() };
-            let connection = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(connection.into_owned()).await {
-                debug!(%peer, "HTTP connection ended with an error: {e}");
+            tokio::select! {
+                () = serve => {}
+                why = slot.closed() => debug!(%peer, reason = why.as_str(), "HTTP connection closed by the exporter"),
             }
         });
     }
     drop(listener);
     graceful.shutdown().await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = housekeeping.await {
+        warn!("the HTTP connection sweeper failed: {e}");
+    }
 }
 
 /// The first byte of every TLS connection (a handshake record).

@@ -6,10 +6,11 @@ use std::time::Duration;
 use tokio::net::UnixListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::apply::Shared;
 use super::connection::{self, ConnectionLimits};
+use super::peer::Gate;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -20,6 +21,7 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     max_clients: usize,
     limits: ConnectionLimits,
+    gate: Gate,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(max_clients));
@@ -34,12 +36,13 @@ pub(crate) async fn run(
                 let stream = match accepted {
                     Ok((stream, _)) => stream,
                     Err(e) => {
-                        warn!("cannot accept a telemetry client: {e}");
+                        gate.accept_failed(&e);
                         tokio::time::sleep(ACCEPT_BACKOFF).await;
                         continue;
                     }
                 };
                 next_conn += 1;
+                let Some(stream) = gate.admit(stream, next_conn) else { continue };
                 match Arc::clone(&slots).try_acquire_owned() {
                     Ok(permit) => {
                         let shared = Arc::clone(&shared);

@@ -4,8 +4,12 @@
 //! Layers, each joined to the next by a small type (as statsd_exporter's listener → line →
 //! event → exporter):
 //!
-//! - [`socket_file`] prepares the path (directory, modes, a stale or live socket) and binds;
-//! - `listener` accepts, one task per client, at most `--ingest.max-clients`;
+//! - [`socket_dir`] checks the socket's directory as OpenSSH's `StrictModes` would, and
+//!   [`socket_file`] prepares the path (modes without a path race, a stale or live socket, a
+//!   symbolic link) and binds;
+//! - `listener` accepts, one task per client, at most `--ingest.max-clients`, after
+//!   [`peer`] read the client's uid and pid from the kernel and checked
+//!   `--ingest.allowed-uids`;
 //! - `connection` is the only I/O: it moves bytes from the socket into the session, the
 //!   session's replies back out with a write timeout, and wakes the session at its deadline;
 //! - `session` is the protocol, pure in the manner of quinn-proto's `Connection`: bytes and
@@ -19,7 +23,9 @@
 mod apply;
 mod connection;
 mod listener;
+mod peer;
 mod session;
+mod socket_dir;
 mod socket_file;
 
 use std::path::{Path, PathBuf};
@@ -29,15 +35,19 @@ use std::time::Duration;
 use tokio::net::UnixListener;
 use tokio::sync::watch;
 
+use crate::abuse_log::AbuseLog;
 use crate::health::HealthModel;
 use crate::metrics::ExporterMetrics;
 use crate::store::Store;
 use apply::Shared;
 use connection::ConnectionLimits;
+use peer::Gate;
 use session::SessionLimits;
 use socket_file::SocketFile;
 
-pub use socket_file::{IngestError, SOCKET_DIR_MODE, SOCKET_MODE};
+pub use peer::AllowedUids;
+pub use socket_dir::{SOCKET_DIR_MODE, Unsafe};
+pub use socket_file::{IngestError, SOCKET_MODE};
 
 /// Default socket path.
 pub const DEFAULT_SOCKET: &str = dawn_proto::DEFAULT_SOCKET_PATH;
@@ -66,6 +76,9 @@ pub struct IngestConfig {
     /// Most series ids one connection may hold (admitted or refused) before it is
     /// disconnected as a flood.
     pub max_series_ids: usize,
+    /// Users whose clients may connect (`--ingest.allowed-uids`); by default any user who
+    /// can open the socket.
+    pub allowed_uids: AllowedUids,
 }
 
 impl Default for IngestConfig {
@@ -78,6 +91,7 @@ impl Default for IngestConfig {
             idle_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(5),
             max_series_ids: 200_000,
+            allowed_uids: AllowedUids::default(),
         }
     }
 }
@@ -92,8 +106,9 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Creates the socket's directory if needed, replaces a stale socket, refuses to take
-    /// a live exporter's socket, and binds.
+    /// Creates the socket's directory if needed and refuses one that others could write,
+    /// replaces a stale socket, refuses to take a live exporter's socket or to follow a
+    /// symbolic link, and binds.
     pub async fn bind(
         config: IngestConfig,
         store: Arc<Store>,
@@ -139,7 +154,18 @@ impl Ingest {
             },
             write_timeout: config.write_timeout,
         };
-        listener::run(listener, shared, config.max_clients, limits, shutdown).await;
+        let log = Arc::new(AbuseLog::default());
+        let gate = Gate {
+            allowed: config.allowed_uids,
+            metrics: Arc::clone(&shared.metrics),
+            log: Arc::clone(&log),
+        };
+        let stopped = {
+            let mut shutdown = shutdown.clone();
+            async move { connection::stopped(&mut shutdown).await }
+        };
+        let accept = listener::run(listener, shared, config.max_clients, limits, gate, shutdown);
+        tokio::join!(accept, log.run(stopped));
         drop(file);
     }
 }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dawn_proto::Frame;
 
-use super::reason::{ConnectionResult, IgnoredUpdate, ProtocolError, SeriesRejection};
+use super::reason::{
+    ClientRefusal, ConnectionResult, HttpClose, IgnoredUpdate, ProtocolError, SeriesRejection,
+};
 
 fn zeros<const N: usize>() -> [AtomicU64; N] {
     std::array::from_fn(|_| AtomicU64::new(0))
@@ -23,6 +25,9 @@ pub struct ExporterMetrics {
     rejected_series: [AtomicU64; SeriesRejection::ALL.len()],
     ignored_updates: [AtomicU64; IgnoredUpdate::ALL.len()],
     client_dropped_records: AtomicU64,
+    refused_clients: [AtomicU64; ClientRefusal::ALL.len()],
+    http_connections: AtomicU64,
+    http_closed: [AtomicU64; HttpClose::ALL.len()],
 }
 
 impl Default for ExporterMetrics {
@@ -43,6 +48,9 @@ impl ExporterMetrics {
             rejected_series: zeros(),
             ignored_updates: zeros(),
             client_dropped_records: AtomicU64::new(0),
+            refused_clients: zeros(),
+            http_connections: AtomicU64::new(0),
+            http_closed: zeros(),
         }
     }
 
@@ -136,6 +144,36 @@ impl ExporterMetrics {
     /// Records clients reported dropped so far.
     pub fn client_dropped_records_total(&self) -> u64 {
         self.client_dropped_records.load(Ordering::Relaxed)
+    }
+
+    /// Counts a telemetry client turned away before its session began.
+    pub fn refused_client(&self, reason: ClientRefusal) {
+        self.refused_clients[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Telemetry clients refused with this reason so far.
+    pub fn refused_clients(&self, reason: ClientRefusal) -> u64 {
+        self.refused_clients[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Sets the number of HTTP connections open now.
+    pub fn set_http_connections(&self, open: u64) {
+        self.http_connections.store(open, Ordering::Relaxed);
+    }
+
+    /// HTTP connections open now.
+    pub fn http_connections(&self) -> u64 {
+        self.http_connections.load(Ordering::Relaxed)
+    }
+
+    /// Counts an HTTP connection the server closed on its own.
+    pub fn http_closed(&self, reason: HttpClose) {
+        self.http_closed[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// HTTP connections closed with this reason so far.
+    pub fn http_closed_count(&self, reason: HttpClose) -> u64 {
+        self.http_closed[reason.index()].load(Ordering::Relaxed)
     }
 }
 

@@ -10,4 +10,6 @@ mod reason;
 
 pub use counters::{ClientGuard, ExporterMetrics};
 pub use otel::{SelfTelemetry, StateProbe, TelemetryError};
-pub use reason::{ConnectionResult, IgnoredUpdate, ProtocolError, SeriesRejection};
+pub use reason::{
+    ClientRefusal, ConnectionResult, HttpClose, IgnoredUpdate, ProtocolError, SeriesRejection,
+};

@@ -14,7 +14,9 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::proto::MetricFamily;
 
 use super::counters::ExporterMetrics;
-use super::reason::{ConnectionResult, IgnoredUpdate, ProtocolError, SeriesRejection};
+use super::reason::{
+    ClientRefusal, ConnectionResult, HttpClose, IgnoredUpdate, ProtocolError, SeriesRejection,
+};
 
 /// Bounds of `dawn_exporter_scrape_duration_seconds`.
 const SCRAPE_BUCKETS: &[f64] = &[
@@ -179,6 +181,36 @@ fn register_counters(meter: &Meter, metrics: &Arc<ExporterMetrics>) {
         )
         .with_callback(move |o| o.observe(m.client_dropped_records_total(), &[]))
         .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_refused_clients")
+        .with_description(
+            "Telemetry clients turned away before their handshake, by reason (docs/security.md).",
+        )
+        .with_callback(move |o| {
+            for r in ClientRefusal::ALL {
+                o.observe(
+                    m.refused_clients(*r),
+                    &[KeyValue::new("reason", r.as_str())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_http_connections_closed")
+        .with_description(
+            "HTTP connections the exporter closed on its own, by reason (docs/security.md).",
+        )
+        .with_callback(move |o| {
+            for r in HttpClose::ALL {
+                o.observe(
+                    m.http_closed_count(*r),
+                    &[KeyValue::new("reason", r.as_str())],
+                );
+            }
+        })
+        .build();
 }
 
 fn register_state_gauges(
@@ -191,6 +223,12 @@ fn register_state_gauges(
         .u64_observable_gauge("dawn_exporter_clients")
         .with_description("Telemetry clients connected now.")
         .with_callback(move |o| o.observe(m.clients(), &[]))
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_gauge("dawn_exporter_http_connections")
+        .with_description("HTTP connections open now (at most --web.max-connections).")
+        .with_callback(move |o| o.observe(m.http_connections(), &[]))
         .build();
     let p = Arc::clone(&probe);
     meter
@@ -289,6 +327,9 @@ mod tests {
         metrics.records(5);
         metrics.client_dropped_records(3);
         metrics.connection(ConnectionResult::Accepted);
+        metrics.refused_client(ClientRefusal::UidNotAllowed);
+        metrics.http_closed(HttpClose::Evicted);
+        metrics.set_http_connections(4);
         t.observe_scrape(0.002);
         let text = render(&t, Format::Text);
         for line in [
@@ -302,6 +343,10 @@ mod tests {
             "dawn_exporter_frames_total{kind=\"batch\"} 0",
             "dawn_exporter_rejected_series_total{reason=\"max_series\"} 0",
             "dawn_exporter_ignored_updates_total{reason=\"refused_series\"} 0",
+            "dawn_exporter_refused_clients_total{reason=\"uid_not_allowed\"} 1",
+            "dawn_exporter_http_connections_closed_total{reason=\"evicted\"} 1",
+            "dawn_exporter_http_connections_closed_total{reason=\"header_timeout\"} 0",
+            "dawn_exporter_http_connections 4",
             "# TYPE dawn_exporter_clients gauge",
             "dawn_exporter_clients 0",
             "dawn_exporter_series 7",

@@ -167,6 +167,30 @@ reasons! {
     }
 }
 
+reasons! {
+    /// Why a telemetry client was turned away before its session began:
+    /// `dawn_exporter_refused_clients_total{reason}` (docs/security.md).
+    ClientRefusal {
+        /// Its uid (read with `SO_PEERCRED`) is not in `--ingest.allowed-uids`.
+        UidNotAllowed => "uid_not_allowed",
+    }
+}
+
+reasons! {
+    /// Why the HTTP server closed a connection on its own:
+    /// `dawn_exporter_http_connections_closed_total{reason}` (docs/security.md).
+    HttpClose {
+        /// No complete request head within `--web.read-header-timeout` of connecting.
+        HeaderTimeout => "header_timeout",
+        /// No new request within `--web.idle-timeout` of the last answer.
+        IdleTimeout => "idle_timeout",
+        /// Closed to make room for a new connection at `--web.max-connections`.
+        Evicted => "evicted",
+        /// A new connection closed at once: every connection was busy with a request.
+        Refused => "refused",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +256,12 @@ mod tests {
             assert_eq!(r.index(), i);
         }
         for (i, r) in SeriesRejection::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, r) in ClientRefusal::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, r) in HttpClose::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
     }
