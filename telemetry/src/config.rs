@@ -44,6 +44,10 @@ pub struct TelemetryConfig {
     pub write_timeout: Duration,
     /// Longest [`crate::Telemetry::shutdown`] waits for the final flush.
     pub shutdown_timeout: Duration,
+    /// Users, besides this process' own and root, whose exporter may receive the telemetry;
+    /// an exporter of another uid (read from the socket with `SO_PEERCRED`) is refused
+    /// before anything is sent (docs/security.md). Empty by default.
+    pub allowed_exporter_uids: Vec<u32>,
     /// Whether a shipper runs at all. `false` (`dawn-node run --telemetry off`): no thread,
     /// no socket, no logging; handles still record in memory and `shutdown` returns
     /// `NotDelivered` at once.
@@ -53,7 +57,8 @@ pub struct TelemetryConfig {
 impl TelemetryConfig {
     /// Defaults for everything but the socket and the node id: `dawn-node` and this crate's
     /// version, a 1 s flush, 1000 series per metric, a 10 min TTL, reconnects every
-    /// 100 ms .. 5 s, 2 s handshake, 5 s write and 2 s shutdown timeouts.
+    /// 100 ms .. 5 s, 2 s handshake, 5 s write and 2 s shutdown timeouts, and an exporter
+    /// trusted only when it runs as this process' user or root.
     pub fn new(socket_path: impl Into<PathBuf>, node_id: impl Into<String>) -> Self {
         TelemetryConfig {
             socket_path: socket_path.into(),
@@ -68,6 +73,7 @@ impl TelemetryConfig {
             handshake_timeout: Duration::from_secs(2),
             write_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(2),
+            allowed_exporter_uids: Vec::new(),
             ship: true,
         }
     }

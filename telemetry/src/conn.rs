@@ -20,6 +20,15 @@ use super::session::SessionError;
 pub(crate) enum ConnError {
     #[error("cannot connect: {0}")]
     Connect(#[source] io::Error),
+    #[error(
+        "the exporter runs as uid {uid} (pid {pid}), which is neither this process' uid {own}, root, nor an allowed exporter uid {allowed:?}; nothing was sent to it"
+    )]
+    UntrustedExporter {
+        uid: u32,
+        pid: i64,
+        own: u32,
+        allowed: Vec<u32>,
+    },
     #[error("{0} timed out")]
     Timeout(&'static str),
     #[error("exporter rejected the session: {0}")]
@@ -36,6 +45,30 @@ pub(crate) enum ConnError {
     Session(#[from] SessionError),
 }
 
+/// Refuses an exporter whose uid, as the kernel reports it (`SO_PEERCRED`), is neither this
+/// process' effective uid, root's, nor one of `allowed_uids`: whoever could create the
+/// socket first would otherwise receive the `Hello` (the node's id) and every record
+/// (docs/security.md).
+fn check_exporter(stream: &UnixStream, allowed_uids: &[u32]) -> Result<(), ConnError> {
+    let cred = stream.peer_cred()?;
+    let (uid, own) = (cred.uid(), rustix::process::geteuid().as_raw());
+    if trusts(uid, own, allowed_uids) {
+        return Ok(());
+    }
+    Err(ConnError::UntrustedExporter {
+        uid,
+        pid: cred.pid().map_or(-1, i64::from),
+        own,
+        allowed: allowed_uids.to_vec(),
+    })
+}
+
+/// Whether an exporter running as `uid` may have the telemetry of a process running as
+/// `own`: the same user, root, or one of `allowed`.
+fn trusts(uid: u32, own: u32, allowed: &[u32]) -> bool {
+    uid == own || uid == 0 || allowed.contains(&uid)
+}
+
 /// An open, welcomed connection.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -46,15 +79,18 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    /// Connects to `path`, sends `hello` and waits for the `Welcome`, all within `limit`.
+    /// Connects to `path`, checks who serves it ([`check_exporter`] with
+    /// `allowed_uids`), sends `hello` and waits for the `Welcome`, all within `limit`.
     /// `Error` frames received meanwhile are passed to `on_error`.
     pub(crate) async fn open(
         path: &Path,
+        allowed_uids: &[u32],
         hello: &Hello,
         limit: Duration,
         on_error: impl FnMut(&dawn_proto::ErrorReport),
     ) -> Result<(Conn, Welcome), ConnError> {
-        match tokio::time::timeout(limit, Self::handshake(path, hello, on_error)).await {
+        let handshake = Self::handshake(path, allowed_uids, hello, on_error);
+        match tokio::time::timeout(limit, handshake).await {
             Ok(result) => result,
             Err(_) => Err(ConnError::Timeout("connect and handshake")),
         }
@@ -62,12 +98,14 @@ impl Conn {
 
     async fn handshake(
         path: &Path,
+        allowed_uids: &[u32],
         hello: &Hello,
         mut on_error: impl FnMut(&dawn_proto::ErrorReport),
     ) -> Result<(Conn, Welcome), ConnError> {
         let stream = UnixStream::connect(path)
             .await
             .map_err(ConnError::Connect)?;
+        check_exporter(&stream, allowed_uids)?;
         let (reader, writer) = stream.into_split();
         let mut conn = Conn {
             reader,
@@ -132,5 +170,20 @@ impl Conn {
     pub(crate) async fn close(mut self, limit: Duration) {
         // The exporter may already be gone: nothing is left to do about it.
         let _ = tokio::time::timeout(limit, self.writer.shutdown()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trusts;
+
+    #[test]
+    fn the_exporter_must_be_us_root_or_allowed() {
+        assert!(trusts(1000, 1000, &[]));
+        assert!(trusts(0, 1000, &[]));
+        assert!(!trusts(65534, 1000, &[]));
+        assert!(trusts(10001, 1000, &[10001]));
+        assert!(!trusts(10002, 1000, &[10001]));
+        assert!(trusts(0, 0, &[]));
     }
 }

@@ -136,6 +136,8 @@ struct Shipper {
     next_flush: Instant,
     /// Failures are logged at warn once, then at debug until a connection succeeds.
     quiet: bool,
+    /// An untrusted exporter was reported at warn since the last connection.
+    untrusted_said: bool,
 }
 
 impl Shipper {
@@ -147,6 +149,7 @@ impl Shipper {
             tracker: Tracker::default(),
             backoff,
             quiet: false,
+            untrusted_said: false,
         }
     }
 
@@ -178,6 +181,15 @@ impl Shipper {
         if let ConnError::Rejected(reason) = e {
             error!(%socket, %reason, "exporter rejected the telemetry session; backing off");
             self.backoff.saturate();
+            self.quiet = true;
+        } else if matches!(e, ConnError::UntrustedExporter { .. }) && !self.untrusted_said {
+            // Why telemetry goes nowhere is said once, even after other failures.
+            warn!(
+                %socket,
+                error = %e,
+                "refusing the telemetry exporter; retrying with backoff (further refusals are logged at debug)"
+            );
+            self.untrusted_said = true;
             self.quiet = true;
         } else if self.quiet {
             debug!(%socket, error = %e, "{what}; still retrying");
@@ -214,6 +226,7 @@ impl Shipper {
         let hello = self.hello();
         let (mut conn, welcome) = Conn::open(
             &self.config().socket_path,
+            &self.config().allowed_exporter_uids,
             &hello,
             limit,
             log_exporter_error,
@@ -227,6 +240,7 @@ impl Shipper {
         self.shared.sessions.fetch_add(1, Ordering::SeqCst);
         self.backoff.reset();
         self.quiet = false;
+        self.untrusted_said = false;
         info!(
             socket = %self.config().socket_path.display(),
             server = %welcome.server,
