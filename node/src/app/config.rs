@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use dawn_daemon::config::{ConfigErrors, Env, Settings};
 use dawn_daemon::logging::LogConfig;
+use dawn_daemon::uids::Uids;
 use dawn_telemetry::TelemetryConfig;
 
 use super::settings::{
-    BOOTSTRAP, DATA_ROOT, FLUSH_MS, GOSSIP_INTERVAL, HOST, IdArgs, MAX_PEERS, NODE_ID, P2P_PORT,
-    REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY, TRUSTED_PEERS,
+    BOOTSTRAP, DATA_ROOT, EXPORTER_UIDS, FLUSH_MS, GOSSIP_INTERVAL, HOST, IdArgs, MAX_PEERS,
+    NODE_ID, P2P_PORT, REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY, TRUSTED_PEERS,
 };
 use crate::p2p::{PeerAddr, PeerPolicy};
 use crate::resilience::{BreakerConfig, RateLimitConfig};
@@ -32,6 +33,8 @@ pub struct NodeConfig {
     pub telemetry_enabled: bool,
     /// Telemetry flush interval.
     pub flush_interval: Duration,
+    /// Exporter users trusted besides the node's own and root.
+    pub exporter_uids: Uids,
     /// P2P bind address.
     pub host: IpAddr,
     /// P2P UDP port.
@@ -88,6 +91,7 @@ impl NodeConfig {
             socket: s.get(&SOCKET),
             telemetry_enabled: s.get(&TELEMETRY).0,
             flush_interval: Duration::from_millis(s.get(&FLUSH_MS)),
+            exporter_uids: s.get(&EXPORTER_UIDS),
             host: s.get(&HOST),
             p2p_port: s.get(&P2P_PORT),
             node_id: s.get(&NODE_ID),
@@ -114,6 +118,7 @@ impl NodeConfig {
         TelemetryConfig {
             flush_interval: self.flush_interval,
             ship: self.telemetry_enabled,
+            allowed_exporter_uids: self.exporter_uids.as_slice().to_vec(),
             ..TelemetryConfig::new(&self.socket, node_id)
         }
     }
@@ -124,8 +129,8 @@ mod tests {
     use clap::Parser;
 
     use super::super::settings::{
-        DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_FLUSH_MS,
-        ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS, ENV_NODE_ID, ENV_P2P_PORT,
+        DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_BOOTSTRAP, ENV_DATA_ROOT, ENV_EXPORTER_UIDS,
+        ENV_FLUSH_MS, ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS, ENV_NODE_ID, ENV_P2P_PORT,
         ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TELEMETRY, ENV_TRUSTED_PEERS,
     };
     use super::super::{Cli, Command};
@@ -221,6 +226,23 @@ mod tests {
         assert_eq!(c.breaker.open_for, Duration::from_millis(500));
         assert_eq!(c.breaker.threshold, 7, "the flag beats the variable");
         assert_eq!(c.rate_limit.max, 7);
+    }
+
+    #[test]
+    fn exporter_uids_reach_the_telemetry_config() {
+        let none = NodeConfig::default().telemetry("n");
+        assert!(none.allowed_exporter_uids.is_empty());
+        let c = resolve(&[], &[(ENV_EXPORTER_UIDS, "65534, 10001")]).unwrap();
+        assert_eq!(c.telemetry("n").allowed_exporter_uids, vec![10001, 65534]);
+        let c = resolve(
+            &["--telemetry-exporter-uids", "7"],
+            &[(ENV_EXPORTER_UIDS, "8")],
+        )
+        .unwrap();
+        assert_eq!(c.telemetry("n").allowed_exporter_uids, vec![7]);
+        let errors = resolve(&[], &[(ENV_EXPORTER_UIDS, "nobody")]).unwrap_err();
+        assert_eq!(errors.0.len(), 1, "{errors}");
+        assert_eq!(errors.0[0].key, ENV_EXPORTER_UIDS);
     }
 
     #[test]

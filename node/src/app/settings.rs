@@ -12,6 +12,7 @@ use dawn_daemon::config::{
     period, within,
 };
 use dawn_daemon::logging;
+use dawn_daemon::uids::Uids;
 
 use crate::p2p::{DEFAULT_MAX_PEERS, NodeId, PeerAddr, parse_node_id_list, parse_peer_list};
 use crate::resilience::{BreakerConfig, RateLimitConfig};
@@ -24,6 +25,8 @@ pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
 pub const ENV_TELEMETRY: &str = "PROJECT_DAWN_TELEMETRY";
 /// Telemetry flush interval in milliseconds.
 pub const ENV_FLUSH_MS: &str = "PROJECT_DAWN_TELEMETRY_FLUSH_MS";
+/// Exporter users trusted besides the node's own and root.
+pub const ENV_EXPORTER_UIDS: &str = "PROJECT_DAWN_TELEMETRY_EXPORTER_UIDS";
 /// P2P bind address.
 pub const ENV_HOST: &str = "PROJECT_DAWN_HOST";
 /// P2P UDP port.
@@ -70,6 +73,7 @@ impl Table for RunSettings {
         &SOCKET,
         &TELEMETRY,
         &FLUSH_MS,
+        &EXPORTER_UIDS,
         &HOST,
         &P2P_PORT,
         &NODE_ID,
@@ -133,6 +137,15 @@ pub(super) const FLUSH_MS: Setting<u64> = Setting {
         u64::try_from(default).unwrap_or(u64::MAX)
     },
     parse: |s| within(s, 1..=60_000),
+};
+
+pub(super) const EXPORTER_UIDS: Setting<Uids> = Setting {
+    flag: Flag::Value("telemetry-exporter-uids", "UIDS"),
+    env: Some(ENV_EXPORTER_UIDS),
+    help: "Users whose exporter may receive the telemetry besides the node's own and root; an exporter running as anyone else (the kernel reports its uid) gets nothing, and the node says why once.",
+    accepts: Uids::ACCEPTS,
+    default: Uids::default,
+    parse: parsed,
 };
 
 pub(super) const HOST: Setting<IpAddr> = Setting {
