@@ -83,6 +83,7 @@ mod tests;
 #[doc(hidden)]
 pub mod testing;
 
+pub use backoff::{Backoff, BackoffPolicy};
 pub use config::{
     DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_SERIES_PER_METRIC, DEFAULT_SERIES_TTL, DEFAULT_SOCKET_PATH,
     TelemetryConfig,

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
-use super::backoff::Backoff;
+use super::backoff::{Backoff, BackoffPolicy};
 use super::collect::collect;
 use super::config::TelemetryConfig;
 use super::conn::{Conn, ConnError};
@@ -142,7 +142,10 @@ struct Shipper {
 
 impl Shipper {
     fn new(shared: Arc<Shared>) -> Self {
-        let backoff = Backoff::new(shared.config.reconnect_min, shared.config.reconnect_max);
+        let backoff = Backoff::new(BackoffPolicy {
+            initial: shared.config.reconnect_min,
+            max: shared.config.reconnect_max,
+        });
         Shipper {
             next_flush: Instant::now() + shared.config.flush_interval,
             shared,

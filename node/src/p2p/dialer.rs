@@ -1,27 +1,130 @@
-//! The background task behind [`Network::maintain`]: keep one peer connected, redialing
-//! with backoff while it is unreachable.
+//! Maintained peers: one background task per peer address keeps that peer connected,
+//! redialing with backoff while it is unreachable ([`Network::maintain`]).
+//!
+//! A dialer sees the network only through [`Dial`], so this file sits below `network.rs`
+//! and the network owns its [`Dialers`].
+//!
+//! [`Network::maintain`]: super::Network::maintain
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use dawn_telemetry::{Backoff, BackoffPolicy};
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep};
 
-use super::backoff::{Backoff, BackoffPolicy};
 use super::bootstrap::PeerAddr;
 use super::codes::RejectReason;
+use super::connection::PeerConnection;
 use super::error::TransportError;
-use super::network::Network;
+use super::node_id::NodeId;
 
 /// A connection that lasted this long resets the backoff; one that dies sooner (e.g. the
 /// peer refuses us right after the handshake because it is full) keeps backing off, so a
 /// full peer is not hammered.
 const STABLE_CONNECTION: Duration = Duration::from_secs(30);
 
+/// What a dialer needs from the network it keeps a peer connected in.
+pub(super) trait Dial: Send + Sync + 'static {
+    /// The connection to `peer`, if connected.
+    fn connection(&self, peer: &NodeId) -> Option<PeerConnection>;
+
+    /// Whether the peer limit is reached, so dialing would only be refused.
+    fn is_full(&self) -> bool;
+
+    /// Dials `peer` and admits it; returns the peer's connection.
+    fn connect_peer(
+        &self,
+        peer: &PeerAddr,
+    ) -> impl Future<Output = Result<PeerConnection, TransportError>> + Send;
+}
+
+/// The maintained peer addresses, each with its running dialer.
+#[derive(Debug, Default)]
+pub(super) struct Dialers(Mutex<HashMap<PeerAddr, Dialer>>);
+
+#[derive(Debug)]
+struct Dialer {
+    task: AbortHandle,
+    /// Dials this dialer has started: its progress, whether or not they connected.
+    dials: Arc<AtomicU64>,
+}
+
+impl Dialers {
+    /// Starts a dialer keeping `peer` connected in `network` until `shutdown`; `false`
+    /// (and nothing started) when `peer` is already maintained.
+    pub(super) fn start(
+        &self,
+        network: impl Dial,
+        peer: PeerAddr,
+        policy: BackoffPolicy,
+        shutdown: watch::Receiver<bool>,
+    ) -> bool {
+        let mut running = self.running();
+        if running.contains_key(&peer) {
+            return false;
+        }
+        let dials = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(maintain(
+            network,
+            peer.clone(),
+            policy,
+            Arc::clone(&dials),
+            shutdown,
+        ));
+        running.insert(
+            peer,
+            Dialer {
+                task: task.abort_handle(),
+                dials,
+            },
+        );
+        true
+    }
+
+    /// Stops the dialer of `peer`; returns whether there was one.
+    pub(super) fn stop(&self, peer: &PeerAddr) -> bool {
+        match self.running().remove(peer) {
+            Some(dialer) => {
+                dialer.task.abort();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The peer addresses whose dialers are running.
+    pub(super) fn peers(&self) -> Vec<PeerAddr> {
+        self.running().keys().cloned().collect()
+    }
+
+    /// How many dials the dialer of `peer` has started; `None` when it is not running.
+    pub(super) fn dials(&self, peer: &PeerAddr) -> Option<u64> {
+        self.running()
+            .get(peer)
+            .map(|dialer| dialer.dials.load(Ordering::Relaxed))
+    }
+
+    /// The running dialers; those that ended on their own (shutdown, the address is this
+    /// node) are dropped first.
+    fn running(&self) -> MutexGuard<'_, HashMap<PeerAddr, Dialer>> {
+        // Each update is a single map operation, so a panicked holder leaves it consistent.
+        let mut running = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        running.retain(|_, dialer| !dialer.task.is_finished());
+        running
+    }
+}
+
 /// Runs until shutdown, or until `target` turns out to be this node.
-pub(super) async fn maintain(
-    network: Network,
+async fn maintain(
+    network: impl Dial,
     target: PeerAddr,
     policy: BackoffPolicy,
+    dials: Arc<AtomicU64>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = Backoff::new(policy);
@@ -36,35 +139,38 @@ pub(super) async fn maintain(
                 tracing::debug!(peer = %target, "peer limit reached; not dialing");
                 None
             }
-            None => match network.connect_peer(&target).await {
-                Ok(connection) => {
-                    if backoff.attempt() > 0 {
-                        tracing::info!(
-                            peer = %target,
-                            attempts = backoff.attempt() + 1,
-                            "peer reachable again"
-                        );
+            None => {
+                dials.fetch_add(1, Ordering::Relaxed);
+                match network.connect_peer(&target).await {
+                    Ok(connection) => {
+                        if backoff.attempt() > 0 {
+                            tracing::info!(
+                                peer = %target,
+                                attempts = backoff.attempt() + 1,
+                                "peer reachable again"
+                            );
+                        }
+                        known = Some(connection.node_id());
+                        Some(connection)
                     }
-                    known = Some(connection.node_id());
-                    Some(connection)
+                    Err(TransportError::Rejected {
+                        reason: RejectReason::SelfConnection,
+                        ..
+                    }) => {
+                        tracing::info!(peer = %target, "peer address is this node itself; not dialing it");
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(
+                            peer = %target,
+                            attempt = backoff.attempt() + 1,
+                            error = %error,
+                            "cannot connect to peer; retrying with backoff"
+                        );
+                        None
+                    }
                 }
-                Err(TransportError::Rejected {
-                    reason: RejectReason::SelfConnection,
-                    ..
-                }) => {
-                    tracing::info!(peer = %target, "peer address is this node itself; not dialing it");
-                    return;
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        peer = %target,
-                        attempt = backoff.attempt() + 1,
-                        error = %error,
-                        "cannot connect to peer; retrying with backoff"
-                    );
-                    None
-                }
-            },
+            }
         };
         if let Some(connection) = connection {
             let since = Instant::now();

@@ -15,8 +15,8 @@ use super::connection::{Direction, PeerConnection, Role};
 use super::error::TransportError;
 use super::identity::Identity;
 use super::node_id::NodeId;
-use super::settings::{ALPN, CLIENT_ALPN, TransportSettings};
-use super::tls::TlsContext;
+use super::settings::TransportSettings;
+use super::tls::{ALPN, CLIENT_ALPN, TlsContext};
 use super::verify::PresentedId;
 
 /// A bound QUIC endpoint. Cheap to clone (a handle).

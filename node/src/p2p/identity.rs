@@ -1,58 +1,24 @@
 //! The node's persistent Ed25519 identity.
 
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 
-use super::key_file;
+use super::key_file::{self, KeyFileError};
 use super::node_id::NodeId;
 
 /// Name of the key file inside the data root.
 pub const IDENTITY_KEY_FILE: &str = "identity.key";
 
-/// Why the identity could not be loaded or created; every variant names the file involved.
+/// Why the identity could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The key file exists but cannot be read (permissions, I/O error, a directory).
-    #[error("cannot read identity key {}: {source}", .path.display())]
-    Read {
-        /// The key file.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-    /// The key file was read but does not hold an Ed25519 private key.
-    #[error(
-        "identity key {} is corrupt: {reason}; restore it from a backup, or move it away to \
-         start with a new identity (and thus a new node id)",
-        .path.display()
-    )]
-    Corrupt {
-        /// The key file.
-        path: PathBuf,
-        /// What is wrong with its contents.
-        reason: String,
-    },
-    /// The data root directory is missing and cannot be created.
-    #[error("cannot create data root {}: {source}", .path.display())]
-    CreateDir {
-        /// The directory.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-    /// A new key could not be written.
-    #[error("cannot write identity key {}: {source}", .path.display())]
-    Write {
-        /// The key file.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
+    /// The key file could not be read, parsed or written; the error names the file.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     /// The operating system's random source failed while generating a new key.
     #[error("cannot generate an identity key: the system random source failed: {0}")]
     Random(String),
@@ -200,7 +166,10 @@ mod tests {
         ] {
             std::fs::write(&path, contents).unwrap();
             let error = Identity::load_or_create(&root).unwrap_err();
-            assert!(matches!(error, IdentityError::Corrupt { .. }), "{error:?}");
+            assert!(
+                matches!(error, IdentityError::KeyFile(KeyFileError::Corrupt { .. })),
+                "{error:?}"
+            );
             assert!(error.to_string().contains(&path.display().to_string()));
             assert_eq!(std::fs::read(&path).unwrap(), contents, "file must be kept");
         }
@@ -213,7 +182,10 @@ mod tests {
         // A directory where the key file should be cannot be read as a file.
         std::fs::create_dir_all(Identity::key_path(&root)).unwrap();
         let error = Identity::load_or_create(&root).unwrap_err();
-        assert!(matches!(error, IdentityError::Read { .. }), "{error:?}");
+        assert!(
+            matches!(error, IdentityError::KeyFile(KeyFileError::Read { .. })),
+            "{error:?}"
+        );
         assert!(error.to_string().contains(IDENTITY_KEY_FILE), "{error}");
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -6,23 +6,63 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 
-use super::identity::IdentityError;
-
 /// A key file is a few hundred bytes; anything bigger is not ours and is not read whole.
 const MAX_KEY_FILE_BYTES: u64 = 16 * 1024;
 
+/// Why the key file could not be read, parsed or written; every variant names the file
+/// involved.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyFileError {
+    /// The key file exists but cannot be read (permissions, I/O error, a directory).
+    #[error("cannot read identity key {}: {source}", .path.display())]
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The key file was read but does not hold an Ed25519 private key.
+    #[error(
+        "identity key {} is corrupt: {reason}; restore it from a backup, or move it away to \
+         start with a new identity (and thus a new node id)",
+        .path.display()
+    )]
+    Corrupt {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with its contents.
+        reason: String,
+    },
+    /// The data root directory is missing and cannot be created.
+    #[error("cannot create data root {}: {source}", .path.display())]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A new key could not be written.
+    #[error("cannot write identity key {}: {source}", .path.display())]
+    Write {
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
 /// Reads the key file; `Ok(None)` when it does not exist yet (first start).
-pub(super) fn read(path: &Path) -> Result<Option<SigningKey>, IdentityError> {
+pub(super) fn read(path: &Path) -> Result<Option<SigningKey>, KeyFileError> {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(IdentityError::Read {
+            return Err(KeyFileError::Read {
                 path: path.to_owned(),
                 source,
             });
@@ -32,11 +72,11 @@ pub(super) fn read(path: &Path) -> Result<Option<SigningKey>, IdentityError> {
     let mut bytes = Vec::new();
     file.take(MAX_KEY_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| IdentityError::Read {
+        .map_err(|source| KeyFileError::Read {
             path: path.to_owned(),
             source,
         })?;
-    let corrupt = |reason: String| IdentityError::Corrupt {
+    let corrupt = |reason: String| KeyFileError::Corrupt {
         path: path.to_owned(),
         reason,
     };
@@ -70,8 +110,8 @@ fn encode_pem(key: &SigningKey) -> Result<String, String> {
 /// Writes the key so that a crash leaves either no file or the whole file, never a torn one:
 /// a fresh 0600 temp file in the same directory, fsync, rename over the target, fsync the
 /// directory. Creates the directory (0700) when it is missing.
-pub(super) fn write(path: &Path, key: &SigningKey) -> Result<(), IdentityError> {
-    let write_error = |source: io::Error| IdentityError::Write {
+pub(super) fn write(path: &Path, key: &SigningKey) -> Result<(), KeyFileError> {
+    let write_error = |source: io::Error| KeyFileError::Write {
         path: path.to_owned(),
         source,
     };
@@ -84,7 +124,7 @@ pub(super) fn write(path: &Path, key: &SigningKey) -> Result<(), IdentityError> 
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|source| IdentityError::CreateDir {
+        .map_err(|source| KeyFileError::CreateDir {
             path: dir.to_owned(),
             source,
         })?;

@@ -6,16 +6,16 @@
 //! - identity: [`NodeId`] (`node_id.rs`), the persistent Ed25519 key ([`Identity`],
 //!   `identity.rs`, on disk through `key_file.rs`);
 //! - TLS: the self-signed certificate (`cert.rs`), the verification rule on both sides
-//!   (`verify.rs`), the rustls/quinn configurations (`tls.rs`);
+//!   (`verify.rs`), the rustls/quinn configurations and the ALPN protocol ids (`tls.rs`);
 //! - transport: the [`Endpoint`] (`endpoint.rs`) yielding authenticated
 //!   [`PeerConnection`]s (`connection.rs`: request/notify), the serving side with its
 //!   [`Handler`] (`serve.rs`), wire codes (`codes.rs`), limits ([`TransportSettings`]);
 //! - peers: [`PeerTable`] and the admission rules (`peer_table.rs`), [`PeerEvent`]s
 //!   (`events.rs`), peer addresses and `PROJECT_DAWN_BOOTSTRAP` parsing (`bootstrap.rs`),
-//!   redial backoff (`backoff.rs`, `dialer.rs`);
+//!   the dialers that keep peers connected (`dialer.rs`, waiting by `dawn_telemetry`'s
+//!   [`Backoff`](dawn_telemetry::Backoff), the schedule the telemetry shipper uses too);
 //! - [`Network`] (`network.rs`) wires them into the node's running peer-to-peer network.
 
-mod backoff;
 mod bootstrap;
 mod cert;
 mod codes;
@@ -37,7 +37,6 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
-pub use backoff::{Backoff, BackoffPolicy};
 pub use bootstrap::{PeerAddr, PeerAddrError, PeerListError, parse_peer_list};
 pub use cert::CertError;
 pub use codes::{CloseCode, DisconnectReason, RejectReason, StreamCode};
@@ -46,11 +45,12 @@ pub use endpoint::{Endpoint, IncomingPeer};
 pub use error::TransportError;
 pub use events::{NoObserver, PeerEvent, PeerObserver};
 pub use identity::{IDENTITY_KEY_FILE, Identity, IdentityError};
-pub use network::{MAX_CLIENTS, Network, NetworkConfig};
+pub use key_file::KeyFileError;
+pub use network::{DEFAULT_REDIAL_BACKOFF, MAX_CLIENTS, Network, NetworkConfig};
 pub use node_id::{
     NODE_ID_LEN, NodeId, NodeIdListError, NodeIdParseError, ShortNodeId, parse_node_id_list,
 };
 pub use peer_table::{Admission, DEFAULT_MAX_PEERS, PeerInfo, PeerPolicy, PeerTable};
 pub use serve::{BoxFuture, FnHandler, Handler, handler_fn, serve};
-pub use settings::{ALPN, CLIENT_ALPN, DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
-pub use tls::TlsError;
+pub use settings::{DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
+pub use tls::{ALPN, CLIENT_ALPN, TlsError};

@@ -1,19 +1,17 @@
 //! The node's peer-to-peer network: the endpoint, the peer table, the serving of every
 //! admitted connection and the lifecycle events, wired together.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use dawn_telemetry::BackoffPolicy;
 use tokio::sync::{Semaphore, watch};
-use tokio::task::AbortHandle;
 
-use super::backoff::BackoffPolicy;
 use super::bootstrap::PeerAddr;
 use super::codes::CloseCode;
 use super::connection::{Direction, PeerConnection, Role};
-use super::dialer;
+use super::dialer::{Dial, Dialers};
 use super::endpoint::{Endpoint, IncomingPeer};
 use super::error::TransportError;
 use super::events::{PeerEvent, PeerObserver};
@@ -33,6 +31,13 @@ pub const MAX_CLIENTS: usize = 64;
 
 /// How long [`Network::shutdown`] waits for close frames to reach the peers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// The default redial schedule of [`Network::maintain`]: 1 s doubling to 60 s, so a peer
+/// that restarts is back within seconds and one down for hours costs a dial a minute.
+pub const DEFAULT_REDIAL_BACKOFF: BackoffPolicy = BackoffPolicy {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(60),
+};
 
 /// Everything [`Network::start`] needs besides the identity and the callbacks.
 #[derive(Debug, Clone)]
@@ -54,7 +59,7 @@ impl NetworkConfig {
             listen,
             transport: TransportSettings::default(),
             policy: PeerPolicy::default(),
-            backoff: BackoffPolicy::default(),
+            backoff: DEFAULT_REDIAL_BACKOFF,
         }
     }
 }
@@ -76,8 +81,8 @@ struct Inner {
     observer: Arc<dyn PeerObserver>,
     backoff: BackoffPolicy,
     shutdown: watch::Sender<bool>,
-    /// The dialer task of each maintained peer address.
-    maintained: Mutex<HashMap<PeerAddr, AbortHandle>>,
+    /// The dialer of each maintained peer address.
+    dialers: Dialers,
     /// Slots for clients being served.
     clients: Arc<Semaphore>,
 }
@@ -115,7 +120,7 @@ impl Network {
             observer,
             backoff,
             shutdown: watch::channel(false).0,
-            maintained: Mutex::new(HashMap::new()),
+            dialers: Dialers::default(),
             clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
         });
         tracing::info!(
@@ -221,38 +226,34 @@ impl Network {
     /// Returns `false` (and changes nothing) when `peer` is already maintained, so gossip
     /// can offer the same address again and again.
     pub fn maintain(&self, peer: PeerAddr) -> bool {
-        let mut maintained = self.inner.maintained();
-        maintained.retain(|_, task| !task.is_finished());
-        if maintained.contains_key(&peer) || self.is_shut_down() {
+        if self.is_shut_down() {
             return false;
         }
-        let task = tokio::spawn(dialer::maintain(
+        self.inner.dialers.start(
             self.clone(),
-            peer.clone(),
+            peer,
             self.inner.backoff,
             self.inner.shutdown.subscribe(),
-        ));
-        maintained.insert(peer, task.abort_handle());
-        true
+        )
     }
 
     /// Stops maintaining `peer` (e.g. gossip says it left for good); an open connection to
     /// it stays open. Returns whether it was maintained.
     pub fn forget(&self, peer: &PeerAddr) -> bool {
-        match self.inner.maintained().remove(peer) {
-            Some(task) => {
-                task.abort();
-                true
-            }
-            None => false,
-        }
+        self.inner.dialers.stop(peer)
     }
 
     /// The peer addresses whose dialers are running.
     pub fn maintained(&self) -> Vec<PeerAddr> {
-        let mut maintained = self.inner.maintained();
-        maintained.retain(|_, task| !task.is_finished());
-        maintained.keys().cloned().collect()
+        self.inner.dialers.peers()
+    }
+
+    /// How many dials the dialer of `peer` has started (connected or not); `None` when
+    /// `peer` is not maintained. Progress to wait on, e.g. in a test that a forgotten peer
+    /// is not redialed while another dialer keeps going.
+    #[doc(hidden)]
+    pub fn dial_attempts(&self, peer: &PeerAddr) -> Option<u64> {
+        self.inner.dialers.dials(peer)
     }
 
     /// Sends a request to a connected peer and returns its reply.
@@ -317,14 +318,22 @@ impl std::fmt::Debug for Network {
     }
 }
 
-impl Inner {
-    fn maintained(&self) -> MutexGuard<'_, HashMap<PeerAddr, AbortHandle>> {
-        // Each update is a single map operation, so a panicked holder leaves it consistent.
-        self.maintained
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+/// The dialers' view: [`Network`]'s own methods.
+impl Dial for Network {
+    fn connection(&self, peer: &NodeId) -> Option<PeerConnection> {
+        Network::connection(self, peer)
     }
 
+    fn is_full(&self) -> bool {
+        Network::is_full(self)
+    }
+
+    async fn connect_peer(&self, peer: &PeerAddr) -> Result<PeerConnection, TransportError> {
+        Network::connect_peer(self, peer).await
+    }
+}
+
+impl Inner {
     /// Serves a client connection without admitting it as a peer: only trust and the client
     /// limit apply, and no peer event is reported.
     fn serve_client(self: &Arc<Self>, connection: PeerConnection) {

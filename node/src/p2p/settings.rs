@@ -6,14 +6,6 @@ use quinn::{IdleTimeout, TransportConfig, VarInt};
 
 use super::error::TransportError;
 
-/// The ALPN protocol id of Dawn's peer protocol; a peer speaking anything else is refused.
-pub const ALPN: &[u8] = b"dawn/1";
-
-/// The ALPN protocol id of a client (`dawn-node call`, tools): the same messages as
-/// [`ALPN`], but the connection is served without becoming a peer, so a tool's call is
-/// neither counted in `p2p_peers` nor gossiped.
-pub const CLIENT_ALPN: &[u8] = b"dawn-client/1";
-
 /// Default bound on one message (request, reply or notification): 1 MiB.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1024 * 1024;
 

@@ -11,8 +11,15 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use super::cert::{self, NodeCertificate};
 use super::identity::Identity;
 use super::node_id::NodeId;
-use super::settings::{ALPN, CLIENT_ALPN};
 use super::verify::{PeerVerifier, PresentedId};
+
+/// The ALPN protocol id of Dawn's peer protocol; a peer speaking anything else is refused.
+pub const ALPN: &[u8] = b"dawn/1";
+
+/// The ALPN protocol id of a client (`dawn-node call`, tools): the same messages as
+/// [`ALPN`], but the connection is served without becoming a peer, so a tool's call is
+/// neither counted in `p2p_peers` nor gossiped.
+pub const CLIENT_ALPN: &[u8] = b"dawn-client/1";
 
 /// Why the TLS configuration could not be built (a bug or a broken crypto provider, never a
 /// peer's doing).

@@ -107,31 +107,52 @@ impl PeerVerifier {
             _ => Ok(actual),
         }
     }
-
-    fn check_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        if dss.scheme != SignatureScheme::ED25519 {
-            return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
-        }
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms).map_err(
-            |error| match node_id_from_cert(cert) {
-                Ok(claimed) => {
-                    self.record(|p| p.bad_signature = true);
-                    reject(CertError::BadSignature { claimed })
-                }
-                Err(_) => error,
-            },
-        )
-    }
 }
 
 /// Wraps our reason so it survives into the TLS error text and the alert sent to the peer.
 fn reject(error: CertError) -> Error {
     Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(error))))
+}
+
+/// The handshake-signature methods, alike in both verifier traits (rustls declares them in
+/// each): only Ed25519 under TLS 1.3, and a signature that fails to verify with the
+/// certificate's key marks the peer as an impostor.
+macro_rules! signature_methods {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            // QUIC is TLS 1.3 only; the configs never enable 1.2, so this is never reached.
+            Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into())
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            if dss.scheme != SignatureScheme::ED25519 {
+                return Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into());
+            }
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms).map_err(
+                |error| match node_id_from_cert(cert) {
+                    Ok(claimed) => {
+                        self.record(|p| p.bad_signature = true);
+                        reject(CertError::BadSignature { claimed })
+                    }
+                    Err(_) => error,
+                },
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            vec![SignatureScheme::ED25519]
+        }
+    };
 }
 
 impl ServerCertVerifier for PeerVerifier {
@@ -147,28 +168,7 @@ impl ServerCertVerifier for PeerVerifier {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        // QUIC is TLS 1.3 only; the configs never enable 1.2, so this is never reached.
-        Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.check_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
+    signature_methods!();
 }
 
 impl ClientCertVerifier for PeerVerifier {
@@ -190,25 +190,5 @@ impl ClientCertVerifier for PeerVerifier {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        Err(PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme.into())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        self.check_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
+    signature_methods!();
 }

@@ -29,8 +29,8 @@ use tokio::task::JoinHandle;
 
 use crate::agents::AgentRegistry;
 use crate::p2p::{
-    BackoffPolicy, Identity, Network, NetworkConfig, NodeId, PeerAddr, PeerPolicy, TransportError,
-    TransportSettings,
+    DEFAULT_REDIAL_BACKOFF, Identity, Network, NetworkConfig, NodeId, PeerAddr, PeerPolicy,
+    TransportError, TransportSettings,
 };
 use crate::resilience::{BreakerConfig, Breakers, RateLimitConfig, RateLimiter};
 use dawn_telemetry::Telemetry;
@@ -217,7 +217,7 @@ impl Service {
                 listen: config.listen,
                 transport: config.transport.clone(),
                 policy: config.policy.clone(),
-                backoff: BackoffPolicy::default(),
+                backoff: DEFAULT_REDIAL_BACKOFF,
             },
             Arc::new(dispatch::Dispatcher::new(Arc::clone(&shared))),
             Arc::new(connections::ConnectionRecorder::new(Arc::clone(&shared))),

@@ -161,9 +161,29 @@ async fn crossing_dials_leave_one_connection_chosen_alike_on_both_sides() {
             && net_b.peer_count() == 1
     };
     eventually("one connection, chosen alike", settled.clone()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Each side decides on both connections (its dial and the other's): admitted, a
+    // duplicate, or an incoming handshake the other side abandoned. Once all four decisions
+    // are made, nothing is left that could change the choice.
+    let decided = |e: &Seen| {
+        matches!(
+            e,
+            Seen::Connected(..) | Seen::Duplicate(_) | Seen::Failed(_)
+        )
+    };
+    let (events_a, events_b) = (Arc::clone(&a.events), Arc::clone(&b.events));
+    eventually("both sides decided on both connections", move || {
+        events_a.count(decided) == 2 && events_b.count(decided) == 2
+    })
+    .await;
     assert!(settled(), "the choice must be stable");
     assert!(a.events.count(|e| matches!(e, Seen::Duplicate(_))) >= 1);
+    for node in [&a, &b] {
+        assert_eq!(
+            node.events.count(|e| matches!(e, Seen::Disconnected(..))),
+            0,
+            "the chosen connection stays up"
+        );
+    }
     let reply = a
         .network
         .request(&b.id(), b"hi", REQUEST_TIMEOUT)
@@ -208,15 +228,25 @@ async fn shutdown_is_seen_by_the_peer_as_a_clean_close() {
 }
 
 /// Binds a network at a fixed address, retrying while the port is still being released.
+///
+/// The idle timeout is short because it bounds how long a stopped network keeps the port:
+/// when a dial abandoned just before the target bound sends its CONNECTION_CLOSE, the
+/// target's quinn endpoint makes a connection of that packet which only its idle timeout
+/// ends (not the endpoint's close), and that connection holds the UDP socket until then.
 async fn start_at(addr: SocketAddr, identity: &Identity) -> Network {
+    let settings = TransportSettings {
+        idle_timeout: Duration::from_secs(2),
+        keep_alive_interval: Duration::from_millis(500),
+        ..TransportSettings::default()
+    };
     let deadline = tokio::time::Instant::now() + super::support::PATIENCE;
     loop {
-        match Endpoint::bind(addr, identity, TransportSettings::default()) {
+        match Endpoint::bind(addr, identity, settings.clone()) {
             Ok(endpoint) => {
                 return Network::with_endpoint(
                     endpoint,
                     PeerPolicy::default(),
-                    crate::p2p::BackoffPolicy::default(),
+                    crate::p2p::DEFAULT_REDIAL_BACKOFF,
                     super::support::echo(),
                     Arc::new(crate::p2p::NoObserver),
                 );
@@ -294,7 +324,20 @@ async fn a_maintained_peer_is_redialed_until_reachable_and_after_it_leaves() {
     })
     .await;
     let third = start_at(target_addr, &target).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A control dialer for the same address expecting another node: each of its dials
+    // reaches the third target and fails the id check. After CONTROL_DIALS of them it has
+    // waited at least 25 + 50 + 100 + 200 ms + 3 × 200 ms = 975 ms (the lower half of each
+    // delay of the test schedule, 50 ms doubling to 400 ms), longer than a forgotten
+    // dialer still running would need to redial: one handshake timeout (300 ms) plus its
+    // longest delay (400 ms).
+    const CONTROL_DIALS: u64 = 8;
+    let control = PeerAddr::from_socket_addr(target_addr, Some(identity().node_id()));
+    assert!(dialer.network.maintain(control.clone()));
+    let net = dialer.network.clone();
+    eventually("the control dialer keeps dialing", move || {
+        net.dial_attempts(&control).unwrap_or(0) >= CONTROL_DIALS
+    })
+    .await;
     assert!(
         !dialer.network.is_connected(&target_id),
         "a forgotten peer is not redialed"

@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use dawn_telemetry::BackoffPolicy;
+
 use crate::p2p::{
-    BackoffPolicy, DisconnectReason, Endpoint, Handler, Identity, Network, NodeId, PeerEvent,
-    PeerObserver, PeerPolicy, RejectReason, TransportError, TransportSettings, handler_fn,
+    DisconnectReason, Endpoint, Handler, Identity, Network, NodeId, PeerEvent, PeerObserver,
+    PeerPolicy, RejectReason, TransportError, TransportSettings, handler_fn,
 };
 
 /// How long any eventually-true condition may take on a loaded machine.
