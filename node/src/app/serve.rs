@@ -12,7 +12,7 @@ use tracing::{error, info};
 use super::start::Running;
 use super::telemetry;
 use crate::catalogue::{Component, NodeFailure};
-use crate::service::StorageCheck;
+use crate::service::{HealthCheck, report_check};
 
 impl Running {
     /// Serves until `shutdown` ends (with the name of what stopped it), probing the data
@@ -56,7 +56,7 @@ impl Running {
             }
             self.telemetry.set_ready(writable);
         }
-        telemetry::report(&self.telemetry, StorageCheck::NAME, report);
+        report_check(&self.telemetry, HealthCheck::Storage, report);
     }
 
     /// Reports not ready, closes the peer connections, flushes and says goodbye to the

@@ -15,7 +15,10 @@ use super::telemetry;
 use crate::agents::{AgentRegistry, EchoAgent};
 use crate::catalogue::{self, Component, NodeFailure};
 use crate::p2p::{Identity, TransportSettings};
-use crate::service::{Agents, NodeMetrics, Service, ServiceConfig, StorageCheck, storage_health};
+use crate::service::{
+    Agents, HealthCheck, NodeMetrics, Service, ServiceConfig, StorageCheck, report_check,
+    storage_health,
+};
 use crate::storage::DataRoot;
 
 /// A node that has started: what the serve loop drives, then stops.
@@ -102,13 +105,13 @@ fn first_storage_report(
         Ok((root, shown)) => {
             let mut check = StorageCheck::new(shown);
             let (opened, _) = check.observe(Ok(()));
-            telemetry::report(telemetry, StorageCheck::NAME, opened);
+            report_check(telemetry, HealthCheck::Storage, opened);
             Some((root, check))
         }
         Err(e) => {
             metrics.error(NodeFailure::StorageUnusable.as_str(), Component::Storage);
             let unusable = storage_health(&config.data_root, Err(e.clone()));
-            telemetry::report(telemetry, StorageCheck::NAME, unusable);
+            report_check(telemetry, HealthCheck::Storage, unusable);
             error!(error = %e, "storage unusable: node not ready; fix the data root and restart");
             None
         }

@@ -1,17 +1,7 @@
-//! What start-up and serving do with the telemetry client besides recording metrics:
-//! report a health check, and the final flush and goodbye.
+//! The final flush and goodbye to the exporter when the node stops.
 
 use dawn_telemetry::{ShutdownOutcome, Telemetry};
 use tracing::{info, warn};
-
-use crate::service::Report;
-
-/// Sends `check`'s report (the client sends it only when it changed).
-pub(super) fn report(telemetry: &Telemetry, check: &str, (status, message, details): Report) {
-    if let Err(e) = telemetry.set_health(check, status, message, details) {
-        warn!(check, error = %e, "cannot report a health check");
-    }
-}
 
 /// The final flush and goodbye to the exporter, off the async threads.
 pub(super) async fn stop(telemetry: &Telemetry) {

@@ -8,7 +8,7 @@ use crate::catalogue;
 use dawn_proto::{HealthStatus, Value};
 
 use super::{NodeConfig, run};
-use crate::service::StorageCheck;
+use crate::service::HealthCheck;
 use dawn_telemetry::testing::{Answer, FakeExporter, TempDir, View};
 
 fn config(dir: &TempDir, data_root: std::path::PathBuf) -> NodeConfig {
@@ -67,7 +67,7 @@ fn unusable_data_root_is_reported(data_root: &std::path::Path, node_id: &str, re
     });
     exporter.wait("unhealthy storage", |v| {
         v.health
-            .get(StorageCheck::NAME)
+            .get(HealthCheck::Storage.name())
             .is_some_and(|h| h.status == HealthStatus::Unhealthy && h.message.contains(reason))
     });
     {
@@ -89,7 +89,7 @@ fn run_reports_catalogue_health_and_readiness_then_shuts_down_cleanly() {
     exporter.wait("ready with checks", |v| {
         v.ready == Some(true)
             && v.health
-                .get(StorageCheck::NAME)
+                .get(HealthCheck::Storage.name())
                 .is_some_and(|h| h.status == HealthStatus::Healthy)
             && v.health.get("peers").is_some_and(|h| {
                 h.status == HealthStatus::Degraded && h.message == "no peers connected"
@@ -163,8 +163,9 @@ fn telemetry_off_never_connects_to_the_exporter() {
         telemetry_enabled: false,
         ..config(&dir, data_root.clone())
     });
-    // The node is up once its identity exists; then give a shipper many flush intervals
-    // (20 ms) to show itself, were there one.
+    // The node is up once its identity exists. Stopping it then is enough: a shipper, were
+    // there one, makes its final flush (connecting first when it has not yet) before
+    // `run` returns, so the fake exporter would have seen its Hello.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !data_root.join(crate::p2p::IDENTITY_KEY_FILE).exists() {
         assert!(
@@ -173,7 +174,6 @@ fn telemetry_off_never_connects_to_the_exporter() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(300));
     stop.send(()).unwrap();
     node.join().unwrap();
     let v = exporter.view();

@@ -9,6 +9,62 @@ use dawn_proto::{Detail, DetailValue, HealthStatus};
 /// A health report before it is sent: status, one-line message, details.
 pub type Report = (HealthStatus, String, Vec<Detail>);
 
+/// The node's health checks. Each is reported under its name, so the exporter shows it on
+/// `/health` and as `dawn_health_check_status{check}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealthCheck {
+    /// Whether the node has peers: [`peers`].
+    Peers,
+    /// Whether its agents loaded and their tools work: [`agents`].
+    Agents,
+    /// Whether its data root is writable: [`StorageCheck`].
+    Storage,
+    /// Whether it can find peers: [`discovery`].
+    Discovery,
+}
+
+impl HealthCheck {
+    /// Every check a node reports.
+    pub const ALL: [HealthCheck; 4] = [
+        HealthCheck::Peers,
+        HealthCheck::Agents,
+        HealthCheck::Storage,
+        HealthCheck::Discovery,
+    ];
+
+    /// The name the check is reported under.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HealthCheck::Peers => "peers",
+            HealthCheck::Agents => "agents",
+            HealthCheck::Storage => "storage",
+            HealthCheck::Discovery => "discovery",
+        }
+    }
+}
+
+/// What the checks recomputed on every change and tick are judged on (`storage` is probed
+/// on its own schedule by [`StorageCheck`]).
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    /// Connected peers now.
+    pub peers: usize,
+    /// The agents' state.
+    pub agents: AgentFacts,
+    /// Discovery's state.
+    pub discovery: DiscoveryFacts,
+}
+
+/// The reports of every check judged on [`NodeFacts`]: a new such check is a variant, its
+/// rule below and one line here.
+pub(super) fn evaluate(facts: &NodeFacts) -> [(HealthCheck, Report); 3] {
+    [
+        (HealthCheck::Peers, peers(facts.peers)),
+        (HealthCheck::Agents, agents(&facts.agents)),
+        (HealthCheck::Discovery, discovery(&facts.discovery)),
+    ]
+}
+
 fn detail(key: &str, value: DetailValue) -> Detail {
     Detail {
         key: key.to_owned(),
@@ -43,9 +99,6 @@ pub struct StorageCheck {
 }
 
 impl StorageCheck {
-    /// The check's name in health reports.
-    pub const NAME: &'static str = "storage";
-
     /// The check of the data root at `path` (as shown to the operator), which was writable
     /// when it was opened.
     pub fn new(path: PathBuf) -> StorageCheck {
@@ -67,7 +120,7 @@ impl StorageCheck {
 
 /// `peers`: degraded with no peer (the node works but is isolated, so it is not unhealthy
 /// and stays ready), healthy with at least one.
-pub fn peers(connected: usize) -> Report {
+pub(super) fn peers(connected: usize) -> Report {
     let count = detail(
         "connected",
         DetailValue::Int(i64::try_from(connected).unwrap_or(i64::MAX)),
@@ -113,7 +166,7 @@ pub const AGENT_FAILURE_MEMORY: Duration = Duration::from_secs(60);
 /// `agents`: unhealthy when a built-in agent could not be loaded (its persistent state is
 /// unusable), degraded for [`AGENT_FAILURE_MEMORY`] after a tool failed internally,
 /// healthy otherwise.
-pub fn agents(facts: &AgentFacts) -> Report {
+pub(super) fn agents(facts: &AgentFacts) -> Report {
     let mut details = vec![
         count("agents", facts.agents.len()),
         detail("ids", DetailValue::Text(facts.agents.join(","))),
@@ -162,7 +215,7 @@ pub struct DiscoveryFacts {
 /// (no bootstrap list: a seed node waiting for others); degraded while no bootstrap peer
 /// has been reached yet; unhealthy when bootstrap peers are configured but the node has
 /// had no peer for longer than the grace period (every bootstrap entry unreachable).
-pub fn discovery(facts: &DiscoveryFacts) -> Report {
+pub(super) fn discovery(facts: &DiscoveryFacts) -> Report {
     let details = vec![
         count("bootstrap", facts.bootstrap),
         count("connected", facts.peers),
@@ -210,6 +263,38 @@ pub fn discovery(facts: &DiscoveryFacts) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_check_has_one_name_and_a_rule() {
+        let mut names: Vec<_> = HealthCheck::ALL.iter().map(|c| c.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), HealthCheck::ALL.len());
+        let facts = NodeFacts {
+            peers: 0,
+            agents: AgentFacts {
+                agents: vec![],
+                load_error: None,
+                last_failure: None,
+            },
+            discovery: DiscoveryFacts {
+                bootstrap: 0,
+                peers: 0,
+                known: 0,
+                isolated_for: Duration::ZERO,
+                grace: Duration::from_secs(1),
+            },
+        };
+        let evaluated: Vec<_> = evaluate(&facts).iter().map(|(c, _)| *c).collect();
+        for check in HealthCheck::ALL {
+            // Storage is probed on its own schedule; every other check is evaluated.
+            assert_eq!(
+                evaluated.contains(&check),
+                check != HealthCheck::Storage,
+                "{check:?}"
+            );
+        }
+    }
 
     #[test]
     fn peer_rule() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::dispatch::RATE_LIMITED_RESOURCE;
-use super::{Shared, lock};
+use super::{HealthCheck, Shared, lock};
 use crate::catalogue::{Component, ConnectionStatus};
 use crate::p2p::{PeerAddr, PeerEvent, PeerObserver};
 
@@ -35,12 +35,14 @@ impl PeerObserver for ConnectionRecorder {
                     PeerAddr::from_socket_addr(peer.remote_addr, Some(peer.node_id)),
                     Instant::now(),
                 );
-                self.shared.report("peers", super::checks::peers(*peers));
+                self.shared
+                    .report(HealthCheck::Peers, super::checks::peers(*peers));
             }
             PeerEvent::Disconnected { peers, .. } => {
                 metrics.connection(ConnectionStatus::Closed);
                 metrics.set_peers(*peers);
-                self.shared.report("peers", super::checks::peers(*peers));
+                self.shared
+                    .report(HealthCheck::Peers, super::checks::peers(*peers));
             }
             PeerEvent::Rejected { .. } => metrics.connection(ConnectionStatus::Rejected),
             PeerEvent::Failed { error, .. } => {

@@ -36,8 +36,7 @@ use crate::resilience::{BreakerConfig, Breakers, RateLimitConfig, RateLimiter};
 use dawn_telemetry::Telemetry;
 
 pub use checks::{
-    AGENT_FAILURE_MEMORY, AgentFacts, DiscoveryFacts, Report, StorageCheck,
-    agents as agents_health, discovery as discovery_health, peers as peers_health,
+    AGENT_FAILURE_MEMORY, AgentFacts, DiscoveryFacts, HealthCheck, NodeFacts, Report, StorageCheck,
     storage as storage_health,
 };
 pub use metrics::NodeMetrics;
@@ -105,6 +104,13 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Sends `check`'s report (the telemetry client sends it only when it changed).
+pub fn report_check(telemetry: &Telemetry, check: HealthCheck, (status, message, details): Report) {
+    if let Err(e) = telemetry.set_health(check.name(), status, message, details) {
+        tracing::warn!(check = check.name(), error = %e, "cannot report a health check");
+    }
+}
+
 impl Shared {
     fn network(&self) -> Option<&Network> {
         self.network.get()
@@ -114,21 +120,25 @@ impl Shared {
         self.next_request_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn report(&self, check: &str, (status, message, details): Report) {
-        if let Err(e) = self.telemetry.set_health(check, status, message, details) {
-            tracing::warn!(check, error = %e, "cannot report a health check");
-        }
+    fn report(&self, check: HealthCheck, report: Report) {
+        report_check(&self.telemetry, check, report);
     }
 
     fn note_agent_failure(&self, error: String) {
         *lock(&self.agent_failure) = Some((Instant::now(), error));
     }
 
-    /// Recomputes the `peers`, `agents` and `discovery` checks (the telemetry client sends
-    /// a report only when it changed).
+    /// Recomputes the checks judged on the node's state (the telemetry client sends a report
+    /// only when it changed).
     fn report_health(&self) {
+        for (check, report) in checks::evaluate(&self.facts()) {
+            self.report(check, report);
+        }
+    }
+
+    /// What the health checks are judged on, now.
+    fn facts(&self) -> NodeFacts {
         let peers = self.network().map_or(0, Network::peer_count);
-        self.report("peers", checks::peers(peers));
         let agents = AgentFacts {
             agents: self.agents.registry.ids().map(str::to_owned).collect(),
             load_error: self.agents.load_error.clone(),
@@ -136,7 +146,6 @@ impl Shared {
                 .as_ref()
                 .map(|(at, e)| (at.elapsed(), e.clone())),
         };
-        self.report("agents", checks::agents(&agents));
         let isolated_for = {
             let mut since = lock(&self.isolated_since);
             match (peers, *since) {
@@ -153,7 +162,11 @@ impl Shared {
             isolated_for,
             grace: MIN_DISCOVERY_GRACE.max(self.config.gossip_interval * 3),
         };
-        self.report("discovery", checks::discovery(&discovery));
+        NodeFacts {
+            peers,
+            agents,
+            discovery,
+        }
     }
 
     /// Moves breakers whose open period ended to half-open (so the gauge shows it even
