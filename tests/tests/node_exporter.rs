@@ -154,7 +154,7 @@ fn node_sigterm_says_goodbye_and_exits_0() {
 }
 
 #[test]
-fn both_binaries_write_design_json_log_lines() {
+fn both_binaries_write_the_documented_json_log_lines() {
     let exporter = Exporter::start_with(ExporterOptions {
         envs: vec![
             ("LOG_FORMAT".into(), "json".into()),

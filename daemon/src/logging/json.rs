@@ -192,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn json_line_has_design_fields() {
+    fn json_line_has_the_documented_fields() {
         let got = lines(|| {
             let span = tracing::info_span!("conn", peer_id = "abc", attempt = 2);
             let _g = span.enter();
