@@ -77,6 +77,8 @@ async fn main() -> anyhow::Result<ExitCode> {
         Err(errors) => exit_config_errors(PROGRAM, &errors),
     };
     let _log = dawn_daemon::logging::install(log).context("cannot start logging")?;
+    // Before start-up is announced, so that a SIGTERM sent right after it is not lost.
+    let mut signals = dawn_daemon::shutdown::Signals::install();
     let exporter = match Exporter::start(config).await {
         Ok(exporter) => exporter,
         Err(e) => {
@@ -86,7 +88,7 @@ async fn main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let signal = dawn_daemon::shutdown::signal().await;
+    let signal = signals.recv().await;
     info!(
         signal,
         "shutting down: no new clients or requests, finishing in-flight scrapes"

@@ -306,6 +306,9 @@ pub struct ExporterOptions {
     pub args: Vec<String>,
     /// Extra environment variables.
     pub envs: Vec<(String, String)>,
+    /// A command the exporter runs under, e.g. `prlimit --nofile=1024 --` or `setpriv
+    /// --reuid=65534 ...` (empty: none).
+    pub under: Vec<String>,
 }
 
 impl ExporterOptions {
@@ -331,6 +334,13 @@ impl ExporterOptions {
     /// Uses this socket path.
     pub fn socket(mut self, path: &Path) -> Self {
         self.socket = Some(path.to_owned());
+        self
+    }
+
+    /// Runs the exporter under `command` (its program found on `PATH` or given by path),
+    /// the exporter's path and arguments following it.
+    pub fn under(mut self, command: &[&str]) -> Self {
+        self.under = command.iter().map(|&w| w.to_owned()).collect();
         self
     }
 }
@@ -379,6 +389,17 @@ impl Exporter {
             format!("127.0.0.1:{port}").into(),
         ];
         args.extend(opts.args.iter().map(OsString::from));
+        let exporter = binaries().exporter.clone();
+        let program = match opts.under.split_first() {
+            None => exporter,
+            Some((first, rest)) => {
+                let mut wrapped: Vec<OsString> = rest.iter().map(OsString::from).collect();
+                wrapped.push(exporter.into());
+                wrapped.append(&mut args);
+                args = wrapped;
+                PathBuf::from(first)
+            }
+        };
         let envs = opts
             .envs
             .iter()
@@ -386,7 +407,7 @@ impl Exporter {
             .collect();
         let proc = Proc::start(
             "dawn-exporter",
-            &binaries().exporter,
+            &program,
             args,
             envs,
             dir.path().join("exporter.log"),

@@ -1,6 +1,7 @@
 //! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`),
 //! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`), Python modules
-//! from PyPI (`kubernetes-validate`), and Docker with a Compose tool and local images.
+//! from PyPI (`kubernetes-validate`), Docker with a Compose tool and local images, and root
+//! for the tests that act as other users.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -92,6 +93,21 @@ pub fn require_python_modules(modules: &[&str], requirement: &str) -> Option<Pat
             &hint,
         )
     }
+}
+
+/// Whether this process runs as root, for a test that acts as other users (`chown`,
+/// `setpriv`). When it does not: fails under `CI=true` (CI runs as root), else skips loudly
+/// and returns `false`.
+#[track_caller]
+pub fn require_root(why: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    missing(
+        &format!("this test is not running as root, which it needs to {why}"),
+        "run it as root (as CI does)",
+    )
+    .is_some()
 }
 
 /// Alertmanager: Debian's package `prometheus-alertmanager` installs it as
