@@ -43,7 +43,7 @@ impl Siblings {
     }
 
     /// The profile directory of the executable at `exe`.
-    pub fn of_exe(exe: &Path) -> Result<Siblings, SiblingsError> {
+    pub(crate) fn of_exe(exe: &Path) -> Result<Siblings, SiblingsError> {
         let locate = |reason: &str| SiblingsError::Locate {
             path: exe.display().to_string(),
             reason: reason.to_owned(),
@@ -85,7 +85,7 @@ impl Siblings {
     /// `CARGO_MANIFEST_*`/`CARGO_PKG_*` variables; build scripts that track them (ring's
     /// tracks `CARGO_MANIFEST_DIR`) would see them change between this build and the next
     /// ordinary one and rebuild the TLS stack each time, so they are removed.
-    pub fn build_command(&self, packages: &[&str]) -> Command {
+    pub(crate) fn build_command(&self, packages: &[&str]) -> Command {
         let mut selection: Vec<&str> = packages.iter().flat_map(|p| ["-p", p]).collect();
         selection.push("--bins");
         self.cargo_build(&selection)
