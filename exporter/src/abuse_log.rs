@@ -28,6 +28,9 @@ pub(crate) enum Abuse {
     Http(HttpClose),
     /// `accept` on the HTTP port failed.
     HttpAccept,
+    /// A telemetry client's problem or the exporter's refusal of it (rejected, evicted, an
+    /// `Error` frame), by the label of its reason.
+    Client(&'static str),
 }
 
 impl fmt::Display for Abuse {
@@ -38,6 +41,7 @@ impl fmt::Display for Abuse {
             Abuse::IngestAccept => f.write_str("failed accepts on the telemetry socket"),
             Abuse::Http(reason) => write!(f, "HTTP connections closed ({reason})"),
             Abuse::HttpAccept => f.write_str("failed accepts on the HTTP port"),
+            Abuse::Client(reason) => write!(f, "telemetry client problems ({reason})"),
         }
     }
 }

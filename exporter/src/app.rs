@@ -15,7 +15,7 @@ use crate::config::ExporterConfig;
 use crate::health::HealthModel;
 use crate::http::{HttpBindError, HttpState, bind_http, serve_http};
 use crate::ingest::{Ingest, IngestError};
-use crate::metrics::{ExporterMetrics, SelfTelemetry, StateProbe, TelemetryError};
+use crate::metrics::{ExporterMetrics, SelfTelemetry, SeriesRoom, StateProbe, TelemetryError};
 use crate::store::Store;
 use crate::web_config::{LiveWebConfig, WebConfigError};
 
@@ -48,6 +48,10 @@ struct Probe {
 impl StateProbe for Probe {
     fn series(&self) -> u64 {
         self.store.series_count() as u64
+    }
+
+    fn samples(&self) -> u64 {
+        self.store.sample_count() as u64
     }
 
     fn node_up(&self) -> bool {
@@ -109,7 +113,11 @@ impl Exporter {
             store: Arc::clone(&store),
             health: Arc::clone(&health),
         });
-        let telemetry = Arc::new(SelfTelemetry::new(Arc::clone(&metrics), probe)?);
+        let room = SeriesRoom {
+            max_clients: config.ingest.max_clients,
+            max_checks_per_client: config.ingest.max_checks_per_client,
+        };
+        let telemetry = Arc::new(SelfTelemetry::new(Arc::clone(&metrics), probe, room)?);
 
         let ingest = Ingest::bind(
             config.ingest.clone(),

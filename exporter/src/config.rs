@@ -12,9 +12,11 @@ use crate::http::{HttpLimits, READY_PATH};
 use crate::ingest::IngestConfig;
 use crate::settings::{
     ALLOWED_UIDS, COMPAT_SEED_NAMES, DEFAULT_LISTEN_ADDRESS, DEFAULT_LIVENESS_TIMEOUT,
-    DEFAULT_TELEMETRY_PATH, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LISTEN_ADDRESS, LIVENESS_TIMEOUT,
-    MAX_CLIENTS, MAX_CONNECTIONS, MAX_FRAME_BYTES, MAX_SERIES, MAX_SERIES_PER_METRIC, METRICS_PORT,
-    READ_HEADER_TIMEOUT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH, WEB_CONFIG_FILE,
+    DEFAULT_TELEMETRY_PATH, FRAME_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LISTEN_ADDRESS,
+    LIVENESS_TIMEOUT, MAX_CHECK_BYTES, MAX_CHECKS_PER_CLIENT, MAX_CLIENT_BYTES, MAX_CLIENTS,
+    MAX_CONNECTIONS, MAX_DEFINITION_BYTES, MAX_FRAME_BYTES, MAX_PENDING, MAX_SAMPLES,
+    MAX_SAMPLES_PER_SOURCE, MAX_SERIES, MAX_SERIES_PER_METRIC, METRICS_PORT, READ_HEADER_TIMEOUT,
+    RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH, WEB_CONFIG_FILE,
 };
 use crate::store::{Alias, StoreLimits};
 use crate::web_config::WebConfig;
@@ -90,13 +92,21 @@ impl ExporterConfig {
         };
         let Switch(compat_seed_names) = s.get(&COMPAT_SEED_NAMES);
         let max_clients = s.get(&MAX_CLIENTS);
+        let max_pending = s.get(&MAX_PENDING);
         let max_frame_bytes = s.get(&MAX_FRAME_BYTES);
         let HumanDuration(handshake_timeout) = s.get(&HANDSHAKE_TIMEOUT);
+        let HumanDuration(frame_timeout) = s.get(&FRAME_TIMEOUT);
         let allowed_uids = s.get(&ALLOWED_UIDS);
+        let max_client_bytes = s.get(&MAX_CLIENT_BYTES);
         let max_series = s.get(&MAX_SERIES);
         let max_series_per_metric = s.get(&MAX_SERIES_PER_METRIC);
+        let max_definition_bytes = s.get(&MAX_DEFINITION_BYTES);
+        let max_samples = s.get(&MAX_SAMPLES);
+        let max_samples_per_source = s.get(&MAX_SAMPLES_PER_SOURCE);
         let HumanDuration(source_ttl) = s.get(&SOURCE_TTL);
         let HumanDuration(liveness_timeout) = s.get(&LIVENESS_TIMEOUT);
+        let max_checks_per_client = s.get(&MAX_CHECKS_PER_CLIENT);
+        let max_check_bytes = s.get(&MAX_CHECK_BYTES);
         s.finish()?;
         let config = ExporterConfig {
             ingest: IngestConfig {
@@ -109,11 +119,19 @@ impl ExporterConfig {
                 // (refused ones included), before it counts as a flood.
                 max_series_ids: max_series.saturating_mul(2),
                 allowed_uids,
+                max_pending,
+                frame_timeout,
+                max_client_bytes,
+                max_checks_per_client,
+                max_check_bytes,
                 ..IngestConfig::default()
             },
             store: StoreLimits {
                 max_series,
                 max_series_per_metric,
+                max_definition_bytes,
+                max_samples,
+                max_samples_per_source,
                 source_ttl,
             },
             listen_address,

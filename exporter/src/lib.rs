@@ -50,17 +50,20 @@ pub use ingest::{
     MAX_METRIC_IDS, SOCKET_DIR_MODE, SOCKET_MODE, Unsafe,
 };
 pub use metrics::{
-    ClientGuard, ClientRefusal, ConnectionResult, ExporterMetrics, HttpClose, IgnoredUpdate,
-    ProtocolError, SelfTelemetry, SeriesRejection, StateProbe, TelemetryError,
+    ClientGuard, ClientRefusal, ConnectionResult, Eviction, ExporterMetrics, HealthLimit,
+    HttpClose, IgnoredUpdate, ProtocolError, SelfTelemetry, SeriesRejection, SeriesRoom,
+    StateProbe, TelemetryError,
 };
 pub use settings::{
     DEFAULT_LISTEN_ADDRESS, DEFAULT_TELEMETRY_PATH, ENV_ALLOWED_UIDS, ENV_COMPAT_SEED_NAMES,
-    ENV_HANDSHAKE_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_LIVENESS_TIMEOUT, ENV_MAX_CLIENTS,
-    ENV_MAX_CONNECTIONS, ENV_MAX_FRAME_BYTES, ENV_MAX_SERIES, ENV_MAX_SERIES_PER_METRIC,
+    ENV_FRAME_TIMEOUT, ENV_HANDSHAKE_TIMEOUT, ENV_IDLE_TIMEOUT, ENV_LIVENESS_TIMEOUT,
+    ENV_MAX_CHECK_BYTES, ENV_MAX_CHECKS_PER_CLIENT, ENV_MAX_CLIENT_BYTES, ENV_MAX_CLIENTS,
+    ENV_MAX_CONNECTIONS, ENV_MAX_DEFINITION_BYTES, ENV_MAX_FRAME_BYTES, ENV_MAX_PENDING,
+    ENV_MAX_SAMPLES, ENV_MAX_SAMPLES_PER_SOURCE, ENV_MAX_SERIES, ENV_MAX_SERIES_PER_METRIC,
     ENV_METRICS_PATH, ENV_METRICS_PORT, ENV_READ_HEADER_TIMEOUT, ENV_SOCKET, ENV_SOURCE_TTL,
     ENV_WEB_CONFIG_FILE, RunSettings,
 };
 pub use store::{
-    Alias, ApplyOutcome, Attached, DefineError, FamilyId, RESERVED_PREFIXES, SeriesError, SeriesId,
-    SourceId, SourceKey, Store, StoreLimits,
+    Alias, ApplyOutcome, Attached, DefineError, FamilyId, MAX_DEPARTED_SOURCES, RESERVED_PREFIXES,
+    SampleError, SeriesError, SeriesId, SourceId, SourceKey, Store, StoreLimits,
 };

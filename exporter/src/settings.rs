@@ -50,6 +50,22 @@ pub const ENV_READ_HEADER_TIMEOUT: &str = "PROJECT_DAWN_WEB_READ_HEADER_TIMEOUT"
 pub const ENV_IDLE_TIMEOUT: &str = "PROJECT_DAWN_WEB_IDLE_TIMEOUT";
 /// `--web.max-connections`.
 pub const ENV_MAX_CONNECTIONS: &str = "PROJECT_DAWN_WEB_MAX_CONNECTIONS";
+/// `--ingest.max-pending`.
+pub const ENV_MAX_PENDING: &str = "PROJECT_DAWN_EXPORTER_MAX_PENDING";
+/// `--ingest.frame-timeout`.
+pub const ENV_FRAME_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_FRAME_TIMEOUT";
+/// `--ingest.max-client-bytes`.
+pub const ENV_MAX_CLIENT_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENT_BYTES";
+/// `--store.max-definition-bytes`.
+pub const ENV_MAX_DEFINITION_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_DEFINITION_BYTES";
+/// `--store.max-samples`.
+pub const ENV_MAX_SAMPLES: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES";
+/// `--store.max-samples-per-source`.
+pub const ENV_MAX_SAMPLES_PER_SOURCE: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES_PER_SOURCE";
+/// `--health.max-checks-per-client`.
+pub const ENV_MAX_CHECKS_PER_CLIENT: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECKS_PER_CLIENT";
+/// `--health.max-check-bytes`.
+pub const ENV_MAX_CHECK_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECK_BYTES";
 
 /// Default HTTP address.
 pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
@@ -78,13 +94,21 @@ impl Table for RunSettings {
         &MAX_CONNECTIONS,
         &COMPAT_SEED_NAMES,
         &MAX_CLIENTS,
+        &MAX_PENDING,
         &MAX_FRAME_BYTES,
         &HANDSHAKE_TIMEOUT,
+        &FRAME_TIMEOUT,
         &ALLOWED_UIDS,
+        &MAX_CLIENT_BYTES,
         &MAX_SERIES,
         &MAX_SERIES_PER_METRIC,
+        &MAX_DEFINITION_BYTES,
+        &MAX_SAMPLES,
+        &MAX_SAMPLES_PER_SOURCE,
         &SOURCE_TTL,
         &LIVENESS_TIMEOUT,
+        &MAX_CHECKS_PER_CLIENT,
+        &MAX_CHECK_BYTES,
         &logging::LEVEL,
         &logging::FORMAT,
         &logging::DIRECTIVES,
@@ -174,9 +198,18 @@ pub(crate) const COMPAT_SEED_NAMES: Setting<Switch> = Setting {
 pub(crate) const MAX_CLIENTS: Setting<usize> = Setting {
     flag: Flag::Value("ingest.max-clients", "N"),
     env: Some(ENV_MAX_CLIENTS),
-    help: "Most telemetry clients connected at once; more are rejected and counted.",
+    help: "Most telemetry clients past their handshake at once. At the limit, the client longest without a whole frame gives way to a new one if that frame is over a second old; otherwise the new one is refused. Both are counted.",
     accepts: "an integer 1-65536",
     default: || IngestConfig::default().max_clients,
+    parse: |s| within(s, 1..=65_536),
+};
+
+pub(crate) const MAX_PENDING: Setting<usize> = Setting {
+    flag: Flag::Value("ingest.max-pending", "N"),
+    env: Some(ENV_MAX_PENDING),
+    help: "Most telemetry connections that have not completed their handshake; they take no client slot, and at the limit the oldest gives way to a new one (counted).",
+    accepts: "an integer 1-65536",
+    default: || IngestConfig::default().max_pending,
     parse: |s| within(s, 1..=65_536),
 };
 
@@ -198,6 +231,15 @@ pub(crate) const HANDSHAKE_TIMEOUT: Setting<HumanDuration> = Setting {
     parse: |s| within(s, durations(Duration::from_millis(10), HOUR)),
 };
 
+pub(crate) const FRAME_TIMEOUT: Setting<HumanDuration> = Setting {
+    flag: Flag::Value("ingest.frame-timeout", "DURATION"),
+    env: Some(ENV_FRAME_TIMEOUT),
+    help: "Time a telemetry frame has to arrive whole after its first byte, however slowly its bytes trickle; then its client is disconnected (stalled).",
+    accepts: "a duration 10ms-1h like 5s",
+    default: || HumanDuration(IngestConfig::default().frame_timeout),
+    parse: |s| within(s, durations(Duration::from_millis(10), HOUR)),
+};
+
 pub(crate) const ALLOWED_UIDS: Setting<AllowedUids> = Setting {
     flag: Flag::Value("ingest.allowed-uids", "UIDS"),
     env: Some(ENV_ALLOWED_UIDS),
@@ -205,6 +247,15 @@ pub(crate) const ALLOWED_UIDS: Setting<AllowedUids> = Setting {
     accepts: AllowedUids::ACCEPTS,
     default: AllowedUids::default,
     parse: AllowedUids::parse,
+};
+
+pub(crate) const MAX_CLIENT_BYTES: Setting<usize> = Setting {
+    flag: Flag::Value("ingest.max-client-bytes", "BYTES"),
+    env: Some(ENV_MAX_CLIENT_BYTES),
+    help: "Most bytes of definitions one telemetry client may have the exporter keep (names, help, label names and values, bucket bounds, and 64 per id); definitions beyond it are refused and counted.",
+    accepts: "an integer 65536-1073741824",
+    default: || IngestConfig::default().max_client_bytes,
+    parse: |s| within(s, 65_536..=1 << 30),
 };
 
 pub(crate) const MAX_SERIES: Setting<usize> = Setting {
@@ -225,6 +276,33 @@ pub(crate) const MAX_SERIES_PER_METRIC: Setting<usize> = Setting {
     parse: series_cap,
 };
 
+pub(crate) const MAX_DEFINITION_BYTES: Setting<usize> = Setting {
+    flag: Flag::Value("store.max-definition-bytes", "BYTES"),
+    env: Some(ENV_MAX_DEFINITION_BYTES),
+    help: "Most bytes of metric definitions and series labels held in total; new ones beyond it are refused and counted.",
+    accepts: "an integer 65536-17179869184",
+    default: || StoreLimits::default().max_definition_bytes,
+    parse: |s| within(s, 65_536..=1 << 34),
+};
+
+pub(crate) const MAX_SAMPLES: Setting<usize> = Setting {
+    flag: Flag::Value("store.max-samples", "N"),
+    env: Some(ENV_MAX_SAMPLES),
+    help: "Most samples (one per series and node) held in total; a node's first value of a series beyond it is dropped and counted.",
+    accepts: SERIES_RANGE,
+    default: || StoreLimits::default().max_samples,
+    parse: series_cap,
+};
+
+pub(crate) const MAX_SAMPLES_PER_SOURCE: Setting<usize> = Setting {
+    flag: Flag::Value("store.max-samples-per-source", "N"),
+    env: Some(ENV_MAX_SAMPLES_PER_SOURCE),
+    help: "Most samples held per node (client name and node id).",
+    accepts: SERIES_RANGE,
+    default: || StoreLimits::default().max_samples_per_source,
+    parse: series_cap,
+};
+
 pub(crate) const SOURCE_TTL: Setting<HumanDuration> = Setting {
     flag: Flag::Value("store.source-ttl", "DURATION"),
     env: Some(ENV_SOURCE_TTL),
@@ -241,6 +319,24 @@ pub(crate) const LIVENESS_TIMEOUT: Setting<HumanDuration> = Setting {
     accepts: "a duration 1s-1h like 30s or 2m",
     default: || HumanDuration(DEFAULT_LIVENESS_TIMEOUT),
     parse: |s| within(s, durations(Duration::from_secs(1), HOUR)),
+};
+
+pub(crate) const MAX_CHECKS_PER_CLIENT: Setting<usize> = Setting {
+    flag: Flag::Value("health.max-checks-per-client", "N"),
+    env: Some(ENV_MAX_CHECKS_PER_CLIENT),
+    help: "Most health checks one client may report; its further new checks are dropped and counted. dawn_health_check_status has room for this many per client.",
+    accepts: "an integer 1-1024",
+    default: || IngestConfig::default().max_checks_per_client,
+    parse: |s| within(s, 1..=1024),
+};
+
+pub(crate) const MAX_CHECK_BYTES: Setting<usize> = Setting {
+    flag: Flag::Value("health.max-check-bytes", "BYTES"),
+    env: Some(ENV_MAX_CHECK_BYTES),
+    help: "Largest health check report kept whole (name, message and details); a larger one keeps its status, its message is cut and its last details dropped to fit (counted).",
+    accepts: "an integer 256-65536",
+    default: || IngestConfig::default().max_check_bytes,
+    parse: |s| within(s, 256..=65_536),
 };
 
 const HOUR: Duration = Duration::from_secs(3600);

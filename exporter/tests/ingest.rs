@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use dawn_exporter::{
-    ConnectionResult, IgnoredUpdate, Ingest, IngestConfig, IngestError, ProtocolError,
+    ConnectionResult, Eviction, IgnoredUpdate, Ingest, IngestConfig, IngestError, ProtocolError,
     SeriesRejection,
 };
 use dawn_proto::{
@@ -417,11 +417,21 @@ async fn series_over_the_cap_are_refused() {
 }
 
 #[tokio::test]
-async fn clients_over_the_limit_are_rejected() {
+async fn clients_over_the_limit_are_rejected_while_all_are_active() {
     let h = Harness::with(|c, _| c.max_clients = 2).await;
     let a = h.node("a").await;
     let b = h.node("b").await;
+    // Connecting takes no slot; saying Hello does, and both clients just said theirs.
     let mut c = h.connect().await;
+    c.send(Frame::Hello(Hello::new(
+        "dawn-node",
+        "0.1.0",
+        "c",
+        1,
+        1,
+        1000,
+    )))
+    .await;
     c.expect_reject("client_limit").await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::ClientLimit), 1);
     assert_eq!(h.metrics.connections(ConnectionResult::Rejected), 1);
@@ -660,5 +670,26 @@ async fn flood_of_definitions_disconnects() {
     c.expect_reject("flood").await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::Flood), 1);
     eventually("holds released", || h.store.series_count() == 0).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn silent_connections_give_way_to_new_ones_and_take_no_client_slot() {
+    let h = Harness::with(|c, _| {
+        c.max_pending = 2;
+        c.max_clients = 1;
+    })
+    .await;
+    let mut oldest = h.connect().await;
+    let _second = h.connect().await;
+    let _third = h.connect().await;
+    oldest
+        .expect_reject("pending_limit: the oldest connection")
+        .await;
+    assert_eq!(h.metrics.evicted_count(Eviction::PendingLimit), 1);
+    // Two silent connections are still pending, yet the one client slot is free.
+    let node = h.node("n").await;
+    assert_eq!(h.metrics.clients(), 1);
+    node.goodbye_clean().await;
     h.stop().await;
 }

@@ -1,17 +1,21 @@
-//! The side effects of a session's events: the store, the health model and the exporter's
-//! own metrics. The session decides; this module only carries its events out and reports
-//! the store's verdicts back to it.
+//! The side effects of a session's events: the client slot, the store, the health model,
+//! the exporter's own metrics and its rate-limited log. The session decides; this module
+//! only carries its events out and reports the verdicts of shared state back to it.
 
 use std::sync::Arc;
 
-use tracing::info;
+use tracing::{info, warn};
 
-use super::session::{Event, Handles, Session};
+use super::admission::{ACTIVE_WITHIN, Ticket};
+use super::session::{Event, Handles, Session, Warning};
+use crate::abuse_log::{Abuse, AbuseLog};
 use crate::health::HealthModel;
 use crate::metrics::{
     ClientGuard, ConnectionResult, ExporterMetrics, IgnoredUpdate, ProtocolError, SeriesRejection,
 };
-use crate::store::{DefineError, FamilyId, SeriesError, SeriesId, SourceId, SourceKey, Store};
+use crate::store::{
+    DefineError, FamilyId, SampleError, SeriesError, SeriesId, SourceId, SourceKey, Store,
+};
 
 /// What every connection's events are applied to.
 #[derive(Debug)]
@@ -19,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<Store>,
     pub(crate) health: Arc<HealthModel>,
     pub(crate) metrics: Arc<ExporterMetrics>,
+    /// Warnings about clients, rate-limited per reason.
+    pub(crate) log: Arc<AbuseLog>,
 }
 
 /// The store's handles, as a session keeps them.
@@ -44,15 +50,18 @@ struct Attachment {
 pub(crate) struct Applier {
     shared: Arc<Shared>,
     conn: u64,
+    /// The connection's place on the socket.
+    ticket: Ticket,
     attached: Option<Attachment>,
 }
 
 impl Applier {
-    /// The applier of connection number `conn`.
-    pub(crate) fn new(shared: Arc<Shared>, conn: u64) -> Self {
+    /// The applier of connection number `conn`, which holds `ticket`.
+    pub(crate) fn new(shared: Arc<Shared>, conn: u64, ticket: Ticket) -> Self {
         Applier {
             shared,
             conn,
+            ticket,
             attached: None,
         }
     }
@@ -69,6 +78,7 @@ impl Applier {
             store,
             health,
             metrics,
+            log,
         } = &*self.shared;
         let conn = self.conn;
         match event {
@@ -78,6 +88,12 @@ impl Applier {
                 version,
                 now,
             } => {
+                if self.ticket.attach(now).is_err() {
+                    let max = self.ticket.limits().max_clients;
+                    session.refuse_over_limit(max, ACTIVE_WITHIN);
+                    return;
+                }
+                session.admitted();
                 let key = SourceKey::new(&hello.client_name, &hello.node_id);
                 let attached = store.attach(&key, hello.incarnation);
                 health.connect(conn, &hello, now);
@@ -101,7 +117,10 @@ impl Applier {
                 });
             }
             Event::Rejected => metrics.connection(ConnectionResult::Rejected),
-            Event::Seen { now } => health.seen(conn, now),
+            Event::Seen { now } => {
+                self.ticket.seen(now);
+                health.seen(conn, now);
+            }
             Event::Define { id, def } => match store.define(&def) {
                 Ok(family) => session.define_held(id, family),
                 Err(e) => {
@@ -110,6 +129,7 @@ impl Applier {
                             ProtocolError::ConflictingDefinition
                         }
                         DefineError::Reserved { .. } => ProtocolError::ReservedName,
+                        DefineError::MaxDefinitionBytes { .. } => ProtocolError::MaxDefinitionBytes,
                     };
                     session.define_refused(id, reason, &e);
                 }
@@ -125,6 +145,9 @@ impl Applier {
                         SeriesError::MaxSeries { .. } => SeriesRejection::MaxSeries,
                         SeriesError::MaxSeriesPerMetric { .. } => {
                             SeriesRejection::MaxSeriesPerMetric
+                        }
+                        SeriesError::MaxDefinitionBytes { .. } => {
+                            SeriesRejection::MaxDefinitionBytes
                         }
                     };
                     session.series_refused(id, reason, &e);
@@ -142,9 +165,19 @@ impl Applier {
                 for tag in outcome.decreased {
                     session.counter_decreased(tag);
                 }
+                for (tag, e) in outcome.refused {
+                    let reason = match e {
+                        SampleError::MaxSamples { .. } => IgnoredUpdate::MaxSamples,
+                        SampleError::MaxSamplesPerSource { .. } => {
+                            IgnoredUpdate::MaxSamplesPerSource
+                        }
+                    };
+                    session.sample_refused(tag, reason, e);
+                }
             }
             Event::IgnoredUpdates { reason, n } => metrics.ignored_updates(reason, n),
             Event::Health(report) => health.report(conn, report),
+            Event::HealthLimited(reason) => metrics.health_limited(reason),
             Event::Ready(ready) => health.set_ready(conn, ready),
             Event::Heartbeat { dropped } => {
                 let Some(a) = &self.attached else { return };
@@ -159,12 +192,24 @@ impl Applier {
                 store.release_series(series);
             }
             Event::ProtocolError(reason) => metrics.protocol_error(reason),
+            Event::Evicted(reason) => metrics.evicted(reason),
+            Event::Warn(Warning { reason, message }) => {
+                log.event(Abuse::Client(reason), || {
+                    warn!(
+                        conn,
+                        reason, "{message}; more of this reason are counted and summarised"
+                    );
+                });
+            }
             Event::Detach {
                 end,
                 families,
                 series,
                 now,
             } => {
+                // The slot first, so that `dawn_exporter_clients` below the limit always
+                // means a slot is free.
+                self.ticket.leave();
                 for s in series {
                     store.release_series(s);
                 }
@@ -174,7 +219,9 @@ impl Applier {
                 let Some(a) = self.attached.take() else {
                     return;
                 };
-                store.detach(a.source, now);
+                for key in store.detach(a.source, now) {
+                    info!(client = %key, "dropped the values of a departed node early: more than the most departed sources kept");
+                }
                 health.disconnect(conn, now);
                 let detail = end.detail();
                 info!(

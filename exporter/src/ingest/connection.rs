@@ -1,6 +1,7 @@
 //! Moves bytes between one client's socket and its [`Session`]: reads into the session,
-//! its events to the [`Applier`], its replies out with a write timeout, and a timer at the
-//! session's deadline. A misbehaving client ends only its own task.
+//! its events to the [`Applier`], its replies out with a write timeout, a timer at the
+//! session's deadline, and the admission's notice that the connection must give way. A
+//! misbehaving client ends only its own task.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +9,10 @@ use std::time::{Duration, Instant};
 use dawn_proto::encode_frame;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
-use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::sync::watch;
 use tracing::debug;
 
+use super::admission::Ticket;
 use super::apply::{Applier, Shared, StoreHandles};
 use super::session::{End, Session, SessionLimits};
 
@@ -22,6 +24,16 @@ const READ_BUFFER: usize = 64 * 1024;
 pub(crate) struct ConnectionLimits {
     pub(crate) session: SessionLimits,
     pub(crate) write_timeout: Duration,
+}
+
+/// What woke a connection's task.
+enum Wake {
+    /// The admission told it to give way to a newer connection.
+    Kicked,
+    /// A read finished.
+    Read(std::io::Result<usize>),
+    /// The session's deadline passed.
+    Deadline,
 }
 
 /// Why replies could not be sent.
@@ -40,10 +52,10 @@ struct Client {
 }
 
 impl Client {
-    fn new(shared: Arc<Shared>, conn: u64, limits: SessionLimits) -> Self {
+    fn new(shared: Arc<Shared>, conn: u64, limits: SessionLimits, ticket: Ticket) -> Self {
         Client {
             session: Session::new(conn, limits, Instant::now()),
-            applier: Applier::new(shared, conn),
+            applier: Applier::new(shared, conn, ticket),
         }
     }
 
@@ -96,43 +108,46 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Serves client number `conn` until it leaves, misbehaves or the exporter shuts down;
-/// `slot` is its place under `--ingest.max-clients`.
+/// Serves connection number `conn` until it leaves, misbehaves, must give way to a newer
+/// one or the exporter shuts down; `ticket` is its place on the socket.
 pub(crate) async fn serve(
     stream: UnixStream,
     shared: Arc<Shared>,
     conn: u64,
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
-    slot: OwnedSemaphorePermit,
+    ticket: Ticket,
 ) {
     let (mut reader, mut writer) = stream.into_split();
-    let mut client = Client::new(shared, conn, limits.session);
+    let kicked = ticket.kicked();
+    let mut client = Client::new(shared, conn, limits.session, ticket);
     let mut buf = vec![0u8; READ_BUFFER];
     let mut bytes = Vec::new();
 
     loop {
         let deadline = tokio::time::Instant::from_std(client.session.deadline());
-        let read = tokio::select! {
+        // Reading comes before the deadline timer: bytes already there are read, and the
+        // session itself refuses bytes that arrive after its deadline.
+        let wake = tokio::select! {
             biased;
             () = stopped(&mut shutdown) => {
                 client.session.abort(End::Shutdown);
                 break;
             }
-            () = tokio::time::sleep_until(deadline) => None,
-            read = reader.read(&mut buf) => Some(read),
+            () = kicked.notified() => Wake::Kicked,
+            read = reader.read(&mut buf) => Wake::Read(read),
+            () = tokio::time::sleep_until(deadline) => Wake::Deadline,
         };
-        match read {
-            None => client.session.handle_timeout(Instant::now()),
+        let now = Instant::now();
+        match wake {
+            Wake::Kicked => client.session.evict(now),
+            Wake::Deadline => client.session.handle_timeout(now),
             // The client may only have shut down its write side; it is told why if needed.
-            Some(Ok(0)) => client.session.handle_eof(),
-            Some(Ok(n)) => client
+            Wake::Read(Ok(0)) => client.session.handle_eof(),
+            Wake::Read(Ok(n)) => client
                 .session
-                .handle_bytes(Instant::now(), buf.get(..n).unwrap_or_default()),
-            Some(Err(e)) => {
-                client.session.abort(End::Io(format!("read failed: {e}")));
-                break;
-            }
+                .handle_bytes(now, buf.get(..n).unwrap_or_default()),
+            Wake::Read(Err(e)) => client.session.abort(End::Io(format!("read failed: {e}"))),
         }
         client.drive();
         if let Err(e) = client
@@ -152,26 +167,5 @@ pub(crate) async fn serve(
         }
     }
     let _ = writer.shutdown().await;
-    // Free the client slot before the session stops counting as connected, so that
-    // `dawn_exporter_clients` below the limit always means a slot is free.
-    drop(slot);
     client.close();
-}
-
-/// Tells client number `conn`, over the limit of `max_clients`, why it is turned away, then
-/// closes.
-pub(crate) async fn refuse(
-    mut stream: UnixStream,
-    shared: Arc<Shared>,
-    conn: u64,
-    max_clients: usize,
-    limits: ConnectionLimits,
-) {
-    let mut client = Client::new(shared, conn, limits.session);
-    client.session.refuse_over_limit(max_clients);
-    client.drive();
-    let _ = client
-        .send(&mut stream, &mut Vec::new(), limits.write_timeout)
-        .await;
-    let _ = stream.shutdown().await;
 }

@@ -1,13 +1,15 @@
-//! The accept loop: one task per client, at most `max_clients` at a time.
+//! The accept loop: one task per connection, each with its place in the [`Admission`]
+//! table (which may tell an older pending connection to give way).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::debug;
 
+use super::admission::Admission;
 use super::apply::Shared;
 use super::connection::{self, ConnectionLimits};
 use super::peer::Gate;
@@ -19,12 +21,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub(crate) async fn run(
     listener: UnixListener,
     shared: Arc<Shared>,
-    max_clients: usize,
+    admission: Arc<Admission>,
     limits: ConnectionLimits,
     gate: Gate,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(max_clients));
     let mut tasks = JoinSet::new();
     let mut next_conn = 0u64;
     loop {
@@ -43,17 +44,10 @@ pub(crate) async fn run(
                 };
                 next_conn += 1;
                 let Some(stream) = gate.admit(stream, next_conn) else { continue };
-                match Arc::clone(&slots).try_acquire_owned() {
-                    Ok(permit) => {
-                        let shared = Arc::clone(&shared);
-                        let stop = shutdown.clone();
-                        tasks.spawn(connection::serve(stream, shared, next_conn, limits, stop, permit));
-                    }
-                    Err(_) => {
-                        let shared = Arc::clone(&shared);
-                        tasks.spawn(connection::refuse(stream, shared, next_conn, max_clients, limits));
-                    }
-                }
+                let ticket = admission.arrive(next_conn);
+                let shared = Arc::clone(&shared);
+                let stop = shutdown.clone();
+                tasks.spawn(connection::serve(stream, shared, next_conn, limits, stop, ticket));
             }
         }
     }

@@ -7,9 +7,10 @@
 //! - [`socket_dir`] checks the socket's directory as OpenSSH's `StrictModes` would, and
 //!   [`socket_file`] prepares the path (modes without a path race, a stale or live socket, a
 //!   symbolic link) and binds;
-//! - `listener` accepts, one task per client, at most `--ingest.max-clients`, after
-//!   [`peer`] read the client's uid and pid from the kernel and checked
-//!   `--ingest.allowed-uids`;
+//! - `listener` accepts, one task per client, after [`peer`] read the client's uid and pid
+//!   from the kernel and checked `--ingest.allowed-uids`; `admission` keeps connections
+//!   that have not completed their handshake apart (`--ingest.max-pending`) from clients
+//!   (`--ingest.max-clients`), and picks who gives way to a newcomer at either limit;
 //! - `connection` is the only I/O: it moves bytes from the socket into the session, the
 //!   session's replies back out with a write timeout, and wakes the session at its deadline;
 //! - `session` is the protocol, pure in the manner of quinn-proto's `Connection`: bytes and
@@ -20,6 +21,7 @@
 //!   metrics, and reports the store's verdicts (a conflicting definition, a series over a
 //!   cap, a counter going backwards) back to the session.
 
+mod admission;
 mod apply;
 mod connection;
 mod listener;
@@ -39,6 +41,7 @@ use crate::abuse_log::AbuseLog;
 use crate::health::HealthModel;
 use crate::metrics::ExporterMetrics;
 use crate::store::Store;
+use admission::{Admission, AdmissionLimits};
 use apply::Shared;
 use connection::ConnectionLimits;
 use peer::Gate;
@@ -79,6 +82,18 @@ pub struct IngestConfig {
     /// Users whose clients may connect (`--ingest.allowed-uids`); by default any user who
     /// can open the socket.
     pub allowed_uids: AllowedUids,
+    /// Most connections that have not completed their handshake (`--ingest.max-pending`);
+    /// the oldest gives way to a new one.
+    pub max_pending: usize,
+    /// A frame must be whole this long after its first byte (`--ingest.frame-timeout`).
+    pub frame_timeout: Duration,
+    /// Most bytes of definitions one client may have the exporter keep
+    /// (`--ingest.max-client-bytes`).
+    pub max_client_bytes: usize,
+    /// Most distinct health checks per client (`--health.max-checks-per-client`).
+    pub max_checks_per_client: usize,
+    /// Largest health check report kept whole (`--health.max-check-bytes`).
+    pub max_check_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -92,6 +107,11 @@ impl Default for IngestConfig {
             write_timeout: Duration::from_secs(5),
             max_series_ids: 200_000,
             allowed_uids: AllowedUids::default(),
+            max_pending: 16,
+            frame_timeout: Duration::from_secs(5),
+            max_client_bytes: 4 << 20,
+            max_checks_per_client: 32,
+            max_check_bytes: 2048,
         }
     }
 }
@@ -120,6 +140,7 @@ impl Ingest {
             store,
             health,
             metrics,
+            log: Arc::new(AbuseLog::default()),
         });
         Ok(Ingest {
             listener,
@@ -148,13 +169,21 @@ impl Ingest {
                 max_frame_bytes: config.max_frame_bytes,
                 handshake_timeout: config.handshake_timeout,
                 idle_timeout: config.idle_timeout,
+                frame_timeout: config.frame_timeout,
                 max_metric_ids: MAX_METRIC_IDS,
                 max_series_ids: config.max_series_ids,
                 max_error_frames: MAX_ERROR_FRAMES,
+                max_client_bytes: config.max_client_bytes,
+                max_checks: config.max_checks_per_client,
+                max_check_bytes: config.max_check_bytes,
             },
             write_timeout: config.write_timeout,
         };
-        let log = Arc::new(AbuseLog::default());
+        let admission = Admission::new(AdmissionLimits {
+            max_pending: config.max_pending,
+            max_clients: config.max_clients,
+        });
+        let log = Arc::clone(&shared.log);
         let gate = Gate {
             allowed: config.allowed_uids,
             metrics: Arc::clone(&shared.metrics),
@@ -164,7 +193,7 @@ impl Ingest {
             let mut shutdown = shutdown.clone();
             async move { connection::stopped(&mut shutdown).await }
         };
-        let accept = listener::run(listener, shared, config.max_clients, limits, gate, shutdown);
+        let accept = listener::run(listener, shared, admission, limits, gate, shutdown);
         tokio::join!(accept, log.run(stopped));
         drop(file);
     }

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dawn_proto::Frame;
 
 use super::reason::{
-    ClientRefusal, ConnectionResult, HttpClose, IgnoredUpdate, ProtocolError, SeriesRejection,
+    ClientRefusal, ConnectionResult, Eviction, HealthLimit, HttpClose, IgnoredUpdate,
+    ProtocolError, SeriesRejection,
 };
 
 fn zeros<const N: usize>() -> [AtomicU64; N] {
@@ -28,6 +29,8 @@ pub struct ExporterMetrics {
     refused_clients: [AtomicU64; ClientRefusal::ALL.len()],
     http_connections: AtomicU64,
     http_closed: [AtomicU64; HttpClose::ALL.len()],
+    health_limited: [AtomicU64; HealthLimit::ALL.len()],
+    evicted: [AtomicU64; Eviction::ALL.len()],
 }
 
 impl Default for ExporterMetrics {
@@ -51,6 +54,8 @@ impl ExporterMetrics {
             refused_clients: zeros(),
             http_connections: AtomicU64::new(0),
             http_closed: zeros(),
+            health_limited: zeros(),
+            evicted: zeros(),
         }
     }
 
@@ -174,6 +179,26 @@ impl ExporterMetrics {
     /// HTTP connections closed with this reason so far.
     pub fn http_closed_count(&self, reason: HttpClose) -> u64 {
         self.http_closed[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Counts a health check report dropped or cut at a limit.
+    pub fn health_limited(&self, reason: HealthLimit) {
+        self.health_limited[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Health check reports dropped or cut with this reason so far.
+    pub fn health_limited_count(&self, reason: HealthLimit) -> u64 {
+        self.health_limited[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Counts a telemetry connection closed to make room for a newer one.
+    pub fn evicted(&self, reason: Eviction) {
+        self.evicted[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Telemetry connections evicted with this reason so far.
+    pub fn evicted_count(&self, reason: Eviction) -> u64 {
+        self.evicted[reason.index()].load(Ordering::Relaxed)
     }
 }
 

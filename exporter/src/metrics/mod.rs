@@ -9,7 +9,8 @@ mod otel;
 mod reason;
 
 pub use counters::{ClientGuard, ExporterMetrics};
-pub use otel::{SelfTelemetry, StateProbe, TelemetryError};
+pub use otel::{SelfTelemetry, SeriesRoom, StateProbe, TelemetryError};
 pub use reason::{
-    ClientRefusal, ConnectionResult, HttpClose, IgnoredUpdate, ProtocolError, SeriesRejection,
+    ClientRefusal, ConnectionResult, Eviction, HealthLimit, HttpClose, IgnoredUpdate,
+    ProtocolError, SeriesRejection,
 };

@@ -4,18 +4,24 @@
 //! The names given to OpenTelemetry are chosen so that the exporter's suffix rules (a
 //! `_total` on monotonic sums, no unit suffix without a unit) produce exactly the names
 //! documented in docs/exporter.md; scope labels and `target_info` are turned off.
+//!
+//! The metrics SDK keeps at most 2,000 series per instrument by default and folds the rest
+//! into one `otel_metric_overflow="true"` series. The gauges with a series per client's
+//! check or per node get a limit that fits what the ingest limits allow
+//! ([`SeriesRoom`]), so that no flood of checks can push a node's own checks out.
 
 use std::sync::Arc;
 
 use dawn_proto::{Frame, HealthStatus};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Histogram, Meter, MeterProvider};
-use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::metrics::{Instrument, SdkMeterProvider, Stream};
 use prometheus::proto::MetricFamily;
 
 use super::counters::ExporterMetrics;
 use super::reason::{
-    ClientRefusal, ConnectionResult, HttpClose, IgnoredUpdate, ProtocolError, SeriesRejection,
+    ClientRefusal, ConnectionResult, Eviction, HealthLimit, HttpClose, IgnoredUpdate,
+    ProtocolError, SeriesRejection,
 };
 
 /// Bounds of `dawn_exporter_scrape_duration_seconds`.
@@ -23,10 +29,45 @@ const SCRAPE_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
+/// Gauge names whose series count follows the number of clients.
+const CHECK_STATUS: &str = "dawn_health_check_status";
+const NODE_BUILD_INFO: &str = "dawn_node_build_info";
+
+/// The most series a per-client gauge is given room for (the SDK allocates its table for
+/// the whole limit up front).
+pub(crate) const MAX_SERIES_ROOM: usize = 65_536;
+
+/// How many series the per-client gauges must have room for: what the ingest limits allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesRoom {
+    /// `--ingest.max-clients`.
+    pub max_clients: usize,
+    /// `--health.max-checks-per-client`.
+    pub max_checks_per_client: usize,
+}
+
+impl SeriesRoom {
+    /// Series of `dawn_health_check_status`: every client's checks and `telemetry`, at most
+    /// [`MAX_SERIES_ROOM`].
+    pub fn checks(&self) -> usize {
+        self.max_clients
+            .saturating_mul(self.max_checks_per_client)
+            .saturating_add(1)
+            .clamp(1, MAX_SERIES_ROOM)
+    }
+
+    /// Series of `dawn_node_build_info`: one per connected client (and one that is leaving).
+    pub fn nodes(&self) -> usize {
+        self.max_clients.saturating_add(1).clamp(1, MAX_SERIES_ROOM)
+    }
+}
+
 /// State outside the metrics module that gauges read at scrape time.
 pub trait StateProbe: Send + Sync + 'static {
     /// Series held by the store.
     fn series(&self) -> u64;
+    /// Samples (series × sources) held by the store.
+    fn samples(&self) -> u64;
     /// Whether a node is connected with fresh heartbeats.
     fn node_up(&self) -> bool;
     /// Every health check and its status (the exporter's own `telemetry` included).
@@ -56,10 +97,12 @@ impl std::fmt::Debug for SelfTelemetry {
 }
 
 impl SelfTelemetry {
-    /// Registers every instrument, reading `metrics` and `probe` at scrape time.
+    /// Registers every instrument, reading `metrics` and `probe` at scrape time, with
+    /// `room` for the per-client gauges.
     pub fn new(
         metrics: Arc<ExporterMetrics>,
         probe: Arc<dyn StateProbe>,
+        room: SeriesRoom,
     ) -> Result<Self, TelemetryError> {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
@@ -68,7 +111,19 @@ impl SelfTelemetry {
             .scope_info_enabled(false)
             .build()
             .map_err(|e| TelemetryError(e.to_string()))?;
-        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let room_for = move |i: &Instrument| {
+            let limit = match i.name() {
+                CHECK_STATUS => room.checks(),
+                NODE_BUILD_INFO => room.nodes(),
+                _ => return None,
+            };
+            // Never an error: the limit is between 1 and MAX_SERIES_ROOM.
+            Stream::builder().with_cardinality_limit(limit).build().ok()
+        };
+        let provider = SdkMeterProvider::builder()
+            .with_reader(exporter)
+            .with_view(room_for)
+            .build();
         let meter = provider.meter("dawn-exporter");
         register_counters(&meter, &metrics);
         register_state_gauges(&meter, &metrics, probe);
@@ -198,6 +253,33 @@ fn register_counters(meter: &Meter, metrics: &Arc<ExporterMetrics>) {
         .build();
     let m = Arc::clone(metrics);
     meter
+        .u64_observable_counter("dawn_exporter_limited_health_checks")
+        .with_description(
+            "Health check reports dropped (a new check beyond --health.max-checks-per-client) or cut to --health.max-check-bytes, by reason.",
+        )
+        .with_callback(move |o| {
+            for r in HealthLimit::ALL {
+                o.observe(
+                    m.health_limited_count(*r),
+                    &[KeyValue::new("reason", r.as_str())],
+                );
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_counter("dawn_exporter_evicted_clients")
+        .with_description(
+            "Telemetry connections closed to make room for a newer one, by reason (docs/exporter.md, Admission).",
+        )
+        .with_callback(move |o| {
+            for r in Eviction::ALL {
+                o.observe(m.evicted_count(*r), &[KeyValue::new("reason", r.as_str())]);
+            }
+        })
+        .build();
+    let m = Arc::clone(metrics);
+    meter
         .u64_observable_counter("dawn_exporter_http_connections_closed")
         .with_description(
             "HTTP connections the exporter closed on its own, by reason (docs/security.md).",
@@ -238,13 +320,19 @@ fn register_state_gauges(
         .build();
     let p = Arc::clone(&probe);
     meter
+        .u64_observable_gauge("dawn_exporter_samples")
+        .with_description("Samples held by the exporter: one per series and source with a value.")
+        .with_callback(move |o| o.observe(p.samples(), &[]))
+        .build();
+    let p = Arc::clone(&probe);
+    meter
         .u64_observable_gauge("dawn_node_up")
         .with_description("1 while a node is connected and its heartbeats are fresh.")
         .with_callback(move |o| o.observe(u64::from(p.node_up()), &[]))
         .build();
     let p = Arc::clone(&probe);
     meter
-        .u64_observable_gauge("dawn_health_check_status")
+        .u64_observable_gauge(CHECK_STATUS)
         .with_description("Status of each health check: 0 healthy, 1 degraded, 2 unhealthy.")
         .with_callback(move |o| {
             for (check, status) in p.health_checks() {
@@ -261,7 +349,7 @@ fn register_state_gauges(
         .build();
     let p = probe;
     meter
-        .u64_observable_gauge("dawn_node_build_info")
+        .u64_observable_gauge(NODE_BUILD_INFO)
         .with_description("Always 1 per connected node; its version and id as labels.")
         .with_callback(move |o| {
             for (version, node_id) in p.node_builds() {
@@ -290,20 +378,34 @@ mod tests {
     use super::*;
     use crate::exposition::{Encoder, Format, encode_families};
 
-    struct Probe;
+    struct Probe {
+        /// Extra checks reported besides `peers` and `telemetry`.
+        checks: usize,
+    }
+
+    const ROOM: SeriesRoom = SeriesRoom {
+        max_clients: 64,
+        max_checks_per_client: 32,
+    };
 
     impl StateProbe for Probe {
         fn series(&self) -> u64 {
             7
         }
+        fn samples(&self) -> u64 {
+            9
+        }
         fn node_up(&self) -> bool {
             true
         }
         fn health_checks(&self) -> Vec<(String, HealthStatus)> {
-            vec![
+            let mut checks = vec![
                 ("peers".into(), HealthStatus::Degraded),
                 ("telemetry".into(), HealthStatus::Healthy),
-            ]
+            ];
+            let flood = (0..self.checks).map(|i| (format!("c{i}"), HealthStatus::Healthy));
+            checks.extend(flood);
+            checks
         }
         fn node_builds(&self) -> Vec<(String, String)> {
             vec![("0.1.0".into(), "node-1".into())]
@@ -321,7 +423,8 @@ mod tests {
     #[test]
     fn names_are_exactly_the_documented_ones() {
         let metrics = Arc::new(ExporterMetrics::new());
-        let t = SelfTelemetry::new(Arc::clone(&metrics), Arc::new(Probe)).unwrap();
+        let t =
+            SelfTelemetry::new(Arc::clone(&metrics), Arc::new(Probe { checks: 0 }), ROOM).unwrap();
         metrics.protocol_error(ProtocolError::UnknownId);
         metrics.protocol_error(ProtocolError::UnknownId);
         metrics.records(5);
@@ -329,6 +432,8 @@ mod tests {
         metrics.connection(ConnectionResult::Accepted);
         metrics.refused_client(ClientRefusal::UidNotAllowed);
         metrics.http_closed(HttpClose::Evicted);
+        metrics.health_limited(HealthLimit::MaxChecksPerClient);
+        metrics.evicted(Eviction::PendingLimit);
         metrics.set_http_connections(4);
         t.observe_scrape(0.002);
         let text = render(&t, Format::Text);
@@ -347,6 +452,11 @@ mod tests {
             "dawn_exporter_http_connections_closed_total{reason=\"evicted\"} 1",
             "dawn_exporter_http_connections_closed_total{reason=\"header_timeout\"} 0",
             "dawn_exporter_http_connections 4",
+            "dawn_exporter_limited_health_checks_total{reason=\"max_checks_per_client\"} 1",
+            "dawn_exporter_limited_health_checks_total{reason=\"max_check_bytes\"} 0",
+            "dawn_exporter_evicted_clients_total{reason=\"pending_limit\"} 1",
+            "dawn_exporter_evicted_clients_total{reason=\"client_limit\"} 0",
+            "dawn_exporter_samples 9",
             "# TYPE dawn_exporter_clients gauge",
             "dawn_exporter_clients 0",
             "dawn_exporter_series 7",
@@ -373,5 +483,30 @@ mod tests {
             "{om}"
         );
         assert!(om.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn every_allowed_check_has_room_beyond_the_sdk_default() {
+        // 64 clients × 32 checks: more than the SDK's default of 2,000 series.
+        let checks = ROOM.max_clients * ROOM.max_checks_per_client - 1;
+        let metrics = Arc::new(ExporterMetrics::new());
+        let t = SelfTelemetry::new(metrics, Arc::new(Probe { checks }), ROOM).unwrap();
+        let text = render(&t, Format::Text);
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("dawn_health_check_status{"))
+            .count();
+        assert_eq!(series, checks + 2);
+        assert!(!text.contains("otel_metric_overflow"), "overflowed");
+        assert!(text.contains("dawn_health_check_status{check=\"peers\"} 1"));
+        assert_eq!(ROOM.checks(), 2049);
+        let huge = SeriesRoom {
+            max_clients: 65_536,
+            max_checks_per_client: 1024,
+        };
+        assert_eq!(
+            (huge.checks(), huge.nodes()),
+            (MAX_SERIES_ROOM, MAX_SERIES_ROOM)
+        );
     }
 }

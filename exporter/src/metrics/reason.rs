@@ -83,16 +83,24 @@ reasons! {
         HandshakeTimeout => "handshake_timeout",
         /// A frame that is not valid at this point of the session.
         UnexpectedFrame => "unexpected_frame",
-        /// The connection exceeded `--ingest.max-clients`.
+        /// A `Hello` at `--ingest.max-clients` while every attached client had sent a whole
+        /// frame within the last second (none could give way).
         ClientLimit => "client_limit",
         /// A client silent for longer than the liveness timeout.
         IdleTimeout => "idle_timeout",
-        /// A client that stopped sending in the middle of a frame.
+        /// A frame not whole within `--ingest.frame-timeout` of its first byte, however its
+        /// bytes trickled in.
         Stalled => "stalled",
         /// A client that does not read what the exporter sends it.
         WriteTimeout => "write_timeout",
         /// A client defining more ids than its series could ever use.
         Flood => "flood",
+        /// A `Define` beyond the bytes of definitions one client may have the exporter
+        /// keep (`--ingest.max-client-bytes`).
+        MaxClientBytes => "max_client_bytes",
+        /// A `Define` beyond the bytes of definitions the store keeps in all
+        /// (`--store.max-definition-bytes`).
+        MaxDefinitionBytes => "max_definition_bytes",
     }
 }
 
@@ -143,6 +151,12 @@ reasons! {
         RefusedMetric => "refused_metric",
         /// Its label values do not fit the metric.
         InvalidLabels => "invalid_labels",
+        /// Its metric id was never defined on the connection (the series is not kept).
+        UnknownMetric => "unknown_metric",
+        /// Its client holds `--ingest.max-client-bytes` of definitions.
+        MaxClientBytes => "max_client_bytes",
+        /// The store holds `--store.max-definition-bytes` of definitions.
+        MaxDefinitionBytes => "max_definition_bytes",
     }
 }
 
@@ -154,6 +168,37 @@ reasons! {
         RefusedSeries => "refused_series",
         /// The connection belongs to an incarnation that a newer one replaced.
         StaleIncarnation => "stale_incarnation",
+        /// A first value of a series for its source while the store holds
+        /// `--store.max-samples` samples (series × sources).
+        MaxSamples => "max_samples",
+        /// A first value of a series for a source that has `--store.max-samples-per-source`.
+        MaxSamplesPerSource => "max_samples_per_source",
+    }
+}
+
+reasons! {
+    /// Why a health check report was cut or dropped:
+    /// `dawn_exporter_limited_health_checks_total{reason}`.
+    HealthLimit {
+        /// A new check name from a client that already reported
+        /// `--health.max-checks-per-client` checks: dropped.
+        MaxChecksPerClient => "max_checks_per_client",
+        /// A report above `--health.max-check-bytes`: its message cut and details dropped
+        /// to fit, its status kept.
+        MaxCheckBytes => "max_check_bytes",
+    }
+}
+
+reasons! {
+    /// Why a telemetry connection was closed to make room for a newer one:
+    /// `dawn_exporter_evicted_clients_total{reason}` (docs/exporter.md, "Admission").
+    Eviction {
+        /// It had not completed its handshake and was the oldest of
+        /// `--ingest.max-pending` such connections.
+        PendingLimit => "pending_limit",
+        /// It was the attached client longest without a whole frame, at
+        /// `--ingest.max-clients`.
+        ClientLimit => "client_limit",
     }
 }
 
@@ -262,6 +307,15 @@ mod tests {
             assert_eq!(r.index(), i);
         }
         for (i, r) in HttpClose::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, r) in IgnoredUpdate::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, r) in HealthLimit::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        for (i, r) in Eviction::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }
     }

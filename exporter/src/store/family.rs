@@ -1,6 +1,7 @@
 //! A metric family: its definition and its series, each with one sample per source.
 
 use std::collections::HashMap;
+use std::mem::size_of;
 use std::sync::Arc;
 
 use dawn_proto::{Define, MetricKind};
@@ -63,6 +64,10 @@ impl Definition {
     }
 }
 
+/// What a series costs in the store beyond its rendered labels: the struct, its slot and
+/// its lookup entry (counted against `--store.max-definition-bytes`).
+pub(crate) const SERIES_BYTES: usize = size_of::<Series>() + 64;
+
 /// One label set of a family.
 #[derive(Debug)]
 pub(crate) struct Series {
@@ -121,6 +126,19 @@ impl Family {
         self.by_labels.len()
     }
 
+    /// What the definition costs against `--store.max-definition-bytes`: the family, its
+    /// text and its bucket bounds (kept as numbers and as rendered `le` values).
+    pub(crate) fn bytes(&self) -> usize {
+        let def = &self.def;
+        let labels: usize = def
+            .label_names
+            .iter()
+            .map(|l| l.len() + size_of::<String>())
+            .sum();
+        let bounds = def.buckets.as_ref().map_or(0, |b| b.bounds().len() * 64);
+        size_of::<Family>() + def.name.len() + def.help.len() + labels + bounds
+    }
+
     /// Whether nothing refers to this family any more.
     pub(crate) fn unused(&self) -> bool {
         self.definers == 0 && self.by_labels.is_empty()
@@ -168,19 +186,17 @@ impl Family {
         self.series.get_mut(slot as usize).and_then(Option::as_mut)
     }
 
-    /// Drops the series in `slot` if nothing refers to it any more; whether it did.
-    pub(crate) fn remove_if_unused(&mut self, slot: u32) -> bool {
-        let Some(entry) = self.series.get_mut(slot as usize) else {
-            return false;
-        };
+    /// Drops the series in `slot` if nothing refers to it any more; the length of its
+    /// rendered labels if it did.
+    pub(crate) fn remove_if_unused(&mut self, slot: u32) -> Option<usize> {
+        let entry = self.series.get_mut(slot as usize)?;
         if !entry.as_ref().is_some_and(Series::unused) {
-            return false;
+            return None;
         }
-        if let Some(series) = entry.take() {
-            self.by_labels.remove(&series.labels);
-            self.free.push(slot);
-        }
-        true
+        let series = entry.take()?;
+        self.by_labels.remove(&series.labels);
+        self.free.push(slot);
+        Some(series.labels.len())
     }
 
     /// Live series in slot order (the order of the exposition).
@@ -238,7 +254,7 @@ mod tests {
         let a = f.insert(f.render(&["x".into()]));
         let b = f.insert(f.render(&["y".into()]));
         assert_eq!(f.find("a=\"y\""), Some(b));
-        assert!(f.remove_if_unused(a));
+        assert_eq!(f.remove_if_unused(a), Some(5));
         assert_eq!(f.find("a=\"x\""), None);
         let c = f.insert(f.render(&["z".into()]));
         assert_eq!(c, a);

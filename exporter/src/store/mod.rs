@@ -12,6 +12,14 @@
 //! reconnects and exporter restarts exactly. A source without a connection keeps its samples
 //! for the source TTL, then [`Store::expire`] forgets them.
 //!
+//! Memory: the store counts what it keeps and refuses beyond its caps, never growing with
+//! what a client sends: series (`--store.max-series`, per metric too), the bytes of their
+//! definitions (family names, help, label names and bounds, and each series' labels:
+//! `--store.max-definition-bytes`), samples (series × sources: `--store.max-samples`, and
+//! per source), and departed sources (at most [`MAX_DEPARTED_SOURCES`]; a source that left
+//! nothing behind is forgotten at once). A refused first value leaves the series as it was
+//! and is tried again with the next update.
+//!
 //! Time is an input ([`Store::expire`] and friends take `now`), so tests use a fake clock.
 //! Every method takes the store's lock once, briefly: the ingest path applies a whole batch
 //! under one lock; a scrape renders under it (string appends and number formatting only).
@@ -30,12 +38,16 @@ use dawn_proto::{Define, MetricKind, Value};
 pub use render::Alias;
 pub use source::SourceKey;
 
-use family::{Definition, Family};
+use family::{Definition, Family, SERIES_BYTES};
 use sample::{Applied, Sample};
 use source::Sources;
 
 /// Name prefixes reserved for the exporter's own metrics.
 pub const RESERVED_PREFIXES: &[&str] = &["dawn_exporter_", "dawn_node_", "dawn_health_"];
+
+/// Most sources kept without a connection (for the source TTL); beyond it, the one gone
+/// longest is forgotten early with its samples.
+pub const MAX_DEPARTED_SOURCES: usize = 1024;
 
 /// Caps and lifetimes of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +56,13 @@ pub struct StoreLimits {
     pub max_series: usize,
     /// Most series held per metric (`--store.max-series-per-metric`).
     pub max_series_per_metric: usize,
+    /// Most bytes of family definitions and series labels held
+    /// (`--store.max-definition-bytes`).
+    pub max_definition_bytes: usize,
+    /// Most samples (one per series and source) held (`--store.max-samples`).
+    pub max_samples: usize,
+    /// Most samples held per source (`--store.max-samples-per-source`).
+    pub max_samples_per_source: usize,
     /// How long a disconnected source's values are kept (`--store.source-ttl`).
     pub source_ttl: Duration,
 }
@@ -53,6 +72,9 @@ impl Default for StoreLimits {
         StoreLimits {
             max_series: 100_000,
             max_series_per_metric: 10_000,
+            max_definition_bytes: 64 << 20,
+            max_samples: 500_000,
+            max_samples_per_source: 100_000,
             source_ttl: Duration::from_secs(300),
         }
     }
@@ -115,6 +137,16 @@ pub enum DefineError {
         /// The reserved prefix it starts with.
         prefix: &'static str,
     },
+    /// The store holds `--store.max-definition-bytes` of definitions.
+    #[error(
+        "metric {name} refused: the exporter holds its maximum of {limit} bytes of definitions (--store.max-definition-bytes)"
+    )]
+    MaxDefinitionBytes {
+        /// The metric.
+        name: String,
+        /// The cap.
+        limit: usize,
+    },
 }
 
 /// Why a series is refused.
@@ -144,6 +176,33 @@ pub enum SeriesError {
         /// The cap.
         limit: usize,
     },
+    /// The store holds `--store.max-definition-bytes` of definitions.
+    #[error(
+        "a series of {metric} refused: the exporter holds its maximum of {limit} bytes of definitions (--store.max-definition-bytes)"
+    )]
+    MaxDefinitionBytes {
+        /// The metric.
+        metric: String,
+        /// The cap.
+        limit: usize,
+    },
+}
+
+/// Why the first value of a series for a source was not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SampleError {
+    /// The store holds `--store.max-samples` samples.
+    #[error("the exporter holds its maximum of {limit} samples (--store.max-samples)")]
+    MaxSamples {
+        /// The cap.
+        limit: usize,
+    },
+    /// The source holds `--store.max-samples-per-source` samples.
+    #[error("this source holds its maximum of {limit} samples (--store.max-samples-per-source)")]
+    MaxSamplesPerSource {
+        /// The cap.
+        limit: usize,
+    },
 }
 
 /// Result of [`Store::apply`].
@@ -153,6 +212,8 @@ pub struct ApplyOutcome {
     pub applied: u64,
     /// Tags of the updates refused because a counter or histogram went backwards.
     pub decreased: Vec<u32>,
+    /// Tags of first values not kept, over a sample cap.
+    pub refused: Vec<(u32, SampleError)>,
     /// The whole batch was ignored: the source has a newer incarnation than the caller's.
     pub stale_incarnation: bool,
 }
@@ -173,6 +234,10 @@ struct Inner {
     claimed: HashMap<String, u32>,
     sources: Sources,
     total_series: usize,
+    /// Samples held, over every series and source.
+    total_samples: usize,
+    /// Bytes of family definitions and series labels held.
+    definition_bytes: usize,
 }
 
 impl Store {
@@ -225,14 +290,38 @@ impl Store {
     }
 
     /// Ends a connection of `source`; its values stay for the source TTL after the last one.
-    pub fn detach(&self, source: SourceId, now: Instant) {
+    /// A source that left no value (and no count of dropped records) is forgotten at once,
+    /// and beyond [`MAX_DEPARTED_SOURCES`] the source gone longest is forgotten early;
+    /// returns the keys of sources forgotten early with their values.
+    pub fn detach(&self, source: SourceId, now: Instant) -> Vec<SourceKey> {
         let mut inner = self.lock();
-        if let Some(s) = inner.sources.get_mut(source.0) {
-            s.connections = s.connections.saturating_sub(1);
-            if s.connections == 0 {
-                s.disconnected_at = Some(now);
+        let Some(s) = inner.sources.get_mut(source.0) else {
+            return Vec::new();
+        };
+        s.connections = s.connections.saturating_sub(1);
+        if s.connections > 0 {
+            return Vec::new();
+        }
+        s.disconnected_at = Some(now);
+        if s.held.is_empty() && s.dropped == 0 {
+            inner.sources.remove(source.0);
+            return Vec::new();
+        }
+        let departed = inner.sources.disconnected_before(now);
+        let excess = departed.len().saturating_sub(MAX_DEPARTED_SOURCES);
+        let mut oldest: Vec<(Instant, u32)> = departed
+            .into_iter()
+            .filter_map(|slot| Some((inner.sources.get(slot)?.disconnected_at?, slot)))
+            .collect();
+        oldest.sort_unstable();
+        let mut gone = Vec::new();
+        for (_, slot) in oldest.into_iter().take(excess) {
+            inner.drop_samples_of(slot);
+            if let Some(s) = inner.sources.remove(slot) {
+                gone.push(s.key);
             }
         }
+        gone
     }
 
     /// Holds the family `def` describes, creating it or checking that it agrees with the
@@ -271,7 +360,17 @@ impl Store {
                         shared: shared.clone(),
                     });
                 }
-                let slot = inner.insert_family(Family::new(Definition::new(def)));
+                let family = Family::new(Definition::new(def));
+                let limit = self.limits.max_definition_bytes;
+                let bytes = inner.definition_bytes.saturating_add(family.bytes());
+                if bytes > limit {
+                    return Err(DefineError::MaxDefinitionBytes {
+                        name: def.name.clone(),
+                        limit,
+                    });
+                }
+                inner.definition_bytes = bytes;
+                let slot = inner.insert_family(family);
                 for n in exposed {
                     inner.claimed.insert(n, slot);
                 }
@@ -302,7 +401,7 @@ impl Store {
         label_values: &[String],
     ) -> Result<SeriesId, SeriesError> {
         let mut inner = self.lock();
-        let total = inner.total_series;
+        let (total, bytes) = (inner.total_series, inner.definition_bytes);
         let Some(f) = inner.family_mut(family.0) else {
             // Unreachable while the caller holds the family; refuse rather than panic.
             return Err(SeriesError::MaxSeries {
@@ -329,8 +428,17 @@ impl Store {
                         limit: self.limits.max_series_per_metric,
                     });
                 }
+                let cost = SERIES_BYTES + labels.len();
+                let limit = self.limits.max_definition_bytes;
+                if bytes.saturating_add(cost) > limit {
+                    return Err(SeriesError::MaxDefinitionBytes {
+                        metric: f.def.name.clone(),
+                        limit,
+                    });
+                }
                 let slot = f.insert(labels);
                 inner.total_series += 1;
+                inner.definition_bytes += cost;
                 slot
             }
         };
@@ -359,11 +467,12 @@ impl Store {
     /// source has a value and no connection holds it.
     pub fn retire(&self, source: SourceId, series: SeriesId) {
         let mut inner = self.lock();
-        if let Some(s) = inner
+        let removed = inner
             .family_mut(series.family)
             .and_then(|f| f.get_mut(series.slot))
-        {
-            s.remove_sample(source.0);
+            .is_some_and(|s| s.remove_sample(source.0));
+        if removed {
+            inner.total_samples = inner.total_samples.saturating_sub(1);
         }
         if let Some(src) = inner.sources.get_mut(source.0) {
             src.held.remove(&(series.family, series.slot));
@@ -389,12 +498,16 @@ impl Store {
             return outcome;
         }
         let Inner {
-            families, sources, ..
+            families,
+            sources,
+            total_samples,
+            ..
         } = &mut *inner;
         let Some(src) = sources.get_mut(source.0) else {
             outcome.stale_incarnation = true;
             return outcome;
         };
+        let limits = &self.limits;
         for (id, value, tag) in updates {
             let Some(series) = families
                 .get_mut(id.family as usize)
@@ -409,9 +522,21 @@ impl Store {
                     Applied::Decreased => outcome.decreased.push(tag),
                 },
                 None => {
-                    series.samples.push((source.0, Sample::from_value(value)));
-                    src.held.insert((id.family, id.slot));
-                    outcome.applied += 1;
+                    if src.held.len() >= limits.max_samples_per_source {
+                        let limit = limits.max_samples_per_source;
+                        let refused = SampleError::MaxSamplesPerSource { limit };
+                        outcome.refused.push((tag, refused));
+                    } else if *total_samples >= limits.max_samples {
+                        let refused = SampleError::MaxSamples {
+                            limit: limits.max_samples,
+                        };
+                        outcome.refused.push((tag, refused));
+                    } else {
+                        series.samples.push((source.0, Sample::from_value(value)));
+                        src.held.insert((id.family, id.slot));
+                        *total_samples += 1;
+                        outcome.applied += 1;
+                    }
                 }
             }
         }
@@ -450,6 +575,16 @@ impl Store {
     /// Series held now (with or without values).
     pub fn series_count(&self) -> usize {
         self.lock().total_series
+    }
+
+    /// Samples held now (one per series and source with a value).
+    pub fn sample_count(&self) -> usize {
+        self.lock().total_samples
+    }
+
+    /// Bytes of family definitions and series labels held now.
+    pub fn definition_bytes(&self) -> usize {
+        self.lock().definition_bytes
     }
 
     /// Sources known now (connected, or disconnected within the TTL).
@@ -509,6 +644,7 @@ impl Inner {
             return;
         }
         if let Some(f) = entry.take() {
+            self.definition_bytes = self.definition_bytes.saturating_sub(f.bytes());
             self.by_name.remove(&f.def.name);
             for n in exposed_names(&f.def.name, f.def.kind) {
                 self.claimed.remove(&n);
@@ -520,9 +656,11 @@ impl Inner {
     fn remove_series_if_unused(&mut self, id: SeriesId) {
         let removed = self
             .family_mut(id.family)
-            .is_some_and(|f| f.remove_if_unused(id.slot));
-        if removed {
+            .and_then(|f| f.remove_if_unused(id.slot));
+        if let Some(labels) = removed {
             self.total_series = self.total_series.saturating_sub(1);
+            let cost = SERIES_BYTES + labels;
+            self.definition_bytes = self.definition_bytes.saturating_sub(cost);
             self.remove_family_if_unused(id.family);
         }
     }
@@ -534,8 +672,12 @@ impl Inner {
             None => return,
         };
         for (family, series) in held {
-            if let Some(s) = self.family_mut(family).and_then(|f| f.get_mut(series)) {
-                s.remove_sample(slot);
+            let removed = self
+                .family_mut(family)
+                .and_then(|f| f.get_mut(series))
+                .is_some_and(|s| s.remove_sample(slot));
+            if removed {
+                self.total_samples = self.total_samples.saturating_sub(1);
             }
             self.remove_series_if_unused(SeriesId {
                 family,

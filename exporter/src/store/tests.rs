@@ -94,6 +94,9 @@ fn limits() -> StoreLimits {
     StoreLimits {
         max_series: 100,
         max_series_per_metric: 10,
+        max_definition_bytes: 1 << 20,
+        max_samples: 1000,
+        max_samples_per_source: 100,
         source_ttl: Duration::from_secs(300),
     }
 }
@@ -509,4 +512,127 @@ fn names_colliding_in_the_exposition_are_refused() {
     // Once the counter is gone, the name is free.
     store.release_family(family);
     assert!(store.define(&gauge("p2p_connections")).is_ok());
+}
+
+#[test]
+fn samples_are_capped_per_source_and_in_total_and_counted_back() {
+    let store = Store::new(StoreLimits {
+        max_samples: 3,
+        max_samples_per_source: 2,
+        ..limits()
+    });
+    let family = store.define(&defs::breaker_state(0)).unwrap();
+    let series: Vec<SeriesId> = ["a", "b", "c"]
+        .iter()
+        .map(|p| store.series(family, &labels(&[p])).unwrap())
+        .collect();
+    let one = Value::Gauge(1.0);
+    let a = store.attach(&SourceKey::new("c", "a"), 1).source;
+    let all = |src| store.apply(src, 1, series.iter().zip(0..).map(|(s, t)| (*s, &one, t)));
+    let outcome = all(a);
+    assert_eq!(outcome.applied, 2);
+    assert_eq!(
+        outcome.refused,
+        vec![(2, SampleError::MaxSamplesPerSource { limit: 2 })]
+    );
+    let b = store.attach(&SourceKey::new("c", "b"), 1).source;
+    let outcome = all(b);
+    assert_eq!(outcome.applied, 1);
+    let over = SampleError::MaxSamples { limit: 3 };
+    assert_eq!(outcome.refused, vec![(1, over), (2, over)]);
+    assert!(
+        outcome.refused[0]
+            .1
+            .to_string()
+            .contains("--store.max-samples")
+    );
+    assert_eq!(store.sample_count(), 3);
+    // Existing samples are updated whatever the caps.
+    assert_eq!(all(a).applied, 2);
+    // Memory comes back: a retire, a new incarnation, a source forgotten.
+    store.retire(a, series[0]);
+    assert_eq!(store.sample_count(), 2);
+    store.attach(&SourceKey::new("c", "a"), 2);
+    assert_eq!(store.sample_count(), 1);
+    store.detach(b, Instant::now());
+    assert_eq!(
+        store
+            .expire(Instant::now() + Duration::from_secs(300))
+            .len(),
+        1
+    );
+    assert_eq!(store.sample_count(), 0);
+}
+
+#[test]
+fn definition_bytes_are_capped_and_returned() {
+    let store = Store::new(limits());
+    let empty = store.definition_bytes();
+    assert_eq!(empty, 0);
+    let family = store.define(&defs::breaker_state(0)).unwrap();
+    let with_family = store.definition_bytes();
+    assert!(with_family > 0);
+    let series = store.series(family, &labels(&["a"])).unwrap();
+    let with_series = store.definition_bytes();
+    assert!(with_series > with_family);
+    // A cap just above what is held refuses the next family and the next series.
+    let tight = Store::new(StoreLimits {
+        max_definition_bytes: with_series + 10,
+        ..limits()
+    });
+    let f = tight.define(&defs::breaker_state(0)).unwrap();
+    tight.series(f, &labels(&["a"])).unwrap();
+    let err = tight.series(f, &labels(&["b"])).unwrap_err();
+    assert!(
+        matches!(err, SeriesError::MaxDefinitionBytes { .. }),
+        "{err}"
+    );
+    let err = tight.define(&defs::peers(1)).unwrap_err();
+    assert!(
+        err.to_string().contains("--store.max-definition-bytes"),
+        "{err}"
+    );
+    // Released holds give every byte back.
+    store.release_series(series);
+    store.release_family(family);
+    assert_eq!(store.definition_bytes(), 0);
+}
+
+#[test]
+fn a_source_that_left_nothing_is_forgotten_at_once() {
+    let store = Store::new(limits());
+    let t0 = Instant::now();
+    let src = store.attach(&SourceKey::new("c", "silent"), 1).source;
+    assert!(store.detach(src, t0).is_empty());
+    assert_eq!(store.source_count(), 0);
+    // One that reported dropped records is kept, so its count continues exactly.
+    let src = store.attach(&SourceKey::new("c", "dropper"), 1).source;
+    store.report_dropped(src, 3);
+    store.detach(src, t0);
+    assert_eq!(store.source_count(), 1);
+}
+
+#[test]
+fn beyond_the_most_departed_sources_the_oldest_is_forgotten_early() {
+    let store = Store::new(StoreLimits {
+        max_samples: 10_000,
+        max_samples_per_source: 10,
+        ..limits()
+    });
+    let t0 = Instant::now();
+    let family = store.define(&defs::peers(0)).unwrap();
+    let series = store.series(family, &[]).unwrap();
+    for i in 0..=MAX_DEPARTED_SOURCES {
+        let key = SourceKey::new("c", format!("n{i}"));
+        let src = store.attach(&key, 1).source;
+        store.apply(src, 1, [(series, &Value::Gauge(1.0), 0)]);
+        let gone = store.detach(src, t0 + Duration::from_millis(i as u64));
+        if i < MAX_DEPARTED_SOURCES {
+            assert!(gone.is_empty());
+        } else {
+            assert_eq!(gone, [SourceKey::new("c", "n0")]);
+        }
+    }
+    assert_eq!(store.source_count(), MAX_DEPARTED_SOURCES);
+    assert_eq!(store.sample_count(), MAX_DEPARTED_SOURCES);
 }

@@ -1,4 +1,5 @@
-//! What the frames of an attached client do to its id tables, and the events they give.
+//! What the frames of an attached client do to its id tables and health checks, and the
+//! events they give.
 
 use std::sync::Arc;
 
@@ -7,117 +8,160 @@ use dawn_proto::{
     validate_label_values, validate_value,
 };
 
+use super::checks::{Checks, Verdict, report_bytes};
 use super::event::Event;
 use super::output::Output;
 use super::tables::{HeldSeries, MetricSlot, SeriesSlot, Tables};
 use super::{End, Handles, SessionLimits};
-use crate::metrics::{IgnoredUpdate, ProtocolError, SeriesRejection};
+use crate::metrics::{HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
 
 /// The state of a session after its handshake.
 pub(super) struct Active<H: Handles> {
     /// The client's incarnation, for messages.
     pub(super) incarnation: u64,
     pub(super) tables: Tables<H>,
+    checks: Checks,
 }
 
 impl<H: Handles> Active<H> {
-    pub(super) fn new(incarnation: u64) -> Self {
+    pub(super) fn new(incarnation: u64, limits: &SessionLimits) -> Self {
         Active {
             incarnation,
-            tables: Tables::default(),
+            tables: Tables::new(limits.max_client_bytes),
+            checks: Checks::new(limits.max_checks, limits.max_check_bytes),
         }
     }
 
-    /// A `Define`: checked here, then offered to the store. `Some` ends the session.
+    /// A `Define`: checked here, kept within the client's budget, then offered to the
+    /// store. `Some` ends the session.
     pub(super) fn define(
         &mut self,
         out: &mut Output<H>,
         limits: &SessionLimits,
         def: Define,
     ) -> Option<End> {
-        if let Some(existing) = self.tables.metrics.get(&def.id) {
-            if *existing.def != def {
-                let message = format!(
-                    "metric id {} is already defined as {} on this connection; the new definition ({}) is ignored",
-                    def.id, existing.def.name, def.name
-                );
-                out.error(ProtocolError::DuplicateId, message);
+        match self.tables.metrics.get(&def.id) {
+            Some(MetricSlot::Kept { def: existing, .. }) => {
+                if **existing != def {
+                    let message = format!(
+                        "metric id {} is already defined as {} on this connection; the new definition ({}) is ignored",
+                        def.id, existing.name, def.name
+                    );
+                    out.error(ProtocolError::DuplicateId, message);
+                }
+                return None;
             }
+            // A new definition replaces a refused one.
+            Some(MetricSlot::Refused) => {}
+            None => {
+                let max = limits.max_metric_ids;
+                if self.tables.metrics.len() >= max {
+                    let message = format!("more than {max} metric definitions on one connection");
+                    return Some(out.fatal(ProtocolError::Flood, message));
+                }
+            }
+        }
+        let id = def.id;
+        if let Err(e) = validate_define(&def) {
+            out.error((&e).into(), e.to_string());
+            self.tables.refuse_metric(id);
             return None;
         }
-        let max = limits.max_metric_ids;
-        if self.tables.metrics.len() >= max {
-            let message = format!("more than {max} metric definitions on one connection");
-            return Some(out.fatal(ProtocolError::Flood, message));
-        }
         let def = Arc::new(def);
-        match validate_define(&def) {
-            Err(e) => out.error((&e).into(), e.to_string()),
-            Ok(()) => out.event(Event::Define {
-                id: def.id,
-                def: Arc::clone(&def),
-            }),
-        }
         // Refused until the store admits it (`Session::define_held`).
-        let slot = MetricSlot { def, family: None };
-        self.tables.metrics.insert(slot.def.id, slot);
+        if self.tables.keep_metric(Arc::clone(&def)) {
+            out.event(Event::Define { id, def });
+        } else {
+            let message = format!(
+                "metric {} (id {id}) refused: this client already has {} of its {} bytes of definitions (--ingest.max-client-bytes); its series are ignored",
+                def.name,
+                self.tables.bytes(),
+                self.tables.max_bytes()
+            );
+            out.error(ProtocolError::MaxClientBytes, message);
+            self.tables.refuse_metric(id);
+        }
         None
     }
 
-    /// A `Series`: checked here, then offered to the store. `Some` ends the session.
+    /// A `Series`: checked here against its metric, kept within the client's budget, then
+    /// offered to the store. `Some` ends the session.
     pub(super) fn series(
         &mut self,
         out: &mut Output<H>,
         limits: &SessionLimits,
         def: SeriesDef,
     ) -> Option<End> {
-        if let Some(existing) = self.tables.series.get(&def.id) {
-            if existing.def != def {
-                let message = format!(
-                    "series id {} is already defined as {} on this connection; the new definition is ignored",
-                    def.id,
-                    self.tables.describe_series(def.id)
-                );
-                out.error(ProtocolError::DuplicateId, message);
+        match self.tables.series.get(&def.id) {
+            Some(SeriesSlot::Kept { def: existing, .. }) => {
+                if *existing != def {
+                    let message = format!(
+                        "series id {} is already defined as {} on this connection; the new definition is ignored",
+                        def.id,
+                        self.tables.describe_series(def.id)
+                    );
+                    out.error(ProtocolError::DuplicateId, message);
+                }
+                return None;
             }
-            return None;
-        }
-        let max = limits.max_series_ids;
-        if self.tables.series.len() >= max {
-            let message = format!("more than {max} series definitions on one connection");
-            return Some(out.fatal(ProtocolError::Flood, message));
-        }
-        match self.tables.metrics.get(&def.metric) {
+            // A new definition replaces a refused one.
+            Some(SeriesSlot::Refused) => {}
             None => {
+                let max = limits.max_series_ids;
+                if self.tables.series.len() >= max {
+                    let message = format!("more than {max} series definitions on one connection");
+                    return Some(out.fatal(ProtocolError::Flood, message));
+                }
+            }
+        }
+        let id = def.id;
+        let (metric, family) = match self.tables.metrics.get(&def.metric) {
+            None => {
+                // Nothing of it is kept: its label values could be any size.
                 let message = format!(
-                    "series id {} refers to metric id {}, which this connection never defined",
-                    def.id, def.metric
+                    "series id {id} refers to metric id {}, which this connection never defined; the series is not kept",
+                    def.metric
                 );
-                out.event(Event::SeriesRejected(SeriesRejection::RefusedMetric));
+                out.event(Event::SeriesRejected(SeriesRejection::UnknownMetric));
                 out.error(ProtocolError::UnknownId, message);
+                self.tables.remove_series(id);
+                return None;
             }
-            Some(MetricSlot { family: None, .. }) => {
-                out.event(Event::SeriesRejected(SeriesRejection::RefusedMetric));
-            }
-            Some(MetricSlot {
+            Some(MetricSlot::Kept {
                 def: metric,
                 family: Some(family),
-            }) => match validate_label_values(metric, &def) {
-                Err(e) => {
-                    out.event(Event::SeriesRejected(SeriesRejection::InvalidLabels));
-                    out.error((&e).into(), e.to_string());
-                }
-                Ok(()) => out.event(Event::Series {
-                    id: def.id,
-                    family: *family,
-                    label_values: def.label_values.clone(),
-                }),
-            },
+            }) => (metric, *family),
+            Some(MetricSlot::Kept { family: None, .. } | MetricSlot::Refused) => {
+                out.event(Event::SeriesRejected(SeriesRejection::RefusedMetric));
+                self.tables.refuse_series(id);
+                return None;
+            }
+        };
+        if let Err(e) = validate_label_values(metric, &def) {
+            out.event(Event::SeriesRejected(SeriesRejection::InvalidLabels));
+            out.error((&e).into(), e.to_string());
+            self.tables.refuse_series(id);
+            return None;
         }
+        let label_values = def.label_values.clone();
         // Refused until the store admits it (`Session::series_held`).
-        self.tables
-            .series
-            .insert(def.id, SeriesSlot { def, held: None });
+        if self.tables.keep_series(def) {
+            out.event(Event::Series {
+                id,
+                family,
+                label_values,
+            });
+        } else {
+            let reason = SeriesRejection::MaxClientBytes;
+            let message = format!(
+                "series id {id} refused: this client already has {} of its {} bytes of definitions (--ingest.max-client-bytes)",
+                self.tables.bytes(),
+                self.tables.max_bytes()
+            );
+            out.event(Event::SeriesRejected(reason));
+            out.error_frame(reason.as_str(), message);
+            self.tables.refuse_series(id);
+        }
         None
     }
 
@@ -139,8 +183,8 @@ impl<H: Handles> Active<H> {
                     );
                     out.error(ProtocolError::UnknownId, message);
                 }
-                Some(SeriesSlot { held: None, .. }) => refused += 1,
-                Some(SeriesSlot {
+                Some(SeriesSlot::Kept { held: None, .. } | SeriesSlot::Refused) => refused += 1,
+                Some(SeriesSlot::Kept {
                     held: Some(HeldSeries { series, metric }),
                     ..
                 }) => match validate_value(metric, &update.value) {
@@ -171,13 +215,13 @@ impl<H: Handles> Active<H> {
     /// A `Retire`: the held series are handed back.
     pub(super) fn retire(&mut self, out: &mut Output<H>, retire: Retire) {
         for id in retire.series {
-            match self.tables.series.remove(&id) {
-                Some(SeriesSlot {
+            match self.tables.remove_series(id) {
+                Some(SeriesSlot::Kept {
                     held: Some(held), ..
                 }) => out.event(Event::Retire {
                     series: held.series,
                 }),
-                Some(SeriesSlot { held: None, .. }) => {}
+                Some(SeriesSlot::Kept { held: None, .. } | SeriesSlot::Refused) => {}
                 None => {
                     let message =
                         format!("retire of series id {id}, which this connection never defined");
@@ -196,12 +240,37 @@ impl<H: Handles> Active<H> {
         );
         out.error(ProtocolError::CounterDecrease, message);
     }
-}
 
-/// A `Health` report: passed on when valid.
-pub(super) fn health<H: Handles>(out: &mut Output<H>, health: Health) {
-    match validate_health(&health) {
-        Ok(()) => out.event(Event::Health(health)),
-        Err(e) => out.error((&e).into(), format!("{e}; health report ignored")),
+    /// A `Health` report: passed on when valid and within the client's checks, cut to fit
+    /// if needed.
+    pub(super) fn health(&mut self, out: &mut Output<H>, health: Health) {
+        if let Err(e) = validate_health(&health) {
+            out.error((&e).into(), format!("{e}; health report ignored"));
+            return;
+        }
+        let (check, bytes) = (health.check.clone(), report_bytes(&health));
+        match self.checks.admit(health) {
+            Verdict::Keep { report, cut } => {
+                if cut {
+                    let reason = HealthLimit::MaxCheckBytes;
+                    let message = format!(
+                        "health check {check:?} is {bytes} bytes, more than the {} allowed (--health.max-check-bytes); its message and details were cut",
+                        self.checks.max_bytes()
+                    );
+                    out.event(Event::HealthLimited(reason));
+                    out.error_frame(reason.as_str(), message);
+                }
+                out.event(Event::Health(report));
+            }
+            Verdict::Drop => {
+                let reason = HealthLimit::MaxChecksPerClient;
+                let message = format!(
+                    "health check {check:?} dropped: this client already reported {} checks (--health.max-checks-per-client)",
+                    self.checks.max_checks()
+                );
+                out.event(Event::HealthLimited(reason));
+                out.error_frame(reason.as_str(), message);
+            }
+        }
     }
 }

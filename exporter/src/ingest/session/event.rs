@@ -10,21 +10,34 @@ use dawn_proto::{Define, Health, Hello};
 
 use super::End;
 use super::tables::Handles;
-use crate::metrics::{IgnoredUpdate, ProtocolError, SeriesRejection};
+use crate::metrics::{Eviction, HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
+
+/// A line the exporter logs at warn about one client, rate-limited by its `reason` (one of
+/// the reason enums' labels): the first of a reason in full, then a count per interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Warning {
+    /// The label of the reason, e.g. `unknown_id`.
+    pub(crate) reason: &'static str,
+    /// The whole line.
+    pub(crate) message: String,
+}
 
 /// One thing that happened on a connection, for the applier.
 ///
-/// `Define` and `Series` ask for the store's verdict: the applier answers with
+/// `Attach`, `Define` and `Series` ask for a verdict: the applier answers with
+/// [`super::Session::admitted`] / [`super::Session::refuse_over_limit`],
 /// [`super::Session::define_held`] / [`super::Session::define_refused`] (or the `series_`
 /// pair) before it polls again. `Apply` is answered with
-/// [`super::Session::counter_decreased`] for every update the store kept back.
+/// [`super::Session::counter_decreased`] or [`super::Session::sample_refused`] for every
+/// update the store kept back.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Event<H: Handles> {
     /// A frame of the kind at `kind` in `Frame::KIND_NAMES` arrived
     /// (`dawn_exporter_frames_total`).
     Received { kind: usize },
-    /// The handshake succeeded at `now`: attach the client's source to the store and the
-    /// health model, count an accepted connection.
+    /// A valid `Hello` arrived at `now`: take a client slot (answer `admitted`, or
+    /// `refuse_over_limit` when none can be had), then attach the client's source to the
+    /// store and the health model and count an accepted connection.
     Attach {
         hello: Box<Hello>,
         version: u16,
@@ -53,8 +66,11 @@ pub(crate) enum Event<H: Handles> {
     /// `n` updates were dropped without an error frame
     /// (`dawn_exporter_ignored_updates_total{reason}`).
     IgnoredUpdates { reason: IgnoredUpdate, n: u64 },
-    /// A valid health check report.
+    /// A valid health check report, within the client's limits.
     Health(Health),
+    /// A health check report was dropped or cut
+    /// (`dawn_exporter_limited_health_checks_total{reason}`).
+    HealthLimited(HealthLimit),
     /// The client's readiness.
     Ready(bool),
     /// The client's cumulative count of records it could not keep.
@@ -64,6 +80,10 @@ pub(crate) enum Event<H: Handles> {
     Retire { series: H::Series },
     /// The client broke the protocol (`dawn_exporter_decode_errors_total{reason}`).
     ProtocolError(ProtocolError),
+    /// The connection gave way to a newer one (`dawn_exporter_evicted_clients_total{reason}`).
+    Evicted(Eviction),
+    /// A line to log at warn, rate-limited.
+    Warn(Warning),
     /// The attached session closed at `now` for `end`: give back every hold and detach.
     Detach {
         end: End,

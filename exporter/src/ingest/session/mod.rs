@@ -2,12 +2,16 @@
 //! quinn-proto's `Connection`: bytes and time in; reply frames and [`Event`]s out.
 //!
 //! The session owns only protocol state: where the handshake stands, the connection's id
-//! tables, the error-frame budget, the frame decoder and its deadlines. It touches no
-//! store, health model, metric, socket or clock (it logs what it decides, as quinn-proto
-//! does). Where a decision belongs to the shared
-//! store (a definition that conflicts with another client's, a series over a cap), the
-//! session emits the event and the applier reports the store's verdict back through
-//! [`Session::define_held`] and its siblings; until then the definition counts as refused.
+//! tables and their byte budget, its health checks, the error-frame budget, the frame
+//! decoder and its deadlines (a whole handshake within the handshake timeout, a whole frame
+//! within the frame timeout of its first byte, however the bytes trickle). It touches no
+//! store, health model, metric, socket or clock (it logs what it decides at debug, as
+//! quinn-proto does, and hands warnings out as events for a rate-limited log). Where a
+//! decision belongs to shared state (a client slot, a definition that conflicts with another
+//! client's, a series or sample over a cap), the session emits the event and the applier
+//! reports the verdict back through [`Session::admitted`], [`Session::define_held`] and
+//! their siblings; until then the client waits for its `Welcome`, the definition counts as
+//! refused.
 //!
 //! Driving it:
 //!
@@ -20,6 +24,7 @@
 //! 4. [`Session::close`] when the connection is done, and apply its last events.
 
 mod active;
+mod checks;
 mod event;
 mod output;
 mod tables;
@@ -33,13 +38,13 @@ use dawn_proto::{
     Batch, DecodeError, Frame, FrameDecoder, Hello, Value, Welcome, negotiate, supported_versions,
     validate_hello,
 };
-use tracing::{debug, warn};
+use tracing::debug;
 
-use crate::metrics::{ProtocolError, SeriesRejection};
+use crate::metrics::{Eviction, IgnoredUpdate, ProtocolError, SeriesRejection};
 use active::Active;
 use output::Output;
 
-pub(crate) use event::Event;
+pub(crate) use event::{Event, Warning};
 pub(crate) use tables::Handles;
 
 /// Limits of one connection.
@@ -51,12 +56,20 @@ pub(crate) struct SessionLimits {
     pub(crate) handshake_timeout: Duration,
     /// A client silent for this long is disconnected.
     pub(crate) idle_timeout: Duration,
+    /// A frame must be whole this long after its first byte arrived.
+    pub(crate) frame_timeout: Duration,
     /// Most metric ids one connection may define.
     pub(crate) max_metric_ids: usize,
     /// Most series ids one connection may hold (admitted or refused).
     pub(crate) max_series_ids: usize,
     /// Error frames sent per connection before further problems are only counted.
     pub(crate) max_error_frames: u32,
+    /// Most bytes of definitions the connection may have the exporter keep.
+    pub(crate) max_client_bytes: usize,
+    /// Most distinct health checks the connection may report.
+    pub(crate) max_checks: usize,
+    /// Largest health check report kept whole; larger ones are cut to it.
+    pub(crate) max_check_bytes: usize,
 }
 
 /// Why a session ended.
@@ -75,6 +88,8 @@ pub(crate) enum End {
         reason: ProtocolError,
         message: String,
     },
+    /// The connection gave way to a newer one; a `Reject` was queued.
+    Evicted { reason: Eviction, message: String },
 }
 
 impl End {
@@ -86,20 +101,28 @@ impl End {
             End::Shutdown => "shutdown",
             End::Io(_) => "io_error",
             End::Protocol { reason, .. } => reason.as_str(),
+            End::Evicted { reason, .. } => reason.as_str(),
         }
     }
 
     /// What went wrong, empty for an orderly end.
     pub(crate) fn detail(&self) -> &str {
         match self {
-            End::Protocol { message, .. } | End::Io(message) => message,
+            End::Protocol { message, .. } | End::Evicted { message, .. } | End::Io(message) => {
+                message
+            }
             End::Goodbye | End::Eof | End::Shutdown => "",
         }
     }
 }
 
 enum State<H: Handles> {
+    /// Waiting for `Hello`.
     Handshake,
+    /// A valid `Hello` arrived; waiting for a client slot (`admitted`).
+    Admitting {
+        incarnation: u64,
+    },
     Active(Active<H>),
     Closed,
 }
@@ -116,6 +139,12 @@ pub(crate) struct Session<H: Handles> {
     eof: bool,
     started: Instant,
     last_read: Instant,
+    /// When the first byte of the frame being received arrived; `None` between frames.
+    frame_started: Option<Instant>,
+    /// When the last whole frame was received (the start, before any).
+    last_frame: Instant,
+    /// The protocol version negotiated in `Hello`.
+    version: u16,
     /// The batch at hand and its valid updates as (series, index), until the next frame.
     batch: Option<Batch>,
     valid: Vec<(H::Series, usize)>,
@@ -133,17 +162,30 @@ impl<H: Handles> Session<H> {
             eof: false,
             started: now,
             last_read: now,
+            frame_started: None,
+            last_frame: now,
+            version: 0,
             batch: None,
             valid: Vec::new(),
         }
     }
 
-    /// Bytes read from the client at `now`.
+    /// Bytes read from the client at `now`. Bytes arriving after the [`Session::deadline`]
+    /// do not save the session: it times out instead, so that a client whose bytes are
+    /// always ready to read still meets its deadlines.
     pub(crate) fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
-        if self.end.is_none() {
-            self.last_read = now;
-            self.decoder.extend(bytes);
+        if self.end.is_some() {
+            return;
         }
+        if now >= self.deadline() {
+            self.handle_timeout(now);
+            return;
+        }
+        if self.decoder.buffered() == 0 && !bytes.is_empty() {
+            self.frame_started = Some(now);
+        }
+        self.last_read = now;
+        self.decoder.extend(bytes);
     }
 
     /// The client closed its side of the connection.
@@ -151,13 +193,24 @@ impl<H: Handles> Session<H> {
         self.eof = true;
     }
 
-    /// When the session times out unless bytes arrive: the handshake deadline until `Hello`,
-    /// then the idle (liveness) deadline.
+    /// When the session times out: the handshake deadline (absolute from the connection's
+    /// start) until the client is admitted; then the idle (liveness) deadline after the
+    /// last read, or, in the middle of a frame, the frame deadline after its first byte if
+    /// that is sooner.
     pub(crate) fn deadline(&self) -> Instant {
         match self.state {
-            State::Handshake => self.started + self.limits.handshake_timeout,
-            State::Active(_) | State::Closed => self.last_read + self.limits.idle_timeout,
+            State::Handshake | State::Admitting { .. } => {
+                self.started + self.limits.handshake_timeout
+            }
+            State::Active(_) | State::Closed => {
+                let idle = self.last_read + self.limits.idle_timeout;
+                self.frame_deadline().map_or(idle, |frame| frame.min(idle))
+            }
         }
+    }
+
+    fn frame_deadline(&self) -> Option<Instant> {
+        self.frame_started.map(|t| t + self.limits.frame_timeout)
     }
 
     /// Ends the session if its [`Session::deadline`] has passed at `now`.
@@ -165,20 +218,29 @@ impl<H: Handles> Session<H> {
         if self.end.is_some() || now < self.deadline() {
             return;
         }
+        let buffered = self.decoder.buffered();
         let (reason, message) = match self.state {
-            State::Handshake => (
+            State::Handshake | State::Admitting { .. } => (
                 ProtocolError::HandshakeTimeout,
                 format!(
                     "no Hello within {}s",
                     self.limits.handshake_timeout.as_secs_f64()
                 ),
             ),
-            State::Active(_) | State::Closed if self.decoder.buffered() > 0 => (
+            State::Active(_) | State::Closed if self.frame_deadline().is_some_and(|t| now >= t) => {
+                (
+                    ProtocolError::Stalled,
+                    format!(
+                        "a frame was not whole within {}s of its first byte ({buffered} bytes buffered)",
+                        self.limits.frame_timeout.as_secs_f64()
+                    ),
+                )
+            }
+            State::Active(_) | State::Closed if buffered > 0 => (
                 ProtocolError::Stalled,
                 format!(
-                    "stalled for {}s in the middle of a frame ({} bytes buffered)",
-                    self.limits.idle_timeout.as_secs_f64(),
-                    self.decoder.buffered()
+                    "stalled for {}s in the middle of a frame ({buffered} bytes buffered)",
+                    self.limits.idle_timeout.as_secs_f64()
                 ),
             ),
             State::Active(_) | State::Closed => (
@@ -202,21 +264,66 @@ impl<H: Handles> Session<H> {
         self.fail(ProtocolError::WriteTimeout, message);
     }
 
-    /// Turns the connection away: the exporter already serves `max_clients` clients.
-    pub(crate) fn refuse_over_limit(&mut self, max_clients: usize) {
+    /// The verdict on [`Event::Attach`]: the client has a slot; it is welcomed.
+    pub(crate) fn admitted(&mut self) {
+        let State::Admitting { incarnation } = self.state else {
+            return;
+        };
+        self.out.replies.push(Frame::Welcome(Welcome {
+            version: self.version,
+            server: format!("dawn-exporter {}", env!("CARGO_PKG_VERSION")),
+        }));
+        self.state = State::Active(Active::new(incarnation, &self.limits));
+    }
+
+    /// The verdict on [`Event::Attach`]: the exporter serves `max_clients` clients and none
+    /// could give way, each having sent a whole frame within `active`; the client is turned
+    /// away.
+    pub(crate) fn refuse_over_limit(&mut self, max_clients: usize, active: Duration) {
+        if self.end.is_some() || !matches!(self.state, State::Admitting { .. }) {
+            return;
+        }
+        let message = format!(
+            "the exporter already serves its maximum of {max_clients} clients (--ingest.max-clients), each with a whole frame within the last {}s",
+            active.as_secs_f64()
+        );
+        let end = self.reject(ProtocolError::ClientLimit, message);
+        self.end = Some(end);
+    }
+
+    /// The connection must give way to a newer one (the admission's choice): it ends with a
+    /// `Reject` saying why. Before the handshake completed it is turned away
+    /// ([`Eviction::PendingLimit`]); after, it was the client longest without a whole frame
+    /// ([`Eviction::ClientLimit`]), which `now` measures. A session that already ended keeps
+    /// its reason.
+    pub(crate) fn evict(&mut self, now: Instant) {
         if self.end.is_some() {
             return;
         }
-        warn!(
-            conn = self.out.conn,
-            max_clients, "client rejected: the exporter already serves its maximum of clients"
-        );
-        self.out.event(Event::Rejected);
-        let message = format!(
-            "the exporter already serves its maximum of {max_clients} clients (--ingest.max-clients)"
-        );
-        self.end = Some(self.out.fatal(ProtocolError::ClientLimit, message));
-        self.state = State::Closed;
+        let (reason, message) = match self.state {
+            State::Handshake | State::Admitting { .. } => {
+                self.out.event(Event::Rejected);
+                self.state = State::Closed;
+                (
+                    Eviction::PendingLimit,
+                    "the oldest connection that had not completed its handshake, closed for a newer one (--ingest.max-pending)".to_owned(),
+                )
+            }
+            State::Active(_) | State::Closed => (
+                Eviction::ClientLimit,
+                format!(
+                    "no whole frame for {:.3}s, the longest of all clients; closed for a newly arrived client (--ingest.max-clients)",
+                    now.saturating_duration_since(self.last_frame).as_secs_f64()
+                ),
+            ),
+        };
+        self.out.event(Event::Evicted(reason));
+        self.out
+            .warn(reason.as_str(), format!("client evicted: {message}"));
+        self.out.replies.push(Frame::Reject(dawn_proto::Reject {
+            reason: format!("{reason}: {message}"),
+        }));
+        self.end = Some(End::Evicted { reason, message });
     }
 
     /// Ends the session for a reason outside the protocol (shutdown, a socket error). A
@@ -226,18 +333,25 @@ impl<H: Handles> Session<H> {
     }
 
     /// The next event for the applier, decoding and handling the next frame when none is
-    /// queued. Apply each event (answering its verdict) before polling again.
+    /// queued. Apply each event (answering its verdict) before polling again. No frame
+    /// after `Hello` is handled before the verdict on [`Event::Attach`].
     pub(crate) fn poll(&mut self) -> Option<Event<H>> {
         loop {
             if let Some(event) = self.out.events.pop_front() {
                 return Some(event);
             }
-            if self.end.is_some() {
+            if self.end.is_some() || matches!(self.state, State::Admitting { .. }) {
                 return None;
             }
             self.batch = None;
             match self.decoder.next_frame() {
-                Ok(Some(frame)) => self.on_frame(frame),
+                Ok(Some(frame)) => {
+                    // What is left began with the read that completed this frame, at the
+                    // latest.
+                    self.frame_started = (self.decoder.buffered() > 0).then_some(self.last_read);
+                    self.last_frame = self.last_read;
+                    self.on_frame(frame);
+                }
                 Ok(None) if self.eof => match self.decoder.finish() {
                     Ok(()) => self.end = Some(End::Eof),
                     Err(e) => self.decode_failed(&e),
@@ -251,6 +365,15 @@ impl<H: Handles> Session<H> {
     /// The frames to send the client, in order.
     pub(crate) fn replies(&mut self) -> std::vec::Drain<'_, Frame> {
         self.out.replies.drain(..)
+    }
+
+    /// Bytes of definitions the connection keeps now (`--ingest.max-client-bytes`).
+    #[cfg(test)]
+    pub(crate) fn kept_bytes(&self) -> usize {
+        match &self.state {
+            State::Active(active) => active.tables.bytes(),
+            State::Handshake | State::Admitting { .. } | State::Closed => 0,
+        }
     }
 
     /// Why the session ended, once it has: no frame is handled after that.
@@ -282,10 +405,8 @@ impl<H: Handles> Session<H> {
         reason: ProtocolError,
         message: impl fmt::Display,
     ) {
-        if let State::Active(active) = &mut self.state
-            && let Some(slot) = active.tables.metrics.get_mut(&id)
-        {
-            slot.family = None;
+        if let State::Active(active) = &mut self.state {
+            active.tables.refuse_metric(id);
         }
         self.out
             .error(reason, format!("{message}; its series are ignored"));
@@ -306,13 +427,34 @@ impl<H: Handles> Session<H> {
         reason: SeriesRejection,
         message: impl fmt::Display,
     ) {
-        if let State::Active(active) = &mut self.state
-            && let Some(slot) = active.tables.series.get_mut(&id)
-        {
-            slot.held = None;
+        if let State::Active(active) = &mut self.state {
+            active.tables.refuse_series(id);
         }
         self.out.event(Event::SeriesRejected(reason));
         self.out.error_frame(reason.as_str(), message.to_string());
+    }
+
+    /// The store did not keep the first value of wire series `tag` ([`Event::Apply`]) for
+    /// this source: a sample cap, `reason`, explained by `message`. Counted; the series
+    /// stays, and a later update is tried again.
+    pub(crate) fn sample_refused(
+        &mut self,
+        tag: u32,
+        reason: IgnoredUpdate,
+        message: impl fmt::Display,
+    ) {
+        self.out.event(Event::IgnoredUpdates { reason, n: 1 });
+        // Formatting is skipped when nobody would read it (past the Error frame budget).
+        if self.out.error_frames_left() || tracing::enabled!(tracing::Level::DEBUG) {
+            let series = match &self.state {
+                State::Active(active) => active.tables.describe_series(tag),
+                _ => format!("series id {tag}"),
+            };
+            let text = format!("the value of {series} is not kept: {message}");
+            self.out.error_frame(reason.as_str(), text);
+        } else {
+            self.out.error_frame(reason.as_str(), String::new());
+        }
     }
 
     /// The store kept back the update of wire series `tag` ([`Event::Apply`]): a counter or
@@ -342,7 +484,7 @@ impl<H: Handles> Session<H> {
                     now,
                 });
             }
-            State::Handshake => {
+            State::Handshake | State::Admitting { .. } => {
                 // Gone before saying Hello; protocol errors were counted by `reject`.
                 self.out.event(Event::Rejected);
                 debug!(
@@ -360,7 +502,8 @@ impl<H: Handles> Session<H> {
             kind: frame.kind_index(),
         });
         let end = match &mut self.state {
-            State::Closed => None,
+            // `poll` handles no frame while admitting.
+            State::Closed | State::Admitting { .. } => None,
             State::Handshake => match frame {
                 Frame::Hello(hello) => self.on_hello(hello),
                 other => {
@@ -383,7 +526,7 @@ impl<H: Handles> Session<H> {
                         None
                     }
                     Frame::Health(health) => {
-                        active::health(out, health);
+                        active.health(out, health);
                         None
                     }
                     Frame::Ready(ready) => {
@@ -428,11 +571,11 @@ impl<H: Handles> Session<H> {
         if let Err(e) = validate_hello(&hello) {
             return Some(self.reject((&e).into(), e.to_string()));
         }
-        self.out.replies.push(Frame::Welcome(Welcome {
-            version,
-            server: format!("dawn-exporter {}", env!("CARGO_PKG_VERSION")),
-        }));
-        self.state = State::Active(Active::new(hello.incarnation));
+        // Welcomed once the applier found it a slot (`admitted`).
+        self.version = version;
+        self.state = State::Admitting {
+            incarnation: hello.incarnation,
+        };
         self.out.event(Event::Attach {
             hello: Box::new(hello),
             version,
@@ -452,7 +595,7 @@ impl<H: Handles> Session<H> {
             return;
         }
         let end = match self.state {
-            State::Handshake => self.reject(reason, message),
+            State::Handshake | State::Admitting { .. } => self.reject(reason, message),
             State::Active(_) | State::Closed => self.out.fatal(reason, message),
         };
         self.end = Some(end);
@@ -461,11 +604,8 @@ impl<H: Handles> Session<H> {
     /// Turns the client away before a session began.
     fn reject(&mut self, reason: ProtocolError, message: String) -> End {
         self.out.event(Event::Rejected);
-        warn!(
-            conn = self.out.conn,
-            reason = reason.as_str(),
-            "client rejected: {message}"
-        );
+        self.out
+            .warn(reason.as_str(), format!("client rejected: {message}"));
         let end = self.out.fatal(reason, message);
         self.state = State::Closed;
         end

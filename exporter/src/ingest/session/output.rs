@@ -4,10 +4,10 @@
 use std::collections::VecDeque;
 
 use dawn_proto::{ErrorReport, Frame, Reject};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::End;
-use super::event::Event;
+use super::event::{Event, Warning};
 use super::tables::Handles;
 use crate::metrics::ProtocolError;
 
@@ -36,17 +36,30 @@ impl<H: Handles> Output<H> {
         self.events.push_back(event);
     }
 
+    /// A line for the exporter's log at warn, rate-limited by the applier (the first of a
+    /// `reason` in full, then a count per interval); logged here at debug in full.
+    pub(super) fn warn(&mut self, reason: &'static str, message: String) {
+        debug!(conn = self.conn, reason, "{message}");
+        self.event(Event::Warn(Warning { reason, message }));
+    }
+
+    /// Whether another `Error` frame may still be sent.
+    pub(super) fn error_frames_left(&self) -> bool {
+        self.errors_sent < self.max_error_frames
+    }
+
     /// A non-fatal problem: counted, answered with an `Error` frame (up to the cap).
     pub(super) fn error(&mut self, reason: ProtocolError, message: String) {
         self.event(Event::ProtocolError(reason));
         self.error_frame(reason.as_str(), message);
     }
 
-    /// An `Error` frame with `reason` (up to the cap), counted by the caller.
+    /// An `Error` frame with `reason` (up to the cap, each with a warning), counted by the
+    /// caller; past the cap the problem is only logged at debug.
     pub(super) fn error_frame(&mut self, reason: &'static str, message: String) {
         let (conn, cap) = (self.conn, self.max_error_frames);
-        if self.errors_sent < cap {
-            warn!(conn, reason, "{message}");
+        if self.error_frames_left() {
+            self.warn(reason, message.clone());
             self.replies.push(Frame::Error(ErrorReport {
                 reason: reason.to_owned(),
                 message,
@@ -56,7 +69,7 @@ impl<H: Handles> Output<H> {
         }
         self.errors_sent = self.errors_sent.saturating_add(1);
         if self.errors_sent == cap {
-            warn!(
+            debug!(
                 conn,
                 "{cap} error frames sent on this connection; further problems are only counted"
             );

@@ -1,13 +1,21 @@
 //! A connection's id tables: the small integer ids of its `Define`s and `Series`, their
-//! definitions, and the store's handle for each one the store admitted.
+//! definitions, the store's handle for each one the store admitted, and the bytes all of it
+//! makes the exporter keep, within the client's budget (`--ingest.max-client-bytes`).
+//!
+//! Only what is kept costs: a refused definition leaves a marker of fixed size (so that its
+//! series and updates are refused quietly) and nothing of its text.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
+use std::mem::size_of;
 use std::sync::Arc;
 
 use dawn_proto::{Define, SeriesDef};
+
+/// What one id costs in the tables before its content: the map entry and the slot.
+pub(crate) const SLOT_BYTES: usize = 64;
 
 /// The types of the handles the store gives for what it admitted: the store's own ids in the
 /// exporter, plain numbers in tests. The session keeps them beside the wire ids, so that an
@@ -21,21 +29,31 @@ pub(crate) trait Handles {
 
 /// What became of a `Define`.
 #[derive(Debug)]
-pub(crate) struct MetricSlot<H: Handles> {
-    pub(crate) def: Arc<Define>,
-    /// The family the connection holds; `None` while refused (invalid, reserved,
-    /// conflicting, or not yet admitted by the store), and then its series are refused
-    /// quietly.
-    pub(crate) family: Option<H::Family>,
+pub(crate) enum MetricSlot<H: Handles> {
+    /// Valid and kept: offered to the store, and `family` once the store admitted it
+    /// (until then its series are refused quietly).
+    Kept {
+        def: Arc<Define>,
+        family: Option<H::Family>,
+    },
+    /// Refused (invalid, reserved, conflicting, over a cap): nothing of it is kept, its
+    /// series are refused quietly, and a new `Define` of the id replaces the marker.
+    Refused,
 }
 
 /// What became of a `Series`.
 #[derive(Debug)]
-pub(crate) struct SeriesSlot<H: Handles> {
-    pub(crate) def: SeriesDef,
-    /// `None` while refused (its metric was refused, labels invalid, over a cap, or not
-    /// yet admitted by the store): updates are dropped and counted without an error frame.
-    pub(crate) held: Option<HeldSeries<H>>,
+pub(crate) enum SeriesSlot<H: Handles> {
+    /// Valid and kept: offered to the store, and `held` once the store admitted it (until
+    /// then its updates are dropped and counted).
+    Kept {
+        def: SeriesDef,
+        held: Option<HeldSeries<H>>,
+    },
+    /// Refused (its metric refused, labels invalid, over a cap): nothing of it is kept, its
+    /// updates are dropped and counted without an error frame, and a new `Series` of the
+    /// id replaces the marker.
+    Refused,
 }
 
 /// A series the store admitted.
@@ -45,6 +63,26 @@ pub(crate) struct HeldSeries<H: Handles> {
     /// Its metric's definition (fixed once the series is admitted: a metric id is never
     /// redefined), kept here so that an update is validated without a second lookup.
     pub(crate) metric: Arc<Define>,
+}
+
+/// The bytes a kept `Define` costs beyond its slot: the struct and its text and bounds.
+pub(crate) fn define_bytes(def: &Define) -> usize {
+    let labels: usize = def
+        .label_names
+        .iter()
+        .map(|l| l.len() + size_of::<String>())
+        .sum();
+    size_of::<Define>() + def.name.len() + def.help.len() + labels + def.buckets.len() * 8
+}
+
+/// The bytes a kept `Series` costs beyond its slot: the struct and its label values.
+pub(crate) fn series_bytes(def: &SeriesDef) -> usize {
+    let values: usize = def
+        .label_values
+        .iter()
+        .map(|v| v.len() + size_of::<String>())
+        .sum();
+    size_of::<SeriesDef>() + values
 }
 
 /// A map keyed by connection-local ids.
@@ -101,77 +139,184 @@ impl Hasher for IdHasher {
     }
 }
 
-/// The id tables of one connection.
+/// The id tables of one connection, and the bytes they keep.
 #[derive(Debug)]
 pub(crate) struct Tables<H: Handles> {
     pub(crate) metrics: IdMap<MetricSlot<H>>,
     pub(crate) series: IdMap<SeriesSlot<H>>,
-}
-
-impl<H: Handles> Default for Tables<H> {
-    fn default() -> Self {
-        Tables {
-            metrics: IdMap::default(),
-            series: IdMap::default(),
-        }
-    }
+    /// Bytes kept now: [`SLOT_BYTES`] per id plus the content of kept definitions.
+    bytes: usize,
+    max_bytes: usize,
 }
 
 impl<H: Handles> Tables<H> {
+    /// Empty tables keeping at most `max_bytes`.
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Tables {
+            metrics: IdMap::default(),
+            series: IdMap::default(),
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// The budget (`--ingest.max-client-bytes`).
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Bytes kept now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Takes `cost` more bytes from the budget, if they fit.
+    fn charge(&mut self, cost: usize) -> bool {
+        match self.bytes.checked_add(cost) {
+            Some(total) if total <= self.max_bytes => {
+                self.bytes = total;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn release(&mut self, cost: usize) {
+        self.bytes = self.bytes.saturating_sub(cost);
+    }
+
+    /// Keeps `def` (new, or replacing a refused marker), waiting for the store's verdict;
+    /// `false` when the budget has no room for it (nothing is kept then).
+    pub(crate) fn keep_metric(&mut self, def: Arc<Define>) -> bool {
+        let slot = if self.metrics.contains_key(&def.id) {
+            0
+        } else {
+            SLOT_BYTES
+        };
+        if !self.charge(slot + define_bytes(&def)) {
+            return false;
+        }
+        let id = def.id;
+        self.metrics
+            .insert(id, MetricSlot::Kept { def, family: None });
+        true
+    }
+
+    /// Leaves a refused marker for metric `id`, dropping what was kept of it; a new id gets
+    /// a marker only if the budget has room for one.
+    pub(crate) fn refuse_metric(&mut self, id: u32) {
+        let kept = match self.metrics.get(&id) {
+            Some(MetricSlot::Kept { def, .. }) => Some(define_bytes(def)),
+            Some(MetricSlot::Refused) => return,
+            None => None,
+        };
+        match kept {
+            Some(content) => self.release(content),
+            None if !self.charge(SLOT_BYTES) => return,
+            None => {}
+        }
+        self.metrics.insert(id, MetricSlot::Refused);
+    }
+
+    /// Keeps `def` (new, or replacing a refused marker), waiting for the store's verdict;
+    /// `false` when the budget has no room for it (nothing is kept then).
+    pub(crate) fn keep_series(&mut self, def: SeriesDef) -> bool {
+        let slot = if self.series.contains_key(&def.id) {
+            0
+        } else {
+            SLOT_BYTES
+        };
+        if !self.charge(slot + series_bytes(&def)) {
+            return false;
+        }
+        self.series
+            .insert(def.id, SeriesSlot::Kept { def, held: None });
+        true
+    }
+
+    /// Leaves a refused marker for series `id`, dropping what was kept of it; a new id gets
+    /// a marker only if the budget has room for one.
+    pub(crate) fn refuse_series(&mut self, id: u32) {
+        let kept = match self.series.get(&id) {
+            Some(SeriesSlot::Kept { def, .. }) => Some(series_bytes(def)),
+            Some(SeriesSlot::Refused) => return,
+            None => None,
+        };
+        match kept {
+            Some(content) => self.release(content),
+            None if !self.charge(SLOT_BYTES) => return,
+            None => {}
+        }
+        self.series.insert(id, SeriesSlot::Refused);
+    }
+
+    /// Forgets series `id` altogether (retired, or redefined as something not kept).
+    pub(crate) fn remove_series(&mut self, id: u32) -> Option<SeriesSlot<H>> {
+        let slot = self.series.remove(&id)?;
+        let content = match &slot {
+            SeriesSlot::Kept { def, .. } => series_bytes(def),
+            SeriesSlot::Refused => 0,
+        };
+        self.release(SLOT_BYTES + content);
+        Some(slot)
+    }
+
     /// `metric{labels}` of wire series `id`, for messages.
     pub(crate) fn describe_series(&self, id: u32) -> String {
-        let Some(slot) = self.series.get(&id) else {
+        let Some(SeriesSlot::Kept { def, .. }) = self.series.get(&id) else {
             return format!("series id {id}");
         };
-        match self.metrics.get(&slot.def.metric) {
-            Some(m) => {
+        match self.metrics.get(&def.metric) {
+            Some(MetricSlot::Kept { def: m, .. }) => {
                 let pairs: Vec<String> = m
-                    .def
                     .label_names
                     .iter()
-                    .zip(&slot.def.label_values)
+                    .zip(&def.label_values)
                     .map(|(n, v)| format!("{n}={v:?}"))
                     .collect();
-                format!("{}{{{}}}", m.def.name, pairs.join(","))
+                format!("{}{{{}}}", m.name, pairs.join(","))
             }
-            None => format!("series id {id}"),
+            _ => format!("series id {id}"),
         }
     }
 
     /// Marks metric `id` as held in `family`.
-    pub(crate) fn hold_metric(&mut self, id: u32, family: H::Family) {
-        if let Some(slot) = self.metrics.get_mut(&id) {
-            slot.family = Some(family);
+    pub(crate) fn hold_metric(&mut self, id: u32, held: H::Family) {
+        if let Some(MetricSlot::Kept { family, .. }) = self.metrics.get_mut(&id) {
+            *family = Some(held);
         }
     }
 
     /// Marks series `id` as held in `series`, if its metric is held.
     pub(crate) fn hold_series(&mut self, id: u32, series: H::Series) {
-        let Some(slot) = self.series.get_mut(&id) else {
+        let Some(SeriesSlot::Kept { def, held }) = self.series.get_mut(&id) else {
             return;
         };
-        let metric = self.metrics.get(&slot.def.metric);
-        if let Some(MetricSlot {
-            def,
+        if let Some(MetricSlot::Kept {
+            def: metric,
             family: Some(_),
-        }) = metric
+        }) = self.metrics.get(&def.metric)
         {
-            slot.held = Some(HeldSeries {
+            *held = Some(HeldSeries {
                 series,
-                metric: Arc::clone(def),
+                metric: Arc::clone(metric),
             });
         }
     }
 
     /// Empties the tables, returning every hold to give back to the store.
     pub(crate) fn take_holds(&mut self) -> (Vec<H::Family>, Vec<H::Series>) {
-        let series = self
-            .series
-            .drain()
-            .filter_map(|(_, s)| s.held)
-            .map(|h| h.series);
+        let series = self.series.drain().filter_map(|(_, s)| match s {
+            SeriesSlot::Kept { held: Some(h), .. } => Some(h.series),
+            SeriesSlot::Kept { held: None, .. } | SeriesSlot::Refused => None,
+        });
         let series = series.collect();
-        let families = self.metrics.drain().filter_map(|(_, m)| m.family).collect();
+        let families = self.metrics.drain().filter_map(|(_, m)| match m {
+            MetricSlot::Kept { family, .. } => family,
+            MetricSlot::Refused => None,
+        });
+        let families = families.collect();
+        self.bytes = 0;
         (families, series)
     }
 }

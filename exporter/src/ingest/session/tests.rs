@@ -10,8 +10,8 @@ use dawn_proto::{
     MetricKind, Reject, Retire, SeriesDef, Update, Value, Welcome, encode_frame,
 };
 
-use super::{End, Event, Handles, Session, SessionLimits};
-use crate::metrics::{IgnoredUpdate, ProtocolError, SeriesRejection};
+use super::{End, Event, Handles, Session, SessionLimits, Warning};
+use crate::metrics::{Eviction, HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
 
 /// Handles as plain numbers: metric id `m` is held as family `100 + m`, series id `s` as
 /// series `1000 + s`, so a test sees which hold an event carries.
@@ -27,20 +27,28 @@ const LIMITS: SessionLimits = SessionLimits {
     max_frame_bytes: 1024,
     handshake_timeout: Duration::from_secs(5),
     idle_timeout: Duration::from_secs(30),
+    frame_timeout: Duration::from_secs(2),
     max_metric_ids: 4,
     max_series_ids: 8,
     max_error_frames: 100,
+    max_client_bytes: 1 << 20,
+    max_checks: 3,
+    max_check_bytes: 256,
 };
 
-/// How the stand-in store answers.
+/// How the stand-in admission and store answer.
 #[derive(Default)]
 struct Verdicts {
+    /// Every client slot is taken by an active client.
+    full: bool,
     /// Metric names it refuses, and the reason.
     refused_names: Vec<(&'static str, ProtocolError)>,
     /// Series it admits before its per-metric cap refuses the rest.
     series_room: Option<usize>,
     /// Wire series ids whose updates it keeps back as going backwards.
     decreasing: Vec<u32>,
+    /// Wire series ids whose first value it does not keep, over its sample cap.
+    over_sample_cap: Vec<u32>,
 }
 
 /// A session, a clock that only moves when told, and the stand-in applier's record.
@@ -111,6 +119,10 @@ impl Harness {
     fn drive(&mut self) -> Vec<Frame> {
         while let Some(event) = self.session.poll() {
             match &event {
+                Event::Attach { .. } if self.verdicts.full => {
+                    self.session.refuse_over_limit(64, Duration::from_secs(1));
+                }
+                Event::Attach { .. } => self.session.admitted(),
                 Event::Define { id, def } => {
                     match self
                         .verdicts
@@ -145,6 +157,11 @@ impl Harness {
                         if self.verdicts.decreasing.contains(tag) {
                             self.session.counter_decreased(*tag);
                         }
+                        if self.verdicts.over_sample_cap.contains(tag) {
+                            let message = "the stand-in holds its maximum of samples";
+                            self.session
+                                .sample_refused(*tag, IgnoredUpdate::MaxSamples, message);
+                        }
                     }
                     self.applied.extend(batch);
                 }
@@ -155,13 +172,27 @@ impl Harness {
         self.session.replies().collect()
     }
 
-    /// The events since the last call, without the frame counts and liveness marks
-    /// (`Received`, `Seen`) that every frame gives.
+    /// The events since the last call, without the frame counts, liveness marks and log
+    /// lines (`Received`, `Seen`, `Warn`) that frames give.
     fn effects(&mut self) -> Vec<Event<Plain>> {
         std::mem::take(&mut self.events)
             .into_iter()
-            .filter(|e| !matches!(e, Event::Received { .. } | Event::Seen { .. }))
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Event::Received { .. } | Event::Seen { .. } | Event::Warn(_)
+                )
+            })
             .collect()
+    }
+
+    /// The warnings since the last call to `effects`.
+    fn warnings(&self) -> Vec<&Warning> {
+        let warnings = self.events.iter().filter_map(|e| match e {
+            Event::Warn(w) => Some(w),
+            _ => None,
+        });
+        warnings.collect()
     }
 
     /// The protocol errors counted since the last call to `effects`.
@@ -370,8 +401,8 @@ fn provoke(reason: ProtocolError) -> (Harness, Vec<Frame>, &'static str) {
         })),
         ProtocolError::ClientLimit => {
             h = Harness::new();
-            h.session.refuse_over_limit(64);
-            h.drive()
+            h.verdicts.full = true;
+            h.send(Frame::Hello(hello()))
         }
         ProtocolError::IdleTimeout => {
             h.at(LIMITS.idle_timeout);
@@ -393,6 +424,18 @@ fn provoke(reason: ProtocolError) -> (Harness, Vec<Frame>, &'static str) {
                 h.send(define(id, &format!("g{id}"), MetricKind::Gauge, &[]));
             }
             h.send(define(9, "one_too_many", MetricKind::Gauge, &[]))
+        }
+        ProtocolError::MaxClientBytes => {
+            h = Harness::with(SessionLimits {
+                max_client_bytes: 100,
+                ..LIMITS
+            });
+            h.attach();
+            h.send(define(0, "g", MetricKind::Gauge, &[]))
+        }
+        ProtocolError::MaxDefinitionBytes => {
+            h.verdicts.refused_names = vec![("big", reason)];
+            h.send(define(3, "big", MetricKind::Gauge, &[]))
         }
     };
     let text = match reason {
@@ -422,12 +465,18 @@ fn provoke(reason: ProtocolError) -> (Harness, Vec<Frame>, &'static str) {
         ProtocolError::HandshakeTimeout => "no Hello within 5s",
         ProtocolError::UnexpectedFrame => "a client does not send welcome after the handshake",
         ProtocolError::ClientLimit => {
-            "the exporter already serves its maximum of 64 clients (--ingest.max-clients)"
+            "the exporter already serves its maximum of 64 clients (--ingest.max-clients), each with a whole frame within the last 1s"
         }
         ProtocolError::IdleTimeout => "silent for 30s (the liveness timeout)",
-        ProtocolError::Stalled => "stalled for 30s in the middle of a frame (3 bytes buffered)",
+        ProtocolError::Stalled => {
+            "a frame was not whole within 2s of its first byte (3 bytes buffered)"
+        }
         ProtocolError::WriteTimeout => "",
         ProtocolError::Flood => "more than 4 metric definitions on one connection",
+        ProtocolError::MaxClientBytes => {
+            "metric g (id 0) refused: this client already has 0 of its 100 bytes of definitions (--ingest.max-client-bytes); its series are ignored"
+        }
+        ProtocolError::MaxDefinitionBytes => "big refused by the stand-in; its series are ignored",
     };
     (h, replies, text)
 }
@@ -449,6 +498,8 @@ fn is_fatal(reason: ProtocolError) -> bool {
             | ProtocolError::ConflictingDefinition
             | ProtocolError::CounterDecrease
             | ProtocolError::UnexpectedFrame
+            | ProtocolError::MaxClientBytes
+            | ProtocolError::MaxDefinitionBytes
     )
 }
 
@@ -768,7 +819,7 @@ fn refused_series_are_counted_with_their_reason() {
         errors(&replies),
         vec![(
             "unknown_id",
-            "series id 7 refers to metric id 9, which this connection never defined"
+            "series id 7 refers to metric id 9, which this connection never defined; the series is not kept"
         )]
     );
     let replies = h.send(series(8, 1, &["ok", "extra"]));
@@ -785,7 +836,7 @@ fn refused_series_are_counted_with_their_reason() {
     assert_eq!(
         h.effects(),
         vec![
-            Event::SeriesRejected(SeriesRejection::RefusedMetric),
+            Event::SeriesRejected(SeriesRejection::UnknownMetric),
             Event::ProtocolError(ProtocolError::UnknownId),
             Event::SeriesRejected(SeriesRejection::InvalidLabels),
             Event::ProtocolError(ProtocolError::LabelMismatch),
@@ -797,19 +848,24 @@ fn refused_series_are_counted_with_their_reason() {
             Event::SeriesRejected(SeriesRejection::MaxSeriesPerMetric),
         ]
     );
-    // Updates of refused series are dropped without a word.
+    // Updates of refused series are dropped without a word; a series of an unknown metric
+    // was not kept at all, so its id stays unknown.
     let updates = [
         (7, Value::Counter(1)),
         (8, Value::Counter(1)),
         (9, Value::Counter(1)),
     ];
-    assert_eq!(h.send(batch(&updates)), vec![]);
+    let replies = h.send(batch(&updates));
+    assert_eq!(errors(&replies)[0].0, "unknown_id");
     assert_eq!(
         h.effects(),
-        vec![Event::IgnoredUpdates {
-            reason: IgnoredUpdate::RefusedSeries,
-            n: 3
-        }]
+        vec![
+            Event::ProtocolError(ProtocolError::UnknownId),
+            Event::IgnoredUpdates {
+                reason: IgnoredUpdate::RefusedSeries,
+                n: 2
+            }
+        ]
     );
 }
 
@@ -1147,4 +1203,303 @@ fn the_deadline_is_the_handshake_timeout_then_the_idle_timeout_after_the_last_re
             ..
         })
     ));
+}
+
+#[test]
+fn a_frame_must_be_whole_within_the_frame_timeout_however_its_bytes_trickle() {
+    let mut h = Harness::attached();
+    let frame = wire(&Frame::Ready(true));
+    // One byte a second, each well within the idle timeout: the frame deadline still holds.
+    for (i, b) in frame[..2].iter().enumerate() {
+        h.at(Duration::from_secs(i as u64));
+        assert_eq!(h.bytes(std::slice::from_ref(b)), vec![]);
+    }
+    assert_eq!(h.session.deadline(), h.base + LIMITS.frame_timeout);
+    // Bytes arriving at the deadline do not save the session.
+    h.at(LIMITS.frame_timeout);
+    let replies = h.bytes(&frame[2..]);
+    assert!(
+        rejected(&replies).starts_with("stalled: a frame was not whole within 2s"),
+        "{replies:?}"
+    );
+    assert_eq!(h.counted(), vec![ProtocolError::Stalled]);
+    assert!(
+        !h.events.iter().any(|e| matches!(e, Event::Ready(_))),
+        "the late frame is not handled"
+    );
+}
+
+#[test]
+fn the_frame_deadline_starts_with_each_frame_and_leaves_with_it() {
+    let mut h = Harness::attached();
+    let frame = wire(&Frame::Ready(true));
+    let mut two = frame.clone();
+    two.extend_from_slice(&frame[..1]);
+    h.at(Duration::from_secs(1));
+    h.bytes(&two);
+    // The second frame began with the read that completed the first.
+    assert_eq!(
+        h.session.deadline(),
+        h.base + Duration::from_secs(1) + LIMITS.frame_timeout
+    );
+    h.at(Duration::from_secs(2));
+    h.bytes(&frame[1..]);
+    assert_eq!(
+        h.session.deadline(),
+        h.now + LIMITS.idle_timeout,
+        "between frames only the idle timeout runs"
+    );
+    assert_eq!(h.session.ended(), None);
+}
+
+// --- Admission ---------------------------------------------------------------------------------
+
+#[test]
+fn a_client_is_welcomed_only_once_admitted_and_frames_wait_for_the_verdict() {
+    let mut h = Harness::new();
+    let mut bytes = wire(&Frame::Hello(hello()));
+    bytes.extend(wire(&Frame::Ready(true)));
+    h.session.handle_bytes(h.now, &bytes);
+    assert!(matches!(
+        h.session.poll(),
+        Some(Event::Received { kind: 0 })
+    ));
+    assert!(matches!(h.session.poll(), Some(Event::Attach { .. })));
+    assert_eq!(h.session.poll(), None, "no frame before the verdict");
+    assert_eq!(h.session.replies().count(), 0, "no Welcome yet");
+    h.session.admitted();
+    assert!(matches!(
+        h.session.replies().collect::<Vec<_>>().as_slice(),
+        [Frame::Welcome(_)]
+    ));
+    h.drive();
+    assert_eq!(h.effects(), vec![Event::Ready(true)]);
+}
+
+#[test]
+fn a_client_refused_over_the_limit_is_rejected_and_never_attached() {
+    let mut h = Harness::new();
+    h.verdicts.full = true;
+    let replies = h.send(Frame::Hello(hello()));
+    assert!(rejected(&replies).starts_with("client_limit: "));
+    let effects = h.effects();
+    assert!(matches!(effects[0], Event::Attach { .. }), "{effects:?}");
+    assert_eq!(
+        effects[1..],
+        [
+            Event::Rejected,
+            Event::ProtocolError(ProtocolError::ClientLimit)
+        ]
+    );
+    assert_eq!(h.closed(), vec![], "no Detach: it never had a slot");
+}
+
+#[test]
+fn an_evicted_connection_is_told_why_and_counted_by_phase() {
+    // Before its handshake: turned away.
+    let mut h = Harness::new();
+    h.session.evict(h.now);
+    let replies = h.drive();
+    assert!(rejected(&replies).starts_with("pending_limit: the oldest connection"));
+    assert_eq!(
+        h.effects(),
+        vec![Event::Rejected, Event::Evicted(Eviction::PendingLimit)]
+    );
+    assert_eq!(h.closed(), vec![]);
+    // Attached: it gives its holds back.
+    let mut h = defined();
+    h.at(Duration::from_secs(7));
+    h.session.evict(h.now);
+    let replies = h.drive();
+    assert!(
+        rejected(&replies).starts_with("client_limit: no whole frame for 7.000s"),
+        "{replies:?}"
+    );
+    assert_eq!(h.effects(), vec![Event::Evicted(Eviction::ClientLimit)]);
+    assert!(matches!(
+        h.session.ended(),
+        Some(End::Evicted {
+            reason: Eviction::ClientLimit,
+            ..
+        })
+    ));
+    assert!(matches!(
+        h.closed().as_slice(),
+        [Event::Detach { families, .. }] if families.len() == 3
+    ));
+    h.session.evict(h.now);
+    assert_eq!(h.drive(), vec![], "evicted once");
+}
+
+// --- Memory budget -----------------------------------------------------------------------------
+
+#[test]
+fn a_series_of_an_undefined_metric_keeps_nothing_however_large() {
+    let mut h = Harness::with(SessionLimits {
+        max_frame_bytes: 1 << 20,
+        ..LIMITS
+    });
+    h.attach();
+    let before = h.session.kept_bytes();
+    let huge = "x".repeat(500_000);
+    for id in 0..LIMITS.max_series_ids as u32 * 4 {
+        let replies = h.send(series(id, 77, &[&huge]));
+        assert_eq!(errors(&replies)[0].0, "unknown_id");
+    }
+    assert_eq!(h.session.kept_bytes(), before);
+    assert_eq!(h.session.ended(), None, "not a flood: nothing was kept");
+    let rejected = h
+        .effects()
+        .into_iter()
+        .filter(|e| *e == Event::SeriesRejected(SeriesRejection::UnknownMetric))
+        .count();
+    assert_eq!(rejected, LIMITS.max_series_ids * 4);
+}
+
+#[test]
+fn a_refused_definition_keeps_a_marker_not_its_text() {
+    let mut h = Harness::attached();
+    h.verdicts.refused_names = vec![("shared", ProtocolError::ConflictingDefinition)];
+    h.send(define(0, "shared", MetricKind::Gauge, &["k"]));
+    let marker = h.session.kept_bytes();
+    assert_eq!(marker, super::tables::SLOT_BYTES);
+    h.send(series(0, 0, &[&"v".repeat(900)]));
+    assert_eq!(h.session.kept_bytes(), 2 * super::tables::SLOT_BYTES);
+    // A new definition of a refused id is judged afresh.
+    h.verdicts.refused_names.clear();
+    h.send(define(0, "shared", MetricKind::Gauge, &["k"]));
+    h.send(series(0, 0, &["v"]));
+    h.send(batch(&[(0, Value::Gauge(2.0))]));
+    assert_eq!(h.applied, vec![(1000, Value::Gauge(2.0), 0)]);
+}
+
+#[test]
+fn definitions_beyond_the_client_budget_are_refused_and_retire_frees_room() {
+    let mut h = Harness::attached();
+    h.send(define(0, "jobs_total", MetricKind::Counter, &["status"]));
+    let with_metric = h.session.kept_bytes();
+    let budget = with_metric + 2 * super::tables::SLOT_BYTES + 200;
+    let mut h = Harness::with(SessionLimits {
+        max_client_bytes: budget,
+        ..LIMITS
+    });
+    h.attach();
+    h.send(define(0, "jobs_total", MetricKind::Counter, &["status"]));
+    assert_eq!(h.send(series(0, 0, &["ok"])), vec![]);
+    let replies = h.send(series(1, 0, &[&"f".repeat(150)]));
+    assert!(
+        matches!(errors(&replies).as_slice(), [("max_client_bytes", m)] if m.contains("--ingest.max-client-bytes")),
+        "{replies:?}"
+    );
+    let effects = h.effects();
+    assert!(
+        effects.contains(&Event::SeriesRejected(SeriesRejection::MaxClientBytes)),
+        "{effects:?}"
+    );
+    assert!(h.session.kept_bytes() <= budget);
+    // Its updates are dropped and counted, not errors.
+    assert_eq!(h.send(batch(&[(1, Value::Counter(1))])), vec![]);
+    // Retiring the kept series frees its room.
+    h.send(Frame::Retire(Retire { series: vec![0] }));
+    assert_eq!(h.send(series(1, 0, &[&"f".repeat(150)])), vec![]);
+    assert!(h.session.kept_bytes() <= budget);
+}
+
+#[test]
+fn a_first_value_over_the_sample_cap_is_answered_and_counted() {
+    let mut h = defined();
+    h.verdicts.over_sample_cap = vec![1];
+    let replies = h.send(batch(&[(0, Value::Gauge(1.0)), (1, Value::Counter(2))]));
+    assert_eq!(
+        errors(&replies),
+        vec![(
+            "max_samples",
+            "the value of jobs_total{status=\"ok\"} is not kept: the stand-in holds its maximum of samples"
+        )]
+    );
+    assert_eq!(
+        h.effects(),
+        vec![
+            Event::Apply { updates: 2 },
+            Event::IgnoredUpdates {
+                reason: IgnoredUpdate::MaxSamples,
+                n: 1
+            }
+        ]
+    );
+}
+
+// --- Health limits -----------------------------------------------------------------------------
+
+#[test]
+fn a_client_reports_at_most_its_checks_each_cut_to_size() {
+    let mut h = Harness::attached();
+    for check in ["a", "b", "c", "a"] {
+        assert_eq!(h.send(Frame::Health(health(check))), vec![]);
+    }
+    let replies = h.send(Frame::Health(health("d")));
+    assert!(
+        matches!(errors(&replies).as_slice(), [("max_checks_per_client", m)] if m.contains("\"d\" dropped")),
+        "{replies:?}"
+    );
+    let big = Health {
+        message: "m".repeat(1000),
+        ..health("b")
+    };
+    let replies = h.send(Frame::Health(big));
+    assert!(
+        matches!(errors(&replies).as_slice(), [("max_check_bytes", m)] if m.contains("1001 bytes")),
+        "{replies:?}"
+    );
+    let effects = h.effects();
+    let passed: Vec<&Health> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Event::Health(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(passed.len(), 5, "{effects:?}");
+    let cut = passed[4];
+    assert_eq!(
+        (cut.check.as_str(), cut.status),
+        ("b", HealthStatus::Degraded)
+    );
+    assert!(cut.message.len() + cut.check.len() <= LIMITS.max_check_bytes);
+    let limited: Vec<&Event<Plain>> = effects
+        .iter()
+        .filter(|e| matches!(e, Event::HealthLimited(_)))
+        .collect();
+    assert_eq!(
+        limited,
+        [
+            &Event::HealthLimited(HealthLimit::MaxChecksPerClient),
+            &Event::HealthLimited(HealthLimit::MaxCheckBytes)
+        ]
+    );
+}
+
+// --- Warnings ------------------------------------------------------------------------------------
+
+#[test]
+fn problems_become_warnings_only_while_error_frames_are_sent() {
+    let mut h = Harness::with(SessionLimits {
+        max_error_frames: 2,
+        ..LIMITS
+    });
+    h.attach();
+    let unknown: Vec<(u32, Value)> = (0..5).map(|i| (i, Value::Counter(1))).collect();
+    h.send(batch(&unknown));
+    let warnings = h.warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings[0].reason, "unknown_id");
+    assert!(warnings[0].message.contains("series id 0"), "{warnings:?}");
+    // A rejection is a warning too.
+    let mut h = Harness::new();
+    h.send(Frame::Ready(true));
+    let warnings = h.warnings();
+    assert!(
+        matches!(warnings.as_slice(), [w] if w.reason == "unexpected_frame" && w.message.starts_with("client rejected: ")),
+        "{warnings:?}"
+    );
 }
