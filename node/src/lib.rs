@@ -18,6 +18,7 @@ pub mod agents;
 pub mod app;
 pub mod catalogue;
 pub mod client;
+mod limited_log;
 pub mod p2p;
 pub mod resilience;
 pub mod rpc;

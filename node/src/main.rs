@@ -75,6 +75,11 @@ fn call(args: &CallArgs) -> ExitCode {
         Some(Ok(_)) => return usage("JSON-PARAMS must be a JSON object or array".into()),
         Some(Err(e)) => return usage(format!("JSON-PARAMS is not valid JSON: {e}")),
     };
+    let bind = match args.bind.as_deref().map(str::parse::<std::net::IpAddr>) {
+        None => None,
+        Some(Ok(ip)) => Some(ip),
+        Some(Err(e)) => return usage(format!("--bind: {e}; expected an IPv4 or IPv6 address")),
+    };
     let timeout = match args.timeout.as_deref().map(str::parse::<HumanDuration>) {
         None => DEFAULT_CALL_TIMEOUT,
         Some(Ok(d)) if !d.0.is_zero() => d.0,
@@ -104,10 +109,14 @@ fn call(args: &CallArgs) -> ExitCode {
         }
     };
     let outcome = runtime.block_on(async {
-        let client = Client::new(identity)?.with_timeout(timeout);
-        let node = client.connect(&peer).await?;
-        let reply = client.call(&node, &args.method, params).await;
-        node.close(dawn_node::p2p::CloseCode::Normal);
+        let client = Client::bound(identity, bind)?.with_timeout(timeout);
+        let reply = match client.connect(&peer).await {
+            Ok(node) => client.call(&node, &args.method, params).await,
+            Err(e) => Err(e),
+        };
+        // Tell the node the connection is over (its client slot is free at once), before
+        // the runtime, which sends it, ends.
+        client.close().await;
         reply
     });
     match outcome {

@@ -65,6 +65,11 @@ pub struct CallArgs {
     /// --reject-unknown) instead of a fresh one.
     #[arg(long = "data-root", value_name = "DIR")]
     pub data_root: Option<String>,
+
+    /// Send from this local IP address (on a host with several); the node's per-address
+    /// limits count calls by source address. [default: chosen by the system]
+    #[arg(long = "bind", value_name = "IP")]
+    pub bind: Option<String>,
 }
 
 #[cfg(test)]

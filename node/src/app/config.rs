@@ -16,7 +16,7 @@ use super::settings::{
     NODE_ID, P2P_PORT, REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY, TRUSTED_PEERS,
 };
 use crate::p2p::{PeerAddr, PeerPolicy};
-use crate::resilience::{BreakerConfig, RateLimitConfig};
+use crate::resilience::{BreakerConfig, RequestLimitsConfig};
 
 /// How often the data root is probed for the `storage` health check.
 const STORAGE_CHECK_INTERVAL: Duration = Duration::from_secs(30);
@@ -51,8 +51,8 @@ pub struct NodeConfig {
     pub policy: PeerPolicy,
     /// Circuit breaker per peer.
     pub breaker: BreakerConfig,
-    /// Rate limit per sender.
-    pub rate_limit: RateLimitConfig,
+    /// Rate limits per sender, per source address and global.
+    pub rate_limit: RequestLimitsConfig,
 }
 
 /// Every setting at its default: what `dawn-node run` does with no flag and no variable.
@@ -104,7 +104,7 @@ impl NodeConfig {
                 trusted: s.get(&TRUSTED_PEERS).into_iter().collect(),
             },
             breaker: BreakerConfig::from_settings(s),
-            rate_limit: RateLimitConfig::from_settings(s),
+            rate_limit: RequestLimitsConfig::from_settings(s),
         }
     }
 
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(c.gossip_interval, Duration::from_secs(60));
         assert_eq!(c.policy, PeerPolicy::default());
         assert_eq!(c.breaker, BreakerConfig::default());
-        assert_eq!(c.rate_limit, RateLimitConfig::default());
+        assert_eq!(c.rate_limit, RequestLimitsConfig::default());
     }
 
     #[test]
@@ -225,7 +225,8 @@ mod tests {
         assert_eq!(c.policy.trusted.len(), 1);
         assert_eq!(c.breaker.open_for, Duration::from_millis(500));
         assert_eq!(c.breaker.threshold, 7, "the flag beats the variable");
-        assert_eq!(c.rate_limit.max, 7);
+        assert_eq!(c.rate_limit.sender.max, 7);
+        assert_eq!(c.rate_limit.address_max, 10, "1.5 x the sender limit");
     }
 
     #[test]

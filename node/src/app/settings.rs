@@ -15,7 +15,7 @@ use dawn_daemon::logging;
 use dawn_daemon::uids::Uids;
 
 use crate::p2p::{DEFAULT_MAX_PEERS, NodeId, PeerAddr, parse_node_id_list, parse_peer_list};
-use crate::resilience::{BreakerConfig, RateLimitConfig};
+use crate::resilience::{BreakerConfig, RateLimitConfig, RequestLimitsConfig};
 
 /// Data root.
 pub const ENV_DATA_ROOT: &str = crate::storage::ENV_DATA_ROOT;
@@ -86,6 +86,8 @@ impl Table for RunSettings {
         &BreakerConfig::OPEN_FOR_SETTING,
         &RateLimitConfig::MAX_SETTING,
         &RateLimitConfig::WINDOW_SETTING,
+        &RequestLimitsConfig::ADDRESS_MAX_SETTING,
+        &RequestLimitsConfig::GLOBAL_MAX_SETTING,
         &logging::LEVEL,
         &logging::FORMAT,
         &logging::DIRECTIVES,

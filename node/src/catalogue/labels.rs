@@ -3,12 +3,12 @@
 
 use dawn_telemetry::MetricSpec;
 
-pub use crate::resilience::BreakerState;
+pub use crate::resilience::{BreakerState, RateLimitResource};
 pub use crate::rpc::MessageType;
 
 use super::metrics::{
     P2P_AGENT_OPERATIONS_TOTAL, P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS,
-    P2P_MESSAGE_SIZE_BYTES, P2P_MESSAGES_TOTAL,
+    P2P_MESSAGE_SIZE_BYTES, P2P_MESSAGES_TOTAL, P2P_RATE_LIMIT_REJECTIONS_TOTAL,
 };
 
 /// `p2p_connections_total{status}`.
@@ -16,17 +16,27 @@ use super::metrics::{
 pub enum ConnectionStatus {
     /// A peer was admitted.
     Success,
-    /// A dial or an incoming handshake failed.
+    /// A dial by this node failed (unreachable, timeout, wrong id, forged certificate).
     Failed,
     /// An authenticated peer was refused (limit, untrusted, self).
     Rejected,
     /// A peer's connection ended.
     Closed,
+    /// An incoming connection attempt did not complete its handshake (timeout, TLS
+    /// failure, wrong protocol): counted apart from `failed` because anyone can cause it
+    /// at will with a few packets, even from a spoofed address.
+    HandshakeFailed,
 }
 
 impl ConnectionStatus {
     /// Every status, in declaration order (so `status as usize` indexes it).
-    pub const ALL: [Self; 4] = [Self::Success, Self::Failed, Self::Rejected, Self::Closed];
+    pub const ALL: [Self; 5] = [
+        Self::Success,
+        Self::Failed,
+        Self::Rejected,
+        Self::Closed,
+        Self::HandshakeFailed,
+    ];
 
     /// The label value.
     pub const fn as_str(self) -> &'static str {
@@ -35,6 +45,7 @@ impl ConnectionStatus {
             Self::Failed => "failed",
             Self::Rejected => "rejected",
             Self::Closed => "closed",
+            Self::HandshakeFailed => "handshake_failed",
         }
     }
 }
@@ -228,6 +239,13 @@ pub fn closed_labels() -> Vec<ClosedLabel> {
             metric: &P2P_AGENT_OPERATIONS_TOTAL,
             label: "status",
             values: OperationStatus::ALL.map(OperationStatus::as_str).to_vec(),
+        },
+        ClosedLabel {
+            metric: &P2P_RATE_LIMIT_REJECTIONS_TOTAL,
+            label: "resource",
+            values: RateLimitResource::ALL
+                .map(RateLimitResource::as_str)
+                .to_vec(),
         },
     ]
 }

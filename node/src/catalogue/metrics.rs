@@ -21,7 +21,7 @@ pub const P2P_PEERS: MetricSpec = MetricSpec {
 /// Connection attempts and ends, by outcome.
 pub const P2P_CONNECTIONS_TOTAL: MetricSpec = MetricSpec {
     name: "p2p_connections_total",
-    help: "Peer connection attempts and ends, by status.",
+    help: "Peer connection attempts and ends, by status (handshake_failed: incoming attempts that did not complete their handshake).",
     kind: MetricKind::Counter,
     labels: &["status"],
     buckets: &[],
@@ -102,7 +102,7 @@ pub const P2P_CIRCUIT_BREAKER_FAILURES_TOTAL: MetricSpec = MetricSpec {
 /// Requests rejected by the rate limiter.
 pub const P2P_RATE_LIMIT_REJECTIONS_TOTAL: MetricSpec = MetricSpec {
     name: "p2p_rate_limit_rejections_total",
-    help: "Requests rejected by the rate limiter, by sender and resource.",
+    help: "Requests and notifications refused by a rate limit, by sender and resource (the limit: message, source_address, global; peer_id is empty for the last two).",
     kind: MetricKind::Counter,
     labels: &["peer_id", "resource"],
     buckets: &[],

@@ -7,6 +7,6 @@ pub mod metrics;
 
 pub use labels::{
     BreakerState, ClosedLabel, Component, ConnectionStatus, MessageStatus, MessageType,
-    NodeFailure, OperationStatus, closed_labels,
+    NodeFailure, OperationStatus, RateLimitResource, closed_labels,
 };
 pub use metrics::*;

@@ -25,10 +25,14 @@ pub enum CloseCode {
     SelfConnection,
     /// The node already serves as many clients (`dawn-client/1`) as it allows.
     ClientLimit,
+    /// A client sent no request for the client idle timeout; its slot goes to others.
+    ClientIdle,
+    /// The client's source address already holds its fair share of the client slots.
+    AddressClientLimit,
 }
 
 impl CloseCode {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
         Self::Normal,
         Self::Shutdown,
         Self::PeerLimit,
@@ -36,6 +40,8 @@ impl CloseCode {
         Self::Duplicate,
         Self::SelfConnection,
         Self::ClientLimit,
+        Self::ClientIdle,
+        Self::AddressClientLimit,
     ];
 
     /// The wire value.
@@ -48,6 +54,8 @@ impl CloseCode {
             Self::Duplicate => 4,
             Self::SelfConnection => 5,
             Self::ClientLimit => 6,
+            Self::ClientIdle => 7,
+            Self::AddressClientLimit => 8,
         }
     }
 
@@ -61,6 +69,8 @@ impl CloseCode {
             Self::Duplicate => "duplicate connection",
             Self::SelfConnection => "connection to self",
             Self::ClientLimit => "client limit reached",
+            Self::ClientIdle => "idle client",
+            Self::AddressClientLimit => "client limit of this address reached",
         }
     }
 

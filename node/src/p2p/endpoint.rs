@@ -188,6 +188,26 @@ impl IncomingPeer {
         self.incoming.refuse();
     }
 
+    /// Whether the remote address is proven: the attempt came back with the token of a
+    /// [`IncomingPeer::retry`], so its source address is not spoofed.
+    pub fn is_validated(&self) -> bool {
+        self.incoming.remote_address_validated()
+    }
+
+    /// Whether [`IncomingPeer::retry`] can be used: the attempt carries no token yet.
+    pub fn can_retry(&self) -> bool {
+        self.incoming.may_retry()
+    }
+
+    /// Answers with a stateless QUIC Retry instead of starting the handshake: this side
+    /// keeps no state, and a sender at a real address comes back at once with a token
+    /// (one more round trip), while spoofed Initial packets never do. An attempt that
+    /// cannot be retried ([`IncomingPeer::can_retry`]) is ignored.
+    pub fn retry(self) {
+        // Fails only when the attempt already carries a token; dropping it then ignores it.
+        let _ = self.incoming.retry();
+    }
+
     /// Completes the handshake (bounded by the handshake timeout) and authenticates the peer.
     pub async fn handshake(self) -> Result<PeerConnection, TransportError> {
         let addr = self.incoming.remote_address();

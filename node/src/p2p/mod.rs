@@ -9,7 +9,11 @@
 //!   (`verify.rs`), the rustls/quinn configurations and the ALPN protocol ids (`tls.rs`);
 //! - transport: the [`Endpoint`] (`endpoint.rs`) yielding authenticated
 //!   [`PeerConnection`]s (`connection.rs`: request/notify), the serving side with its
-//!   [`Handler`] (`serve.rs`), wire codes (`codes.rs`), limits ([`TransportSettings`]);
+//!   [`Handler`] and the client idle timeout (`serve.rs`), who sent a message ([`Sender`],
+//!   and the [`SourceAddress`] per-address limits count, `source.rs`), wire codes
+//!   (`codes.rs`), limits ([`TransportSettings`]);
+//! - clients: their slots and the fair share per source address (`client_slots.rs`);
+//! - what strangers can repeat at will, logged rate-limited (`noise.rs`);
 //! - peers: [`PeerTable`] and the admission rules (`peer_table.rs`), [`PeerEvent`]s
 //!   (`events.rs`), peer addresses and `PROJECT_DAWN_BOOTSTRAP` parsing (`bootstrap.rs`),
 //!   the dialers that keep peers connected (`dialer.rs`, waiting by `dawn_telemetry`'s
@@ -18,6 +22,7 @@
 
 mod bootstrap;
 mod cert;
+mod client_slots;
 mod codes;
 mod connection;
 mod dialer;
@@ -28,9 +33,11 @@ mod identity;
 mod key_file;
 mod network;
 mod node_id;
+mod noise;
 mod peer_table;
 mod serve;
 mod settings;
+mod source;
 mod tls;
 mod verify;
 
@@ -39,6 +46,7 @@ mod tests;
 
 pub use bootstrap::{PeerAddr, PeerAddrError, PeerListError, parse_peer_list};
 pub use cert::CertError;
+pub use client_slots::{FAIR_SHARE_DIVISOR, MAX_CLIENTS};
 pub use codes::{CloseCode, DisconnectReason, RejectReason, StreamCode};
 pub use connection::{Direction, PeerConnection, Role};
 pub use endpoint::{Endpoint, IncomingPeer};
@@ -46,11 +54,12 @@ pub use error::TransportError;
 pub use events::{NoObserver, PeerEvent, PeerObserver};
 pub use identity::{IDENTITY_KEY_FILE, Identity, IdentityError};
 pub use key_file::KeyFileError;
-pub use network::{DEFAULT_REDIAL_BACKOFF, MAX_CLIENTS, Network, NetworkConfig};
+pub use network::{DEFAULT_REDIAL_BACKOFF, Network, NetworkConfig};
 pub use node_id::{
     NODE_ID_LEN, NodeId, NodeIdListError, NodeIdParseError, ShortNodeId, parse_node_id_list,
 };
 pub use peer_table::{Admission, DEFAULT_MAX_PEERS, PeerInfo, PeerPolicy, PeerTable};
-pub use serve::{BoxFuture, FnHandler, Handler, handler_fn, serve};
+pub use serve::{BoxFuture, FnHandler, Handler, handler_fn};
 pub use settings::{DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
+pub use source::{Sender, SourceAddress};
 pub use tls::{ALPN, CLIENT_ALPN, TlsError};

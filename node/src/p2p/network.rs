@@ -1,14 +1,16 @@
-//! The node's peer-to-peer network: the endpoint, the peer table, the serving of every
-//! admitted connection and the lifecycle events, wired together.
+//! The node's peer-to-peer network: the endpoint, the peer table, the client slots, the
+//! serving of every admitted connection and the lifecycle events, wired together.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use dawn_daemon::log_limit::DEFAULT_LOG_INTERVAL;
 use dawn_telemetry::BackoffPolicy;
 use tokio::sync::{Semaphore, watch};
 
 use super::bootstrap::PeerAddr;
+use super::client_slots::{ClientSlots, MAX_CLIENTS};
 use super::codes::CloseCode;
 use super::connection::{Direction, PeerConnection, Role};
 use super::dialer::{Dial, Dialers};
@@ -17,17 +19,22 @@ use super::error::TransportError;
 use super::events::{PeerEvent, PeerObserver};
 use super::identity::Identity;
 use super::node_id::NodeId;
+use super::noise::Noise;
 use super::peer_table::{Admission, PeerInfo, PeerPolicy, PeerTable};
-use super::serve::{Handler, serve};
+use super::serve::{Handler, Serving, serve};
 use super::settings::TransportSettings;
+use super::source::SourceAddress;
+use crate::limited_log::LimitedLog;
 
 /// Handshakes in progress at once; more incoming attempts are refused before any crypto
 /// work, which bounds what a flood of connection attempts can cost.
 const MAX_PENDING_HANDSHAKES: usize = 64;
 
-/// Clients (`dawn-client/1` connections) served at once; more are closed with
-/// [`CloseCode::ClientLimit`].
-pub const MAX_CLIENTS: usize = 64;
+/// With this many handshakes in progress, an attempt from an address not yet proven is
+/// answered with a stateless QUIC Retry instead of a handshake: a real sender comes back at
+/// once with the token (one more round trip), spoofed Initial packets never do, so they
+/// cannot fill the handshake slots (docs/p2p.md).
+const RETRY_ABOVE: usize = 8;
 
 /// How long [`Network::shutdown`] waits for close frames to reach the peers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -84,7 +91,9 @@ struct Inner {
     /// The dialer of each maintained peer address.
     dialers: Dialers,
     /// Slots for clients being served.
-    clients: Arc<Semaphore>,
+    clients: Arc<ClientSlots>,
+    /// Where the events strangers can repeat are logged, rate-limited.
+    log: Arc<LimitedLog<Noise>>,
 }
 
 impl Network {
@@ -121,7 +130,8 @@ impl Network {
             backoff,
             shutdown: watch::channel(false).0,
             dialers: Dialers::default(),
-            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            clients: ClientSlots::new(MAX_CLIENTS),
+            log: Arc::default(),
         });
         tracing::info!(
             node_id = %inner.endpoint.node_id(),
@@ -129,6 +139,10 @@ impl Network {
             "p2p endpoint listening"
         );
         tokio::spawn(accept_loop(Arc::clone(&inner)));
+        tokio::spawn(write_log_counts(
+            Arc::clone(&inner.log),
+            inner.shutdown.subscribe(),
+        ));
         Self { inner }
     }
 
@@ -150,6 +164,23 @@ impl Network {
     /// How many peers are connected (the `p2p_peers` gauge).
     pub fn peer_count(&self) -> usize {
         self.inner.table.len()
+    }
+
+    /// The peer count as the table publishes it at every change: a single reader setting
+    /// `p2p_peers` from it always ends on the table's count.
+    pub fn watch_peer_count(&self) -> watch::Receiver<usize> {
+        self.inner.table.watch_count()
+    }
+
+    /// Untrusted peers connected from `source` now.
+    pub fn untrusted_peers_from(&self, source: &SourceAddress) -> usize {
+        self.inner.table.untrusted_from(source)
+    }
+
+    /// Client slots held now, in all and by `source` (tests and logs).
+    #[doc(hidden)]
+    pub fn clients_held(&self, source: SourceAddress) -> (usize, usize) {
+        self.inner.clients.held(source)
     }
 
     /// Whether `peer` is connected.
@@ -334,40 +365,49 @@ impl Dial for Network {
 }
 
 impl Inner {
-    /// Serves a client connection without admitting it as a peer: only trust and the client
-    /// limit apply, and no peer event is reported.
+    /// Serves a client connection without admitting it as a peer: only trust, the client
+    /// slots (with the fair share per source address) and the client idle timeout apply,
+    /// and no peer event is reported.
     fn serve_client(self: &Arc<Self>, connection: PeerConnection) {
         let policy = self.table.policy();
-        let refusal = if policy.reject_unknown && !policy.trusted.contains(&connection.node_id()) {
-            Some(CloseCode::Untrusted)
+        let trusted = policy.is_trusted(&connection.node_id());
+        let source = SourceAddress::of(connection.remote_addr().ip());
+        let slot = if policy.reject_unknown && !trusted {
+            Err(CloseCode::Untrusted)
         } else {
-            None
+            self.clients.take(source, trusted)
         };
-        let permit = match refusal {
-            Some(code) => Err(code),
-            None => Arc::clone(&self.clients)
-                .try_acquire_owned()
-                .map_err(|_| CloseCode::ClientLimit),
-        };
-        match permit {
-            Ok(permit) => {
+        match slot {
+            Ok(slot) => {
                 tracing::debug!(client = %connection.node_id().short(), remote = %connection.remote_addr(), "client connected");
-                let handler = Arc::clone(&self.handler);
+                let serving = self.serving(Some(self.endpoint.settings().client_idle_timeout));
                 tokio::spawn(async move {
-                    let reason = serve(connection.clone(), handler).await;
+                    let reason = serve(connection.clone(), serving).await;
+                    // The slot is free the moment the connection has ended.
+                    drop(slot);
                     tracing::debug!(client = %connection.node_id().short(), reason = %reason, "client disconnected");
-                    drop(permit);
                 });
             }
             Err(code) => {
-                tracing::info!(
-                    client = %connection.node_id(),
-                    remote = %connection.remote_addr(),
-                    reason = code.reason(),
-                    "client refused"
-                );
+                self.log.event(Noise::Client(code), || {
+                    tracing::info!(
+                        client = %connection.node_id(),
+                        remote = %connection.remote_addr(),
+                        reason = code.reason(),
+                        "client refused"
+                    );
+                });
                 connection.close(code);
             }
+        }
+    }
+
+    /// How connections are served; `idle` for clients only.
+    fn serving(&self, idle: Option<Duration>) -> Serving {
+        Serving {
+            handler: Arc::clone(&self.handler),
+            log: Arc::clone(&self.log),
+            idle,
         }
     }
 
@@ -441,7 +481,7 @@ impl Inner {
     fn spawn_serving(self: &Arc<Self>, connection: PeerConnection) {
         let inner = Arc::clone(self);
         tokio::spawn(async move {
-            let reason = serve(connection.clone(), Arc::clone(&inner.handler)).await;
+            let reason = serve(connection.clone(), inner.serving(None)).await;
             if let Some((peer, peers)) = inner.table.remove(&connection) {
                 tracing::info!(
                     peer = %peer.node_id,
@@ -469,7 +509,10 @@ impl Inner {
                 let _ = self.install(connection);
             }
             Err(error) => {
-                tracing::warn!(remote = %remote_addr, error = %error, "incoming connection failed");
+                // Spoofed or abandoned Initial packets end here: a stranger can repeat it.
+                self.log.event(Noise::HandshakeFailed, || {
+                    tracing::warn!(remote = %remote_addr, error = %error, "incoming connection failed");
+                });
                 self.observer.on_event(&PeerEvent::Failed {
                     remote_addr,
                     expected: None,
@@ -482,15 +525,25 @@ impl Inner {
 }
 
 /// Accepts connection attempts until the endpoint closes, each handshake in its own task.
+/// Past [`RETRY_ABOVE`] handshakes in progress, attempts from unproven addresses get a
+/// stateless Retry; past [`MAX_PENDING_HANDSHAKES`], attempts are refused.
 async fn accept_loop(inner: Arc<Inner>) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     while let Some(incoming) = inner.endpoint.accept().await {
+        let in_progress = MAX_PENDING_HANDSHAKES - pending.available_permits();
+        if in_progress >= RETRY_ABOVE && !incoming.is_validated() && incoming.can_retry() {
+            incoming.retry();
+            continue;
+        }
         let Ok(permit) = Arc::clone(&pending).try_acquire_owned() else {
-            tracing::warn!(
-                remote = %incoming.remote_addr(),
-                limit = MAX_PENDING_HANDSHAKES,
-                "too many handshakes in progress; connection attempt refused"
-            );
+            let remote = incoming.remote_addr();
+            inner.log.event(Noise::HandshakesBusy, || {
+                tracing::warn!(
+                    %remote,
+                    limit = MAX_PENDING_HANDSHAKES,
+                    "too many handshakes in progress; connection attempt refused"
+                );
+            });
             incoming.refuse();
             continue;
         };
@@ -506,4 +559,17 @@ async fn accept_loop(inner: Arc<Inner>) {
             drop(permit);
         });
     }
+}
+
+/// Writes the counts of the rate-limited log every interval until shutdown, then the rest.
+async fn write_log_counts(log: Arc<LimitedLog<Noise>>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(DEFAULT_LOG_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => log.write_due(),
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+    }
+    log.write_all();
 }

@@ -1,13 +1,21 @@
 //! The table of connected peers and the admission rules: self, trust, duplicates, limit.
+//!
+//! The table is the one source of the peer count: every change publishes the new count
+//! while the table is still locked ([`PeerTable::watch_count`]), so whoever records
+//! `p2p_peers` from it can never be left with an older count than the table's, whatever
+//! order connects and disconnects happen in.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
+use tokio::sync::watch;
+
 use super::codes::RejectReason;
 use super::connection::{Direction, PeerConnection};
 use super::node_id::NodeId;
+use super::source::SourceAddress;
 
 /// Default for [`PeerPolicy::max_peers`].
 pub const DEFAULT_MAX_PEERS: usize = 50;
@@ -21,8 +29,17 @@ pub struct PeerPolicy {
     pub max_peers: usize,
     /// Admit only the nodes in `trusted` (`PROJECT_DAWN_REJECT_UNKNOWN=true`).
     pub reject_unknown: bool,
-    /// The trusted node ids; only consulted when `reject_unknown` is on.
+    /// The trusted node ids: with `reject_unknown`, the only nodes admitted; always exempt
+    /// from the client fair share (and, in the node, from the per-address and global rate
+    /// limits).
     pub trusted: HashSet<NodeId>,
+}
+
+impl PeerPolicy {
+    /// Whether `node` is in the trusted list.
+    pub fn is_trusted(&self, node: &NodeId) -> bool {
+        self.trusted.contains(node)
+    }
 }
 
 impl Default for PeerPolicy {
@@ -130,13 +147,36 @@ struct Entry {
     info: PeerInfo,
 }
 
+/// What the lock guards: the peers, and how many untrusted ones each source address has.
+#[derive(Default)]
+struct Peers {
+    by_id: HashMap<NodeId, Entry>,
+    untrusted_by_source: HashMap<SourceAddress, usize>,
+}
+
+impl Peers {
+    /// Counts `info`'s peer in (`+1`) or out (`-1`) of its source address, if untrusted.
+    fn count_source(&mut self, policy: &PeerPolicy, info: &PeerInfo, delta: isize) {
+        if policy.is_trusted(&info.node_id) {
+            return;
+        }
+        let source = SourceAddress::of(info.remote_addr.ip());
+        let n = self.untrusted_by_source.entry(source).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            self.untrusted_by_source.remove(&source);
+        }
+    }
+}
+
 /// Connected peers by id; at most one connection per peer.
 ///
 /// Thread-safe; every method holds the lock only briefly and never across an await.
 pub struct PeerTable {
     local: NodeId,
     policy: PeerPolicy,
-    peers: Mutex<HashMap<NodeId, Entry>>,
+    peers: Mutex<Peers>,
+    count: watch::Sender<usize>,
 }
 
 impl PeerTable {
@@ -145,8 +185,25 @@ impl PeerTable {
         Self {
             local,
             policy,
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::new(Peers::default()),
+            count: watch::channel(0).0,
         }
+    }
+
+    /// The count of connected peers, published at every change while the table is locked:
+    /// the receiver always ends on the table's count (the `p2p_peers` gauge reads it).
+    pub fn watch_count(&self) -> watch::Receiver<usize> {
+        self.count.subscribe()
+    }
+
+    /// Untrusted peers connected from `source` now (each brings its own rate-limit budget
+    /// to its address).
+    pub fn untrusted_from(&self, source: &SourceAddress) -> usize {
+        self.lock()
+            .untrusted_by_source
+            .get(source)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The admission policy.
@@ -157,8 +214,9 @@ impl PeerTable {
     /// Applies the admission rules to a new connection and records it when it is kept.
     /// The caller closes whichever connection the result says lost.
     pub fn admit(&self, connection: PeerConnection, now: SystemTime) -> Admission {
-        let mut peers = self.lock();
-        let count = peers.len();
+        let mut guard = self.lock();
+        let peers = &mut *guard;
+        let count = peers.by_id.len();
         let info = PeerInfo {
             node_id: connection.node_id(),
             remote_addr: connection.remote_addr(),
@@ -166,7 +224,7 @@ impl PeerTable {
             connected_at: now,
         };
         let peer = info.node_id;
-        match peers.get_mut(&peer) {
+        match peers.by_id.get_mut(&peer) {
             Some(entry) => {
                 let existing = Some(entry.connection.direction());
                 match decide(
@@ -189,6 +247,8 @@ impl PeerTable {
                             ..info
                         };
                         let old = std::mem::replace(entry, Entry { connection, info });
+                        peers.count_source(&self.policy, &old.info, -1);
+                        peers.count_source(&self.policy, &info, 1);
                         Admission::Replaced {
                             old: old.connection,
                         }
@@ -199,10 +259,13 @@ impl PeerTable {
                 Decision::Reject(reason) => Admission::Rejected(reason),
                 // Without an existing entry every other decision means: record it.
                 Decision::Admit | Decision::Replace | Decision::KeepExisting => {
-                    peers.insert(peer, Entry { connection, info });
+                    peers.by_id.insert(peer, Entry { connection, info });
+                    peers.count_source(&self.policy, &info, 1);
+                    let count = peers.by_id.len();
+                    self.count.send_replace(count);
                     Admission::Admitted {
                         peer: info,
-                        peers: peers.len(),
+                        peers: count,
                     }
                 }
             },
@@ -212,56 +275,65 @@ impl PeerTable {
     /// Removes the peer if `connection` is still its current connection (a connection that
     /// lost a duplicate tie-break is not); returns its info and the remaining count.
     pub fn remove(&self, connection: &PeerConnection) -> Option<(PeerInfo, usize)> {
-        let mut peers = self.lock();
+        let mut guard = self.lock();
+        let peers = &mut *guard;
         let current = peers
+            .by_id
             .get(&connection.node_id())
             .is_some_and(|e| e.connection.stable_id() == connection.stable_id());
         if !current {
             return None;
         }
-        let entry = peers.remove(&connection.node_id())?;
-        Some((entry.info, peers.len()))
+        let entry = peers.by_id.remove(&connection.node_id())?;
+        peers.count_source(&self.policy, &entry.info, -1);
+        let count = peers.by_id.len();
+        self.count.send_replace(count);
+        Some((entry.info, count))
     }
 
     /// The connection to `peer`, if connected.
     pub fn get(&self, peer: &NodeId) -> Option<PeerConnection> {
-        self.lock().get(peer).map(|e| e.connection.clone())
+        self.lock().by_id.get(peer).map(|e| e.connection.clone())
     }
 
     /// Whether `peer` is connected.
     pub fn contains(&self, peer: &NodeId) -> bool {
-        self.lock().contains_key(peer)
+        self.lock().by_id.contains_key(peer)
     }
 
     /// All connected peers, ordered by node id (stable output for `node/peers`).
     pub fn peers(&self) -> Vec<PeerInfo> {
-        let mut peers: Vec<PeerInfo> = self.lock().values().map(|e| e.info).collect();
+        let mut peers: Vec<PeerInfo> = self.lock().by_id.values().map(|e| e.info).collect();
         peers.sort_by_key(|info| info.node_id);
         peers
     }
 
     /// All current connections (e.g. to close them at shutdown).
     pub fn connections(&self) -> Vec<PeerConnection> {
-        self.lock().values().map(|e| e.connection.clone()).collect()
+        self.lock()
+            .by_id
+            .values()
+            .map(|e| e.connection.clone())
+            .collect()
     }
 
     /// Connected peers now (the `p2p_peers` gauge).
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().by_id.len()
     }
 
     /// Whether no peer is connected.
     pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().by_id.is_empty()
     }
 
     /// Whether a new peer would be refused for the peer limit (dialers skip dialing then).
     pub fn is_full(&self) -> bool {
-        self.lock().len() >= self.policy.max_peers
+        self.lock().by_id.len() >= self.policy.max_peers
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<NodeId, Entry>> {
-        // The map stays consistent even if a holder panicked: every update is one call.
+    fn lock(&self) -> MutexGuard<'_, Peers> {
+        // The maps stay consistent even if a holder panicked: every update is one call.
         self.peers.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

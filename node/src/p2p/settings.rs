@@ -22,6 +22,11 @@ pub struct TransportSettings {
     pub handshake_timeout: Duration,
     /// A connection with no traffic for this long is considered dead (peer gone).
     pub idle_timeout: Duration,
+    /// A client's connection with no message received or in progress for this long is
+    /// closed ([`CloseCode::ClientIdle`](super::CloseCode::ClientIdle)), keep-alives or not,
+    /// so an idle client gives its slot back. Shorter than `idle_timeout`: clients come and
+    /// go, peers stay.
+    pub client_idle_timeout: Duration,
     /// Keep-alive pings at this interval keep idle but healthy connections (and NAT
     /// bindings) open; must be well below `idle_timeout`.
     pub keep_alive_interval: Duration,
@@ -39,6 +44,7 @@ impl Default for TransportSettings {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            client_idle_timeout: Duration::from_secs(10),
             keep_alive_interval: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             max_concurrent_streams: 64,
@@ -60,6 +66,11 @@ impl TransportSettings {
                 "keep-alive interval {:?} must be shorter than the idle timeout {:?}",
                 self.keep_alive_interval, self.idle_timeout
             )));
+        }
+        if self.client_idle_timeout.is_zero() {
+            return Err(TransportError::InvalidSettings(
+                "the client idle timeout must be longer than 0".into(),
+            ));
         }
         if self.max_message_size == 0 {
             return Err(TransportError::InvalidSettings(

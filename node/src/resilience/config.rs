@@ -1,9 +1,11 @@
-//! The breaker's and the rate limiter's settings: their defaults (docs/node.md), and their
+//! The breaker's and the rate limits' settings: their defaults (docs/node.md), and their
 //! entries in `dawn-node run`'s settings table (flag, variable, range, help).
 
 use std::time::Duration;
 
-use dawn_daemon::config::{Flag, PERIOD_EXPECT, Period, Setting, Settings, period, within};
+use dawn_daemon::config::{
+    Flag, PERIOD_EXPECT, Period, Setting, Settings, ShowDefault, period, within,
+};
 
 /// Variable: consecutive failures that open a peer's circuit breaker.
 pub const ENV_CB_THRESHOLD: &str = "PROJECT_DAWN_CB_THRESHOLD";
@@ -13,6 +15,10 @@ pub const ENV_CB_TIMEOUT: &str = "PROJECT_DAWN_CB_TIMEOUT";
 pub const ENV_RATE_LIMIT_MAX: &str = "PROJECT_DAWN_RATE_LIMIT_MAX";
 /// Variable: the rate limiter's window.
 pub const ENV_RATE_LIMIT_WINDOW: &str = "PROJECT_DAWN_RATE_LIMIT_WINDOW";
+/// Variable: requests one source address may make per window.
+pub const ENV_RATE_LIMIT_ADDRESS_MAX: &str = "PROJECT_DAWN_RATE_LIMIT_ADDRESS_MAX";
+/// Variable: requests all senders but the trusted ones may make together per window.
+pub const ENV_RATE_LIMIT_GLOBAL_MAX: &str = "PROJECT_DAWN_RATE_LIMIT_GLOBAL_MAX";
 
 /// Longest accepted breaker timeout or rate-limit window: one day.
 pub const MAX_PERIOD: Duration = Period::MAX;
@@ -21,6 +27,10 @@ pub const MAX_CB_THRESHOLD: u32 = 1_000_000;
 /// Largest accepted rate limit per window; the limiter keeps one timestamp per allowed
 /// request in the window, so this bounds its memory per sender (16 B each).
 pub const MAX_RATE_LIMIT: u32 = 10_000;
+/// Largest accepted per-address or global budget per window. Only requests that passed
+/// every limit are kept (16 B each), and every one of them is in the global window, so the
+/// global budget bounds the memory of all three limits together (16 MB at this value).
+pub const MAX_BUDGET: u32 = 1_000_000;
 
 /// Circuit breaker settings (defaults: threshold 5, open for 60 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,15 +138,132 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// A budget per window given as a number, or left to follow `--rate-limit-max` (shown in
+/// `--help` as the rule it follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// The number given, if any.
+    pub given: Option<u32>,
+    /// How it follows `--rate-limit-max` when not given, for `--help`.
+    follows: &'static str,
+}
+
+impl ShowDefault for Budget {
+    fn show_default(&self) -> String {
+        self.given
+            .map_or_else(|| self.follows.to_owned(), |n| n.to_string())
+    }
+}
+
+/// The three rate limits, sharing one window (docs/node-internals.md, "Rate limits"):
+/// per sender, per source address, and a global ceiling on what all senders but the
+/// trusted ones may do together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimitsConfig {
+    /// Per sender identity, and the window of all three.
+    pub sender: RateLimitConfig,
+    /// Per source address (clients and untrusted peers together), before the budget each
+    /// untrusted peer connected from the address adds.
+    pub address_max: u32,
+    /// All senders but the trusted ones, together.
+    pub global_max: u32,
+}
+
+impl RequestLimitsConfig {
+    /// The global budget by default: as much as this many senders at their full rate.
+    pub const GLOBAL_SENDERS: u32 = 64;
+
+    const ADDRESS_FOLLOWS: &str = "1.5 x --rate-limit-max";
+    const GLOBAL_FOLLOWS: &str = "64 x --rate-limit-max";
+
+    /// `--rate-limit-address-max` / [`ENV_RATE_LIMIT_ADDRESS_MAX`].
+    pub const ADDRESS_MAX_SETTING: Setting<Budget> = Setting {
+        flag: Flag::Value("rate-limit-address-max", "N"),
+        env: Some(ENV_RATE_LIMIT_ADDRESS_MAX),
+        help: "Requests (and notifications) one source address (an IPv4 address, an IPv6 /64) may make per window, over all its clients and untrusted peers, plus --rate-limit-max for each untrusted peer connected from it; more get error -32005. Fresh identities from one address share this.",
+        accepts: "an integer from 1 to 1000000",
+        default: || Budget {
+            given: None,
+            follows: Self::ADDRESS_FOLLOWS,
+        },
+        parse: |s| {
+            within(s, 1..=MAX_BUDGET).map(|n| Budget {
+                given: Some(n),
+                follows: Self::ADDRESS_FOLLOWS,
+            })
+        },
+    };
+    /// `--rate-limit-global-max` / [`ENV_RATE_LIMIT_GLOBAL_MAX`].
+    pub const GLOBAL_MAX_SETTING: Setting<Budget> = Setting {
+        flag: Flag::Value("rate-limit-global-max", "N"),
+        env: Some(ENV_RATE_LIMIT_GLOBAL_MAX),
+        help: "Requests (and notifications) all senders but the trusted peers may make together per window: the ceiling on the work strangers can cause; more get error -32005.",
+        accepts: "an integer from 1 to 1000000",
+        default: || Budget {
+            given: None,
+            follows: Self::GLOBAL_FOLLOWS,
+        },
+        parse: |s| {
+            within(s, 1..=MAX_BUDGET).map(|n| Budget {
+                given: Some(n),
+                follows: Self::GLOBAL_FOLLOWS,
+            })
+        },
+    };
+
+    /// The limits for `sender` with the other two at their defaults.
+    pub fn following(sender: RateLimitConfig) -> Self {
+        RequestLimitsConfig {
+            sender,
+            address_max: sender.max.saturating_add(sender.max / 2).min(MAX_BUDGET),
+            global_max: sender
+                .max
+                .saturating_mul(Self::GLOBAL_SENDERS)
+                .min(MAX_BUDGET),
+        }
+    }
+
+    /// Each field as in [`BreakerConfig::from_settings`]; the per-address and global
+    /// budgets follow the per-sender one unless given.
+    pub fn from_settings(settings: &mut Settings<'_>) -> Self {
+        let sender = RateLimitConfig::from_settings(settings);
+        let following = Self::following(sender);
+        RequestLimitsConfig {
+            sender,
+            address_max: settings
+                .get(&Self::ADDRESS_MAX_SETTING)
+                .given
+                .unwrap_or(following.address_max),
+            global_max: settings
+                .get(&Self::GLOBAL_MAX_SETTING)
+                .given
+                .unwrap_or(following.global_max),
+        }
+    }
+}
+
+impl Default for RequestLimitsConfig {
+    fn default() -> Self {
+        Self::following(RateLimitConfig::default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use dawn_daemon::config::Entry;
+
     use super::*;
 
     /// Both configurations from the variables `env` alone, and the errors found.
     fn resolve(env: &[(&str, &str)]) -> (BreakerConfig, RateLimitConfig, Vec<String>) {
+        let (breaker, limits, errors) = resolve_all(env);
+        (breaker, limits.sender, errors)
+    }
+
+    fn resolve_all(env: &[(&str, &str)]) -> (BreakerConfig, RequestLimitsConfig, Vec<String>) {
         let mut s = Settings::env_only(&env);
         let breaker = BreakerConfig::from_settings(&mut s);
-        let limit = RateLimitConfig::from_settings(&mut s);
+        let limit = RequestLimitsConfig::from_settings(&mut s);
         let errors = s
             .finish()
             .err()
@@ -210,5 +337,34 @@ mod tests {
         }
         let (_, _, errors) = resolve(&[(ENV_CB_THRESHOLD, "0"), (ENV_RATE_LIMIT_WINDOW, "x")]);
         assert_eq!(errors.len(), 2);
+    }
+
+    #[test]
+    fn address_and_global_budgets_follow_the_sender_limit_unless_given() {
+        let (_, limits, errors) = resolve_all(&[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(limits, RequestLimitsConfig::default());
+        assert_eq!((limits.address_max, limits.global_max), (150, 6400));
+        let (_, limits, _) = resolve_all(&[(ENV_RATE_LIMIT_MAX, "20")]);
+        assert_eq!((limits.address_max, limits.global_max), (30, 1280));
+        let (_, limits, _) = resolve_all(&[(ENV_RATE_LIMIT_MAX, "1")]);
+        assert_eq!((limits.address_max, limits.global_max), (1, 64));
+        let (_, limits, errors) = resolve_all(&[
+            (ENV_RATE_LIMIT_MAX, "20"),
+            (ENV_RATE_LIMIT_ADDRESS_MAX, "7"),
+            (ENV_RATE_LIMIT_GLOBAL_MAX, "1000000"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((limits.address_max, limits.global_max), (7, 1_000_000));
+        let (_, limits, errors) = resolve_all(&[
+            (ENV_RATE_LIMIT_ADDRESS_MAX, "0"),
+            (ENV_RATE_LIMIT_GLOBAL_MAX, "1000001"),
+        ]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(limits, RequestLimitsConfig::default());
+        assert_eq!(
+            RequestLimitsConfig::ADDRESS_MAX_SETTING.default_text(),
+            "1.5 x --rate-limit-max"
+        );
     }
 }

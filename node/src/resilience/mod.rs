@@ -1,5 +1,5 @@
-//! Resilience: a circuit breaker per peer and a rate limiter per sender
-//! (docs/node-internals.md, "Resilience").
+//! Resilience: a circuit breaker per peer, and rate limits per sender, per source address
+//! and global (docs/node-internals.md, "Resilience").
 //!
 //! Both are sans-IO state machines in the style of quinn-proto: every call takes `now`,
 //! nothing sleeps or spawns, and every state change is returned to the caller, which
@@ -29,6 +29,7 @@ mod breaker;
 mod breakers;
 mod clock;
 mod config;
+mod limits;
 mod rate_limit;
 mod state;
 
@@ -38,8 +39,10 @@ mod tests;
 pub use breaker::{CircuitBreaker, Open};
 pub use breakers::{Breakers, BreakersLimits};
 pub use config::{
-    BreakerConfig, ENV_CB_THRESHOLD, ENV_CB_TIMEOUT, ENV_RATE_LIMIT_MAX, ENV_RATE_LIMIT_WINDOW,
-    MAX_CB_THRESHOLD, MAX_PERIOD, MAX_RATE_LIMIT, RateLimitConfig,
+    BreakerConfig, Budget, ENV_CB_THRESHOLD, ENV_CB_TIMEOUT, ENV_RATE_LIMIT_ADDRESS_MAX,
+    ENV_RATE_LIMIT_GLOBAL_MAX, ENV_RATE_LIMIT_MAX, ENV_RATE_LIMIT_WINDOW, MAX_BUDGET,
+    MAX_CB_THRESHOLD, MAX_PERIOD, MAX_RATE_LIMIT, RateLimitConfig, RequestLimitsConfig,
 };
+pub use limits::{RateLimitResource, Refused, Request, RequestLimits};
 pub use rate_limit::{DEFAULT_MAX_SENDERS, RateLimited, RateLimiter};
 pub use state::{BreakerState, Transition};

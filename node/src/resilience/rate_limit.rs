@@ -44,8 +44,9 @@ impl RateLimited {
     }
 }
 
+/// The requests one key was allowed in its sliding window.
 #[derive(Debug, Clone, Default)]
-struct Log {
+pub(super) struct Log {
     /// Times of the requests allowed in the current window, oldest first.
     allowed: VecDeque<Instant>,
     last_seen: Option<Instant>,
@@ -53,12 +54,26 @@ struct Log {
 
 impl Log {
     /// Logs a request at `now` if fewer than `max` were allowed in the window.
-    fn admit(&mut self, config: RateLimitConfig, now: Instant) -> Result<(), RateLimited> {
-        let RateLimitConfig { max, window } = config;
+    pub(super) fn admit(
+        &mut self,
+        config: RateLimitConfig,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
         self.last_seen = Some(now);
+        self.within(config, now)?;
+        self.allowed.push_back(now);
+        Ok(())
+    }
+
+    /// Whether a request at `now` would be allowed, without logging it.
+    pub(super) fn within(
+        &mut self,
+        config: RateLimitConfig,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        let RateLimitConfig { max, window } = config;
         self.prune(window, now);
         if self.allowed.len() < max as usize {
-            self.allowed.push_back(now);
             return Ok(());
         }
         let retry_after = self
@@ -73,7 +88,7 @@ impl Log {
         })
     }
 
-    fn prune(&mut self, window: Duration, now: Instant) {
+    pub(super) fn prune(&mut self, window: Duration, now: Instant) {
         while let Some(&oldest) = self.allowed.front() {
             if time_left(oldest, window, now).is_some() {
                 break;
@@ -112,7 +127,21 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `p2p_rate_limit_rejections_total`; the refused request is not counted against the
     /// sender's window.
     pub fn check(&mut self, sender: &K, now: Instant) -> Result<(), RateLimited> {
-        let config = self.config;
+        self.check_within(sender, self.config.max, now)
+    }
+
+    /// [`RateLimiter::check`] with a budget of `max` for this request instead of the
+    /// configured one (a per-address budget grows with the peers at that address).
+    pub(super) fn check_within(
+        &mut self,
+        sender: &K,
+        max: u32,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        let config = RateLimitConfig {
+            max,
+            window: self.config.window,
+        };
         // The common case, a known sender, neither clones its key nor scans the map.
         if let Some(log) = self.senders.get_mut(sender) {
             return log.admit(config, now);
@@ -122,6 +151,26 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             .entry(sender.clone())
             .or_default()
             .admit(config, now)
+    }
+
+    /// Whether [`RateLimiter::check_within`] would allow a request of `sender` at `now`,
+    /// without counting it (a shared budget counts only what the node then serves).
+    pub(super) fn would_allow(
+        &mut self,
+        sender: &K,
+        max: u32,
+        now: Instant,
+    ) -> Result<(), RateLimited> {
+        let config = RateLimitConfig {
+            max,
+            window: self.config.window,
+        };
+        match self.senders.get_mut(sender) {
+            Some(log) => log.within(config, now),
+            // A new sender has nothing in its window, and `max` is at least 1.
+            None if max > 0 => Ok(()),
+            None => Log::default().within(config, now),
+        }
     }
 
     /// Requests `sender` may still make now without being refused.

@@ -1,6 +1,7 @@
 //! The node's [`Handler`]: every incoming request and notification is decoded,
-//! rate-limited per sender, routed to its method, answered, and counted with its type,
-//! status, size and handling time. Bad input gets an error reply, never a crash.
+//! rate-limited (per sender, per source address, globally), routed to its method,
+//! answered, and counted with its type, status, size and handling time. Bad input gets an
+//! error reply, never a crash.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,13 +9,10 @@ use std::time::Instant;
 use super::methods::{self, ANNOUNCE};
 use super::{Shared, gossip, lock};
 use crate::catalogue::{Component, MessageStatus, NodeFailure};
-use crate::p2p::{BoxFuture, Handler, NodeId, TransportError};
-use crate::resilience::RateLimited;
+use crate::limited_log::Repeatable;
+use crate::p2p::{BoxFuture, Handler, NodeId, Role, Sender, TransportError};
+use crate::resilience::{RateLimited, Request};
 use crate::rpc::{self, ErrorCode, ErrorObject, Message, MessageType, RATE_LIMITED};
-
-/// The `resource` label of `p2p_rate_limit_rejections_total`: requests and notifications
-/// share one limit per sender.
-pub(super) const RATE_LIMITED_RESOURCE: &str = "message";
 
 /// Serves the node's JSON-RPC methods over the p2p transport.
 pub(super) struct Dispatcher {
@@ -28,35 +26,75 @@ impl Dispatcher {
 }
 
 impl Handler for Dispatcher {
-    fn request(&self, peer: NodeId, message: Vec<u8>) -> BoxFuture<'_, Vec<u8>> {
-        Box::pin(answer(&self.shared, peer, message))
+    fn request(&self, sender: Sender, message: Vec<u8>) -> BoxFuture<'_, Vec<u8>> {
+        Box::pin(answer(&self.shared, sender, message))
     }
 
-    fn notification(&self, peer: NodeId, message: Vec<u8>) -> BoxFuture<'_, ()> {
-        Box::pin(take_notification(&self.shared, peer, message))
+    fn notification(&self, sender: Sender, message: Vec<u8>) -> BoxFuture<'_, ()> {
+        Box::pin(take_notification(&self.shared, sender, message))
     }
 
-    fn stream_error(&self, _peer: NodeId, error: &TransportError) {
+    fn stream_error(&self, _sender: Sender, error: &TransportError) {
         // Oversized or stalled incoming streams: refused by the transport, counted here.
         self.shared.metrics.error(error.kind(), Component::P2p);
     }
 }
 
-impl Shared {
-    /// One request or notification from `sender` against its rate limit; a refusal is
-    /// counted in `p2p_rate_limit_rejections_total`.
-    fn admit(&self, sender: &NodeId) -> Result<(), RateLimited> {
-        let checked = lock(&self.limiter).check(sender, Instant::now());
-        if let Err(limited) = &checked {
-            tracing::debug!(peer = %sender.short(), retry_after = ?limited.retry_after, "rate limited");
-            self.metrics.rate_limited(sender, RATE_LIMITED_RESOURCE);
+/// The events of the service a peer can repeat at will, logged rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum ServiceNoise {
+    /// A `node/announce` that could not be read.
+    BadAnnouncement,
+}
+
+impl std::fmt::Display for ServiceNoise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadAnnouncement => f.write_str("bad peer announcements ignored"),
         }
-        checked
+    }
+}
+
+impl Repeatable for ServiceNoise {
+    fn is_warning(&self) -> bool {
+        true
+    }
+}
+
+impl Shared {
+    /// One request or notification from `sender` against the rate limits; a refusal is
+    /// counted in `p2p_rate_limit_rejections_total` under the limit that refused it.
+    fn admit(&self, sender: &Sender) -> Result<(), RateLimited> {
+        let trusted = self.config.policy.is_trusted(&sender.node_id);
+        let source = sender.source();
+        let peers_at_address = match (sender.role, trusted, self.network()) {
+            (Role::Peer, false, Some(network)) => network.untrusted_peers_from(&source),
+            _ => 0,
+        };
+        let request = Request {
+            sender: &sender.node_id,
+            address: &source,
+            trusted,
+            peers_at_address: u32::try_from(peers_at_address).unwrap_or(u32::MAX),
+        };
+        let checked = lock(&self.limiter).check(request, Instant::now());
+        checked.map_err(|refused| {
+            tracing::debug!(
+                peer = %sender.node_id.short(),
+                remote = %sender.remote_addr,
+                resource = refused.resource.as_str(),
+                retry_after = ?refused.limited.retry_after,
+                "rate limited"
+            );
+            self.metrics.rate_limited(&sender.node_id, refused.resource);
+            refused.limited
+        })
     }
 }
 
 /// Answers one request stream.
-async fn answer(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>) -> Vec<u8> {
+async fn answer(shared: &Arc<Shared>, from: Sender, bytes: Vec<u8>) -> Vec<u8> {
+    let sender = from.node_id;
     let started = Instant::now();
     let metrics = &shared.metrics;
     let limit = shared.config.transport.max_message_size;
@@ -67,7 +105,7 @@ async fn answer(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>) -> Vec<u8>
             metrics.error(error.as_str(), Component::Rpc);
             error.reply()
         }
-        Ok(Message::Request(request)) => match shared.admit(&sender) {
+        Ok(Message::Request(request)) => match shared.admit(&from) {
             Err(limited) => {
                 metrics.message(
                     MessageType::Request,
@@ -117,7 +155,8 @@ async fn answer(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>) -> Vec<u8>
 }
 
 /// Takes one notification stream (no reply, whatever happens).
-async fn take_notification(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>) {
+async fn take_notification(shared: &Arc<Shared>, from: Sender, bytes: Vec<u8>) {
+    let sender: NodeId = from.node_id;
     let started = Instant::now();
     let metrics = &shared.metrics;
     let limit = shared.config.transport.max_message_size;
@@ -127,13 +166,15 @@ async fn take_notification(shared: &Arc<Shared>, sender: NodeId, bytes: Vec<u8>)
             metrics.error(error.as_str(), Component::Rpc);
             (MessageType::Notification, MessageStatus::Error)
         }
-        Ok(Message::Notification(notification)) => match shared.admit(&sender) {
+        Ok(Message::Notification(notification)) => match shared.admit(&from) {
             Err(_) => (MessageType::Notification, MessageStatus::RateLimited),
             Ok(()) if notification.method == ANNOUNCE => {
                 match gossip::receive(shared, sender, notification.params) {
                     Ok(_) => (MessageType::Notification, MessageStatus::Success),
                     Err(reason) => {
-                        tracing::warn!(peer = %sender.short(), %reason, "bad peer announcement ignored");
+                        shared.noise.event(ServiceNoise::BadAnnouncement, || {
+                            tracing::warn!(peer = %sender.short(), %reason, "bad peer announcement ignored");
+                        });
                         metrics.error(ErrorCode::InvalidParams.as_str(), Component::Discovery);
                         (MessageType::Notification, MessageStatus::Error)
                     }

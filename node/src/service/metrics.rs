@@ -9,7 +9,7 @@ use crate::catalogue::{
     P2P_AGENT_OPERATION_LATENCY_SECONDS, P2P_AGENT_OPERATIONS_TOTAL,
     P2P_CIRCUIT_BREAKER_FAILURES_TOTAL, P2P_CIRCUIT_BREAKER_STATE, P2P_CONNECTIONS_TOTAL,
     P2P_ERRORS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGE_SIZE_BYTES, P2P_MESSAGES_TOTAL,
-    P2P_PEERS, P2P_RATE_LIMIT_REJECTIONS_TOTAL,
+    P2P_PEERS, P2P_RATE_LIMIT_REJECTIONS_TOTAL, RateLimitResource,
 };
 use crate::p2p::NodeId;
 use crate::resilience::Transition;
@@ -22,7 +22,7 @@ use dawn_telemetry::{
 #[derive(Debug)]
 pub struct NodeMetrics {
     peers: Gauge,
-    connections: [Counter; 4],
+    connections: [Counter; 5],
     /// `None` for the combinations that cannot happen (a reply is never "rate limited"
     /// unless it is an error reply, an error reply is never a success), so they are not
     /// exported as eternal zeros.
@@ -36,17 +36,26 @@ pub struct NodeMetrics {
     breaker_state: GaugeFamily,
     breaker_failures: CounterFamily,
     rate_limited: CounterFamily,
+    /// The rejections of the shared limits (address, global), held so that they never
+    /// expire; `None` for the sender's own limit, counted per sender.
+    shared_limits: [Option<Counter>; 3],
 }
 
 impl NodeMetrics {
     /// Resolves every fixed series of the catalogue (they appear at 0 at once, so
-    /// dashboards and `rate()` see them from the start).
+    /// dashboards and `rate()` see them from the start), the rejections by the shared rate
+    /// limits included.
     pub fn new(telemetry: &Telemetry) -> Self {
         let connections = telemetry.counter(&P2P_CONNECTIONS_TOTAL);
         let messages = telemetry.counter(&P2P_MESSAGES_TOTAL);
         let latency = telemetry.histogram(&P2P_MESSAGE_LATENCY_SECONDS);
         let size = telemetry.histogram(&P2P_MESSAGE_SIZE_BYTES);
+        let rate_limited = telemetry.counter(&P2P_RATE_LIMIT_REJECTIONS_TOTAL);
         NodeMetrics {
+            shared_limits: RateLimitResource::ALL.map(|resource| {
+                shared_limit_peer_id(resource)
+                    .map(|none| rate_limited.with_labels(&[none, resource.as_str()]))
+            }),
             peers: telemetry.gauge(&P2P_PEERS).handle(),
             connections: ConnectionStatus::ALL.map(|s| connections.with_labels(&[s.as_str()])),
             messages: MessageType::ALL.map(|t| {
@@ -63,8 +72,14 @@ impl NodeMetrics {
             agent_latency: telemetry.histogram(&P2P_AGENT_OPERATION_LATENCY_SECONDS),
             breaker_state: telemetry.gauge(&P2P_CIRCUIT_BREAKER_STATE),
             breaker_failures: telemetry.counter(&P2P_CIRCUIT_BREAKER_FAILURES_TOTAL),
-            rate_limited: telemetry.counter(&P2P_RATE_LIMIT_REJECTIONS_TOTAL),
+            rate_limited,
         }
+    }
+
+    /// The value of `p2p_peers` now (tests).
+    #[cfg(test)]
+    pub(crate) fn peers_recorded(&self) -> f64 {
+        self.peers.get()
     }
 
     /// `p2p_peers`.
@@ -122,11 +137,12 @@ impl NodeMetrics {
     /// Creates a peer's failure and rejection series at 0 when it connects. A counter series
     /// that is born at 1 hides its first increment from Prometheus' `rate()` and
     /// `increase()`, so a single rejection or breaker failure would never show in alerts.
-    pub fn peer_connected(&self, peer: &NodeId, rate_limited_resource: &str) {
+    pub fn peer_connected(&self, peer: &NodeId) {
         let id = peer.to_string();
         // Looking a series up creates it (at 0) when it is missing.
         self.breaker_failures.with_labels(&[&id]);
-        self.rate_limited.with_labels(&[&id, rate_limited_resource]);
+        self.rate_limited
+            .with_labels(&[&id, RateLimitResource::Message.as_str()]);
     }
 
     /// Creates every agent operation series (each tool, both statuses) at 0, for the same
@@ -157,10 +173,26 @@ impl NodeMetrics {
             .inc();
     }
 
-    /// A request refused by the rate limiter: `p2p_rate_limit_rejections_total`.
-    pub fn rate_limited(&self, peer: &NodeId, resource: &str) {
-        self.rate_limited
-            .with_labels(&[&peer.to_string(), resource])
-            .inc();
+    /// A request or notification of `sender` refused by the limit `resource`:
+    /// `p2p_rate_limit_rejections_total`. The shared limits (address, global) count under an
+    /// empty `peer_id`: fresh identities must not make new series.
+    pub fn rate_limited(&self, sender: &NodeId, resource: RateLimitResource) {
+        // `ALL` lists the variants in declaration order, so the discriminant is the index.
+        match &self.shared_limits[resource as usize] {
+            Some(counter) => counter.inc(),
+            None => self
+                .rate_limited
+                .with_labels(&[&sender.to_string(), resource.as_str()])
+                .inc(),
+        }
+    }
+}
+
+/// The `peer_id` of a shared limit's rejections (empty: no sender is to blame), `None` for
+/// the sender's own limit.
+fn shared_limit_peer_id(resource: RateLimitResource) -> Option<&'static str> {
+    match resource {
+        RateLimitResource::Message => None,
+        RateLimitResource::SourceAddress | RateLimitResource::Global => Some(""),
     }
 }

@@ -7,7 +7,8 @@
 //! - `methods.rs`: the JSON-RPC methods ([`methods`] names them);
 //! - `outbound.rs`: calls to other peers through their circuit breakers;
 //! - `gossip.rs`: the address book and the peer exchange;
-//! - `connections.rs`: the connection lifecycle → `p2p_connections_total`, `p2p_peers`;
+//! - `connections.rs`: the connection lifecycle → `p2p_connections_total`, and the one
+//!   writer of `p2p_peers` (it follows the peer table's count);
 //! - `checks.rs`: the health rules; `metrics.rs`: the metric handles.
 //!
 //! `docs/node.md` describes the behaviour for operators.
@@ -19,6 +20,8 @@ mod gossip;
 pub mod methods;
 mod metrics;
 mod outbound;
+#[cfg(test)]
+mod tests;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -28,11 +31,12 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::agents::AgentRegistry;
+use crate::limited_log::LimitedLog;
 use crate::p2p::{
     DEFAULT_REDIAL_BACKOFF, Identity, Network, NetworkConfig, NodeId, PeerAddr, PeerPolicy,
-    TransportError, TransportSettings,
+    SourceAddress, TransportError, TransportSettings,
 };
-use crate::resilience::{BreakerConfig, Breakers, RateLimitConfig, RateLimiter};
+use crate::resilience::{BreakerConfig, Breakers, RequestLimits, RequestLimitsConfig};
 use dawn_telemetry::Telemetry;
 
 pub use checks::{
@@ -41,6 +45,7 @@ pub use checks::{
 };
 pub use metrics::NodeMetrics;
 
+use dispatch::ServiceNoise;
 use gossip::AddressBook;
 
 /// How often breaker timeouts, the rate limiter's sweep and the health checks run.
@@ -63,8 +68,8 @@ pub struct ServiceConfig {
     pub policy: PeerPolicy,
     /// Circuit breaker per peer.
     pub breaker: BreakerConfig,
-    /// Rate limit per sender.
-    pub rate_limit: RateLimitConfig,
+    /// Rate limits per sender, per source address and global.
+    pub rate_limit: RequestLimitsConfig,
     /// Transport limits and timeouts.
     pub transport: TransportSettings,
 }
@@ -88,7 +93,9 @@ struct Shared {
     agents: Agents,
     /// The last internal failure of an agent tool, for the `agents` check.
     agent_failure: Mutex<Option<(Instant, String)>>,
-    limiter: Mutex<RateLimiter<NodeId>>,
+    limiter: Mutex<RequestLimits<NodeId, SourceAddress>>,
+    /// The service's log of what peers can repeat at will, rate-limited.
+    noise: LimitedLog<ServiceNoise>,
     breakers: Mutex<Breakers<NodeId>>,
     book: Mutex<AddressBook>,
     /// Set right after the endpoint is bound; handlers running before that see `None`.
@@ -170,7 +177,7 @@ impl Shared {
     }
 
     /// Moves breakers whose open period ended to half-open (so the gauge shows it even
-    /// when nobody calls) and drops idle rate-limit state.
+    /// when nobody calls), drops idle rate-limit state and writes the due log counts.
     fn maintain(&self) {
         let now = Instant::now();
         for (peer, transition) in lock(&self.breakers).handle_timeout(now) {
@@ -178,6 +185,7 @@ impl Shared {
             self.metrics.breaker_transition(&peer, transition);
         }
         lock(&self.limiter).sweep(now);
+        self.noise.write_due();
     }
 }
 
@@ -212,7 +220,8 @@ impl Service {
         let shared = Arc::new(Shared {
             node_id: identity.node_id(),
             started: Instant::now(),
-            limiter: Mutex::new(RateLimiter::new(config.rate_limit)),
+            limiter: Mutex::new(RequestLimits::new(config.rate_limit)),
+            noise: LimitedLog::default(),
             breakers: Mutex::new(Breakers::new(config.breaker)),
             book: Mutex::new(AddressBook::new(identity.node_id())),
             config: config.clone(),
@@ -250,6 +259,10 @@ impl Service {
         let tasks = vec![
             tokio::spawn(gossip::run(Arc::clone(&shared))),
             tokio::spawn(maintenance(Arc::clone(&shared))),
+            tokio::spawn(connections::record_peer_count(
+                Arc::clone(&shared),
+                network.watch_peer_count(),
+            )),
         ];
         Ok(Service { shared, tasks })
     }
@@ -270,6 +283,7 @@ impl Service {
         for task in &self.tasks {
             task.abort();
         }
+        self.shared.noise.write_all();
         if let Some(network) = self.shared.network() {
             network.shutdown().await;
         }

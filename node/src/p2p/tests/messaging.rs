@@ -7,10 +7,20 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::support::{REQUEST_TIMEOUT, echo, endpoint_with, eventually, expect_err, identity};
+use crate::p2p::serve::{Serving, serve};
 use crate::p2p::{
-    BoxFuture, Endpoint, Handler, NodeId, PeerConnection, StreamCode, TransportError,
-    TransportSettings, serve,
+    BoxFuture, Endpoint, Handler, NodeId, PeerConnection, Sender, StreamCode, TransportError,
+    TransportSettings,
 };
+
+/// Serves with `handler`, as a peer (no idle timeout).
+fn serving(handler: Arc<dyn Handler>) -> Serving {
+    Serving {
+        handler,
+        log: Arc::default(),
+        idle: None,
+    }
+}
 
 /// Two served connections (the dialer's and the acceptor's view) and their endpoints,
 /// which must outlive the test body.
@@ -38,8 +48,8 @@ async fn pair(
         .expect("dial");
     let server = accepted.await.expect("task");
     // Both directions serve: the dialer answers requests too.
-    tokio::spawn(serve(server.clone(), server_handler));
-    tokio::spawn(serve(client.clone(), echo()));
+    tokio::spawn(serve(server.clone(), serving(server_handler)));
+    tokio::spawn(serve(client.clone(), serving(echo())));
     Pair {
         client,
         server,
@@ -65,7 +75,7 @@ impl Probe {
 }
 
 impl Handler for Probe {
-    fn request(&self, _peer: NodeId, message: Vec<u8>) -> BoxFuture<'_, Vec<u8>> {
+    fn request(&self, _sender: Sender, message: Vec<u8>) -> BoxFuture<'_, Vec<u8>> {
         Box::pin(async move {
             if message == b"slow" {
                 tokio::time::sleep(Duration::from_secs(30)).await;
@@ -78,14 +88,14 @@ impl Handler for Probe {
         })
     }
 
-    fn notification(&self, peer: NodeId, message: Vec<u8>) -> BoxFuture<'_, ()> {
+    fn notification(&self, from: Sender, message: Vec<u8>) -> BoxFuture<'_, ()> {
         if let Some(sender) = &*self.notes.lock().expect("lock") {
-            let _ = sender.send((peer, message));
+            let _ = sender.send((from.node_id, message));
         }
         Box::pin(async {})
     }
 
-    fn stream_error(&self, _peer: NodeId, error: &TransportError) {
+    fn stream_error(&self, _sender: Sender, error: &TransportError) {
         self.errors.lock().expect("lock").push(error.kind());
     }
 }

@@ -1,8 +1,9 @@
-//! Fake-clock tests of every breaker transition and of the rate limiter's window and
-//! memory bounds.
+//! Fake-clock tests of every breaker transition, of the rate limiter's window and memory
+//! bounds, and of the chain of limits (sender, address, global).
 
 mod breaker;
 mod breakers;
+mod limits;
 mod rate_limit;
 
 use std::time::{Duration, Instant};
