@@ -6,6 +6,13 @@
 //! series and a heartbeat; health and readiness changes go out at once. When the exporter is
 //! absent it retries with exponential backoff, still running the flush pass so idle series
 //! expire; after every reconnect a new session resends everything.
+//!
+//! The backoff starts over only once a session has lasted (`reconnect_max`): a session
+//! that fails sooner, e.g. an exporter that welcomes and then sends garbage, is one more
+//! failed attempt, so the waits keep doubling instead of reconnecting in a loop. An
+//! exporter that breaks the protocol (unreadable frames, a frame out of place) is treated
+//! like one that rejects the session: the next wait is the longest. Failures are logged at
+//! warn once, then at debug until a session has lasted.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -134,7 +141,7 @@ struct Shipper {
     tracker: Tracker,
     backoff: Backoff,
     next_flush: Instant,
-    /// Failures are logged at warn once, then at debug until a connection succeeds.
+    /// Failures are logged at warn once, then at debug until a session has lasted.
     quiet: bool,
     /// An untrusted exporter was reported at warn since the last connection.
     untrusted_said: bool,
@@ -185,6 +192,19 @@ impl Shipper {
             error!(%socket, %reason, "exporter rejected the telemetry session; backing off");
             self.backoff.saturate();
             self.quiet = true;
+        } else if matches!(e, ConnError::Decode(_) | ConnError::Protocol(_)) {
+            // Not a passing failure: wait the longest, as after a rejection.
+            self.backoff.saturate();
+            if self.quiet {
+                debug!(%socket, error = %e, "{what}; still backing off");
+            } else {
+                warn!(
+                    %socket,
+                    error = %e,
+                    "{what}: the exporter broke the protocol; backing off (further failures are logged at debug)"
+                );
+                self.quiet = true;
+            }
         } else if matches!(e, ConnError::UntrustedExporter { .. }) && !self.untrusted_said {
             // Why telemetry goes nowhere is said once, even after other failures.
             warn!(
@@ -226,6 +246,7 @@ impl Shipper {
     }
 
     async fn try_connect(&mut self, limit: Duration) -> Result<(Conn, Session), ConnError> {
+        // The backoff is not reset here: only a session that lasts resets it (`serve`).
         let hello = self.hello();
         let (mut conn, welcome) = Conn::open(
             &self.config().socket_path,
@@ -241,17 +262,29 @@ impl Shipper {
             .await?;
         self.shared.connected.store(true, Ordering::SeqCst);
         self.shared.sessions.fetch_add(1, Ordering::SeqCst);
+        let socket = self.config().socket_path.display().to_string();
+        let (server, version, series) = (welcome.server, welcome.version, session.series_len());
+        if self.quiet {
+            // Said at info once the session has lasted (`stable`).
+            debug!(%socket, %server, version, series, "telemetry reconnected to the exporter");
+        } else {
+            info!(%socket, %server, version, series, "telemetry connected to the exporter");
+        }
+        Ok((conn, session))
+    }
+
+    /// The session has lasted: the next failure waits the shortest delay again, and is
+    /// said at warn again.
+    fn stable(&mut self) {
         self.backoff.reset();
+        if self.quiet {
+            info!(
+                socket = %self.config().socket_path.display(),
+                "telemetry connected to the exporter again"
+            );
+        }
         self.quiet = false;
         self.untrusted_said = false;
-        info!(
-            socket = %self.config().socket_path.display(),
-            server = %welcome.server,
-            version = welcome.version,
-            series = session.series_len(),
-            "telemetry connected to the exporter"
-        );
-        Ok((conn, session))
     }
 
     /// One flush pass into `session`: definitions and changed values, retirements, health
@@ -283,9 +316,17 @@ impl Shipper {
     }
 
     async fn serve(&mut self, mut conn: Conn, mut session: Session) -> End {
+        // A session that lasts this long starts the backoff over.
+        let stable_at = Instant::now() + self.config().reconnect_max;
+        let mut stable = false;
         loop {
             let step = tokio::select! {
                 biased;
+                () = sleep_until(stable_at), if !stable => {
+                    stable = true;
+                    self.stable();
+                    Ok(())
+                }
                 () = self.shared.wake.notified() => {
                     if self.shared.is_stopping() {
                         return End::Stopped(self.finish(conn, session).await);
@@ -394,4 +435,77 @@ fn log_exporter_error(report: &ErrorReport) {
         message = %report.message,
         "exporter reported a problem with our telemetry"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::path::Path;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+
+    use dawn_proto::{Frame, MAX_SUPPORTED_VERSION, Welcome, encode_frame};
+
+    use super::*;
+    use crate::Telemetry;
+    use crate::testing::{TempDir, eventually, fast_config};
+
+    /// Bytes that are no frame: a length prefix far above any frame limit.
+    const GARBAGE: &[u8] = &[0xff; 8];
+
+    /// An exporter on `path` that welcomes every client and then sends garbage; stops when
+    /// `stop` is set.
+    fn welcome_then_garbage(path: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let listener = UnixListener::bind(path).expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        std::thread::spawn(move || {
+            // Kept open: the client, not this side, ends each session.
+            let mut open = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut hello = [0u8; 512];
+                let _ = stream.read(&mut hello);
+                let mut out = Vec::new();
+                let welcome = Frame::Welcome(Welcome {
+                    version: MAX_SUPPORTED_VERSION,
+                    server: "garbage".into(),
+                });
+                encode_frame(&welcome, &mut out).expect("encode");
+                out.extend_from_slice(GARBAGE);
+                let _ = stream.write_all(&out);
+                open.push(stream);
+            }
+        })
+    }
+
+    #[test]
+    fn an_exporter_that_breaks_the_protocol_after_welcome_is_retried_at_the_longest_delay() {
+        let dir = TempDir::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let exporter = welcome_then_garbage(&dir.socket(), Arc::clone(&stop));
+        let longest = Duration::from_millis(200);
+        let config = TelemetryConfig {
+            reconnect_max: longest,
+            ..fast_config(&dir.socket(), "n")
+        };
+        let started = std::time::Instant::now();
+        let telemetry = Telemetry::start(config).expect("start");
+        eventually("four sessions welcomed", || telemetry.sessions() >= 4);
+        let elapsed = started.elapsed();
+        // Each session failed at once; the three waits before the later ones were each at
+        // least half the longest delay (equal jitter), where a backoff reset by each
+        // Welcome would have waited the shortest (10 ms) every time.
+        assert!(
+            elapsed >= 3 * longest / 2,
+            "4 sessions within {elapsed:?}: the shipper did not back off"
+        );
+        stop.store(true, Ordering::SeqCst);
+        exporter.join().expect("exporter thread");
+        telemetry.shutdown();
+    }
 }
