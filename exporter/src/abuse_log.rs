@@ -16,6 +16,7 @@ use dawn_daemon::log_limit::{DEFAULT_LOG_INTERVAL, LogLimiter, Suppressed};
 use tracing::warn;
 
 use crate::metrics::{ClientRefusal, HttpClose};
+use crate::periodic;
 
 /// What kind of repeatable event a line is about; each kind is limited on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,18 +86,11 @@ impl AbuseLog {
     /// Writes the counts every interval until `stop` resolves, then whatever is left.
     pub(crate) async fn run(&self, stop: impl Future<Output = ()>) {
         let interval = self.limiter().interval();
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                _ = tick.tick() => {
-                    let due = self.limiter().summaries(Instant::now());
-                    due.iter().for_each(write_summary);
-                }
-            }
-        }
+        periodic::every(interval, stop, || {
+            let due = self.limiter().summaries(Instant::now());
+            due.iter().for_each(write_summary);
+        })
+        .await;
         let rest = self.limiter().drain(Instant::now());
         rest.iter().for_each(write_summary);
     }

@@ -27,6 +27,7 @@ mod healthcheck;
 mod http;
 mod ingest;
 mod metrics;
+mod periodic;
 mod settings;
 mod store;
 pub mod web_config;

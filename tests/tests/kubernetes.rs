@@ -687,10 +687,16 @@ fn the_statefulset_runs_the_exporter_as_a_native_sidecar_with_probes_on_its_endp
         "one node per pod"
     );
 
-    // One socket, in an emptyDir both mount at the same place.
+    // One socket, in a directory the exporter creates directly inside an emptyDir both
+    // mount at the same place (the emptyDir's world-writable root is refused as a socket
+    // directory, docs/security.md).
     let socket = env(exporter, "PROJECT_DAWN_TELEMETRY_SOCKET");
     assert_eq!(env(node, "PROJECT_DAWN_TELEMETRY_SOCKET"), socket);
-    let socket_dir = socket.rsplit_once('/').expect("an absolute socket path").0;
+    let private_dir = socket.rsplit_once('/').expect("an absolute socket path").0;
+    let volume_dir = private_dir
+        .rsplit_once('/')
+        .expect("a directory in the volume")
+        .0;
     let volume = pod["volumes"]
         .as_array()
         .into_iter()
@@ -698,8 +704,12 @@ fn the_statefulset_runs_the_exporter_as_a_native_sidecar_with_probes_on_its_endp
         .find(|v| v["emptyDir"].is_object())
         .expect("an emptyDir volume");
     let volume = volume["name"].as_str().expect("volume name");
-    assert_eq!(mount(exporter, volume), socket_dir, "exporter's socket dir");
-    assert_eq!(mount(node, volume), socket_dir, "node's socket dir");
+    assert_eq!(
+        mount(exporter, volume),
+        volume_dir,
+        "exporter's socket volume"
+    );
+    assert_eq!(mount(node, volume), volume_dir, "node's socket volume");
 
     // Node data on the volumeClaimTemplate.
     let claim = sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]

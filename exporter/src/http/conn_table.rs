@@ -16,7 +16,7 @@
 //! connection always finds one of theirs to replace, and a real client completes its
 //! request within milliseconds of connecting (docs/security.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::metrics::HttpClose;
@@ -62,12 +62,21 @@ struct Entry<T> {
 }
 
 /// Connections by id, each with a handle `T` the caller uses to close it.
+///
+/// The waiting connections are also kept in order of how long they have waited, one queue
+/// per phase, so that finding the connection to evict and the ones past their timeout
+/// costs a lookup, not a pass over every connection: under a flood, every new connection
+/// evicts one.
 #[derive(Debug)]
 pub(crate) struct ConnTable<T> {
     max: usize,
     timeouts: Timeouts,
     next: ConnId,
     conns: HashMap<ConnId, Entry<T>>,
+    /// Connections awaiting their first request, by accept time.
+    awaiting_first: BTreeSet<(Instant, ConnId)>,
+    /// Idle connections, by the end of their last answer.
+    idle: BTreeSet<(Instant, ConnId)>,
 }
 
 impl<T> ConnTable<T> {
@@ -78,6 +87,8 @@ impl<T> ConnTable<T> {
             timeouts,
             next: 0,
             conns: HashMap::new(),
+            awaiting_first: BTreeSet::new(),
+            idle: BTreeSet::new(),
         }
     }
 
@@ -89,8 +100,8 @@ impl<T> ConnTable<T> {
     /// A connection accepted at `now`, closed through `handle`.
     pub(crate) fn accept(&mut self, handle: T, now: Instant) -> Admit<T> {
         let evicted = if self.conns.len() >= self.max {
-            match self.victim().and_then(|id| self.conns.remove(&id)) {
-                Some(victim) => Some(victim.handle),
+            match self.victim().and_then(|id| self.remove(id)) {
+                Some(handle) => Some(handle),
                 None => return Admit::Refused,
             }
         } else {
@@ -98,13 +109,9 @@ impl<T> ConnTable<T> {
         };
         let id = self.next;
         self.next += 1;
-        self.conns.insert(
-            id,
-            Entry {
-                phase: Phase::AwaitingFirst { since: now },
-                handle,
-            },
-        );
+        let phase = Phase::AwaitingFirst { since: now };
+        self.conns.insert(id, Entry { phase, handle });
+        self.enqueue(id, phase);
         match evicted {
             Some(handle) => Admit::Evicting(id, handle),
             None => Admit::Admitted(id),
@@ -114,65 +121,89 @@ impl<T> ConnTable<T> {
     /// The connection to give way: the longest awaiting its first request, else the
     /// longest idle; never a busy one.
     fn victim(&self) -> Option<ConnId> {
-        let oldest = |first: bool| {
-            self.conns
-                .iter()
-                .filter_map(|(id, e)| match e.phase {
-                    Phase::AwaitingFirst { since } if first => Some((since, *id)),
-                    Phase::Idle { since } if !first => Some((since, *id)),
-                    _ => None,
-                })
-                .min()
-                .map(|(_, id)| id)
+        self.awaiting_first
+            .first()
+            .or_else(|| self.idle.first())
+            .map(|&(_, id)| id)
+    }
+
+    /// Puts `id` in the queue of its `phase`, if it waits.
+    fn enqueue(&mut self, id: ConnId, phase: Phase) {
+        match phase {
+            Phase::AwaitingFirst { since } => self.awaiting_first.insert((since, id)),
+            Phase::Idle { since } => self.idle.insert((since, id)),
+            Phase::Busy { .. } => false,
         };
-        oldest(true).or_else(|| oldest(false))
+    }
+
+    /// Takes `id` out of the queue of its `phase`.
+    fn dequeue(&mut self, id: ConnId, phase: Phase) {
+        match phase {
+            Phase::AwaitingFirst { since } => self.awaiting_first.remove(&(since, id)),
+            Phase::Idle { since } => self.idle.remove(&(since, id)),
+            Phase::Busy { .. } => false,
+        };
+    }
+
+    /// Moves `id` to the phase `next` gives for its current one.
+    fn shift(&mut self, id: ConnId, next: impl FnOnce(Phase) -> Phase) {
+        let Some(entry) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let (from, to) = (entry.phase, next(entry.phase));
+        entry.phase = to;
+        self.dequeue(id, from);
+        self.enqueue(id, to);
     }
 
     /// A complete request head arrived on `id`.
     pub(crate) fn request_started(&mut self, id: ConnId) {
-        if let Some(e) = self.conns.get_mut(&id) {
-            e.phase = match e.phase {
-                Phase::Busy { in_flight } => Phase::Busy {
-                    in_flight: in_flight.saturating_add(1),
-                },
-                Phase::AwaitingFirst { .. } | Phase::Idle { .. } => Phase::Busy { in_flight: 1 },
-            };
-        }
+        self.shift(id, |phase| match phase {
+            Phase::Busy { in_flight } => Phase::Busy {
+                in_flight: in_flight.saturating_add(1),
+            },
+            Phase::AwaitingFirst { .. } | Phase::Idle { .. } => Phase::Busy { in_flight: 1 },
+        });
     }
 
     /// A request of `id` was answered at `now`.
     pub(crate) fn request_finished(&mut self, id: ConnId, now: Instant) {
-        if let Some(e) = self.conns.get_mut(&id) {
-            e.phase = match e.phase {
-                Phase::Busy { in_flight } if in_flight > 1 => Phase::Busy {
-                    in_flight: in_flight - 1,
-                },
-                _ => Phase::Idle { since: now },
-            };
-        }
+        self.shift(id, |phase| match phase {
+            Phase::Busy { in_flight } if in_flight > 1 => Phase::Busy {
+                in_flight: in_flight - 1,
+            },
+            _ => Phase::Idle { since: now },
+        });
     }
 
     /// The connection `id` ended; its handle back.
     pub(crate) fn remove(&mut self, id: ConnId) -> Option<T> {
-        self.conns.remove(&id).map(|e| e.handle)
+        let entry = self.conns.remove(&id)?;
+        self.dequeue(id, entry.phase);
+        Some(entry.handle)
     }
 
     /// Removes every connection past its timeout at `now`: their handles and why.
     pub(crate) fn expired(&mut self, now: Instant) -> Vec<(T, HttpClose)> {
         let Timeouts { read_header, idle } = self.timeouts;
-        let due: Vec<(ConnId, HttpClose)> = self
-            .conns
-            .iter()
-            .filter_map(|(id, e)| match e.phase {
-                Phase::AwaitingFirst { since } if now >= since + read_header => {
-                    Some((*id, HttpClose::HeaderTimeout))
-                }
-                Phase::Idle { since } if now >= since + idle => Some((*id, HttpClose::IdleTimeout)),
-                _ => None,
-            })
-            .collect();
+        let overdue = |queue: &BTreeSet<(Instant, ConnId)>, after: Duration| -> Vec<ConnId> {
+            queue
+                .iter()
+                .take_while(|(since, _)| now >= *since + after)
+                .map(|&(_, id)| id)
+                .collect()
+        };
+        let due = overdue(&self.awaiting_first, read_header)
+            .into_iter()
+            .map(|id| (id, HttpClose::HeaderTimeout))
+            .chain(
+                overdue(&self.idle, idle)
+                    .into_iter()
+                    .map(|id| (id, HttpClose::IdleTimeout)),
+            )
+            .collect::<Vec<_>>();
         due.into_iter()
-            .filter_map(|(id, why)| self.conns.remove(&id).map(|e| (e.handle, why)))
+            .filter_map(|(id, why)| self.remove(id).map(|handle| (handle, why)))
             .collect()
     }
 }

@@ -19,6 +19,7 @@ use tracing::{debug, warn};
 use super::conn_table::{Admit, ConnId, ConnTable, Timeouts};
 use crate::abuse_log::{Abuse, AbuseLog};
 use crate::metrics::{ExporterMetrics, HttpClose};
+use crate::periodic;
 
 /// Default `--web.read-header-timeout`: scrapers and probes send their request at once;
 /// Go servers and their security linters use 5-10 s.
@@ -165,32 +166,25 @@ impl Connections {
     /// Closes connections past their timeout, checking often enough for the shorter
     /// timeout, until `stop` resolves.
     pub(crate) async fn sweep(&self, stop: impl std::future::Future<Output = ()>) {
-        let every = (self
+        let shorter = self
             .limits
             .read_header_timeout
-            .min(self.limits.idle_timeout)
-            / 10)
-            .clamp(SWEEP_MIN, SWEEP_MAX);
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stop = std::pin::pin!(stop);
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                _ = tick.tick() => {
-                    let (expired, open) = {
-                        let mut table = self.table();
-                        let expired = table.expired(Instant::now());
-                        (expired, table.len())
-                    };
-                    if !expired.is_empty() {
-                        self.metrics.set_http_connections(open as u64);
-                    }
-                    for (closer, why) in expired {
-                        self.close(closer, why);
-                    }
-                }
-            }
+            .min(self.limits.idle_timeout);
+        let every = (shorter / 10).clamp(SWEEP_MIN, SWEEP_MAX);
+        periodic::every(every, stop, || self.close_expired()).await;
+    }
+
+    fn close_expired(&self) {
+        let (expired, open) = {
+            let mut table = self.table();
+            let expired = table.expired(Instant::now());
+            (expired, table.len())
+        };
+        if !expired.is_empty() {
+            self.metrics.set_http_connections(open as u64);
+        }
+        for (closer, why) in expired {
+            self.close(closer, why);
         }
     }
 }

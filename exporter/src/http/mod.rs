@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::health::HealthModel;
 use crate::metrics::{ExporterMetrics, SelfTelemetry};
@@ -106,9 +106,24 @@ pub struct HttpBindError {
     pub source: std::io::Error,
 }
 
-/// Binds the HTTP listener.
+/// Connections the kernel may hold for the accept loop (capped by `net.core.somaxconn`,
+/// 4096 by default). tokio's default of 1024 let a burst of a slowloris' reconnections fill
+/// the queue, and a scraper's SYN, dropped, was retried only a second later; at the
+/// connection limit the loop accepts each new connection (evicting an older one), so the
+/// queue only has to absorb a burst.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the HTTP listener (address reuse as `TcpListener::bind`, a deeper backlog).
 pub async fn bind_http(addr: SocketAddr) -> Result<TcpListener, HttpBindError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| HttpBindError { addr, source })
+    let listen = || {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(LISTEN_BACKLOG)
+    };
+    listen().map_err(|source| HttpBindError { addr, source })
 }

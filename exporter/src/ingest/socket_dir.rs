@@ -33,8 +33,6 @@ pub enum Unsafe {
     ForeignOwner,
     /// It is a symbolic link that belongs to another user (not root).
     ForeignLink,
-    /// It is not a directory.
-    NotADirectory,
 }
 
 impl Unsafe {
@@ -50,7 +48,6 @@ impl Unsafe {
             Unsafe::ForeignLink => {
                 "it is a symbolic link owned by another user, who could point it elsewhere; remove it or choose another --socket"
             }
-            Unsafe::NotADirectory => "it is not a directory; choose another --socket",
         }
     }
 }
@@ -82,6 +79,15 @@ pub(crate) fn prepare(dir: &Path, uid: u32) -> Result<(), IngestError> {
     } else {
         link
     };
+    if !meta.is_dir() {
+        return Err(IngestError::CreateDir {
+            dir: dir.to_owned(),
+            source: std::io::Error::new(
+                ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ),
+        });
+    }
     match check(&meta, uid) {
         None => Ok(()),
         Some(problem) => Err(unsafe_dir(dir, &meta, problem)),
@@ -103,9 +109,7 @@ fn create(dir: &Path) -> Result<(), IngestError> {
 
 /// What is wrong with a directory of this owner and mode, for an exporter running as `uid`.
 fn check(meta: &Metadata, uid: u32) -> Option<Unsafe> {
-    if !meta.is_dir() {
-        Some(Unsafe::NotADirectory)
-    } else if !trusted(meta.uid(), uid) {
+    if !trusted(meta.uid(), uid) {
         Some(Unsafe::ForeignOwner)
     } else if meta.mode() & GROUP_OR_OTHER_WRITE != 0 {
         Some(Unsafe::Writable)
@@ -241,6 +245,10 @@ mod tests {
         let file = s.0.join("file");
         fs::write(&file, b"").unwrap();
         let e = prepare(&file, me()).unwrap_err();
-        assert!(e.to_string().contains("not a directory"), "{e}");
+        assert!(
+            e.to_string().contains("cannot create the socket directory")
+                && e.to_string().contains("exists and is not a directory"),
+            "{e}"
+        );
     }
 }
