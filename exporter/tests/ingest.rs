@@ -416,22 +416,23 @@ async fn series_over_the_cap_are_refused() {
     h.stop().await;
 }
 
+/// A `Hello` for node `node`.
+fn hello_of(node: &str) -> Frame {
+    Frame::Hello(Hello::new("dawn-node", "0.1.0", node, 1, 1, 1000))
+}
+
 #[tokio::test]
 async fn clients_over_the_limit_are_rejected_while_all_are_active() {
     let h = Harness::with(|c, _| c.max_clients = 2).await;
-    let a = h.node("a").await;
-    let b = h.node("b").await;
-    // Connecting takes no slot; saying Hello does, and both clients just said theirs.
+    let mut a = h.node("a").await;
+    let mut b = h.node("b").await;
+    // Both have sent a whole frame since their Hello, just now.
+    a.send(Frame::Ready(true)).await;
+    b.send(Frame::Ready(true)).await;
+    eventually("both frames read", || h.metrics.frames("ready") == 2).await;
+    // Connecting takes no slot; saying Hello does.
     let mut c = h.connect().await;
-    c.send(Frame::Hello(Hello::new(
-        "dawn-node",
-        "0.1.0",
-        "c",
-        1,
-        1,
-        1000,
-    )))
-    .await;
+    c.send(hello_of("c")).await;
     c.expect_reject("client_limit").await;
     assert_eq!(h.metrics.protocol_errors(ProtocolError::ClientLimit), 1);
     assert_eq!(h.metrics.connections(ConnectionResult::Rejected), 1);
@@ -441,6 +442,22 @@ async fn clients_over_the_limit_are_rejected_while_all_are_active() {
     let d = h.node("d").await;
     d.goodbye_clean().await;
     b.goodbye_clean().await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn at_the_limit_a_client_silent_since_its_hello_gives_way() {
+    let h = Harness::with(|c, _| c.max_clients = 2).await;
+    let mut active = h.node("active").await;
+    active.send(Frame::Ready(true)).await;
+    eventually("its frame read", || h.metrics.frames("ready") == 1).await;
+    let mut idle = h.node("idle").await;
+    let newcomer = h.node("newcomer").await;
+    idle.expect_reject("client_limit: no whole frame for").await;
+    assert_eq!(h.metrics.evicted_count(Eviction::ClientLimit), 1);
+    eventually("two clients", || h.metrics.clients() == 2).await;
+    newcomer.goodbye_clean().await;
+    active.goodbye_clean().await;
     h.stop().await;
 }
 

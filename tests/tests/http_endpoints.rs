@@ -3,6 +3,7 @@
 //! health check gauges and `--compat.seed-names`. The "node" here is a raw client, so each
 //! status can be set exactly; `node_exporter.rs` does the same with the real node.
 
+use dawn_exporter::{Eviction, HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
 use dawn_proto::{Detail, DetailValue, Frame, Health, HealthStatus, MetricKind, SeriesDef};
 use dawn_tests::support::exposition::Exposition;
 use dawn_tests::support::{Exporter, ExporterOptions, RawClient, eventually};
@@ -471,6 +472,35 @@ fn every_self_metric_is_exposed_with_its_labels() {
     }
     for reason in ["max_series", "max_series_per_metric"] {
         m.value("dawn_exporter_rejected_series_total", &[("reason", reason)]);
+    }
+    // The memory budget's and admission's counters, every reason from the start.
+    assert_eq!(m.find("dawn_exporter_samples", &[]).len(), 1, "{}", m.text);
+    let reasons: [(&str, Vec<&str>); 5] = [
+        (
+            "dawn_exporter_rejected_series_total",
+            SeriesRejection::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            "dawn_exporter_ignored_updates_total",
+            IgnoredUpdate::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            "dawn_exporter_decode_errors_total",
+            ProtocolError::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            "dawn_exporter_limited_health_checks_total",
+            HealthLimit::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+        (
+            "dawn_exporter_evicted_clients_total",
+            Eviction::ALL.iter().map(|r| r.as_str()).collect(),
+        ),
+    ];
+    for (name, labels) in reasons {
+        for reason in labels {
+            assert_eq!(m.value(name, &[("reason", reason)]), 0.0, "{name} {reason}");
+        }
     }
     m.value("dawn_health_check_status", &[("check", "telemetry")]);
     assert_eq!(

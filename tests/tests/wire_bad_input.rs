@@ -513,7 +513,16 @@ fn clients_beyond_the_limit_are_rejected_and_counted() {
     let exporter =
         Exporter::start_with(ExporterOptions::default().arg("--ingest.max-clients", "2"));
     let mut good = WellBehaved::connect(&exporter, "good");
-    let _second = RawClient::handshake(&exporter.socket, "second", 1);
+    let mut second = RawClient::handshake(&exporter.socket, "second", 1);
+    // Both clients have just sent a whole frame, so neither gives way to a third.
+    second.send(&Frame::Ready(true));
+    good.bump_and_check(&exporter);
+    exporter.eventually_metrics("the second client's frame is read", |m| {
+        match m.get("dawn_exporter_frames_total", &[("kind", "ready")]) {
+            Some(1.0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
 
     let mut third = RawClient::connect(&exporter.socket);
     third.send(&Frame::Hello(RawClient::hello_frame("third", 1)));
@@ -528,7 +537,7 @@ fn clients_beyond_the_limit_are_rejected_and_counted() {
     good.bump_and_check(&exporter);
 
     // A freed slot is usable again.
-    drop(_second);
+    drop(second);
     exporter.eventually_metrics("the second client's slot is freed", |m| {
         match m.get("dawn_exporter_clients", &[]) {
             Some(1.0) => Ok(()),
@@ -564,5 +573,47 @@ fn a_frame_before_hello_is_rejected() {
         "the first frame must be Hello",
     );
     expect_counted(&exporter, "unexpected_frame", 1.0);
+    good.bump_and_check(&exporter);
+}
+
+#[test]
+fn a_client_silent_since_its_hello_gives_way_at_the_limit() {
+    let exporter =
+        Exporter::start_with(ExporterOptions::default().arg("--ingest.max-clients", "2"));
+    let mut good = WellBehaved::connect(&exporter, "good");
+    let mut silent = RawClient::handshake(&exporter.socket, "silent", 1);
+    let _newcomer = RawClient::handshake(&exporter.socket, "newcomer", 1);
+    expect_reject(&mut silent, "client_limit", "no whole frame for");
+    exporter.eventually_metrics("the eviction is counted", |m| {
+        match m.get_or_zero(
+            "dawn_exporter_evicted_clients_total",
+            &[("reason", "client_limit")],
+        ) {
+            1.0 => Ok(()),
+            v => Err(format!("{v}")),
+        }
+    });
+    good.bump_and_check(&exporter);
+}
+
+#[test]
+fn a_frame_trickled_in_is_cut_off_at_the_frame_timeout() {
+    let exporter =
+        Exporter::start_with(ExporterOptions::default().arg("--ingest.frame-timeout", "300ms"));
+    let mut good = WellBehaved::connect(&exporter, "good");
+    let mut slow = RawClient::handshake(&exporter.socket, "slow", 1);
+    let mut bytes = Vec::new();
+    dawn_proto::encode_frame(&Frame::Ready(true), &mut bytes).expect("encode");
+    // A byte every 100 ms, well within the idle timeout; the frame is never whole in time.
+    for b in &bytes[..bytes.len() - 1] {
+        slow.send_bytes(std::slice::from_ref(b));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    expect_reject(
+        &mut slow,
+        "stalled",
+        "not whole within 0.3s of its first byte",
+    );
+    expect_counted(&exporter, "stalled", 1.0);
     good.bump_and_check(&exporter);
 }

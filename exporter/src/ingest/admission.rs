@@ -6,10 +6,11 @@
 //!   oldest pending connection gives way to the one just accepted, so a newcomer always has
 //!   its handshake timeout to say `Hello`, however many silent connections there are;
 //! - a client whose `Hello` was accepted takes a slot (`--ingest.max-clients`); at that limit
-//!   the attached client that has gone longest without a whole frame gives way, if that
-//!   frame is older than [`ACTIVE_WITHIN`] (a trickling or silent client, since every real
-//!   client sends a heartbeat each flush); when every client is active, the newcomer is
-//!   refused (`client_limit`).
+//!   one attached client gives way ([`victim`]): first a client that has sent no whole
+//!   frame since its `Hello` (the oldest such; a real client sends its definitions at once,
+//!   a trickling or silent one never finishes a frame), else the client longest without a
+//!   whole frame if that was over [`ACTIVE_WITHIN`] ago (every real client sends a heartbeat
+//!   each flush). When every client is active, the newcomer is refused (`client_limit`).
 //!
 //! The table decides; the connections do the closing: each has a [`Ticket`] whose
 //! [`Ticket::kicked`] fires when it must give way.
@@ -53,6 +54,10 @@ struct Table {
 #[derive(Debug)]
 struct Member {
     kick: Arc<Notify>,
+    /// When its `Hello` was accepted.
+    hello: Instant,
+    /// Its last whole frame after `Hello`, as nanoseconds since the epoch plus one; 0 for
+    /// none yet.
     last_frame: Arc<AtomicU64>,
 }
 
@@ -75,8 +80,16 @@ impl Admission {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    /// `at` as stored in [`Member::last_frame`]: never 0.
+    fn stamp(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.epoch).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    /// The time a [`Member::last_frame`] stamp stands for, `None` for none yet.
+    fn unstamp(&self, stamp: u64) -> Option<Instant> {
+        let nanos = stamp.checked_sub(1)?;
+        Some(self.epoch + Duration::from_nanos(nanos))
     }
 
     /// Connection number `conn` was just accepted: it is pending, and the oldest pending
@@ -100,17 +113,36 @@ impl Admission {
     }
 }
 
-/// The clients' last whole frames as (connection, time); the one to give way to a
-/// newcomer at `now`: the oldest frame (the oldest connection among equals), if it is at
-/// least `active_within` old.
+/// What the choice of who gives way knows of an attached client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    conn: u64,
+    /// When its `Hello` was accepted.
+    hello: Instant,
+    /// Its last whole frame since, if any.
+    last_frame: Option<Instant>,
+}
+
+/// The client to give way to a newcomer at `now`: the one with the oldest `Hello` among
+/// those that sent no whole frame since; else the one whose last whole frame is the oldest,
+/// if at least `active_within` old; else none. Ties go to the oldest connection.
 fn victim(
-    clients: impl IntoIterator<Item = (u64, Instant)>,
+    clients: impl IntoIterator<Item = Seen>,
     now: Instant,
     active_within: Duration,
 ) -> Option<u64> {
-    let (conn, last) = clients
-        .into_iter()
-        .min_by_key(|&(conn, last)| (last, conn))?;
+    let clients: Vec<Seen> = clients.into_iter().collect();
+    let silent = clients
+        .iter()
+        .filter(|c| c.last_frame.is_none())
+        .min_by_key(|c| (c.hello, c.conn));
+    if let Some(c) = silent {
+        return Some(c.conn);
+    }
+    let (last, conn) = clients
+        .iter()
+        .filter_map(|c| Some((c.last_frame?, c.conn)))
+        .min()?;
     (now.saturating_duration_since(last) >= active_within).then_some(conn)
 }
 
@@ -141,34 +173,34 @@ impl Ticket {
         let mut table = admission.table();
         table.pending.remove(&self.conn);
         if table.clients.len() >= admission.limits.max_clients {
-            let epoch = admission.epoch;
-            let frames = table.clients.iter().map(|(conn, m)| {
-                let nanos = m.last_frame.load(Ordering::Relaxed);
-                (*conn, epoch + Duration::from_nanos(nanos))
+            let clients = table.clients.iter().map(|(conn, m)| Seen {
+                conn: *conn,
+                hello: m.hello,
+                last_frame: admission.unstamp(m.last_frame.load(Ordering::Relaxed)),
             });
-            let Some(victim) = victim(frames, now, ACTIVE_WITHIN) else {
+            let Some(victim) = victim(clients, now, ACTIVE_WITHIN) else {
                 return Err(Full);
             };
             if let Some(gone) = table.clients.remove(&victim) {
                 gone.kick.notify_one();
             }
         }
-        self.last_frame
-            .store(admission.nanos(now), Ordering::Relaxed);
+        self.last_frame.store(0, Ordering::Relaxed);
         table.clients.insert(
             self.conn,
             Member {
                 kick: Arc::clone(&self.kick),
+                hello: now,
                 last_frame: Arc::clone(&self.last_frame),
             },
         );
         Ok(())
     }
 
-    /// A whole frame arrived at `now`.
+    /// A whole frame arrived at `now`, after the `Hello`.
     pub(crate) fn seen(&self, now: Instant) {
-        let nanos = self.admission.nanos(now);
-        self.last_frame.store(nanos, Ordering::Relaxed);
+        let stamp = self.admission.stamp(now);
+        self.last_frame.store(stamp, Ordering::Relaxed);
     }
 
     /// Gives the place back (idempotent; also done on drop).
@@ -207,12 +239,20 @@ mod tests {
     }
 
     #[test]
-    fn the_victim_is_the_longest_idle_client_past_the_activity_window() {
+    fn a_client_silent_since_hello_gives_way_first_then_the_longest_idle() {
         let t0 = Instant::now();
         let s = Duration::from_secs;
-        let clients = [(3, t0 + s(5)), (1, t0 + s(2)), (2, t0 + s(2))];
-        assert_eq!(victim(clients, t0 + s(10), s(1)), Some(1));
-        assert_eq!(victim(clients, t0 + s(2), s(1)), None, "all active");
+        let seen = |conn, hello, last: Option<u64>| Seen {
+            conn,
+            hello: t0 + s(hello),
+            last_frame: last.map(|l| t0 + s(l)),
+        };
+        let active = [seen(3, 0, Some(5)), seen(1, 0, Some(2)), seen(2, 0, Some(2))];
+        assert_eq!(victim(active, t0 + s(10), s(1)), Some(1));
+        assert_eq!(victim(active, t0 + s(2), s(1)), None, "all active");
+        // A client that never finished a frame after Hello goes first, however recent.
+        let with_silent = [seen(1, 0, Some(2)), seen(4, 2, None), seen(5, 1, None)];
+        assert_eq!(victim(with_silent, t0 + s(2), s(1)), Some(5));
         assert_eq!(victim([], t0, s(1)), None);
     }
 
@@ -239,6 +279,7 @@ mod tests {
         let busy = a.arrive(2);
         idle.attach(t0).unwrap();
         busy.attach(t0).unwrap();
+        idle.seen(t0);
         busy.seen(t0 + Duration::from_secs(5));
         let newcomer = a.arrive(3);
         // Within the window of the idle one's last frame: nobody gives way.
@@ -246,6 +287,7 @@ mod tests {
         assert!(!was_kicked(&idle));
         assert_eq!(newcomer.attach(t0 + Duration::from_secs(5)), Ok(()));
         assert!(was_kicked(&idle) && !was_kicked(&busy));
+        newcomer.seen(t0 + Duration::from_secs(5));
         // The evicted one's slot went to the newcomer; leaving twice frees nothing else.
         drop(idle);
         let late = a.arrive(4);

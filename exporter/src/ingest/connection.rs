@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use dawn_proto::encode_frame;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
 use tokio::sync::watch;
 use tracing::debug;
 
@@ -89,6 +90,30 @@ impl Client {
         }
     }
 
+    /// The admission told this connection to give way to a newer one. A connection still
+    /// in its handshake gets one last chance: what the client already sent is read, and a
+    /// `Hello` among it makes it a client (with a slot of its own or none) instead. A
+    /// connection arriving amid a flood of silent ones is thus not closed before its task
+    /// got to read the `Hello` it sent at once.
+    fn give_way(&mut self, reader: &OwnedReadHalf, buf: &mut [u8], now: Instant) {
+        let was_pending = self.session.pending();
+        if was_pending {
+            // One read: a Hello is far smaller than the buffer.
+            match reader.try_read(buf) {
+                Ok(0) => self.session.handle_eof(),
+                Ok(n) => self
+                    .session
+                    .handle_bytes(now, buf.get(..n).unwrap_or_default()),
+                // Nothing to read now (or an error, which ends the connection below).
+                Err(_) => {}
+            }
+            self.drive();
+        }
+        if !was_pending || self.session.pending() {
+            self.session.evict(now);
+        }
+    }
+
     fn close(&mut self) {
         self.session.close(Instant::now());
         self.drive();
@@ -140,7 +165,7 @@ pub(crate) async fn serve(
         };
         let now = Instant::now();
         match wake {
-            Wake::Kicked => client.session.evict(now),
+            Wake::Kicked => client.give_way(&reader, &mut buf, now),
             Wake::Deadline => client.session.handle_timeout(now),
             // The client may only have shut down its write side; it is told why if needed.
             Wake::Read(Ok(0)) => client.session.handle_eof(),

@@ -6,6 +6,7 @@
 //! - [`http`]: blocking GETs through the daemon's HTTP/1.1 client, bodies gunzipped and
 //!   parsed for the test;
 //! - [`exposition`]: a Prometheus text / OpenMetrics parser good enough to read a sample;
+//! - [`memory`]: a child's resident size (`VmRSS`) and its peak during an attack;
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
 //! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
@@ -27,6 +28,7 @@ pub mod deploy;
 pub mod eventually;
 pub mod exposition;
 pub mod http;
+pub mod memory;
 pub mod p2p;
 pub mod process;
 pub mod prometheus;

@@ -367,6 +367,11 @@ impl<H: Handles> Session<H> {
         self.out.replies.drain(..)
     }
 
+    /// Whether the session is still waiting for its handshake to complete.
+    pub(crate) fn pending(&self) -> bool {
+        self.end.is_none() && matches!(self.state, State::Handshake | State::Admitting { .. })
+    }
+
     /// Bytes of definitions the connection keeps now (`--ingest.max-client-bytes`).
     #[cfg(test)]
     pub(crate) fn kept_bytes(&self) -> usize {
