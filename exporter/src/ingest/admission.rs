@@ -247,7 +247,11 @@ mod tests {
             hello: t0 + s(hello),
             last_frame: last.map(|l| t0 + s(l)),
         };
-        let active = [seen(3, 0, Some(5)), seen(1, 0, Some(2)), seen(2, 0, Some(2))];
+        let active = [
+            seen(3, 0, Some(5)),
+            seen(1, 0, Some(2)),
+            seen(2, 0, Some(2)),
+        ];
         assert_eq!(victim(active, t0 + s(10), s(1)), Some(1));
         assert_eq!(victim(active, t0 + s(2), s(1)), None, "all active");
         // A client that never finished a frame after Hello goes first, however recent.
