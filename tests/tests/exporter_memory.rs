@@ -43,6 +43,16 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / MIB as f64
 }
 
+/// Says what an attack cost: how long it took, the resident size before and at its peak.
+fn report(attack: &str, took: Duration, idle: u64, peak: u64) {
+    eprintln!(
+        "{attack} in {took:?}: idle {:.1} MiB, peak {:.1} MiB (+{:.1})",
+        mib(idle),
+        mib(peak),
+        mib(peak.saturating_sub(idle))
+    );
+}
+
 // --- Definitions that name nothing ----------------------------------------------------------
 
 /// `Series` frames of about 1 MB, each naming a metric id never defined.
@@ -84,12 +94,8 @@ fn a_flood_of_series_naming_undefined_metrics_keeps_nothing() {
     // The good client is exact while the attacker is still connected.
     good.bump_and_check(&exporter);
     let peak = peak.stop();
-    eprintln!(
-        "{HUGE_SERIES_FRAMES} x {HUGE_LABEL_BYTES} B in {sent_in:?}: idle {:.1} MiB, peak {:.1} MiB (+{:.1})",
-        mib(idle),
-        mib(peak),
-        mib(peak.saturating_sub(idle))
-    );
+    let attack = format!("{HUGE_SERIES_FRAMES} series of {HUGE_LABEL_BYTES} B");
+    report(&attack, sent_in, idle, peak);
     assert!(
         peak.saturating_sub(idle) < 128 * MIB,
         "RSS grew by {:.1} MiB",
@@ -211,11 +217,9 @@ fn a_flood_of_health_checks_cannot_push_out_the_nodes_own() {
     took.sort();
     node_checks_on_metrics(&exporter).unwrap_or_else(|e| panic!("{e}"));
     let peak = peak.stop();
+    report(&format!("{FLOOD_CHECKS} checks"), flooded_in, idle, peak);
     eprintln!(
-        "{FLOOD_CHECKS} checks in {flooded_in:?}: idle {:.1} MiB, peak {:.1} MiB (+{:.1}); /health {body} B in {:?} (median) .. {:?} (max)",
-        mib(idle),
-        mib(peak),
-        mib(peak.saturating_sub(idle)),
+        "/health {body} B in {:?} (median) .. {:?} (max)",
         took[took.len() / 2],
         took[took.len() - 1]
     );
@@ -340,12 +344,8 @@ fn samples_of_many_sources_are_capped_and_counted() {
     );
     good.bump_and_check(&exporter);
     let peak = peak.stop();
-    eprintln!(
-        "{SOURCES} sources x {SERIES_PER_SOURCE} series in {sent_in:?}: idle {:.1} MiB, peak {:.1} MiB (+{:.1})",
-        mib(idle),
-        mib(peak),
-        mib(peak.saturating_sub(idle))
-    );
+    let attack = format!("{SOURCES} sources x {SERIES_PER_SOURCE} series");
+    report(&attack, sent_in, idle, peak);
     // The first refusal in full, then a count every 10 s.
     let lines = log_lines(&exporter, "max_samples");
     let most = 2 + sent_in.as_secs() as usize / 10;

@@ -139,41 +139,60 @@ impl Hasher for IdHasher {
     }
 }
 
-/// The id tables of one connection, and the bytes they keep.
-#[derive(Debug)]
-pub(crate) struct Tables<H: Handles> {
-    pub(crate) metrics: IdMap<MetricSlot<H>>,
-    pub(crate) series: IdMap<SeriesSlot<H>>,
-    /// Bytes kept now: [`SLOT_BYTES`] per id plus the content of kept definitions.
-    bytes: usize,
-    max_bytes: usize,
+/// What a slot of either table costs beyond [`SLOT_BYTES`], and its refused marker.
+trait Slot {
+    /// The bytes of what is kept in it: 0 for a refused marker.
+    fn content_bytes(&self) -> usize;
+    fn is_refused(&self) -> bool;
+    fn refused() -> Self;
 }
 
-impl<H: Handles> Tables<H> {
-    /// Empty tables keeping at most `max_bytes`.
-    pub(crate) fn new(max_bytes: usize) -> Self {
-        Tables {
-            metrics: IdMap::default(),
-            series: IdMap::default(),
-            bytes: 0,
-            max_bytes,
+impl<H: Handles> Slot for MetricSlot<H> {
+    fn content_bytes(&self) -> usize {
+        match self {
+            MetricSlot::Kept { def, .. } => define_bytes(def),
+            MetricSlot::Refused => 0,
         }
     }
 
-    /// The budget (`--ingest.max-client-bytes`).
-    pub(crate) fn max_bytes(&self) -> usize {
-        self.max_bytes
+    fn is_refused(&self) -> bool {
+        matches!(self, MetricSlot::Refused)
     }
 
-    /// Bytes kept now.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+    fn refused() -> Self {
+        MetricSlot::Refused
+    }
+}
+
+impl<H: Handles> Slot for SeriesSlot<H> {
+    fn content_bytes(&self) -> usize {
+        match self {
+            SeriesSlot::Kept { def, .. } => series_bytes(def),
+            SeriesSlot::Refused => 0,
+        }
     }
 
-    /// Takes `cost` more bytes from the budget, if they fit.
+    fn is_refused(&self) -> bool {
+        matches!(self, SeriesSlot::Refused)
+    }
+
+    fn refused() -> Self {
+        SeriesSlot::Refused
+    }
+}
+
+/// The bytes a connection's tables keep, within `--ingest.max-client-bytes`.
+#[derive(Debug)]
+struct Budget {
+    bytes: usize,
+    max: usize,
+}
+
+impl Budget {
+    /// Takes `cost` more bytes, if they fit.
     fn charge(&mut self, cost: usize) -> bool {
         match self.bytes.checked_add(cost) {
-            Some(total) if total <= self.max_bytes => {
+            Some(total) if total <= self.max => {
                 self.bytes = total;
                 true
             }
@@ -185,80 +204,99 @@ impl<H: Handles> Tables<H> {
         self.bytes = self.bytes.saturating_sub(cost);
     }
 
-    /// Keeps `def` (new, or replacing a refused marker), waiting for the store's verdict;
-    /// `false` when the budget has no room for it (nothing is kept then).
-    pub(crate) fn keep_metric(&mut self, def: Arc<Define>) -> bool {
-        let slot = if self.metrics.contains_key(&def.id) {
-            0
-        } else {
-            SLOT_BYTES
+    /// Puts `slot` at `id` (new, or replacing what was there), if the budget has room;
+    /// whether it did.
+    fn keep<S: Slot>(&mut self, map: &mut IdMap<S>, id: u32, slot: S) -> bool {
+        let (old, entry) = match map.get(&id) {
+            Some(old) => (old.content_bytes(), 0),
+            None => (0, SLOT_BYTES),
         };
-        if !self.charge(slot + define_bytes(&def)) {
+        self.release(old);
+        if !self.charge(entry + slot.content_bytes()) {
+            self.bytes += old;
             return false;
         }
-        let id = def.id;
-        self.metrics
-            .insert(id, MetricSlot::Kept { def, family: None });
+        map.insert(id, slot);
         true
     }
 
-    /// Leaves a refused marker for metric `id`, dropping what was kept of it; a new id gets
-    /// a marker only if the budget has room for one.
-    pub(crate) fn refuse_metric(&mut self, id: u32) {
-        let kept = match self.metrics.get(&id) {
-            Some(MetricSlot::Kept { def, .. }) => Some(define_bytes(def)),
-            Some(MetricSlot::Refused) => return,
-            None => None,
-        };
-        match kept {
-            Some(content) => self.release(content),
-            None if !self.charge(SLOT_BYTES) => return,
-            None => {}
+    /// Leaves a refused marker at `id`, dropping what was kept there; a new id gets a
+    /// marker only if the budget has room for one.
+    fn refuse<S: Slot>(&mut self, map: &mut IdMap<S>, id: u32) {
+        if !map.get(&id).is_some_and(S::is_refused) {
+            self.keep(map, id, S::refused());
         }
-        self.metrics.insert(id, MetricSlot::Refused);
+    }
+
+    /// Forgets `id` altogether, returning its slot.
+    fn remove<S: Slot>(&mut self, map: &mut IdMap<S>, id: u32) -> Option<S> {
+        let slot = map.remove(&id)?;
+        self.release(SLOT_BYTES + slot.content_bytes());
+        Some(slot)
+    }
+}
+
+/// The id tables of one connection, and the bytes they keep.
+#[derive(Debug)]
+pub(crate) struct Tables<H: Handles> {
+    pub(crate) metrics: IdMap<MetricSlot<H>>,
+    pub(crate) series: IdMap<SeriesSlot<H>>,
+    /// [`SLOT_BYTES`] per id plus the content of kept definitions.
+    budget: Budget,
+}
+
+impl<H: Handles> Tables<H> {
+    /// Empty tables keeping at most `max_bytes`.
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Tables {
+            metrics: IdMap::default(),
+            series: IdMap::default(),
+            budget: Budget {
+                bytes: 0,
+                max: max_bytes,
+            },
+        }
+    }
+
+    /// The budget (`--ingest.max-client-bytes`).
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.budget.max
+    }
+
+    /// Bytes kept now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.budget.bytes
+    }
+
+    /// Keeps `def` (new, or replacing a refused marker), waiting for the store's verdict;
+    /// `false` when the budget has no room for it (nothing is kept then).
+    pub(crate) fn keep_metric(&mut self, def: Arc<Define>) -> bool {
+        let id = def.id;
+        let slot = MetricSlot::Kept { def, family: None };
+        self.budget.keep(&mut self.metrics, id, slot)
+    }
+
+    /// Leaves a refused marker for metric `id`, dropping what was kept of it.
+    pub(crate) fn refuse_metric(&mut self, id: u32) {
+        self.budget.refuse(&mut self.metrics, id);
     }
 
     /// Keeps `def` (new, or replacing a refused marker), waiting for the store's verdict;
     /// `false` when the budget has no room for it (nothing is kept then).
     pub(crate) fn keep_series(&mut self, def: SeriesDef) -> bool {
-        let slot = if self.series.contains_key(&def.id) {
-            0
-        } else {
-            SLOT_BYTES
-        };
-        if !self.charge(slot + series_bytes(&def)) {
-            return false;
-        }
-        self.series
-            .insert(def.id, SeriesSlot::Kept { def, held: None });
-        true
+        let id = def.id;
+        let slot = SeriesSlot::Kept { def, held: None };
+        self.budget.keep(&mut self.series, id, slot)
     }
 
-    /// Leaves a refused marker for series `id`, dropping what was kept of it; a new id gets
-    /// a marker only if the budget has room for one.
+    /// Leaves a refused marker for series `id`, dropping what was kept of it.
     pub(crate) fn refuse_series(&mut self, id: u32) {
-        let kept = match self.series.get(&id) {
-            Some(SeriesSlot::Kept { def, .. }) => Some(series_bytes(def)),
-            Some(SeriesSlot::Refused) => return,
-            None => None,
-        };
-        match kept {
-            Some(content) => self.release(content),
-            None if !self.charge(SLOT_BYTES) => return,
-            None => {}
-        }
-        self.series.insert(id, SeriesSlot::Refused);
+        self.budget.refuse(&mut self.series, id);
     }
 
     /// Forgets series `id` altogether (retired, or redefined as something not kept).
     pub(crate) fn remove_series(&mut self, id: u32) -> Option<SeriesSlot<H>> {
-        let slot = self.series.remove(&id)?;
-        let content = match &slot {
-            SeriesSlot::Kept { def, .. } => series_bytes(def),
-            SeriesSlot::Refused => 0,
-        };
-        self.release(SLOT_BYTES + content);
-        Some(slot)
+        self.budget.remove(&mut self.series, id)
     }
 
     /// `metric{labels}` of wire series `id`, for messages.
@@ -316,7 +354,7 @@ impl<H: Handles> Tables<H> {
             MetricSlot::Refused => None,
         });
         let families = families.collect();
-        self.bytes = 0;
+        self.budget.bytes = 0;
         (families, series)
     }
 }
