@@ -1,7 +1,8 @@
 //! `dawn-node call` against the real node: results as pretty JSON on stdout (exit 0), error
 //! replies as `dawn-node call: error CODE: MESSAGE DATA` on stderr (exit 1), a bad command
 //! line refused with 64 before anything is dialed, an unreachable or impostor peer refused
-//! with 1, `--help` naming every method, and `--data-root` calling with a node's identity.
+//! with 1 (a closed port at once, saying nothing answered there), `--help` naming every
+//! method, and `--data-root` calling with a node's identity.
 
 use std::path::Path;
 
@@ -154,6 +155,10 @@ fn a_bad_command_line_exits_64_before_dialing() {
             vec!["--peer", &addr, "--timeout", "0s", "node/ping"],
             "--timeout must be longer than 0",
         ),
+        (
+            vec!["--peer", &addr, "--bind", "localhost", "node/ping"],
+            "--bind",
+        ),
     ] {
         let stderr = call_fails(64, &args);
         assert!(
@@ -167,19 +172,33 @@ fn a_bad_command_line_exits_64_before_dialing() {
 }
 
 #[test]
-fn an_unreachable_peer_exits_1_naming_it() {
+fn an_unreachable_peer_exits_1_saying_nothing_answered_there() {
+    // Nothing listens on this port: the host refuses (an ICMP "port unreachable"), which
+    // the call sees at once instead of waiting out its 10 s.
     let addr = format!("127.0.0.1:{}", free_udp_port());
+    binaries(); // built before the clock starts
     let started = std::time::Instant::now();
-    let stderr = call_fails(1, &["--peer", &addr, "--timeout", "1s", "node/ping"]);
+    let stderr = call_fails(1, &["--peer", &addr, "--timeout", "10s", "node/ping"]);
     // Not a timing assertion (run_to_end's patience is the ceiling); shown for the record.
-    eprintln!("unreachable peer: exit 1 after {:?}", started.elapsed());
+    eprintln!("closed port: exit 1 after {:?}", started.elapsed());
     assert!(
         stderr.contains(&format!("dawn-node call: {addr}")),
         "names the peer: {stderr}"
     );
     assert!(
-        stderr.contains("no answer within 1s"),
-        "says nothing answered: {stderr}"
+        stderr.contains(&format!("nothing answered at {addr}: the host refused")),
+        "says nothing answered there: {stderr}"
+    );
+
+    // Something holds the port and never answers (as behind a firewall dropping the
+    // packets): no refusal either, so the timeout says both.
+    let hole = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = hole.local_addr().expect("its address").to_string();
+    let stderr = call_fails(1, &["--peer", &addr, "--timeout", "1s", "node/ping"]);
+    assert!(
+        stderr.contains(&format!("nothing answered at {addr} within 1s"))
+            && stderr.contains("no refusal"),
+        "says nothing answered there: {stderr}"
     );
 }
 
@@ -194,7 +213,13 @@ fn call_help_lists_every_method() {
             done.stdout
         );
     }
-    for flag in ["--peer", "--timeout", "--data-root", "JSON-PARAMS"] {
+    for flag in [
+        "--peer",
+        "--timeout",
+        "--data-root",
+        "--bind",
+        "JSON-PARAMS",
+    ] {
         assert!(
             done.stdout.contains(flag),
             "{flag} not in:\n{}",

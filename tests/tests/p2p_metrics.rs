@@ -10,17 +10,22 @@
 //!
 //! The cast:
 //! - A: the hub both others bootstrap to; serves every call, relays to B and C through their
-//!   breakers (threshold 3, open for 60 s so that B's stays open to the end);
+//!   breakers (threshold 3, open for 60 s so that B's stays open to the end); a client
+//!   expecting another node's id abandons its handshake with A (`handshake_failed`);
 //! - B: at most one peer (A), so it refuses C when gossip tells C about it (`rejected`);
-//! - C: stopped (A sees `closed`), dialed by A's relay while down (`failed`), restarted.
+//! - C: stopped (A sees `closed`), dialed by A's relay while down (`failed`), restarted;
+//! - D: tiny rate limits, so that a few calls from two source addresses meet each of them
+//!   (`message`, `source_address`, `global`).
 
 use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use dawn_node::catalogue::{
     ALL, BreakerState, ClosedLabel, P2P_CIRCUIT_BREAKER_STATE, closed_labels,
 };
 use dawn_node::client::Client;
+use dawn_node::p2p::PeerAddr;
 use dawn_node::rpc::{
     ErrorObject, INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, RATE_LIMITED, RETRY_AFTER_KEY,
     SERVER_ERROR,
@@ -153,6 +158,37 @@ fn relay_in_background(
     })
 }
 
+/// D's limits: 2 per sender, 3 per source address, 4 for everyone together.
+const D_LIMITS: [(&str, &str); 3] = [
+    ("PROJECT_DAWN_RATE_LIMIT_MAX", "2"),
+    ("PROJECT_DAWN_RATE_LIMIT_ADDRESS_MAX", "3"),
+    ("PROJECT_DAWN_RATE_LIMIT_GLOBAL_MAX", "4"),
+];
+
+/// `calls` pings of the node at `addr` by one fresh client sending from `local`: the
+/// error code of each refused one, `None` for those served.
+fn pings_from(addr: &str, local: Ipv4Addr, calls: usize) -> Vec<Option<i64>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let client = Client::bound(None, Some(IpAddr::V4(local))).expect("a client");
+        let peer: PeerAddr = addr.parse().expect("an address");
+        let node = client.connect(&peer).await.expect("the node answers");
+        let mut codes = Vec::new();
+        for _ in 0..calls {
+            let reply = client
+                .call(&node, "node/ping", None)
+                .await
+                .expect("a reply");
+            codes.push(reply.err().map(|e| e.code));
+        }
+        client.close().await;
+        codes
+    })
+}
+
 #[test]
 fn every_catalogue_metric_and_label_value_is_recorded() {
     let a = Pair::start(&[
@@ -169,9 +205,39 @@ fn every_catalogue_metric_and_label_value_is_recorded() {
         ("PROJECT_DAWN_GOSSIP_INTERVAL", GOSSIP),
         ("PROJECT_DAWN_BOOTSTRAP", &a.addr()),
     ]);
+    let d = Pair::start(&D_LIMITS);
     let addr = a.addr();
     let mut r = Caller::new();
     let (b_id, c_id) = (r.node_id_of(&b.addr()), r.node_id_of(&c.addr()));
+
+    // Each rate limit of D refuses a call: a sender over its own limit, another sender of
+    // the same address over the address's, a third address over the global ceiling.
+    let limited = Some(RATE_LIMITED);
+    let local = Ipv4Addr::LOCALHOST;
+    assert_eq!(
+        pings_from(&d.addr(), local, 3),
+        [None, None, limited],
+        "message"
+    );
+    assert_eq!(
+        pings_from(&d.addr(), local, 2),
+        [None, limited],
+        "source_address"
+    );
+    let other = Ipv4Addr::new(127, 0, 0, 2);
+    assert_eq!(pings_from(&d.addr(), other, 2), [None, limited], "global");
+
+    // A client expecting another node's id abandons its handshake with A.
+    match r.try_call(&format!("{addr}@{b_id}"), "node/ping", None) {
+        Err(e) => assert!(e.to_string().contains("not the expected node"), "{e}"),
+        Ok(reply) => panic!("A answered a client expecting B: {reply:?}"),
+    }
+    a.eventually_sample(
+        "p2p_connections_total",
+        &[("status", "handshake_failed")],
+        ">= 1 on A",
+        |v| v >= 1.0,
+    );
 
     // Connections: A takes both; B, full with A, refuses C once gossip tells C about B.
     a.eventually_sample("p2p_peers", &[], "== 2 on A", |v| v == 2.0);
@@ -342,7 +408,7 @@ fn every_catalogue_metric_and_label_value_is_recorded() {
     a.eventually_sample("p2p_peers", &[], "== 2 on A with C back", |v| v == 2.0);
 
     // Everything of the catalogue, on the exporters (telemetry flushes every 100 ms).
-    let pairs = [("A", &a), ("B", &b), ("C", &c)];
+    let pairs = [("A", &a), ("B", &b), ("C", &c), ("D", &d)];
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         eventually(
             "every catalogue metric and listed label value is non-zero",

@@ -1,6 +1,7 @@
 //! Resilience with the real processes: a per-peer circuit breaker opened by a dead peer,
 //! half-open after its timeout, closed by the first relay after the peer is back; and the
-//! per-sender rate limit, which refuses one caller while serving another.
+//! per-sender rate limit, which refuses one caller while serving another (the per-address
+//! and global limits: `p2p_rate_limits.rs`).
 
 use dawn_node::rpc::{ErrorObject, RATE_LIMITED, RETRY_AFTER_KEY, SERVER_ERROR};
 use dawn_tests::support::{Caller, Pair, eventually};
@@ -159,9 +160,11 @@ fn breaker_opens_on_a_dead_peer_half_opens_and_closes_when_it_is_back() {
 #[test]
 fn rate_limit_refuses_one_sender_and_serves_another() {
     const MAX: u32 = 5;
+    // Both callers send from 127.0.0.1: the address's budget is raised out of the way.
     let node = Pair::start(&[
         ("PROJECT_DAWN_RATE_LIMIT_MAX", "5"),
         ("PROJECT_DAWN_RATE_LIMIT_WINDOW", "60s"),
+        ("PROJECT_DAWN_RATE_LIMIT_ADDRESS_MAX", "100"),
     ]);
     let addr = node.addr();
     let mut x = Caller::new();
