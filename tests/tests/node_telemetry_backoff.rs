@@ -1,7 +1,7 @@
 //! The real node against an exporter that welcomes it and then sends garbage (issue 14):
 //! the node must not spin reconnecting. It backs off as after a rejection, so in 20 s it
 //! reconnects at most 10 times, and logs a few lines, not one per attempt
-//! (docs/telemetry-client.md, "Reconnecting").
+//! (docs/telemetry-client.md, "Reconnection").
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
