@@ -1,6 +1,6 @@
 //! What every Dawn binary shares, so that the node and the exporter behave alike:
 //! a loopback HTTP GET ([`http_get`]), configuration from flags and `PROJECT_DAWN_*`
-//! variables with complete error reports ([`config`]), logging in DESIGN's text and JSON
+//! variables with complete error reports ([`config`]), logging in the text and JSON
 //! formats ([`logging`]), rate-limited logging of events an outsider can repeat
 //! ([`log_limit`]), shutdown signals ([`shutdown`]), RFC 3339 timestamps ([`time`]), lists
 //! of user ids ([`uids`]), and, for the workspace's tools (cluster, tests, benchmarks),

@@ -3,9 +3,8 @@
 //!
 //! The layers, each its own module joined by small types (as in statsd_exporter):
 //!
-//! - `ingest`: the Unix socket listener; per connection a task feeds a
-//!   `dawn_proto::FrameDecoder` and a sans-IO session that validates frames and turns them
-//!   into store, health and metric updates plus reply frames;
+//! - `ingest`: the socket, per-connection I/O, a side-effect-free session (bytes and time
+//!   in, replies and events out) and the applier of its events (docs/architecture.md);
 //! - `store`: aggregated series, one cumulative sample per source, summed at scrape
 //!   time, with cardinality caps and a TTL for departed sources;
 //! - `health`: checks reported by the node plus the exporter's own `telemetry` check,
