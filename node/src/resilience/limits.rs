@@ -119,7 +119,7 @@ impl<S: Hash + Eq + Clone, A: Hash + Eq + Clone> RequestLimits<S, A> {
             .saturating_mul(request.peers_at_address);
         let address_max = self.config.address_max.saturating_add(peers_budget);
         self.addresses
-            .would_allow(request.address, address_max, now)
+            .check_within(request.address, address_max, now, false)
             .map_err(refused(RateLimitResource::SourceAddress))?;
         let global = RateLimitConfig {
             max: self.config.global_max,
@@ -130,7 +130,7 @@ impl<S: Hash + Eq + Clone, A: Hash + Eq + Clone> RequestLimits<S, A> {
             .map_err(refused(RateLimitResource::Global))?;
         // Allowed a moment ago with the same budget and time: counts it.
         self.addresses
-            .check_within(request.address, address_max, now)
+            .check_within(request.address, address_max, now, true)
             .map_err(refused(RateLimitResource::SourceAddress))
     }
 

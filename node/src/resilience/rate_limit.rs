@@ -127,24 +127,31 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
     /// `p2p_rate_limit_rejections_total`; the refused request is not counted against the
     /// sender's window.
     pub fn check(&mut self, sender: &K, now: Instant) -> Result<(), RateLimited> {
-        self.check_within(sender, self.config.max, now)
+        self.check_within(sender, self.config.max, now, true)
     }
 
     /// [`RateLimiter::check`] with a budget of `max` for this request instead of the
-    /// configured one (a per-address budget grows with the peers at that address).
+    /// configured one (a per-address budget grows with the peers at that address). With
+    /// `count` false, only says whether the request would be allowed (a shared budget
+    /// counts only what the node then serves).
     pub(super) fn check_within(
         &mut self,
         sender: &K,
         max: u32,
         now: Instant,
+        count: bool,
     ) -> Result<(), RateLimited> {
-        let config = RateLimitConfig {
-            max,
-            window: self.config.window,
-        };
+        let config = self.budget(max);
         // The common case, a known sender, neither clones its key nor scans the map.
         if let Some(log) = self.senders.get_mut(sender) {
-            return log.admit(config, now);
+            return match count {
+                true => log.admit(config, now),
+                false => log.within(config, now),
+            };
+        }
+        if !count {
+            // A sender not tracked has nothing in its window.
+            return Log::default().within(config, now);
         }
         self.make_room(now);
         self.senders
@@ -153,23 +160,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
             .admit(config, now)
     }
 
-    /// Whether [`RateLimiter::check_within`] would allow a request of `sender` at `now`,
-    /// without counting it (a shared budget counts only what the node then serves).
-    pub(super) fn would_allow(
-        &mut self,
-        sender: &K,
-        max: u32,
-        now: Instant,
-    ) -> Result<(), RateLimited> {
-        let config = RateLimitConfig {
+    /// This limiter's window with a budget of `max`.
+    fn budget(&self, max: u32) -> RateLimitConfig {
+        RateLimitConfig {
             max,
             window: self.config.window,
-        };
-        match self.senders.get_mut(sender) {
-            Some(log) => log.within(config, now),
-            // A new sender has nothing in its window, and `max` is at least 1.
-            None if max > 0 => Ok(()),
-            None => Log::default().within(config, now),
         }
     }
 

@@ -10,7 +10,7 @@ use super::methods::{self, ANNOUNCE};
 use super::{Shared, gossip, lock};
 use crate::catalogue::{Component, MessageStatus, NodeFailure};
 use crate::limited_log::Repeatable;
-use crate::p2p::{BoxFuture, Handler, NodeId, Role, Sender, TransportError};
+use crate::p2p::{BoxFuture, Handler, NodeId, Sender, TransportError};
 use crate::resilience::{RateLimited, Request};
 use crate::rpc::{self, ErrorCode, ErrorObject, Message, MessageType, RATE_LIMITED};
 
@@ -67,8 +67,9 @@ impl Shared {
     fn admit(&self, sender: &Sender) -> Result<(), RateLimited> {
         let trusted = self.config.policy.is_trusted(&sender.node_id);
         let source = sender.source();
-        let peers_at_address = match (sender.role, trusted, self.network()) {
-            (Role::Peer, false, Some(network)) => network.untrusted_peers_from(&source),
+        // Each untrusted peer connected from the address brings its own budget to it.
+        let peers_at_address = match (trusted, self.network()) {
+            (false, Some(network)) => network.untrusted_peers_from(&source),
             _ => 0,
         };
         let request = Request {
