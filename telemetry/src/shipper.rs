@@ -192,20 +192,15 @@ impl Shipper {
             error!(%socket, %reason, "exporter rejected the telemetry session; backing off");
             self.backoff.saturate();
             self.quiet = true;
-        } else if matches!(e, ConnError::Decode(_) | ConnError::Protocol(_)) {
-            // Not a passing failure: wait the longest, as after a rejection.
+            return;
+        }
+        // An exporter that broke the protocol will not mend in 100 ms: wait the longest, as
+        // after a rejection.
+        let broke_protocol = matches!(e, ConnError::Decode(_) | ConnError::Protocol(_));
+        if broke_protocol {
             self.backoff.saturate();
-            if self.quiet {
-                debug!(%socket, error = %e, "{what}; still backing off");
-            } else {
-                warn!(
-                    %socket,
-                    error = %e,
-                    "{what}: the exporter broke the protocol; backing off (further failures are logged at debug)"
-                );
-                self.quiet = true;
-            }
-        } else if matches!(e, ConnError::UntrustedExporter { .. }) && !self.untrusted_said {
+        }
+        if matches!(e, ConnError::UntrustedExporter { .. }) && !self.untrusted_said {
             // Why telemetry goes nowhere is said once, even after other failures.
             warn!(
                 %socket,
@@ -217,10 +212,15 @@ impl Shipper {
         } else if self.quiet {
             debug!(%socket, error = %e, "{what}; still retrying");
         } else {
+            let why = if broke_protocol {
+                ": the exporter broke the protocol"
+            } else {
+                ""
+            };
             warn!(
                 %socket,
                 error = %e,
-                "{what}; retrying with backoff (further failures are logged at debug)"
+                "{what}{why}; retrying with backoff (further failures are logged at debug)"
             );
             self.quiet = true;
         }
