@@ -2,14 +2,14 @@
 //! exits, one source address holds at most its fair share of the slots (a quarter: 16 of
 //! 64, docs/p2p.md) while other addresses still get in, and an idle client is closed.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use dawn_node::p2p::{
-    CloseCode, DisconnectReason, Endpoint, FAIR_SHARE_DIVISOR, Identity, MAX_CLIENTS,
-    PeerConnection, TransportSettings,
+    CloseCode, DisconnectReason, Endpoint, FAIR_SHARE_DIVISOR, MAX_CLIENTS, PeerConnection,
 };
 use dawn_tests::support::binaries::binaries;
+use dawn_tests::support::p2p::client_endpoint;
 use dawn_tests::support::process::{Finished, run_to_end};
 use dawn_tests::support::{Pair, eventually};
 
@@ -65,20 +65,7 @@ struct Holder {
 
 impl Holder {
     fn new() -> Holder {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let endpoint = runtime.block_on(async {
-            let identity = Identity::generate().expect("an identity");
-            Endpoint::bind_client(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                &identity,
-                TransportSettings::default(),
-            )
-            .expect("bind a client endpoint")
-        });
+        let (runtime, endpoint) = client_endpoint(Ipv4Addr::LOCALHOST.into());
         Holder { runtime, endpoint }
     }
 

@@ -6,11 +6,11 @@
 //! each (docs/p2p.md, "Handshakes from strangers").
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Instant;
 
-use dawn_node::p2p::{Endpoint, Identity, TransportSettings};
 use dawn_tests::support::binaries::binaries;
+use dawn_tests::support::p2p::client_endpoint;
 use dawn_tests::support::process::run_to_end;
 use dawn_tests::support::{Pair, eventually, patience};
 
@@ -32,20 +32,7 @@ fn initials(count: usize) -> Vec<Vec<u8>> {
     hole.set_read_timeout(Some(patience()))
         .expect("read timeout");
     let target = hole.local_addr().expect("its address");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let endpoint = runtime.block_on(async {
-        let identity = Identity::generate().expect("an identity");
-        Endpoint::bind_client(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            &identity,
-            TransportSettings::default(),
-        )
-        .expect("bind a client endpoint")
-    });
+    let (runtime, endpoint) = client_endpoint(Ipv4Addr::LOCALHOST.into());
     let dials: Vec<_> = (0..count)
         .map(|_| {
             let endpoint = endpoint.clone();

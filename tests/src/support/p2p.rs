@@ -2,10 +2,11 @@
 //! nodes over QUIC as a client (`dawn_node::client::Client`, ALPN `dawn-client/1`).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use dawn_node::client::{Client, ClientError};
-use dawn_node::p2p::{Identity, PeerAddr, PeerConnection};
+use dawn_node::p2p::{Endpoint, Identity, PeerAddr, PeerConnection, TransportSettings};
 use dawn_node::rpc::ErrorObject;
 use serde_json::Value;
 
@@ -214,4 +215,23 @@ impl Default for Caller {
     fn default() -> Self {
         Caller::new()
     }
+}
+
+/// A runtime of its own and a client endpoint with a fresh identity sending from `local`,
+/// for tests that dial with the transport itself (many connections from one process, dials
+/// that nobody answers).
+#[track_caller]
+pub fn client_endpoint(local: IpAddr) -> (tokio::runtime::Runtime, Endpoint) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("cannot start a tokio runtime");
+    let endpoint = runtime.block_on(async {
+        let identity = Identity::generate().expect("an identity");
+        let local = SocketAddr::new(local, 0);
+        Endpoint::bind_client(local, &identity, TransportSettings::default())
+            .expect("cannot bind a client endpoint")
+    });
+    (runtime, endpoint)
 }
