@@ -21,57 +21,57 @@ use crate::web_config::WebConfig;
 /// Socket path.
 pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
 /// HTTP port (on 0.0.0.0) when `--web.listen-address` is not given.
-pub const ENV_METRICS_PORT: &str = "PROJECT_DAWN_METRICS_PORT";
+pub(crate) const ENV_METRICS_PORT: &str = "PROJECT_DAWN_METRICS_PORT";
 /// Metrics path.
-pub const ENV_METRICS_PATH: &str = "PROJECT_DAWN_METRICS_PATH";
+pub(crate) const ENV_METRICS_PATH: &str = "PROJECT_DAWN_METRICS_PATH";
 /// `--compat.seed-names`.
-pub const ENV_COMPAT_SEED_NAMES: &str = "PROJECT_DAWN_COMPAT_SEED_NAMES";
+pub(crate) const ENV_COMPAT_SEED_NAMES: &str = "PROJECT_DAWN_COMPAT_SEED_NAMES";
 /// `--ingest.max-clients`.
-pub const ENV_MAX_CLIENTS: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENTS";
+pub(crate) const ENV_MAX_CLIENTS: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENTS";
 /// `--ingest.max-frame-bytes`.
-pub const ENV_MAX_FRAME_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_FRAME_BYTES";
+pub(crate) const ENV_MAX_FRAME_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_FRAME_BYTES";
 /// `--ingest.handshake-timeout`.
-pub const ENV_HANDSHAKE_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_HANDSHAKE_TIMEOUT";
+pub(crate) const ENV_HANDSHAKE_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_HANDSHAKE_TIMEOUT";
 /// `--store.max-series`.
-pub const ENV_MAX_SERIES: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES";
+pub(crate) const ENV_MAX_SERIES: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES";
 /// `--store.max-series-per-metric`.
-pub const ENV_MAX_SERIES_PER_METRIC: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES_PER_METRIC";
+pub(crate) const ENV_MAX_SERIES_PER_METRIC: &str = "PROJECT_DAWN_EXPORTER_MAX_SERIES_PER_METRIC";
 /// `--store.source-ttl`.
-pub const ENV_SOURCE_TTL: &str = "PROJECT_DAWN_EXPORTER_SOURCE_TTL";
+pub(crate) const ENV_SOURCE_TTL: &str = "PROJECT_DAWN_EXPORTER_SOURCE_TTL";
 /// `--web.config.file`.
-pub const ENV_WEB_CONFIG_FILE: &str = "PROJECT_DAWN_WEB_CONFIG_FILE";
+pub(crate) const ENV_WEB_CONFIG_FILE: &str = "PROJECT_DAWN_WEB_CONFIG_FILE";
 /// `--health.liveness-timeout`.
-pub const ENV_LIVENESS_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT";
+pub(crate) const ENV_LIVENESS_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_LIVENESS_TIMEOUT";
 /// `--ingest.allowed-uids`.
-pub const ENV_ALLOWED_UIDS: &str = "PROJECT_DAWN_EXPORTER_ALLOWED_UIDS";
+pub(crate) const ENV_ALLOWED_UIDS: &str = "PROJECT_DAWN_EXPORTER_ALLOWED_UIDS";
 /// `--web.read-header-timeout`.
-pub const ENV_READ_HEADER_TIMEOUT: &str = "PROJECT_DAWN_WEB_READ_HEADER_TIMEOUT";
+pub(crate) const ENV_READ_HEADER_TIMEOUT: &str = "PROJECT_DAWN_WEB_READ_HEADER_TIMEOUT";
 /// `--web.idle-timeout`.
-pub const ENV_IDLE_TIMEOUT: &str = "PROJECT_DAWN_WEB_IDLE_TIMEOUT";
+pub(crate) const ENV_IDLE_TIMEOUT: &str = "PROJECT_DAWN_WEB_IDLE_TIMEOUT";
 /// `--web.max-connections`.
-pub const ENV_MAX_CONNECTIONS: &str = "PROJECT_DAWN_WEB_MAX_CONNECTIONS";
+pub(crate) const ENV_MAX_CONNECTIONS: &str = "PROJECT_DAWN_WEB_MAX_CONNECTIONS";
 /// `--ingest.max-pending`.
-pub const ENV_MAX_PENDING: &str = "PROJECT_DAWN_EXPORTER_MAX_PENDING";
+pub(crate) const ENV_MAX_PENDING: &str = "PROJECT_DAWN_EXPORTER_MAX_PENDING";
 /// `--ingest.frame-timeout`.
-pub const ENV_FRAME_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_FRAME_TIMEOUT";
+pub(crate) const ENV_FRAME_TIMEOUT: &str = "PROJECT_DAWN_EXPORTER_FRAME_TIMEOUT";
 /// `--ingest.max-client-bytes`.
-pub const ENV_MAX_CLIENT_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENT_BYTES";
+pub(crate) const ENV_MAX_CLIENT_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_CLIENT_BYTES";
 /// `--store.max-definition-bytes`.
-pub const ENV_MAX_DEFINITION_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_DEFINITION_BYTES";
+pub(crate) const ENV_MAX_DEFINITION_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_DEFINITION_BYTES";
 /// `--store.max-samples`.
-pub const ENV_MAX_SAMPLES: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES";
+pub(crate) const ENV_MAX_SAMPLES: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES";
 /// `--store.max-samples-per-source`.
-pub const ENV_MAX_SAMPLES_PER_SOURCE: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES_PER_SOURCE";
+pub(crate) const ENV_MAX_SAMPLES_PER_SOURCE: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES_PER_SOURCE";
 /// `--health.max-checks-per-client`.
-pub const ENV_MAX_CHECKS_PER_CLIENT: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECKS_PER_CLIENT";
+pub(crate) const ENV_MAX_CHECKS_PER_CLIENT: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECKS_PER_CLIENT";
 /// `--health.max-check-bytes`.
-pub const ENV_MAX_CHECK_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECK_BYTES";
+pub(crate) const ENV_MAX_CHECK_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECK_BYTES";
 
 /// Default HTTP address.
-pub const DEFAULT_LISTEN_ADDRESS: SocketAddr =
+pub(crate) const DEFAULT_LISTEN_ADDRESS: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 9090);
 /// Default metrics path.
-pub const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+pub(crate) const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 /// Default liveness timeout (also the start-up grace and the clients' idle timeout).
 pub(crate) const DEFAULT_LIVENESS_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -34,7 +34,7 @@ fn push_escaped(out: &mut String, s: &str, quote: bool) {
 
 /// Renders `name="value"` pairs joined by commas, without braces: the form the encoder
 /// takes, built once per series.
-pub fn render_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub(crate) fn render_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut out = String::new();
     for (i, (name, value)) in pairs.into_iter().enumerate() {
         if i > 0 {

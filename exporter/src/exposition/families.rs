@@ -20,7 +20,7 @@ fn render_pairs(out: &mut String, pairs: &[LabelPair]) {
 }
 
 /// Writes `families` (as `Registry::gather` returns them: one per name, sorted).
-pub fn encode_families(encoder: &mut Encoder<'_>, families: &[MetricFamily]) {
+pub(crate) fn encode_families(encoder: &mut Encoder<'_>, families: &[MetricFamily]) {
     let om = encoder.format() == Format::OpenMetrics;
     let mut labels = String::new();
     for mf in families {

@@ -11,10 +11,11 @@ mod families;
 mod negotiate;
 mod number;
 
-pub use encoder::{Encoder, FamilyKind};
-pub use escape::render_labels;
-pub use families::encode_families;
-pub use negotiate::wants_gzip;
+pub use encoder::Encoder;
+pub(crate) use encoder::FamilyKind;
+pub(crate) use escape::render_labels;
+pub(crate) use families::encode_families;
+pub(crate) use negotiate::wants_gzip;
 
 /// An exposition format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,7 +45,7 @@ impl Format {
 /// A histogram's bucket bounds with their `le` label values pre-rendered for both formats,
 /// `+Inf` included, so that a scrape formats no bound.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BucketBounds {
+pub(crate) struct BucketBounds {
     bounds: Vec<f64>,
     text: Vec<String>,
     openmetrics: Vec<String>,
@@ -52,7 +53,7 @@ pub struct BucketBounds {
 
 impl BucketBounds {
     /// Bounds from finite, increasing upper bounds (`+Inf` is added).
-    pub fn new(bounds: &[f64]) -> Self {
+    pub(crate) fn new(bounds: &[f64]) -> Self {
         let les = |om: bool| {
             bounds
                 .iter()
@@ -68,12 +69,12 @@ impl BucketBounds {
     }
 
     /// The finite upper bounds.
-    pub fn bounds(&self) -> &[f64] {
+    pub(crate) fn bounds(&self) -> &[f64] {
         &self.bounds
     }
 
     /// The `le` values for `format`, one per finite bound, then `+Inf`.
-    pub fn les(&self, format: Format) -> &[String] {
+    pub(crate) fn les(&self, format: Format) -> &[String] {
         match format {
             Format::Text => &self.text,
             Format::OpenMetrics => &self.openmetrics,

@@ -70,7 +70,7 @@ pub(super) fn format(accept: Option<&str>) -> Format {
 }
 
 /// Whether an `Accept-Encoding` header admits gzip (`gzip` or `*` with a non-zero weight).
-pub fn wants_gzip(accept_encoding: Option<&str>) -> bool {
+pub(crate) fn wants_gzip(accept_encoding: Option<&str>) -> bool {
     let Some(header) = accept_encoding else {
         return false;
     };

@@ -13,8 +13,8 @@
 mod model;
 mod report;
 
-pub use model::{HealthModel, Liveness, Readiness, STALE_FLUSHES, TELEMETRY_CHECK};
-pub use report::{CheckReport, HealthReport};
+pub(crate) use model::Liveness;
+pub use model::{HealthModel, Readiness};
 
 #[cfg(test)]
 mod tests;

@@ -10,10 +10,10 @@ use super::report::{CheckReport, HealthReport};
 use crate::store::SourceKey;
 
 /// Name of the exporter's own check.
-pub const TELEMETRY_CHECK: &str = "telemetry";
+pub(crate) const TELEMETRY_CHECK: &str = "telemetry";
 
 /// A client goes stale after this many flush intervals without a frame.
-pub const STALE_FLUSHES: u32 = 3;
+pub(crate) const STALE_FLUSHES: u32 = 3;
 
 /// Verdict of `/health/live`.
 #[derive(Debug, Clone, PartialEq, Eq)]

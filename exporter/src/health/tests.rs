@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use dawn_proto::{Health, HealthStatus, Hello};
 
-use super::*;
+use super::model::{HealthModel, Liveness, Readiness, TELEMETRY_CHECK};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

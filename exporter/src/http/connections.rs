@@ -23,12 +23,12 @@ use crate::periodic;
 
 /// Default `--web.read-header-timeout`: scrapers and probes send their request at once;
 /// Go servers and their security linters use 5-10 s.
-pub const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_READ_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `--web.idle-timeout`: above a one-minute scrape interval, so that a scraper's
 /// keep-alive connection is reused.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default `--web.max-connections`, as Prometheus' own.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 /// Shortest and longest pause between two sweeps for timeouts.
 const SWEEP_MIN: Duration = Duration::from_millis(50);

@@ -32,17 +32,15 @@ use crate::metrics::{ExporterMetrics, SelfTelemetry};
 use crate::store::{Alias, Store};
 use crate::web_config::LiveWebConfig;
 
-pub use connections::{
-    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_HEADER_TIMEOUT, HttpLimits,
-};
-pub use serve::serve_http;
+pub(crate) use connections::HttpLimits;
+pub(crate) use serve::serve_http;
 
-pub use routes::READY_PATH;
+pub(crate) use routes::READY_PATH;
 pub(crate) use routes::is_reserved_path;
 
 /// What the HTTP handlers read.
 #[derive(Debug)]
-pub struct HttpState {
+pub(crate) struct HttpState {
     store: Arc<Store>,
     health: Arc<HealthModel>,
     telemetry: Arc<SelfTelemetry>,
@@ -61,7 +59,7 @@ pub struct HttpState {
 impl HttpState {
     /// State serving `store` and `health`, the exporter's own metrics from `telemetry`,
     /// metrics at `telemetry_path`, with `aliases` (see [`Alias`]).
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<Store>,
         health: Arc<HealthModel>,
         telemetry: Arc<SelfTelemetry>,
@@ -83,14 +81,14 @@ impl HttpState {
 
     /// The same, under `limits`, counting what they close in `metrics` (by default the
     /// default limits, counted nowhere visible).
-    pub fn with_limits(mut self, limits: HttpLimits, metrics: Arc<ExporterMetrics>) -> Self {
+    pub(crate) fn with_limits(mut self, limits: HttpLimits, metrics: Arc<ExporterMetrics>) -> Self {
         self.limits = limits;
         self.metrics = metrics;
         self
     }
 
     /// The same, secured by a web config.
-    pub fn with_web_config(mut self, web: Arc<LiveWebConfig>) -> Self {
+    pub(crate) fn with_web_config(mut self, web: Arc<LiveWebConfig>) -> Self {
         self.web = Some(web);
         self
     }
@@ -114,7 +112,7 @@ pub struct HttpBindError {
 const LISTEN_BACKLOG: u32 = 4096;
 
 /// Binds the HTTP listener (address reuse as `TcpListener::bind`, a deeper backlog).
-pub async fn bind_http(addr: SocketAddr) -> Result<TcpListener, HttpBindError> {
+pub(crate) async fn bind_http(addr: SocketAddr) -> Result<TcpListener, HttpBindError> {
     let listen = || {
         let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()?

@@ -10,7 +10,7 @@ use super::response::with_body;
 use super::{health_endpoints, landing, metrics_endpoint};
 
 /// Readiness, which `dawn-exporter healthcheck` asks.
-pub const READY_PATH: &str = "/health/ready";
+pub(crate) const READY_PATH: &str = "/health/ready";
 
 /// Where a route is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

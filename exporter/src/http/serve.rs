@@ -67,7 +67,7 @@ fn give_a_path(request: &mut Request<Incoming>) {
 
 /// Serves HTTP (or HTTPS, per the web config) on `listener` under the state's
 /// [`super::HttpLimits`] until `shutdown` resolves, then finishes in-flight requests.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     listener: TcpListener,
     state: Arc<HttpState>,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -142,11 +142,9 @@ impl Applier {
                 Ok(series) => session.series_held(id, series),
                 Err(e) => {
                     let reason = match e {
-                        SeriesError::MaxSeries { .. } => SeriesRejection::MaxSeries,
-                        SeriesError::MaxSeriesPerMetric { .. } => {
-                            SeriesRejection::MaxSeriesPerMetric
-                        }
-                        SeriesError::MaxDefinitionBytes { .. } => {
+                        SeriesError::TooManySeries { .. } => SeriesRejection::MaxSeries,
+                        SeriesError::MetricAtCap { .. } => SeriesRejection::MaxSeriesPerMetric,
+                        SeriesError::DefinitionBudgetSpent { .. } => {
                             SeriesRejection::MaxDefinitionBytes
                         }
                     };

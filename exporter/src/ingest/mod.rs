@@ -48,18 +48,17 @@ use peer::Gate;
 use session::SessionLimits;
 use socket_file::SocketFile;
 
-pub use peer::AllowedUids;
-pub use socket_dir::{SOCKET_DIR_MODE, Unsafe};
-pub use socket_file::{IngestError, SOCKET_MODE};
+pub(crate) use peer::AllowedUids;
+pub use socket_file::IngestError;
 
 /// Default socket path.
-pub const DEFAULT_SOCKET: &str = dawn_proto::DEFAULT_SOCKET_PATH;
+pub(crate) const DEFAULT_SOCKET: &str = dawn_proto::DEFAULT_SOCKET_PATH;
 
 /// Most metric ids one connection may define before it is disconnected as a flood.
-pub const MAX_METRIC_IDS: usize = 4096;
+pub(crate) const MAX_METRIC_IDS: usize = 4096;
 
 /// Error frames sent per connection before further problems are only counted.
-pub const MAX_ERROR_FRAMES: u32 = 100;
+pub(crate) const MAX_ERROR_FRAMES: u32 = 100;
 
 /// Settings of the ingest side.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use tracing::info;
 use super::socket_file::IngestError;
 
 /// Mode of a directory the exporter creates for the socket.
-pub const SOCKET_DIR_MODE: u32 = 0o750;
+pub(crate) const SOCKET_DIR_MODE: u32 = 0o750;
 
 /// Write permission for group and others.
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;

@@ -28,7 +28,7 @@ use tracing::{info, warn};
 use super::socket_dir::{self, Unsafe};
 
 /// Mode of the socket file.
-pub const SOCKET_MODE: u32 = 0o660;
+pub(crate) const SOCKET_MODE: u32 = 0o660;
 
 /// Mode of the private directory the socket is bound in before it takes its name.
 const BIND_DIR_MODE: u32 = 0o700;

@@ -8,9 +8,10 @@ mod counters;
 mod otel;
 mod reason;
 
-pub use counters::{ClientGuard, ExporterMetrics};
-pub use otel::{SelfTelemetry, SeriesRoom, StateProbe, TelemetryError};
+pub(crate) use counters::ClientGuard;
+pub use counters::ExporterMetrics;
+pub(crate) use otel::{SelfTelemetry, SeriesRoom, StateProbe, TelemetryError};
+pub(crate) use reason::{ClientRefusal, HttpClose};
 pub use reason::{
-    ClientRefusal, ConnectionResult, Eviction, HealthLimit, HttpClose, IgnoredUpdate,
-    ProtocolError, SeriesRejection,
+    ConnectionResult, Eviction, HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection,
 };

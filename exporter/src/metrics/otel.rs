@@ -39,7 +39,7 @@ pub(crate) const MAX_SERIES_ROOM: usize = 65_536;
 
 /// How many series the per-client gauges must have room for: what the ingest limits allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeriesRoom {
+pub(crate) struct SeriesRoom {
     /// `--ingest.max-clients`.
     pub max_clients: usize,
     /// `--health.max-checks-per-client`.
@@ -49,7 +49,7 @@ pub struct SeriesRoom {
 impl SeriesRoom {
     /// Series of `dawn_health_check_status`: every client's checks and `telemetry`, at most
     /// [`MAX_SERIES_ROOM`].
-    pub fn checks(&self) -> usize {
+    pub(crate) fn checks(&self) -> usize {
         self.max_clients
             .saturating_mul(self.max_checks_per_client)
             .saturating_add(1)
@@ -57,13 +57,13 @@ impl SeriesRoom {
     }
 
     /// Series of `dawn_node_build_info`: one per connected client (and one that is leaving).
-    pub fn nodes(&self) -> usize {
+    pub(crate) fn nodes(&self) -> usize {
         self.max_clients.saturating_add(1).clamp(1, MAX_SERIES_ROOM)
     }
 }
 
 /// State outside the metrics module that gauges read at scrape time.
-pub trait StateProbe: Send + Sync + 'static {
+pub(crate) trait StateProbe: Send + Sync + 'static {
     /// Series held by the store.
     fn series(&self) -> u64;
     /// Samples (series × sources) held by the store.
@@ -83,10 +83,9 @@ pub struct TelemetryError(String);
 
 /// The exporter's own metrics as OpenTelemetry instruments, plus the registry they are
 /// exported into.
-pub struct SelfTelemetry {
+pub(crate) struct SelfTelemetry {
     registry: prometheus::Registry,
     provider: SdkMeterProvider,
-    meter: Meter,
     scrape_duration: Histogram<f64>,
 }
 
@@ -99,7 +98,7 @@ impl std::fmt::Debug for SelfTelemetry {
 impl SelfTelemetry {
     /// Registers every instrument, reading `metrics` and `probe` at scrape time, with
     /// `room` for the per-client gauges.
-    pub fn new(
+    pub(crate) fn new(
         metrics: Arc<ExporterMetrics>,
         probe: Arc<dyn StateProbe>,
         room: SeriesRoom,
@@ -135,28 +134,22 @@ impl SelfTelemetry {
         Ok(SelfTelemetry {
             registry,
             provider,
-            meter,
             scrape_duration,
         })
     }
 
-    /// The meter, for anything else in the exporter that wants to record metrics.
-    pub fn meter(&self) -> &Meter {
-        &self.meter
-    }
-
     /// Records how long a scrape took.
-    pub fn observe_scrape(&self, seconds: f64) {
+    pub(crate) fn observe_scrape(&self, seconds: f64) {
         self.scrape_duration.record(seconds, &[]);
     }
 
     /// The registry's families (reading every instrument now).
-    pub fn gather(&self) -> Vec<MetricFamily> {
+    pub(crate) fn gather(&self) -> Vec<MetricFamily> {
         self.registry.gather()
     }
 
     /// Stops the meter provider.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         // Nothing is pushed anywhere; an error here only means it was already shut down.
         let _ = self.provider.shutdown();
     }

@@ -35,19 +35,19 @@ use std::time::{Duration, Instant};
 
 use dawn_proto::{Define, MetricKind, Value};
 
-pub use render::Alias;
-pub use source::SourceKey;
+pub(crate) use render::Alias;
+pub(crate) use source::SourceKey;
 
 use family::{Definition, Family, SERIES_BYTES};
 use sample::{Applied, Sample};
 use source::Sources;
 
 /// Name prefixes reserved for the exporter's own metrics.
-pub const RESERVED_PREFIXES: &[&str] = &["dawn_exporter_", "dawn_node_", "dawn_health_"];
+pub(crate) const RESERVED_PREFIXES: &[&str] = &["dawn_exporter_", "dawn_node_", "dawn_health_"];
 
 /// Most sources kept without a connection (for the source TTL); beyond it, the one gone
 /// longest is forgotten early with its samples.
-pub const MAX_DEPARTED_SOURCES: usize = 1024;
+pub(crate) const MAX_DEPARTED_SOURCES: usize = 1024;
 
 /// Caps and lifetimes of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub enum SeriesError {
     #[error(
         "series {metric}{{{labels}}} refused: the exporter holds its maximum of {limit} series (--store.max-series)"
     )]
-    MaxSeries {
+    TooManySeries {
         /// The metric.
         metric: String,
         /// The rendered labels.
@@ -168,7 +168,7 @@ pub enum SeriesError {
     #[error(
         "series {metric}{{{labels}}} refused: {metric} has its maximum of {limit} series (--store.max-series-per-metric)"
     )]
-    MaxSeriesPerMetric {
+    MetricAtCap {
         /// The metric.
         metric: String,
         /// The rendered labels.
@@ -180,7 +180,7 @@ pub enum SeriesError {
     #[error(
         "a series of {metric} refused: the exporter holds its maximum of {limit} bytes of definitions (--store.max-definition-bytes)"
     )]
-    MaxDefinitionBytes {
+    DefinitionBudgetSpent {
         /// The metric.
         metric: String,
         /// The cap.
@@ -404,7 +404,7 @@ impl Store {
         let (total, bytes) = (inner.total_series, inner.definition_bytes);
         let Some(f) = inner.family_mut(family.0) else {
             // Unreachable while the caller holds the family; refuse rather than panic.
-            return Err(SeriesError::MaxSeries {
+            return Err(SeriesError::TooManySeries {
                 metric: String::new(),
                 labels: String::new(),
                 limit: self.limits.max_series,
@@ -415,14 +415,14 @@ impl Store {
             Some(slot) => slot,
             None => {
                 if total >= self.limits.max_series {
-                    return Err(SeriesError::MaxSeries {
+                    return Err(SeriesError::TooManySeries {
                         metric: f.def.name.clone(),
                         labels,
                         limit: self.limits.max_series,
                     });
                 }
                 if f.len() >= self.limits.max_series_per_metric {
-                    return Err(SeriesError::MaxSeriesPerMetric {
+                    return Err(SeriesError::MetricAtCap {
                         metric: f.def.name.clone(),
                         labels,
                         limit: self.limits.max_series_per_metric,
@@ -431,7 +431,7 @@ impl Store {
                 let cost = SERIES_BYTES + labels.len();
                 let limit = self.limits.max_definition_bytes;
                 if bytes.saturating_add(cost) > limit {
-                    return Err(SeriesError::MaxDefinitionBytes {
+                    return Err(SeriesError::DefinitionBudgetSpent {
                         metric: f.def.name.clone(),
                         limit,
                     });

@@ -370,17 +370,14 @@ fn series_caps_total_and_per_metric() {
     // An existing series never counts against a cap.
     store.series(f1, &labels(&["a"])).unwrap();
     let err = store.series(f1, &labels(&["c"])).unwrap_err();
-    assert!(matches!(
-        err,
-        SeriesError::MaxSeriesPerMetric { limit: 2, .. }
-    ));
+    assert!(matches!(err, SeriesError::MetricAtCap { limit: 2, .. }));
     assert!(
         err.to_string().contains("--store.max-series-per-metric"),
         "{err}"
     );
     store.series(f2, &labels(&["x"])).unwrap();
     let err = store.series(f2, &labels(&["y"])).unwrap_err();
-    assert!(matches!(err, SeriesError::MaxSeries { limit: 3, .. }));
+    assert!(matches!(err, SeriesError::TooManySeries { limit: 3, .. }));
     assert!(
         err.to_string()
             .contains("p2p_circuit_breaker_state{peer_id=\"y\"}"),
@@ -584,7 +581,7 @@ fn definition_bytes_are_capped_and_returned() {
     tight.series(f, &labels(&["a"])).unwrap();
     let err = tight.series(f, &labels(&["b"])).unwrap_err();
     assert!(
-        matches!(err, SeriesError::MaxDefinitionBytes { .. }),
+        matches!(err, SeriesError::DefinitionBudgetSpent { .. }),
         "{err}"
     );
     let err = tight.define(&defs::peers(1)).unwrap_err();
