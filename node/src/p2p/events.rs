@@ -1,5 +1,7 @@
 //! Connection lifecycle events, delivered synchronously to an observer so the caller can
-//! record `p2p_connections_total{status}` and `p2p_peers` where each event happens.
+//! record `p2p_connections_total{status}` where each event happens. Events of two
+//! connections may arrive in either order, so `p2p_peers` follows the peer table's own
+//! count instead ([`Network::watch_peer_count`](super::Network::watch_peer_count)).
 
 use std::net::SocketAddr;
 
@@ -10,15 +12,17 @@ use super::node_id::NodeId;
 use super::peer_table::PeerInfo;
 
 /// Something happened to a connection. Mapping to `p2p_connections_total{status}`:
-/// `Connected` → success, `Failed` → failed, `Rejected` → rejected, `Disconnected` →
-/// closed; `peers` in `Connected`/`Disconnected` is the new `p2p_peers` value.
+/// `Connected` → success, `Failed` → failed (a dial) or handshake_failed (an incoming
+/// attempt), `Rejected` → rejected, `Disconnected` → closed; `peers` in
+/// `Connected`/`Disconnected` is the count right after the change (for logs: a later
+/// change may be reported first).
 #[derive(Debug)]
 pub enum PeerEvent<'a> {
     /// A new peer is connected (authenticated and admitted).
     Connected {
         /// The peer.
         peer: PeerInfo,
-        /// Connected peers now.
+        /// Connected peers right after the change.
         peers: usize,
     },
     /// A peer's connection ended and it is no longer connected.
@@ -28,7 +32,7 @@ pub enum PeerEvent<'a> {
         /// Why the connection ended; a peer that refused us right after the handshake
         /// shows up here as [`DisconnectReason::Remote`] with its close code.
         reason: &'a DisconnectReason,
-        /// Connected peers now.
+        /// Connected peers right after the change.
         peers: usize,
     },
     /// This node refused an authenticated peer (limit, untrusted, itself).
