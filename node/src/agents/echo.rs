@@ -9,20 +9,20 @@ use super::error::AgentError;
 use super::params::Params;
 
 /// Id of the echo agent.
-pub const ECHO_AGENT_ID: &str = "echo";
+pub(crate) const ECHO_AGENT_ID: &str = "echo";
 
 /// Longest `delay` the echo agent accepts.
-pub const MAX_ECHO_DELAY_MS: u64 = 5_000;
+pub(crate) const MAX_ECHO_DELAY_MS: u64 = 5_000;
 
 /// Returns its params (`echo`), reverses a text (`reverse`), or answers late (`delay`).
 #[derive(Debug)]
-pub struct EchoAgent {
+pub(crate) struct EchoAgent {
     tools: [ToolSpec; 3],
 }
 
 impl EchoAgent {
     /// The echo agent.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         EchoAgent {
             tools: [
                 ToolSpec::new(
