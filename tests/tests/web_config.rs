@@ -449,7 +449,9 @@ fn web_config_files_that_cannot_be_used_stop_start_up_with_the_reason() {
     );
     assert_eq!(done.code(), Some(64), "{done:?}");
     assert!(
-        done.stderr.contains("PROJECT_DAWN_WEB_CONFIG_FILE: empty"),
+        done.stderr.contains(
+            "PROJECT_DAWN_WEB_CONFIG_FILE: invalid value \"\" (empty); expected the path of a web config file"
+        ),
         "{done:?}"
     );
     let done = run_to_end(
