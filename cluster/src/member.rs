@@ -1,6 +1,7 @@
 //! One cluster member: a `dawn-node` process and its `dawn-exporter` sidecar.
 
 use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -65,6 +66,10 @@ impl Member {
         let data = dir.join("data");
         std::fs::create_dir_all(&data)
             .with_context(|| format!("cannot create {}", data.display()))?;
+        // The exporter's socket lives here, and it refuses a directory others may write
+        // (a umask of 002 would make it group-writable): private, whatever the umask.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot make {} private", dir.display()))?;
         let socket = dir.join("telemetry.sock");
         let log = |name: &str| -> anyhow::Result<Stdio> {
             let path = dir.join(name);

@@ -24,7 +24,12 @@ fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match runtime.block_on(dawn_node::app::run(config, dawn_daemon::shutdown::signal())) {
+    // The signal listeners exist before start-up is announced, so an early SIGTERM counts.
+    let served = runtime.block_on(async {
+        let mut signals = dawn_daemon::shutdown::Signals::install();
+        dawn_node::app::run(config, async move { signals.recv().await }).await
+    });
+    match served {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             // Logging goes to stderr (and the log file): this is the line the operator sees.
