@@ -27,7 +27,8 @@ fn a_node_with_telemetry_off_serves_and_never_connects() {
     );
 
     let mut caller = Caller::new();
-    for node in [&listening, &alone] {
+    for node in [&mut listening, &mut alone] {
+        node.wait_listening();
         let pong = caller.call(&node.p2p_addr(), "node/ping", None);
         assert!(pong["node_id"].is_string(), "{pong}");
     }

@@ -555,6 +555,22 @@ impl Node {
         }
     }
 
+    /// Waits until the node's p2p endpoint listens (its log says so): a call before that
+    /// is refused by the host at once, not retried.
+    #[track_caller]
+    pub fn wait_listening(&mut self) {
+        eventually("the node's p2p endpoint listens", || {
+            if let Some(s) = self.proc.exit_status() {
+                panic!("dawn-node exited ({s}):\n{}", self.log());
+            }
+            if self.log().contains("p2p endpoint listening") {
+                Ok(())
+            } else {
+                Err("no 'p2p endpoint listening' line yet".to_owned())
+            }
+        })
+    }
+
     /// SIGKILL.
     pub fn kill(&mut self) {
         self.proc.kill();
