@@ -14,7 +14,7 @@
 
 #![forbid(unsafe_code)]
 
-pub(crate) mod agents;
+pub mod agents;
 pub mod app;
 pub mod catalogue;
 pub mod client;
@@ -23,4 +23,4 @@ pub mod p2p;
 pub mod resilience;
 pub mod rpc;
 pub mod service;
-pub(crate) mod storage;
+pub mod storage;

@@ -9,20 +9,20 @@ use super::error::AgentError;
 use super::params::Params;
 
 /// Id of the echo agent.
-pub(crate) const ECHO_AGENT_ID: &str = "echo";
+pub const ECHO_AGENT_ID: &str = "echo";
 
 /// Longest `delay` the echo agent accepts.
-pub(crate) const MAX_ECHO_DELAY_MS: u64 = 5_000;
+pub const MAX_ECHO_DELAY_MS: u64 = 5_000;
 
 /// Returns its params (`echo`), reverses a text (`reverse`), or answers late (`delay`).
 #[derive(Debug)]
-pub(crate) struct EchoAgent {
+pub struct EchoAgent {
     tools: [ToolSpec; 3],
 }
 
 impl EchoAgent {
     /// The echo agent.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         EchoAgent {
             tools: [
                 ToolSpec::new(

@@ -37,13 +37,8 @@ mod registry;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use agent::AgentInfo;
-pub(crate) use echo::EchoAgent;
-pub(crate) use error::AgentError;
-pub(crate) use registry::{AgentCall, AgentRegistry};
-#[cfg(test)]
-pub(crate) use {
-    agent::Agent,
-    kv::{KV_FILE, KvAgent, KvLimits},
-    registry::{DuplicateAgent, UNKNOWN_LABEL},
-};
+pub use agent::{Agent, AgentInfo, ToolSpec};
+pub use echo::{ECHO_AGENT_ID, EchoAgent, MAX_ECHO_DELAY_MS};
+pub use error::AgentError;
+pub use kv::{DEFAULT_LIST_LIMIT, KV_AGENT_ID, KV_FILE, KvAgent, KvLimits, MAX_LIST_LIMIT};
+pub use registry::{AgentCall, AgentRegistry, DuplicateAgent, UNKNOWN_LABEL};

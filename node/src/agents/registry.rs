@@ -14,7 +14,7 @@ use crate::storage::{DataRoot, StorageError};
 
 /// Label value used for the agent or tool of a call that named an unknown one, so peers
 /// cannot create metric series at will.
-pub(crate) const UNKNOWN_LABEL: &str = "unknown";
+pub const UNKNOWN_LABEL: &str = "unknown";
 
 /// A second agent registered under an id already taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,7 +27,7 @@ pub struct DuplicateAgent(pub String);
 /// params by position (`[agent, tool, params]`) as JSON-RPC allows.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AgentCall {
+pub struct AgentCall {
     /// The agent's id.
     #[serde(alias = "agent_id")]
     pub agent: String,
@@ -41,7 +41,7 @@ pub(crate) struct AgentCall {
 
 impl AgentCall {
     /// Reads the params of an `agent/call` request; an error is -32602.
-    pub(crate) fn from_params(params: Option<Value>) -> Result<Self, AgentError> {
+    pub fn from_params(params: Option<Value>) -> Result<Self, AgentError> {
         let params = params.unwrap_or(Value::Null);
         let mut call: AgentCall = serde_json::from_value(params).map_err(|e| {
             AgentError::invalid_params(format!(

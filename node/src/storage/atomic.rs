@@ -27,7 +27,7 @@ static NEXT_TEMP: AtomicU64 = AtomicU64::new(0);
 ///
 /// On error the file holds its old content (or does not exist if it did not) — except when
 /// only the final directory sync failed, when it may already hold the new content.
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StorageError> {
+pub fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StorageError> {
     let error = |source: io::Error| StorageError::Write {
         path: path.to_owned(),
         source,
@@ -54,7 +54,7 @@ pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<(), S
 /// Removes temp files left in `dir` by writes a crash interrupted; returns how many.
 ///
 /// Only call it while no other writer can be active in `dir` (under the data root lock).
-pub(crate) fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
+pub fn remove_stale_temp_files(dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir)? {
         let entry = entry?;

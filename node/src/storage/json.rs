@@ -5,18 +5,18 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::atomic::atomic_write;
 use super::error::StorageError;
-#[cfg(test)]
-use {super::atomic::atomic_write, serde::Serialize};
 
 /// Reads and parses the JSON file at `path`; `Ok(None)` when it does not exist (first
 /// start).
 ///
 /// A file larger than `max_len` bytes, or that is not JSON of type `T`, is
 /// [`StorageError::Corrupt`] naming the file and, for bad JSON, the line and column.
-pub(crate) fn read_json<T: DeserializeOwned>(
+pub fn read_json<T: DeserializeOwned>(
     path: &Path,
     max_len: u64,
 ) -> Result<Option<T>, StorageError> {
@@ -49,8 +49,7 @@ pub(crate) fn read_json<T: DeserializeOwned>(
 
 /// Writes `value` as pretty JSON (with a final newline, for people reading it) to `path`
 /// with [`atomic_write`] and permissions `mode`.
-#[cfg(test)]
-pub(crate) fn write_json<T: Serialize + ?Sized>(
+pub fn write_json<T: Serialize + ?Sized>(
     path: &Path,
     value: &T,
     mode: u32,

@@ -30,11 +30,7 @@ pub(crate) mod testdir;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use atomic::atomic_write;
-pub(crate) use error::StorageError;
-pub(crate) use json::read_json;
-#[cfg(test)]
-pub(crate) use json::write_json;
-#[cfg(test)]
-pub(crate) use root::LOCK_FILE;
-pub(crate) use root::{DataRoot, ENV_DATA_ROOT};
+pub use atomic::{atomic_write, remove_stale_temp_files};
+pub use error::StorageError;
+pub use json::{read_json, write_json};
+pub use root::{DataRoot, ENV_DATA_ROOT, LOCK_FILE};

@@ -10,10 +10,10 @@ use super::atomic::{remove_stale_temp_files, sync_dir, temp_name};
 use super::error::StorageError;
 
 /// Variable naming the data root.
-pub(crate) const ENV_DATA_ROOT: &str = "PROJECT_DAWN_DATA_ROOT";
+pub const ENV_DATA_ROOT: &str = "PROJECT_DAWN_DATA_ROOT";
 
 /// The lock file inside the data root; it holds the owner's pid, for the error message.
-pub(crate) const LOCK_FILE: &str = "dawn-node.lock";
+pub const LOCK_FILE: &str = "dawn-node.lock";
 
 /// How deep [`DataRoot::open`] looks for temp files left by a crash.
 const CLEANUP_DEPTH: usize = 3;

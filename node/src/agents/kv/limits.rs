@@ -3,7 +3,7 @@
 
 /// Limits of the key-value store. Sizes are of the JSON encoding, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KvLimits {
+pub struct KvLimits {
     /// Longest key, in UTF-8 bytes.
     pub max_key_bytes: usize,
     /// Largest value, as encoded JSON.

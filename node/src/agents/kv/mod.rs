@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde_json::{Value, json};
 
-pub(crate) use limits::KvLimits;
+pub use limits::KvLimits;
 use store::KvStore;
 
 use super::agent::{Agent, ToolSpec};
@@ -22,34 +22,33 @@ use super::params::Params;
 use crate::storage::{DataRoot, StorageError};
 
 /// Id of the key-value agent.
-pub(crate) const KV_AGENT_ID: &str = "kv";
+pub const KV_AGENT_ID: &str = "kv";
 
 /// Where the store lives, relative to the data root.
-#[cfg(test)]
-pub(crate) const KV_FILE: &str = "agents/kv.json";
+pub const KV_FILE: &str = "agents/kv.json";
 
 /// Keys returned by one `list` call unless the caller asks for fewer.
-pub(crate) const DEFAULT_LIST_LIMIT: u64 = 1000;
+pub const DEFAULT_LIST_LIMIT: u64 = 1000;
 /// Most keys one `list` call returns.
-pub(crate) const MAX_LIST_LIMIT: u64 = 10_000;
+pub const MAX_LIST_LIMIT: u64 = 10_000;
 
 /// The persistent key-value agent, with tools `get`, `put`, `delete` and `list`.
 #[derive(Debug)]
-pub(crate) struct KvAgent {
+pub struct KvAgent {
     store: Mutex<KvStore>,
     tools: [ToolSpec; 4],
 }
 
 impl KvAgent {
     /// Opens the store at [`KV_FILE`] under `root` with the default limits.
-    pub(crate) fn open(root: &DataRoot) -> Result<Self, StorageError> {
+    pub fn open(root: &DataRoot) -> Result<Self, StorageError> {
         let dir = root.subdir("agents")?;
         Self::open_file(&dir.join("kv.json"), KvLimits::default())
     }
 
     /// Opens the store kept in `path` with `limits`; an empty store when the file does not
     /// exist, an error naming the file when it cannot be read or is corrupt.
-    pub(crate) fn open_file(path: &Path, limits: KvLimits) -> Result<Self, StorageError> {
+    pub fn open_file(path: &Path, limits: KvLimits) -> Result<Self, StorageError> {
         Ok(KvAgent {
             store: Mutex::new(KvStore::load(path, limits)?),
             tools: tools(),
@@ -57,20 +56,17 @@ impl KvAgent {
     }
 
     /// Keys stored now.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.store().len()
     }
 
     /// Whether the store is empty.
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The file the store is kept in.
-    #[cfg(test)]
-    pub(crate) fn path(&self) -> std::path::PathBuf {
+    pub fn path(&self) -> std::path::PathBuf {
         self.store().path().to_owned()
     }
 

@@ -66,12 +66,10 @@ impl KvStore {
         self.entries.get(key)
     }
 
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    #[cfg(test)]
     pub(super) fn path(&self) -> &Path {
         &self.path
     }
