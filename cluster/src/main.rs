@@ -78,11 +78,17 @@ fn launch(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Builds the node and exporter in the profile this launcher was built with.
+///
+/// The launcher's own package is in the selection, and it depends on both libraries
+/// (cluster/Cargo.toml), so cargo resolves the same features as for the `cargo run` that
+/// built this launcher: the shared dependencies are already compiled and only the two
+/// binaries are linked. Without that, the different package selection gives some crates
+/// (tokio, syn, ...) other features and cargo compiles them a second time.
 fn build(bins: &Binaries) -> anyhow::Result<()> {
-    eprintln!("dawn-cluster: building dawn-node and dawn-exporter ...");
+    eprintln!("dawn-cluster: building dawn-node and dawn-exporter (once; then a no-op) ...");
     bins.siblings
         .build(
-            &["dawn-node", "dawn-exporter"],
+            &["dawn-cluster", "dawn-node", "dawn-exporter"],
             &["dawn-node", "dawn-exporter"],
         )
         .context("cannot build the node and the exporter")

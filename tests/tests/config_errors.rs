@@ -257,3 +257,35 @@ fn node_bad_flags_exit_64_naming_the_flag() {
     );
     assert_config_error(&done, 64, &["--p2p-port", "--max-peers"]);
 }
+
+/// A bad value is told in the project's words, with the range and an example: never a
+/// library's parse error ("number too large to fit in target type", "invalid digit").
+#[test]
+fn config_errors_give_the_range_and_an_example_in_our_words() {
+    let done = node(&[("PROJECT_DAWN_P2P_PORT", "99999")]);
+    assert_config_error(&done, 64, &["PROJECT_DAWN_P2P_PORT"]);
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("PROJECT_DAWN_P2P_PORT"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("\"99999\" is out of range; expected a port 1-65535, for example "),
+        "{line}"
+    );
+    let done = exporter(&["--ingest.max-clients", "many"], &[]);
+    let line = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("--ingest.max-clients"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("invalid value \"many\"; expected an integer 1-65536, for example "),
+        "{line}"
+    );
+    for done in [&done, &node(&[("PROJECT_DAWN_P2P_PORT", "99999")])] {
+        for library_words in ["too large to fit", "invalid digit", "target type"] {
+            assert!(!done.stderr.contains(library_words), "{}", done.stderr);
+        }
+    }
+}

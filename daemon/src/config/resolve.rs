@@ -7,7 +7,7 @@ use std::fmt;
 use super::env::Env;
 use super::error::{ConfigError, ConfigErrors};
 use super::flags::Flags;
-use super::setting::Setting;
+use super::setting::{Entry, Setting, ShowDefault};
 
 /// Resolves the settings of one table against the flags given and the environment, and
 /// collects every error.
@@ -50,14 +50,14 @@ impl<'a> Settings<'a> {
     /// A value that is not accepted is recorded as an error naming the flag or variable,
     /// the value and what is accepted, and the default is returned so that the remaining
     /// settings are still checked.
-    pub fn get<T>(&mut self, setting: &Setting<T>) -> T {
+    pub fn get<T: ShowDefault>(&mut self, setting: &Setting<T>) -> T {
         self.given(setting).unwrap_or_else(setting.default)
     }
 
     /// The flag's value if given, else the variable's, else `None` (also after an error,
     /// recorded as in [`Settings::get`]). A flag beats its variable even when the variable
     /// holds something bad: only the value in force is checked.
-    pub fn given<T>(&mut self, setting: &Setting<T>) -> Option<T> {
+    pub fn given<T: ShowDefault>(&mut self, setting: &Setting<T>) -> Option<T> {
         let flag = setting
             .flag
             .name()
@@ -72,13 +72,13 @@ impl<'a> Settings<'a> {
         }
     }
 
-    fn parse<T>(&mut self, key: &str, raw: &str, setting: &Setting<T>) -> Option<T> {
+    fn parse<T: ShowDefault>(&mut self, key: &str, raw: &str, setting: &Setting<T>) -> Option<T> {
         match (setting.parse)(raw.trim()) {
             Ok(value) => Some(value),
             Err(invalid) => {
                 self.errors.push(ConfigError {
                     key: key.to_owned(),
-                    message: invalid.message(raw, setting.accepts),
+                    message: invalid.message(raw, setting.accepts, example(setting).as_deref()),
                 });
                 None
             }
@@ -93,4 +93,14 @@ impl<'a> Settings<'a> {
             Err(ConfigErrors(self.errors))
         }
     }
+}
+
+/// A value to show beside what `setting` accepts in an error: its default, unless the
+/// accepted text already gives examples or there is no default to show.
+fn example<T: ShowDefault>(setting: &Setting<T>) -> Option<String> {
+    let accepts = setting.accepts;
+    if accepts.contains(" like ") || accepts.contains("such as") {
+        return None;
+    }
+    Some(setting.default_text()).filter(|d| !d.is_empty() && d != "none")
 }

@@ -31,10 +31,13 @@ impl Flag {
 }
 
 /// Why a setting's text is not accepted; [`super::Settings`] turns it into the line the
-/// operator reads, with the flag or variable and the accepted values.
+/// operator reads, with the flag or variable, the accepted values and an example. Every
+/// reason is in the project's own words: a library's parse error never reaches the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalid {
-    /// The text is not a value of the setting's kind; the reason is shown with it.
+    /// The text is not a value of the setting's kind; what is accepted says what would be.
+    NotAccepted,
+    /// The text is not a value of the setting's kind, for the reason given (our words).
     Malformed(String),
     /// A value of the right kind, outside the accepted range.
     OutOfRange,
@@ -44,13 +47,17 @@ pub enum Invalid {
 }
 
 impl Invalid {
-    /// The error line's message for `raw` given where `accepts` describes what is accepted.
-    pub(crate) fn message(&self, raw: &str, accepts: &str) -> String {
+    /// The error line's message for `raw`, where `accepts` describes what is accepted and
+    /// `example` (when there is one) is a value that would be.
+    pub(crate) fn message(&self, raw: &str, accepts: &str, example: Option<&str>) -> String {
+        let expected = match example {
+            Some(example) => format!("expected {accepts}, for example {example}"),
+            None => format!("expected {accepts}"),
+        };
         match self {
-            Invalid::Malformed(reason) => {
-                format!("invalid value {raw:?} ({reason}); expected {accepts}")
-            }
-            Invalid::OutOfRange => format!("{raw:?} is out of range; expected {accepts}"),
+            Invalid::NotAccepted => format!("invalid value {raw:?}; {expected}"),
+            Invalid::Malformed(reason) => format!("invalid value {raw:?} ({reason}); {expected}"),
+            Invalid::OutOfRange => format!("{raw:?} is out of range; {expected}"),
             Invalid::Unusable(message) => message.clone(),
         }
     }

@@ -99,11 +99,41 @@ fn every_bad_value_is_reported_by_name_with_what_is_accepted() {
     assert_eq!(errors.0.len(), 3, "{text}");
     for line in [
         "--port: \"0\" is out of range; expected a port 1-65535",
-        "TEST_LOUD: invalid value \"maybe\" (\"maybe\" is not true or false); expected true or false",
-        "--wait: invalid value \"-5\"",
+        "TEST_LOUD: invalid value \"maybe\"; expected true or false, for example false",
+        "--wait: \"-5\" is out of range; expected seconds",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+}
+
+#[test]
+fn errors_are_in_our_words_with_the_range_and_an_example() {
+    for (given, line) in [
+        (
+            "99999",
+            "--port: \"99999\" is out of range; expected a port 1-65535, for example 1",
+        ),
+        (
+            "-1",
+            "--port: \"-1\" is out of range; expected a port 1-65535, for example 1",
+        ),
+        (
+            "eighty",
+            "--port: invalid value \"eighty\"; expected a port 1-65535, for example 1",
+        ),
+    ] {
+        let given = flags(&["--port", given]);
+        let mut s = Settings::new(&given, &[]);
+        s.get(&PORT);
+        let text = s.finish().expect_err("a bad port").to_string();
+        assert_eq!(text, line);
+    }
+    // An accepted text that already shows examples gets none added.
+    let given = flags(&["--wait", "soon"]);
+    let mut s = Settings::new(&given, &[]);
+    s.get(&WAIT);
+    let text = s.finish().expect_err("a bad period").to_string();
+    assert!(!text.contains("for example"), "{text}");
 }
 
 #[test]

@@ -8,21 +8,25 @@ use std::time::Duration;
 
 use super::setting::{Invalid, ShowDefault};
 
-/// `text` as a `T`; the type's own parse error is the reason shown.
-pub fn parsed<T>(text: &str) -> Result<T, Invalid>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    text.parse()
-        .map_err(|e: T::Err| Invalid::Malformed(e.to_string()))
+/// `text` as a `T`. The type's own parse error is not shown (it is a library's words, such as
+/// "number too large to fit in target type"): a whole number that does not parse is out of
+/// the setting's range, anything else is not accepted, and the setting's `accepts` text says
+/// what is.
+pub fn parsed<T: FromStr>(text: &str) -> Result<T, Invalid> {
+    text.parse().map_err(|_| {
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Invalid::OutOfRange
+        } else {
+            Invalid::NotAccepted
+        }
+    })
 }
 
 /// `text` as a `T` within `range`; a value outside it is [`Invalid::OutOfRange`].
 pub fn within<T>(text: &str, range: RangeInclusive<T>) -> Result<T, Invalid>
 where
     T: FromStr + PartialOrd,
-    T::Err: Display,
 {
     let value = parsed(text)?;
     if range.contains(&value) {

@@ -164,7 +164,7 @@ fn directives(text: &str) -> Result<Option<String>, Invalid> {
     }
     EnvFilter::try_new(text)
         .map(|_| Some(text.to_owned()))
-        .map_err(|e| Invalid::Malformed(e.to_string()))
+        .map_err(|_| Invalid::NotAccepted)
 }
 
 /// Resolved logging settings.
