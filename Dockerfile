@@ -1,12 +1,13 @@
 # Dawn: one image with both binaries, dawn-node and dawn-exporter (docs/deploy.md).
 #
-#   docker build -t dawn:latest .
+#   deploy/docker/build-image.sh                 (or: docker build -t dawn:latest .)
 #   docker run --rm dawn:latest dawn-node --help
 #
 # Base images are build arguments; their defaults are the usual public images. On a machine
 # that cannot pull, deploy/docker/local-base-images.sh makes them locally under these names.
-# Without network access inside the build, vendor the dependencies first:
-#   cargo vendor --locked vendor > /dev/null     (then build as usual; vendor/ is not committed)
+# Without access to crates.io inside the build, the crates come from vendor/ in the context:
+# build-image.sh checks and vendors when needed (by hand: `cargo vendor --locked vendor`;
+# vendor/ is not committed).
 #
 # Written for the classic builder as well as BuildKit (no RUN --mount): dependencies are
 # compiled in their own layer, which is reused as long as Cargo.toml/Cargo.lock (and

@@ -1,10 +1,9 @@
 //! The shipped `Dockerfile` and `docker-compose.yml`, for real (issue 7's acceptance).
 //!
-//! 1. `cargo vendor --locked vendor` (containers here cannot reach crates.io; the Dockerfile
-//!    builds offline from `vendor/` when it is there) and `docker build -t dawn:latest .`,
-//!    as `docs/deploy.md` tells a user. The build stage is also tagged `dawn:build-cache`, so
-//!    that the images the classic builder leaves behind from earlier builds (labelled
-//!    `io.dawn.stage`) can be pruned without losing the compiled dependencies.
+//! 1. `deploy/docker/build-image.sh`, as `docs/deploy.md` tells a user: it builds
+//!    `dawn:latest`, vendoring the crates on the host when containers cannot reach crates.io,
+//!    keeps the build stage as `dawn:build-cache` and removes the untagged images of earlier
+//!    builds (and whatever a failed build left).
 //! 2. `compose up -d` of the unchanged `docker-compose.yml` under a project name of its own,
 //!    with free loopback ports given through the file's port variables.
 //! 3. Every service's container is running and healthy (the compose health checks).
@@ -37,8 +36,6 @@ use serde_json::Value;
 
 /// The image `docker-compose.yml` runs (its `DAWN_IMAGE` default).
 const IMAGE: &str = "dawn:latest";
-/// The tag that keeps the build stage (and so the compiled dependencies) of the last build.
-const BUILD_CACHE_IMAGE: &str = "dawn:build-cache";
 /// The services of `docker-compose.yml`.
 const SERVICES: [&str; 8] = [
     "alertmanager",
@@ -88,7 +85,6 @@ fn compose_runs_three_nodes_with_prometheus_and_alertmanager() {
     let root = deploy::workspace();
     let started = Instant::now();
 
-    vendor(&root);
     let build = build_image(&tools, &root);
     eprintln!("compose test: image built in {build:.0?}");
 
@@ -287,48 +283,18 @@ fn tail(bytes: &[u8], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// `cargo vendor --locked vendor` in the workspace: the build context's crates, for an
-/// image build that cannot reach crates.io.
-fn vendor(root: &Path) {
-    let cargo = std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
-    run_ok(
-        Command::new(cargo)
-            .current_dir(root)
-            .args(["vendor", "--locked", "--quiet", "vendor"])
-            .stdout(Stdio::null()),
-        "vendoring the dependencies",
-    );
-}
-
-/// Builds the build stage as [`BUILD_CACHE_IMAGE`] and the image as [`IMAGE`], then prunes
-/// what earlier builds left behind (untagged images of the Dockerfile's stages, and former
-/// `dawn:latest` images). Returns how long the builds took.
+/// Builds [`IMAGE`] with `deploy/docker/build-image.sh`, the way `docs/deploy.md` tells a
+/// user to. Returns how long it took.
 fn build_image(tools: &DockerCompose, root: &Path) -> Duration {
     let start = Instant::now();
-    for (target, tag) in [(Some("build"), BUILD_CACHE_IMAGE), (None, IMAGE)] {
-        let mut cmd = Command::new(&tools.docker);
-        cmd.current_dir(root)
-            .args(["build", "--force-rm", "-t", tag]);
-        if let Some(target) = target {
-            cmd.args(["--target", target]);
-        }
-        cmd.arg(".");
-        run_ok(&mut cmd, &format!("building {tag}"));
-    }
-    let took = start.elapsed();
-    for label in ["io.dawn.stage", "org.opencontainers.image.title=dawn"] {
-        run_ok(
-            Command::new(&tools.docker).args([
-                "image",
-                "prune",
-                "--force",
-                "--filter",
-                &format!("label={label}"),
-            ]),
-            "pruning images of earlier builds",
-        );
-    }
-    took
+    run_ok(
+        Command::new(root.join("deploy/docker/build-image.sh"))
+            .current_dir(root)
+            .args(["--tag", IMAGE])
+            .env("DOCKER", &tools.docker),
+        "building the image with deploy/docker/build-image.sh",
+    );
+    start.elapsed()
 }
 
 /// A compose project of the shipped file; `compose down -v` on drop.
