@@ -1,21 +1,25 @@
 //! `dawn-cluster`: starts a real local Dawn cluster — N nodes, each with its own exporter
 //! sidecar and socket, meshed via bootstrap — prints where to look, writes a `prometheus.yml`
-//! for them (and starts Prometheus when it is installed), shows a live summary, and stops
-//! everything cleanly on Ctrl-C or after `--duration`. Meanwhile it generates traffic that
-//! moves every metric of the node's catalogue, failures included (see `traffic`).
+//! for them (and starts Prometheus when it is installed), waits until the nodes have meshed
+//! (see `mesh`), then shows a live summary, and stops everything cleanly on Ctrl-C (also
+//! during start-up) or after `--duration`. Meanwhile it generates traffic that moves every
+//! metric of the node's catalogue, failures included (see `traffic`). docs/cluster.md shows
+//! what it prints; `tests/tests/cluster.rs` holds the two to each other.
 
 mod member;
+mod mesh;
 mod prometheus;
 mod summary;
 mod traffic;
 mod tuning;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use dawn_daemon::config::HumanDuration;
+use dawn_daemon::shutdown::Signals;
 
 use member::{Binaries, Member, MemberPorts};
 use summary::Summary;
@@ -25,26 +29,26 @@ use traffic::Traffic;
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Number of nodes (each gets its own exporter and telemetry socket).
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    /// Number of nodes, 1 to 50 (each gets its own exporter and telemetry socket).
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
     nodes: u16,
     /// Directory for sockets, data roots, logs and prometheus.yml (reused across runs).
-    #[arg(long, default_value = ".dawn-cluster")]
+    #[arg(long, value_name = "DIR", default_value = ".dawn-cluster")]
     dir: PathBuf,
-    /// First exporter HTTP port; node i uses this plus i.
-    #[arg(long, default_value_t = 9101)]
+    /// First exporter HTTP port; node i's exporter listens on this plus i.
+    #[arg(long, value_name = "PORT", default_value_t = 9101)]
     metrics_port: u16,
-    /// First node P2P (UDP) port; node i uses this plus i.
-    #[arg(long, default_value_t = 8001)]
+    /// First node P2P (UDP) port; node i listens on this plus i.
+    #[arg(long, value_name = "PORT", default_value_t = 8001)]
     p2p_port: u16,
     /// Port for Prometheus when it is installed.
-    #[arg(long, default_value_t = 9190)]
+    #[arg(long, value_name = "PORT", default_value_t = 9190)]
     prometheus_port: u16,
-    /// Stop after this long (e.g. 90s, 10m); by default run until Ctrl-C.
-    #[arg(long)]
+    /// Stop after this long (e.g. 90s, 10m); without it, run until Ctrl-C.
+    #[arg(long, value_name = "DURATION")]
     duration: Option<HumanDuration>,
-    /// Seconds between summary lines.
-    #[arg(long, default_value = "5s")]
+    /// Time between two summaries, one line per node (e.g. 10s; 200ms at least).
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
     summary_every: HumanDuration,
     /// Use the binaries next to this one as they are instead of running `cargo build`.
     #[arg(long)]
@@ -94,7 +98,35 @@ fn build(bins: &Binaries) -> anyhow::Result<()> {
         .context("cannot build the node and the exporter")
 }
 
+/// Why the cluster stops when nothing failed.
+enum Stop {
+    /// SIGINT (Ctrl-C) or SIGTERM, named.
+    Signal(&'static str),
+    /// The end of `--duration`.
+    Deadline,
+}
+
+impl Stop {
+    /// The line saying why the cluster stops.
+    fn announce(&self) {
+        match self {
+            Stop::Signal(sig) => println!("\n{sig} received: stopping the cluster"),
+            Stop::Deadline => println!("--duration reached: stopping the cluster"),
+        }
+    }
+}
+
+/// What runs beside the members and stops before them.
+#[derive(Default)]
+struct Extras {
+    traffic: Option<Traffic>,
+    prometheus: Option<prometheus::PrometheusServer>,
+}
+
 async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
+    // Installed before anything starts: a signal during start-up stops the cluster cleanly
+    // instead of killing the launcher and leaving its nodes behind.
+    let mut signals = Signals::install();
     let dir = std::path::absolute(&cli.dir)
         .with_context(|| format!("cannot resolve {}", cli.dir.display()))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -110,6 +142,33 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
     }
 
     let mut members = Vec::new();
+    let mut extras = Extras::default();
+    let outcome = operate(&cli, &bins, &dir, &mut signals, &mut members, &mut extras).await;
+    if let Some(t) = extras.traffic.take() {
+        t.stop().await;
+    }
+    if let Some(p) = extras.prometheus.as_mut() {
+        p.stop().await;
+    }
+    stop_all(&mut members).await;
+    if !members.is_empty() {
+        println!("cluster stopped; logs kept under {}", dir.display());
+    }
+    outcome
+}
+
+/// Starts the members (into `members`), Prometheus and the traffic (into `extras`), and
+/// shows the summary until a signal, the deadline or a member's exit. `Ok` when the cluster
+/// was asked to stop; the caller stops what was started either way.
+async fn operate(
+    cli: &Cli,
+    bins: &Binaries,
+    dir: &Path,
+    signals: &mut Signals,
+    members: &mut Vec<Member>,
+    extras: &mut Extras,
+) -> anyhow::Result<()> {
+    let count = cli.nodes;
     for i in 0..count {
         let ports = MemberPorts {
             metrics: cli.metrics_port + i,
@@ -118,84 +177,98 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
         // Each node bootstraps from the one before it: a chain that gossip turns into a mesh.
         let bootstrap = (i > 0).then(|| format!("127.0.0.1:{}", cli.p2p_port + i - 1));
         let env = tuning::node_env(usize::from(i), usize::from(count));
-        match Member::start(&bins, &dir, usize::from(i), ports, bootstrap, &env) {
-            Ok(m) => members.push(m),
-            Err(e) => {
-                stop_all(&mut members).await;
-                return Err(e);
-            }
-        }
+        members.push(Member::start(
+            bins,
+            dir,
+            usize::from(i),
+            ports,
+            bootstrap,
+            &env,
+        )?);
     }
 
     let ready_by = Instant::now() + Duration::from_secs(30);
-    for m in &mut members {
-        if let Err(e) = m.wait_ready(ready_by).await {
-            stop_all(&mut members).await;
-            return Err(e);
+    let ready = async {
+        for m in members.iter_mut() {
+            m.wait_ready(ready_by).await?;
+        }
+        anyhow::Ok(())
+    };
+    match until_stopped(signals, None, ready).await {
+        Ok(ready) => ready?,
+        Err(stop) => {
+            stop.announce();
+            return Ok(());
         }
     }
 
-    let prom = prometheus::write_config(&dir, &members)?;
-    let mut prom_server = prometheus::start_if_installed(&dir, &prom, cli.prometheus_port);
+    let prom = prometheus::write_config(dir, members)?;
+    extras.prometheus = prometheus::start_if_installed(dir, &prom, cli.prometheus_port);
 
     println!();
     println!("Dawn cluster of {count} nodes is up. Where to look:");
-    for m in &members {
+    for m in members.iter() {
         println!("  {}", m.describe());
     }
     println!("  prometheus.yml for these exporters: {}", prom.display());
-    match &prom_server {
+    match &extras.prometheus {
         Some(p) => println!("  Prometheus: {}  (e.g. query dawn_node_up)", p.url),
         None => println!("  Prometheus: not installed (apt-get install prometheus), not started"),
     }
     println!("  logs: {}/node-*/{{node,exporter}}.log", dir.display());
-    println!("Stop with Ctrl-C.");
+    match cli.duration {
+        Some(d) => println!("Stops by itself after {d} (--duration), or earlier with Ctrl-C."),
+        None => println!("Stop with Ctrl-C."),
+    }
     println!();
-
-    let traffic = match cli.no_traffic {
-        true => None,
-        false => Traffic::start(members.iter().map(Member::p2p_addr).collect()),
-    };
-    let mut summary = Summary::new(members.len());
-
     let deadline = cli.duration.map(|d| Instant::now() + d.0);
+
+    // The summary starts once every node has its peers: before that it would show an
+    // isolated, degraded node that is only still meeting the others.
+    match until_stopped(signals, deadline, mesh::wait(members)).await {
+        Ok(formed) => formed?,
+        Err(stop) => {
+            stop.announce();
+            return Ok(());
+        }
+    }
+
+    if !cli.no_traffic {
+        extras.traffic = Traffic::start(members.iter().map(Member::p2p_addr).collect());
+    }
+    let mut summary = Summary::new(members.len());
     let mut tick = tokio::time::interval(cli.summary_every.0.max(Duration::from_millis(200)));
-    let outcome = loop {
-        let sleep_until_deadline = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            sig = dawn_daemon::shutdown::signal() => {
-                println!("\n{sig} received: stopping the cluster");
-                break Ok(());
-            }
-            _ = sleep_until_deadline => {
-                println!("--duration reached: stopping the cluster");
-                break Ok(());
-            }
-            _ = tick.tick() => {
-                if let Some(dead) = members.iter_mut().find_map(|m| m.exited()) {
-                    break Err(anyhow::anyhow!(dead));
-                }
-                for line in summary.lines(&members).await {
-                    println!("{line}");
-                }
-            }
+    loop {
+        if let Err(stop) = until_stopped(signals, deadline, tick.tick()).await {
+            stop.announce();
+            return Ok(());
+        }
+        if let Some(dead) = members.iter_mut().find_map(|m| m.exited()) {
+            bail!(dead);
+        }
+        for line in summary.lines(members).await {
+            println!("{line}");
+        }
+    }
+}
+
+/// Runs `work` unless a signal comes or `deadline` passes first.
+async fn until_stopped<T>(
+    signals: &mut Signals,
+    deadline: Option<Instant>,
+    work: impl Future<Output = T>,
+) -> Result<T, Stop> {
+    let deadline = async {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d.into()).await,
+            None => std::future::pending().await,
         }
     };
-
-    if let Some(t) = traffic {
-        t.stop().await;
+    tokio::select! {
+        sig = signals.recv() => Err(Stop::Signal(sig)),
+        () = deadline => Err(Stop::Deadline),
+        done = work => Ok(done),
     }
-    if let Some(p) = prom_server.as_mut() {
-        p.stop().await;
-    }
-    stop_all(&mut members).await;
-    println!("cluster stopped; logs kept under {}", dir.display());
-    outcome
 }
 
 /// Takes an exclusive lock on `<dir>/dawn-cluster.lock`; refuses when another launcher

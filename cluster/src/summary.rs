@@ -89,7 +89,7 @@ fn samples(exposition: &str, name: &str) -> Vec<f64> {
 }
 
 /// Sum of every sample of metric `name` in a text exposition.
-fn sum(exposition: &str, name: &str) -> f64 {
+pub(crate) fn sum(exposition: &str, name: &str) -> f64 {
     // An empty float sum is -0.0; adding 0.0 makes it print as 0.
     samples(exposition, name).into_iter().sum::<f64>() + 0.0
 }

@@ -204,9 +204,19 @@ impl Driver {
             0 => String::new(),
             n => format!(", {n} failed otherwise"),
         };
+        // A sender over its limit stays over it for the rest of the window, so the
+        // notifications right after are dropped and counted as rejections too: the
+        // summary's `rate_limited` goes up by both.
+        let dropped = match limited {
+            0 => String::new(),
+            n => format!(
+                "; the {notes} notifications, over the limit too, are dropped: {} rejections on node-{i}",
+                n + notes
+            ),
+        };
         println!(
-            "traffic: flood: a new client sent node-{i} {sent} pings at once and {notes} notifications: \
-             {answered} answered, {limited} refused by the rate limit ({RATE_LIMIT_MAX} per {}s{retry}){other}",
+            "traffic: flood: a new client sent node-{i} {sent} pings at once, then {notes} notifications: \
+             {answered} answered, {limited} refused by the rate limit ({RATE_LIMIT_MAX} per {}s{retry}){other}{dropped}",
             RATE_LIMIT_WINDOW.as_secs()
         );
     }

@@ -4,8 +4,9 @@
 //! dawn-tests` would not, and a stale binary would test old code: so the first test that
 //! needs a binary runs `$CARGO build -p dawn-node -p dawn-exporter --bins` (a no-op when they
 //! are fresh) with the profile and target directory of the running test executable.
+//! [`cluster`] builds the local cluster launcher the same way, with the two binaries it runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use dawn_daemon::siblings::Siblings;
@@ -42,4 +43,24 @@ fn build() -> Result<Binaries, String> {
         exporter: siblings.path("dawn-exporter"),
         node: siblings.path("dawn-node"),
     })
+}
+
+static CLUSTER: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// `dawn-cluster`, built on first use together with the node and exporter it runs (in one
+/// `cargo build`, the selection the launcher's own build uses), so that `dawn-cluster
+/// --no-build` finds fresh binaries beside it. Fails the test when the build fails.
+#[track_caller]
+pub fn cluster() -> &'static Path {
+    match CLUSTER.get_or_init(build_cluster) {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn build_cluster() -> Result<PathBuf, String> {
+    let siblings = Siblings::of_current_exe().map_err(|e| e.to_string())?;
+    let all = ["dawn-cluster", "dawn-node", "dawn-exporter"];
+    siblings.build(&all, &all).map_err(|e| e.to_string())?;
+    Ok(siblings.path("dawn-cluster"))
 }

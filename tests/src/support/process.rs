@@ -40,6 +40,44 @@ pub fn free_udp_port() -> u16 {
         .expect("cannot bind a loopback UDP port")
 }
 
+/// The first of `count` consecutive free TCP ports on 127.0.0.1, for a program that takes
+/// a first port and counts up from it (`dawn-cluster --metrics-port`).
+#[track_caller]
+pub fn free_tcp_ports(count: u16) -> u16 {
+    free_run(count, |port| {
+        let listener = TcpListener::bind(("127.0.0.1", port))?;
+        Ok((listener.local_addr()?.port(), listener))
+    })
+}
+
+/// The first of `count` consecutive free UDP ports on 127.0.0.1 (`dawn-cluster --p2p-port`).
+#[track_caller]
+pub fn free_udp_ports(count: u16) -> u16 {
+    free_run(count, |port| {
+        let socket = UdpSocket::bind(("127.0.0.1", port))?;
+        Ok((socket.local_addr()?.port(), socket))
+    })
+}
+
+/// A port the OS picks (`bind(0)`) whose `count - 1` successors are free too, all of them
+/// held until every one is bound; a few tries, as a successor may be taken.
+#[track_caller]
+fn free_run<T>(count: u16, bind: impl Fn(u16) -> std::io::Result<(u16, T)>) -> u16 {
+    for _ in 0..100 {
+        let Ok((first, _held)) = bind(0) else {
+            continue;
+        };
+        if first.checked_add(count.saturating_sub(1)).is_none() {
+            continue;
+        }
+        let rest: std::io::Result<Vec<_>> = (1..count).map(|i| bind(first + i)).collect();
+        if rest.is_ok() {
+            return first;
+        }
+    }
+    panic!("no {count} consecutive free loopback ports found in 100 tries");
+}
+
 /// A new temp dir with a short path (Unix socket paths are limited to 107 bytes).
 #[track_caller]
 pub fn temp_dir() -> TempDir {
