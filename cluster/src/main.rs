@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use dawn_daemon::config::HumanDuration;
+use dawn_daemon::config::{HumanDuration, within};
 use dawn_daemon::shutdown::Signals;
 
 use member::{Binaries, Member, MemberPorts};
@@ -30,19 +30,19 @@ use traffic::Traffic;
 #[command(version, about, long_about = None)]
 struct Cli {
     /// Number of nodes, 1 to 50 (each gets its own exporter and telemetry socket).
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = node_count)]
     nodes: u16,
     /// Directory for sockets, data roots, logs and prometheus.yml (reused across runs).
     #[arg(long, value_name = "DIR", default_value = ".dawn-cluster")]
     dir: PathBuf,
     /// First exporter HTTP port; node i's exporter listens on this plus i.
-    #[arg(long, value_name = "PORT", default_value_t = 9101)]
+    #[arg(long, value_name = "PORT", default_value_t = 9101, value_parser = port)]
     metrics_port: u16,
     /// First node P2P (UDP) port; node i listens on this plus i.
-    #[arg(long, value_name = "PORT", default_value_t = 8001)]
+    #[arg(long, value_name = "PORT", default_value_t = 8001, value_parser = port)]
     p2p_port: u16,
     /// Port for Prometheus when it is installed.
-    #[arg(long, value_name = "PORT", default_value_t = 9190)]
+    #[arg(long, value_name = "PORT", default_value_t = 9190, value_parser = port)]
     prometheus_port: u16,
     /// Stop after this long (e.g. 90s, 10m); without it, run until Ctrl-C.
     #[arg(long, value_name = "DURATION")]
@@ -67,6 +67,18 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `--nodes`: clap says which flag and value; this says what is accepted, in our words
+/// (never a parse error's "invalid digit found in string").
+fn node_count(text: &str) -> Result<u16, String> {
+    within(text.trim(), 1..=50).map_err(|_| "expected a number of nodes from 1 to 50".to_owned())
+}
+
+/// A port flag (see [`node_count`]).
+fn port(text: &str) -> Result<u16, String> {
+    within(text.trim(), 1..=65535)
+        .map_err(|_| "expected a port 1-65535, for example 9101".to_owned())
 }
 
 fn launch(cli: Cli) -> anyhow::Result<()> {

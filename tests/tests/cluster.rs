@@ -179,6 +179,32 @@ fn the_cluster_prints_and_moves_what_its_doc_shows() {
     }
 }
 
+/// A bad flag is refused before anything starts, in the project's words: which flag, what
+/// is accepted, never a parse error's text.
+#[test]
+fn bad_flags_are_refused_in_our_words() {
+    for (args, line) in [
+        (
+            ["--nodes", "abc"],
+            "error: invalid value 'abc' for '--nodes <N>': expected a number of nodes from 1 to 50",
+        ),
+        (
+            ["--metrics-port", "99999"],
+            "error: invalid value '99999' for '--metrics-port <PORT>': expected a port 1-65535, \
+             for example 9101",
+        ),
+    ] {
+        let out = std::process::Command::new(cluster())
+            .args(args)
+            .arg("--no-build")
+            .output()
+            .expect("run dawn-cluster");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().next(), Some(line), "{stderr}");
+    }
+}
+
 /// Polls the launcher's output until `check` finds what it waits for; fails the test if the
 /// launcher exits first.
 #[track_caller]
