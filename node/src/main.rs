@@ -83,7 +83,13 @@ fn call(args: &CallArgs) -> ExitCode {
     let bind = match args.bind.as_deref().map(str::parse::<std::net::IpAddr>) {
         None => None,
         Some(Ok(ip)) => Some(ip),
-        Some(Err(e)) => return usage(format!("--bind: {e}; expected an IPv4 or IPv6 address")),
+        Some(Err(_)) => {
+            let given = args.bind.as_deref().unwrap_or_default();
+            return usage(format!(
+                "--bind: {given:?} is not an IP address; expected an IPv4 or IPv6 address such \
+                 as 127.0.0.2 or ::1"
+            ));
+        }
     };
     let timeout = match args.timeout.as_deref().map(str::parse::<HumanDuration>) {
         None => DEFAULT_CALL_TIMEOUT,
