@@ -51,11 +51,42 @@ while [ $# -gt 0 ]; do
 done
 
 say() { printf '==> %s\n' "$*"; }
-die() { printf '%s: FAILED: %s\n' "$me" "$*" >&2; exit 1; }
+reported=false
+die() {
+    printf '%s: FAILED: %s\n' "$me" "$*" >&2
+    reported=true
+    exit 1
+}
 
 docker="${DOCKER:-docker}"
 build_cache_tag=dawn:build-cache
 started=$SECONDS
+probe_name="dawn-crates-probe-$$"
+containers_before=""
+dangling_before=""
+building=false
+
+# On any exit: the crates probe's container goes; after a build that did not finish, what it
+# left goes too; a failure always ends with one line saying so.
+cleanup() {
+    local status=$?
+    "$docker" rm --force "$probe_name" >/dev/null 2>&1 || true
+    if $building; then
+        building=false
+        local removed
+        removed="$(remove_leftovers)"
+        printf '%s: FAILED: the image build did not finish (docker build output above); %s\n' \
+            "$me" "$removed" >&2
+        [ "$status" -ne 0 ] || status=1
+    elif [ "$status" -ne 0 ] && ! $reported; then
+        printf '%s: FAILED (exit %s; output above)\n' "$me" "$status" >&2
+    fi
+    rm -f "$containers_before" "$dangling_before"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 command -v "$docker" >/dev/null || die "'$docker' is not installed"
 "$docker" info >/dev/null 2>&1 \
@@ -76,7 +107,6 @@ for image in "$rust_image" "$runtime_image"; do
 done
 
 # --- crates: from crates.io inside the build, or vendored on this host --------------------
-probe_name="dawn-crates-probe-$$"
 # Whether a container of the Rust build image can fetch a crate from crates.io. On failure,
 # prints cargo's last error line.
 crates_reachable() {
@@ -156,25 +186,6 @@ remove_leftovers() {
     printf '%s container(s) and %s untagged image(s) removed' "$containers" "$images"
 }
 
-building=false
-cleanup() {
-    local status=$?
-    "$docker" rm --force "$probe_name" >/dev/null 2>&1 || true
-    if $building; then
-        building=false
-        local removed
-        removed="$(remove_leftovers)"
-        printf '%s: FAILED: the image build did not finish (docker build output above); %s\n' \
-            "$me" "$removed" >&2
-        [ "$status" -ne 0 ] || status=1
-    fi
-    rm -f "$containers_before" "$dangling_before"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
 build() {
     "$docker" build --rm --force-rm "$@" "$repo"
 }
@@ -190,8 +201,12 @@ took=$((SECONDS - t))
 
 # Untagged images of the Dockerfile's stages and former images of this name: the cache of
 # earlier builds, a gigabyte or so each. dawn:build-cache keeps the current dependencies.
-for label in io.dawn.stage org.opencontainers.image.title=dawn; do
-    "$docker" image prune --force --filter "label=$label" >/dev/null
+# One `docker rmi` each rather than `docker image prune`, which fails while another prune
+# runs; an image still in use (another build's) is kept.
+pruned=0
+for id in $("$docker" images -q --no-trunc --filter dangling=true --filter label=io.dawn.stage) \
+    $("$docker" images -q --no-trunc --filter dangling=true --filter label=org.opencontainers.image.title=dawn); do
+    if "$docker" rmi "$id" >/dev/null 2>&1; then pruned=$((pruned + 1)); fi
 done
 if $vendor; then how="crates vendored on this host"; else how="crates fetched in the build"; fi
-say "built $tag in ${took} s ($how; $((SECONDS - started)) s in all)"
+say "built $tag in ${took} s ($how; $((SECONDS - started)) s in all; $pruned untagged image(s) of earlier builds removed)"
