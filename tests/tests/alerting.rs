@@ -30,15 +30,18 @@
 //!    the critical receiver, firing; restarting the node sends the resolved notification.
 
 use std::collections::BTreeSet;
+use std::process::ExitCode;
 
 use dawn_node::rpc::{RATE_LIMITED, SERVER_ERROR};
 use dawn_tests::support::alertmanager::{Alertmanager, Webhook, summarize};
 use dawn_tests::support::deploy::{self, RULES_FROM_CONFIG, RUNBOOK_URL};
+use dawn_tests::support::harness;
 use dawn_tests::support::http::get;
 use dawn_tests::support::prometheus::{Prometheus, percent_encode};
 use dawn_tests::support::promql;
-use dawn_tests::support::tools::{require, require_alertmanager};
+use dawn_tests::support::tools::{ALERTMANAGER, PROMETHEUS};
 use dawn_tests::support::{Caller, Pair, eventually};
+use dawn_tests::trial;
 use serde_json::{Value, json};
 
 /// Gossip period: the nodes peer within a second or two.
@@ -49,12 +52,17 @@ const BREAKER_OPEN: &str = "5s";
 /// What `$__rate_interval` stands for in the dashboard's queries (scrapes are 1 s apart).
 const RATE_INTERVAL: &str = "1m";
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(alerts_reach_the_webhook_and_every_rule_and_dashboard_expression_returns_data)
+            .needs(PROMETHEUS)
+            .needs(ALERTMANAGER),
+    ])
+}
+
 fn alerts_reach_the_webhook_and_every_rule_and_dashboard_expression_returns_data() {
-    let (Some(prometheus), Some(alertmanager)) = (require("prometheus"), require_alertmanager())
-    else {
-        return;
-    };
+    let prometheus = PROMETHEUS.path();
+    let alertmanager = ALERTMANAGER.path();
 
     // The cluster: B and C bootstrap to A. A opens a breaker on the first failure and
     // half-opens it after BREAKER_OPEN.

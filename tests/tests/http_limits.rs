@@ -10,20 +10,23 @@
 //!   log gets a few lines instead of one per connection;
 //! - `CONNECT host:port` is answered 405 with the JSON every other method gets.
 //!
-//! `prlimit` (util-linux) is required: without it the slowloris test fails under `CI=true`
-//! and is skipped loudly otherwise.
+//! `prlimit` (util-linux) is required: without it the slowloris test is reported as ignored
+//! (with the reason after the run), and fails under `CI=true`.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use dawn_daemon::http_get::{Response, parse_response};
-use dawn_tests::support::tools::require_one_of;
+use dawn_tests::support::harness;
+use dawn_tests::support::tools::PRLIMIT;
 use dawn_tests::support::wire::WellBehaved;
 use dawn_tests::support::{Exporter, ExporterOptions, eventually, get, patience};
+use dawn_tests::trial;
 
 /// Sends `request` on a new connection and reads one whole response.
 #[track_caller]
@@ -53,7 +56,14 @@ fn json(r: &Response) -> serde_json::Value {
     serde_json::from_slice(&r.body).expect("a JSON body")
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(connect_is_answered_405_like_other_methods),
+        trial!(slow_and_idle_connections_are_closed_by_their_timeouts_and_counted),
+        trial!(a_slowloris_at_a_1024_descriptor_limit_does_not_keep_scrapes_out).needs(PRLIMIT),
+    ])
+}
+
 fn connect_is_answered_405_like_other_methods() {
     let exporter = Exporter::start();
     let connect = exchange(
@@ -94,7 +104,6 @@ fn closed_by_server(tcp: &mut TcpStream) -> Duration {
     }
 }
 
-#[test]
 fn slow_and_idle_connections_are_closed_by_their_timeouts_and_counted() {
     let exporter = Exporter::start_with(
         ExporterOptions::default()
@@ -215,15 +224,12 @@ fn quantile(samples: &mut [Duration], q: f64) -> Duration {
     samples[rank - 1]
 }
 
-#[test]
 fn a_slowloris_at_a_1024_descriptor_limit_does_not_keep_scrapes_out() {
     const ATTACKERS: usize = 1100;
     // 100, so that the p99 is the 99th: one scheduling hiccup of a loaded machine is not
     // the exporter's tail.
     const SCRAPES: usize = 100;
-    let Some(prlimit) = require_one_of(&["prlimit"], "util-linux") else {
-        return;
-    };
+    let prlimit = PRLIMIT.path();
     allow_descriptors(ATTACKERS as u64 + 500);
     let prlimit = prlimit.to_str().expect("a UTF-8 path").to_owned();
     let exporter =

@@ -13,16 +13,18 @@
 //!   Service, the PodMonitor gives the rules' job, every container meets Restricted Pod
 //!   Security and has requests and limits.
 //!
-//! Without `python3` and `kubernetes-validate` the validation tests skip loudly, or fail
-//! under `CI=true`.
+//! Without `python3` and `kubernetes-validate` the validation tests are reported as ignored
+//! (with the reason after the run), and fail under `CI=true`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 
 use dawn_tests::support::deploy::{self, DASHBOARD, JOB, RULES};
-use dawn_tests::support::tools::require_python_modules;
+use dawn_tests::support::harness;
+use dawn_tests::support::tools::PythonModules;
+use dawn_tests::trial;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -42,6 +44,16 @@ const CRD_SCHEMAS: &str = "tests/fixtures/kubernetes";
 const KUBERNETES_VERSION: &str = "1.33";
 /// What `.ci/run` installs.
 const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+/// The validation of the Kubernetes objects.
+const VALIDATE: PythonModules = PythonModules {
+    modules: &["kubernetes_validate"],
+    requirement: KUBERNETES_VALIDATE,
+};
+/// The validation of the custom resources: `jsonschema` comes with kubernetes-validate.
+const JSONSCHEMA: PythonModules = PythonModules {
+    modules: &["jsonschema", "kubernetes_validate"],
+    requirement: KUBERNETES_VALIDATE,
+};
 /// Set to `1` to rewrite the generated manifests.
 const BLESS: &str = "DAWN_BLESS";
 /// The command that regenerates them.
@@ -169,7 +181,18 @@ fn check_generated(target: &str, source: &str, generated: &str) {
     );
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(the_generated_manifests_are_up_to_date_and_carry_their_sources_exactly),
+        trial!(the_kustomization_lists_exactly_the_manifests_and_names_the_image),
+        trial!(every_kubernetes_object_validates_against_the_kubernetes_1_33_schemas)
+            .needs(VALIDATE),
+        trial!(every_custom_resource_validates_against_its_crd_schema).needs(JSONSCHEMA),
+        trial!(the_statefulset_runs_the_exporter_as_a_native_sidecar_with_probes_on_its_endpoints),
+        trial!(every_container_meets_restricted_pod_security_and_has_requests_and_limits),
+    ])
+}
+
 fn the_generated_manifests_are_up_to_date_and_carry_their_sources_exactly() {
     let rules = deploy::read(RULES);
     let dashboard = deploy::read(DASHBOARD);
@@ -285,7 +308,6 @@ fn id(object: &Value) -> String {
 // kustomization.yaml
 // ---------------------------------------------------------------------------------------
 
-#[test]
 fn the_kustomization_lists_exactly_the_manifests_and_names_the_image() {
     let path = format!("{DIR}/{KUSTOMIZATION}");
     let docs = documents(&path, &deploy::read(&path));
@@ -384,11 +406,8 @@ fn run_python(python: &PathBuf, args: &[&str], stdin: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
 fn every_kubernetes_object_validates_against_the_kubernetes_1_33_schemas() {
-    let Some(python) = require_python_modules(&["kubernetes_validate"], KUBERNETES_VALIDATE) else {
-        return;
-    };
+    let python = VALIDATE.python();
     let manifests = manifests();
     let mut files = Vec::new();
     let mut expected = BTreeSet::new();
@@ -499,14 +518,8 @@ fn check_string_map(what: &str, value: Option<&Value>) {
     }
 }
 
-#[test]
 fn every_custom_resource_validates_against_its_crd_schema() {
-    // jsonschema comes with kubernetes-validate.
-    let Some(python) =
-        require_python_modules(&["jsonschema", "kubernetes_validate"], KUBERNETES_VALIDATE)
-    else {
-        return;
-    };
+    let python = JSONSCHEMA.python();
     let mut schemas = BTreeMap::new();
     for entry in std::fs::read_dir(deploy::path(CRD_SCHEMAS)).expect("list the CRD schemas") {
         let path = entry.expect("an entry").path();
@@ -662,7 +675,6 @@ fn selects(selector: &Value, labels: &Value) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
-#[test]
 fn the_statefulset_runs_the_exporter_as_a_native_sidecar_with_probes_on_its_endpoints() {
     let manifests = manifests();
     let objects = all_objects(&manifests);
@@ -811,7 +823,6 @@ fn the_statefulset_runs_the_exporter_as_a_native_sidecar_with_probes_on_its_endp
     assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
 }
 
-#[test]
 fn every_container_meets_restricted_pod_security_and_has_requests_and_limits() {
     let manifests = manifests();
     let objects = all_objects(&manifests);

@@ -7,29 +7,36 @@
 //!   `PROJECT_DAWN_TELEMETRY_EXPORTER_UIDS`, sends it nothing, says why once and keeps
 //!   backing off.
 //!
-//! Other users are played with `setpriv` (util-linux) from root: these tests need both, and
-//! fail under `CI=true` without them (skip loudly otherwise).
+//! Other users are played with `setpriv` (util-linux) from root: these tests need both;
+//! without them they are reported as ignored (with the reason after the run), and fail
+//! under `CI=true`.
 
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use dawn_proto::Frame;
 use dawn_tests::support::binaries::binaries;
+use dawn_tests::support::harness;
 use dawn_tests::support::process::{Proc, free_udp_port, temp_dir};
-use dawn_tests::support::tools::{require_one_of, require_root};
+use dawn_tests::support::tools::{Root, SETPRIV};
 use dawn_tests::support::wire::{Received, WellBehaved};
 use dawn_tests::support::{Exporter, ExporterOptions, Node, RawClient, eventually};
+use dawn_tests::trial;
 
 /// The user the tests play besides root.
 const NOBODY: u32 = 65534;
 
-/// `setpriv`, when the test can act as other users at all.
-fn setpriv() -> Option<PathBuf> {
-    if !require_root("act as other users") {
-        return None;
-    }
-    require_one_of(&["setpriv"], "util-linux")
+/// Root, to act as other users.
+const ROOT: Root = Root {
+    why: "act as other users",
+};
+
+/// `setpriv`, for a test that acts as other users (it also checks that the test runs as root).
+fn setpriv() -> PathBuf {
+    ROOT.check();
+    SETPRIV.path()
 }
 
 /// `setpriv` arguments that run a command as [`NOBODY`], in root's group when `in_root_group`
@@ -100,9 +107,22 @@ fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
     log.lines().filter(|l| l.contains(needle)).collect()
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(a_client_of_a_user_not_allowed_is_refused_counted_and_logged_once)
+            .needs(ROOT)
+            .needs(SETPRIV),
+        trial!(a_client_of_an_allowed_user_is_served_and_others_are_told_why)
+            .needs(ROOT)
+            .needs(SETPRIV),
+        trial!(the_node_refuses_an_exporter_of_a_foreign_user_and_says_why_once)
+            .needs(ROOT)
+            .needs(SETPRIV),
+    ])
+}
+
 fn a_client_of_a_user_not_allowed_is_refused_counted_and_logged_once() {
-    let Some(setpriv) = setpriv() else { return };
+    let setpriv = setpriv();
     let dir = temp_dir();
     let exporter = exporter_allowing(dir.path(), "0");
     let mut good = WellBehaved::connect(&exporter, "root-client");
@@ -159,9 +179,8 @@ fn a_client_of_a_user_not_allowed_is_refused_counted_and_logged_once() {
     good.bump_and_check(&exporter);
 }
 
-#[test]
 fn a_client_of_an_allowed_user_is_served_and_others_are_told_why() {
-    let Some(setpriv) = setpriv() else { return };
+    let setpriv = setpriv();
     let dir = temp_dir();
     let exporter = exporter_allowing(dir.path(), &NOBODY.to_string());
     let _node = node_as_nobody(&setpriv, dir.path(), &exporter.socket);
@@ -193,9 +212,8 @@ fn a_client_of_an_allowed_user_is_served_and_others_are_told_why() {
     );
 }
 
-#[test]
 fn the_node_refuses_an_exporter_of_a_foreign_user_and_says_why_once() {
-    let Some(setpriv) = setpriv() else { return };
+    let setpriv = setpriv();
     let dir = temp_dir();
     // The exporter runs as 65534 in a directory of its own, which its checks accept.
     set_mode(dir.path(), 0o755);

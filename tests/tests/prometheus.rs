@@ -1,16 +1,18 @@
 //! The exposition checked by the real tools: `promtool check metrics` and a real Prometheus
 //! server scraping the real exporter in both formats. Without `prometheus`/`promtool` these
-//! tests skip loudly, or fail under `CI=true`.
+//! tests are reported as ignored (with the reason after the run), and fail under `CI=true`.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 
 use dawn_proto::Frame;
 use dawn_tests::support::exposition::Exposition;
+use dawn_tests::support::harness;
 use dawn_tests::support::prometheus::{Job, Prometheus, ScrapeProxy};
-use dawn_tests::support::tools::require;
+use dawn_tests::support::tools::{PROMETHEUS, PROMTOOL};
 use dawn_tests::support::wire::{TRICKY_LABEL_VALUE, send_catalogue};
 use dawn_tests::support::{Exporter, RawClient};
+use dawn_tests::trial;
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
 const TEXT: &str = "text/plain;version=0.0.4";
@@ -65,11 +67,15 @@ fn promtool_check(promtool: &std::path::Path, text: &str) -> (Option<i32>, Strin
     (out.status.code(), all)
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(promtool_finds_nothing_to_report).needs(PROMTOOL),
+        trial!(a_real_prometheus_scrapes_both_formats).needs(PROMETHEUS),
+    ])
+}
+
 fn promtool_finds_nothing_to_report() {
-    let Some(promtool) = require("promtool") else {
-        return;
-    };
+    let promtool = PROMTOOL.path();
     let (exporter, _node) = populated_exporter(false);
     let text = exporter.get_with("/metrics", &[("Accept", TEXT)]).text();
     assert!(
@@ -107,11 +113,8 @@ fn promtool_finds_nothing_to_report() {
     );
 }
 
-#[test]
 fn a_real_prometheus_scrapes_both_formats() {
-    let Some(prometheus) = require("prometheus") else {
-        return;
-    };
+    let prometheus = PROMETHEUS.path();
     let (exporter, _node) = populated_exporter(true);
     // Prometheus 2.42 (Debian 12) has no `scrape_protocols`: it always prefers OpenMetrics.
     // Two proxies pin each job's format and record what the exporter answered.

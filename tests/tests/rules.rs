@@ -4,18 +4,21 @@
 //! every loaded rule as Prometheus itself reports it, and the Grafana files.
 //! (`alerting.rs` runs the same files against a live cluster.)
 //!
-//! Without the tools these tests skip loudly, or fail under `CI=true`.
+//! Without the tools these tests are reported as ignored (with the reason after the run),
+//! and fail under `CI=true`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, ExitCode};
 
 use dawn_tests::support::deploy::{
     self, ALERTMANAGER_CONFIG, DASHBOARD, GRAFANA_DASHBOARDS, GRAFANA_DATASOURCES, JOB,
     PROMETHEUS_CONFIG, RULES, RULES_FROM_CONFIG, RUNBOOK, RUNBOOK_URL, TARGETS_EXAMPLE,
 };
+use dawn_tests::support::harness;
 use dawn_tests::support::process::temp_dir;
-use dawn_tests::support::tools::{require, require_amtool};
+use dawn_tests::support::tools::{AMTOOL, PROMETHEUS, PROMTOOL};
+use dawn_tests::trial;
 use serde_json::Value;
 
 /// Runs `program args`; returns (success, stdout + stderr).
@@ -31,11 +34,19 @@ fn run(program: &Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(promtool_checks_the_rules_and_the_config_with_the_file_sd_example).needs(PROMTOOL),
+        trial!(promtool_unit_tests_of_the_rules_pass).needs(PROMTOOL),
+        trial!(every_alert_has_a_firing_and_a_quiet_unit_test),
+        trial!(every_alert_is_labelled_annotated_and_has_a_runbook_section).needs(PROMETHEUS),
+        trial!(alertmanager_config_is_valid_with_its_examples_and_routes_by_severity).needs(AMTOOL),
+        trial!(grafana_dashboard_and_provisioning_are_well_formed),
+    ])
+}
+
 fn promtool_checks_the_rules_and_the_config_with_the_file_sd_example() {
-    let Some(promtool) = require("promtool") else {
-        return;
-    };
+    let promtool = PROMTOOL.path();
     let (ok, report) = run(&promtool, &["check", "rules", RULES]);
     assert!(ok, "promtool check rules {RULES}:\n{report}");
 
@@ -70,11 +81,8 @@ fn promtool_checks_the_rules_and_the_config_with_the_file_sd_example() {
     );
 }
 
-#[test]
 fn promtool_unit_tests_of_the_rules_pass() {
-    let Some(promtool) = require("promtool") else {
-        return;
-    };
+    let promtool = PROMTOOL.path();
     let files = deploy::rule_test_files();
     assert!(!files.is_empty(), "no promtool test files");
     let mut args = vec!["test", "rules"];
@@ -90,7 +98,6 @@ fn promtool_unit_tests_of_the_rules_pass() {
 
 /// Every alert has a unit test in which it fires and one in which it does not; every test
 /// names a real alert.
-#[test]
 fn every_alert_has_a_firing_and_a_quiet_unit_test() {
     let (alerts, _) = deploy::shipped_rule_names();
     assert!(alerts.len() >= 10, "{alerts:?}");
@@ -127,11 +134,8 @@ fn every_alert_has_a_firing_and_a_quiet_unit_test() {
 /// Every rule as Prometheus loads it: each alert has `severity` critical or warning, a
 /// `summary`, a `description` and a `runbook_url` into a section of docs/runbook.md named
 /// after it; recorded names follow `level:metric:operations`.
-#[test]
 fn every_alert_is_labelled_annotated_and_has_a_runbook_section() {
-    let Some(prometheus) = require("prometheus") else {
-        return;
-    };
+    let prometheus = PROMETHEUS.path();
     let port = deploy::prometheus_port();
     let config =
         format!("global:\n  evaluation_interval: 1s\nrule_files:\n  - {RULES_FROM_CONFIG}\n");
@@ -200,11 +204,8 @@ fn every_alert_is_labelled_annotated_and_has_a_runbook_section() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-#[test]
 fn alertmanager_config_is_valid_with_its_examples_and_routes_by_severity() {
-    let Some(amtool) = require_amtool() else {
-        return;
-    };
+    let amtool = AMTOOL.path();
     let (ok, report) = run(&amtool, &["check-config", ALERTMANAGER_CONFIG]);
     assert!(ok, "amtool check-config {ALERTMANAGER_CONFIG}:\n{report}");
 
@@ -254,7 +255,6 @@ fn alertmanager_config_is_valid_with_its_examples_and_routes_by_severity() {
     }
 }
 
-#[test]
 fn grafana_dashboard_and_provisioning_are_well_formed() {
     let dashboard: Value =
         serde_json::from_str(&deploy::read(DASHBOARD)).expect("the dashboard is JSON");

@@ -6,16 +6,24 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dawn_tests::support::binaries::binaries;
+use dawn_tests::support::harness;
 use dawn_tests::support::process::{Proc, temp_dir};
-use dawn_tests::support::tools::require_root;
+use dawn_tests::support::tools::Root;
 use dawn_tests::support::wire::WellBehaved;
 use dawn_tests::support::{Exporter, ExporterOptions, patience};
+use dawn_tests::trial;
 use rustix::process::Signal;
+
+/// Root, for the test that gives a directory to another user.
+const ROOT: Root = Root {
+    why: "give a directory to another user",
+};
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
@@ -49,11 +57,18 @@ fn one_line<'a>(log: &'a str, needle: &str) -> &'a str {
     }
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(a_directory_owned_by_another_user_is_refused).needs(ROOT),
+        trial!(a_directory_others_may_write_is_refused),
+        trial!(a_private_directory_still_works_and_the_socket_is_0660),
+        trial!(a_symbolic_link_at_the_socket_path_is_refused),
+        trial!(the_symlink_race_cannot_change_a_files_mode),
+    ])
+}
+
 fn a_directory_owned_by_another_user_is_refused() {
-    if !require_root("give a directory to another user") {
-        return;
-    }
+    ROOT.check();
     let dir = temp_dir();
     let socket_dir = dir.path().join("run");
     std::fs::create_dir(&socket_dir).expect("mkdir");
@@ -73,7 +88,6 @@ fn a_directory_owned_by_another_user_is_refused() {
     assert!(!socket_dir.join("telemetry.sock").exists());
 }
 
-#[test]
 fn a_directory_others_may_write_is_refused() {
     for mode in [0o777, 0o1777, 0o770] {
         let dir = temp_dir();
@@ -93,7 +107,6 @@ fn a_directory_others_may_write_is_refused() {
     }
 }
 
-#[test]
 fn a_private_directory_still_works_and_the_socket_is_0660() {
     let dir = temp_dir();
     let socket_dir = dir.path().join("run");
@@ -111,7 +124,6 @@ fn a_private_directory_still_works_and_the_socket_is_0660() {
     WellBehaved::connect(&exporter, "good");
 }
 
-#[test]
 fn a_symbolic_link_at_the_socket_path_is_refused() {
     let dir = temp_dir();
     let target = dir.path().join("precious");
@@ -156,7 +168,6 @@ fn swap_links(
     })
 }
 
-#[test]
 fn the_symlink_race_cannot_change_a_files_mode() {
     const TRIES: usize = 200;
     let dir = temp_dir();

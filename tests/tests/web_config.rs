@@ -4,12 +4,16 @@
 //! rotated certificates, and files that must stop start-up.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use dawn_tests::support::binaries::binaries;
+use dawn_tests::support::harness;
 use dawn_tests::support::process::{ExporterOptions, Finished, run_to_end, temp_dir};
 use dawn_tests::support::prometheus::Prometheus;
 use dawn_tests::support::tls::{Pki, basic, bcrypt_hash, https_get};
-use dawn_tests::support::{Exporter, Node, Response, eventually, free_port, get, tools};
+use dawn_tests::support::tools::PROMETHEUS;
+use dawn_tests::support::{Exporter, Node, Response, eventually, free_port, get};
+use dawn_tests::trial;
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
@@ -101,11 +105,17 @@ fn assert_unauthorized(r: &Response, reason: &str) {
     );
 }
 
-#[test]
+fn main() -> ExitCode {
+    harness::main(vec![
+        trial!(prometheus_scrapes_over_tls_with_basic_auth_and_wrong_or_missing_credentials_are_refused).needs(PROMETHEUS),
+        trial!(credentials_are_checked_per_request_and_health_is_open_only_when_the_config_says_so),
+        trial!(a_changed_file_and_rotated_certificates_apply_without_a_restart_and_a_broken_one_is_ignored),
+        trial!(web_config_files_that_cannot_be_used_stop_start_up_with_the_reason),
+    ])
+}
+
 fn prometheus_scrapes_over_tls_with_basic_auth_and_wrong_or_missing_credentials_are_refused() {
-    let Some(prometheus) = tools::require("prometheus") else {
-        return;
-    };
+    let prometheus = PROMETHEUS.path();
     let dir = temp_dir();
     let pki = Pki::new(dir.path());
     let (cert, key) = pki.issue("exporter");
@@ -165,7 +175,6 @@ fn prometheus_scrapes_over_tls_with_basic_auth_and_wrong_or_missing_credentials_
     }
 }
 
-#[test]
 fn credentials_are_checked_per_request_and_health_is_open_only_when_the_config_says_so() {
     let dir = temp_dir();
     let pki = Pki::new(dir.path());
@@ -293,7 +302,6 @@ fn credentials_are_checked_per_request_and_health_is_open_only_when_the_config_s
     });
 }
 
-#[test]
 fn a_changed_file_and_rotated_certificates_apply_without_a_restart_and_a_broken_one_is_ignored() {
     let dir = temp_dir();
     let pki = Pki::new(dir.path());
@@ -345,7 +353,6 @@ fn a_changed_file_and_rotated_certificates_apply_without_a_restart_and_a_broken_
     assert_eq!(r.status, 200, "the previous settings stay in force");
 }
 
-#[test]
 fn web_config_files_that_cannot_be_used_stop_start_up_with_the_reason() {
     let dir = temp_dir();
     let pki = Pki::new(dir.path());

@@ -10,11 +10,17 @@
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
 //! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
-//! - [`tools`]: finds `prometheus`, `promtool`, Alertmanager, `amtool`, Python modules such
-//!   as `kubernetes_validate`, and Docker with a Compose tool and local images (fail under
-//!   `CI=true`, skip loudly otherwise);
+//! - [`tools`]: what a test may need from outside the workspace (`prometheus`, `promtool`,
+//!   Alertmanager, `amtool`, `prlimit`, `setpriv`, Python modules such as
+//!   `kubernetes_validate`, root, Docker with a Compose tool and local images): one probe
+//!   each, saying what is missing and how to install it;
+//! - [`harness`]: the `harness = false` test binaries of the tests with such needs: a test
+//!   whose need is missing is reported as ignored, with the reason printed after the run,
+//!   and runs (and fails) under `CI=true`; [`trial!`](crate::trial) names a test after its
+//!   function;
 //! - [`p2p`]: node + exporter pairs and a JSON-RPC caller over QUIC;
-//! - [`eventually`]: the one patience setting and the polling helper built on it;
+//! - [`eventually`](mod@eventually): the one patience setting and the polling helper built
+//!   on it;
 //! - [`deploy`]: the shipped `deploy/` files (Prometheus rules and config, Alertmanager
 //!   config, Grafana dashboard), their test copies and a Prometheus running them;
 //! - [`alertmanager`]: a real Alertmanager and a webhook receiver that records notifications;
@@ -27,6 +33,7 @@ pub mod binaries;
 pub mod deploy;
 pub mod eventually;
 pub mod exposition;
+pub mod harness;
 pub mod http;
 pub mod memory;
 pub mod p2p;

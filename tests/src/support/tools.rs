@@ -1,12 +1,20 @@
 //! External tools some tests need: `prometheus` and `promtool` (Debian package `prometheus`),
-//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`), Python modules
-//! from PyPI (`kubernetes-validate`), Docker with a Compose tool and local images, and root
-//! for the tests that act as other users.
+//! Alertmanager and `amtool` (Debian package `prometheus-alertmanager`), `prlimit` and
+//! `setpriv` (`util-linux`), Python modules from PyPI (`kubernetes-validate`), Docker with a
+//! Compose tool and local images, and root for the tests that act as other users.
+//!
+//! Each is a [`Need`]: one probe says whether it is there and, when not, what is missing and
+//! how to install it ([`Missing`]). The test harness ([`super::harness`]) runs that probe at
+//! start-up to decide whether a test runs; the test body then calls the same probe through
+//! [`Program::path`], [`PythonModules::python`], [`Root::check`] or [`Docker::tools`],
+//! which return what was found or fail the test with the same message.
 
+use std::fmt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// Whether this is a CI run (`CI=true`), where missing tools fail tests instead of skipping.
+/// Whether this is a CI run (`CI=true`), where a test whose tool is missing runs and fails
+/// instead of being reported as ignored.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
@@ -19,114 +27,193 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The path of tool `name` for a test that needs it.
-///
-/// When it is missing: under `CI=true` the test fails; otherwise a loud message says the test
-/// was skipped and `None` is returned (the test then returns early).
-#[track_caller]
-pub fn require(name: &str) -> Option<PathBuf> {
-    if let Some(p) = find_on_path(name) {
-        return Some(p);
-    }
-    missing(
-        &format!("`{name}` is not on PATH"),
-        "install it with `apt-get install -y prometheus` (gives prometheus and promtool)",
-    )
+/// What a test needs that is not there, and how to get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    /// What is missing, e.g. "`promtool` is not on PATH".
+    pub what: String,
+    /// How to install or provide it, e.g. "install it with `apt-get install -y prometheus`".
+    pub hint: String,
 }
 
-/// What a test does when something it needs is `what` (e.g. "`promtool` is not on PATH"):
-/// under `CI=true` it fails; otherwise a loud message says the test was skipped, and `None`
-/// is returned.
-#[track_caller]
-fn missing(what: &str, hint: &str) -> Option<PathBuf> {
-    if in_ci() {
-        panic!("{what} and CI=true: this test must run in CI; {hint}");
+impl Missing {
+    fn new(what: impl Into<String>, hint: impl Into<String>) -> Missing {
+        Missing {
+            what: what.into(),
+            hint: hint.into(),
+        }
     }
-    eprintln!(
-        "\n!!!!!!!! SKIPPED: {what}, so this test did not run; {hint} \
-         (with CI=true this is a failure) !!!!!!!!\n"
-    );
-    None
-}
 
-/// The first of `names` found on `PATH`, for a test that needs one of them; `package` is the
-/// Debian package that provides it. Missing: fails under `CI=true`, else skips loudly (see
-/// [`require`]).
-#[track_caller]
-pub fn require_one_of(names: &[&str], package: &str) -> Option<PathBuf> {
-    if let Some(p) = names.iter().find_map(|n| find_on_path(n)) {
-        return Some(p);
-    }
-    missing(
-        &format!("`{}` is not on PATH", names.join("` or `")),
-        &format!("install it with `apt-get install -y {package}`"),
-    )
-}
-
-/// `python3` from `PATH`, for a test that runs Python `modules` (e.g. `python3 -m
-/// kubernetes_validate`); `requirement` is what `pip` installs to provide them (e.g.
-/// `kubernetes-validate==1.37.0`). When `python3` is missing or cannot import every module:
-/// fails under `CI=true`, else skips loudly (see [`require`]).
-#[track_caller]
-pub fn require_python_modules(modules: &[&str], requirement: &str) -> Option<PathBuf> {
-    let hint = format!("install it with `python3 -m pip install {requirement}`");
-    let Some(python) = find_on_path("python3") else {
-        return missing("`python3` is not on PATH", &hint);
-    };
-    let imports = Command::new(&python)
-        .arg("-c")
-        .arg(format!("import {}", modules.join(", ")))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if imports {
-        Some(python)
-    } else {
-        missing(
-            &format!(
-                "`{}` cannot import the Python module(s) `{}`",
-                python.display(),
-                modules.join("`, `")
-            ),
-            &hint,
-        )
+    /// Fails the running test with what is missing and how to install it. The harness only
+    /// runs a test whose need is missing under `CI=true` or when asked to run ignored tests.
+    #[track_caller]
+    pub fn fail(self) -> ! {
+        let Missing { what, hint } = self;
+        if in_ci() {
+            panic!("{what} and CI=true: this test must run in CI; {hint}");
+        }
+        panic!("{what}, so this test cannot run; {hint}");
     }
 }
 
-/// Whether this process runs as root, for a test that acts as other users (`chown`,
-/// `setpriv`). When it does not: fails under `CI=true` (CI runs as root), else skips loudly
-/// and returns `false`.
-#[track_caller]
-pub fn require_root(why: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.what, self.hint)
     }
-    missing(
-        &format!("this test is not running as root, which it needs to {why}"),
-        "run it as root (as CI does)",
-    )
-    .is_some()
 }
 
-/// Alertmanager: Debian's package `prometheus-alertmanager` installs it as
-/// `prometheus-alertmanager`, upstream's release as `alertmanager`.
-#[track_caller]
-pub fn require_alertmanager() -> Option<PathBuf> {
-    require_one_of(
-        &["prometheus-alertmanager", "alertmanager"],
-        "prometheus-alertmanager",
-    )
+/// A program found on `PATH` under one of several names (the first found is used), from the
+/// Debian package `package`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Program {
+    /// The names it may have, in order of preference.
+    pub names: &'static [&'static str],
+    /// The Debian package that installs it.
+    pub package: &'static str,
 }
 
+/// `prometheus`, the server.
+pub const PROMETHEUS: Program = Program {
+    names: &["prometheus"],
+    package: "prometheus",
+};
+/// `promtool`, Prometheus' command-line tool (same package).
+pub const PROMTOOL: Program = Program {
+    names: &["promtool"],
+    package: "prometheus",
+};
+/// Alertmanager: Debian's package installs it as `prometheus-alertmanager`, upstream's
+/// release as `alertmanager`.
+pub const ALERTMANAGER: Program = Program {
+    names: &["prometheus-alertmanager", "alertmanager"],
+    package: "prometheus-alertmanager",
+};
 /// `amtool`, Alertmanager's command-line tool (same package).
-#[track_caller]
-pub fn require_amtool() -> Option<PathBuf> {
-    require_one_of(&["amtool"], "prometheus-alertmanager")
+pub const AMTOOL: Program = Program {
+    names: &["amtool"],
+    package: "prometheus-alertmanager",
+};
+/// `prlimit`, to start a process under a descriptor limit.
+pub const PRLIMIT: Program = Program {
+    names: &["prlimit"],
+    package: "util-linux",
+};
+/// `setpriv`, to run a process as another user.
+pub const SETPRIV: Program = Program {
+    names: &["setpriv"],
+    package: "util-linux",
+};
+
+impl Program {
+    /// Its path, or what is missing.
+    pub fn find(&self) -> Result<PathBuf, Missing> {
+        self.names
+            .iter()
+            .find_map(|name| find_on_path(name))
+            .ok_or_else(|| {
+                Missing::new(
+                    format!("`{}` is not on PATH", self.names.join("` or `")),
+                    format!("install it with `apt-get install -y {}`", self.package),
+                )
+            })
+    }
+
+    /// Its path, for a test that needs it; fails the test when it is missing.
+    #[track_caller]
+    pub fn path(&self) -> PathBuf {
+        self.find().unwrap_or_else(|missing| missing.fail())
+    }
 }
 
-/// Docker and a Compose tool, found by [`require_docker_compose`].
+/// A `python3` on `PATH` that imports `modules`, which `pip install requirement` provides
+/// (e.g. `kubernetes-validate==1.37.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PythonModules {
+    /// The modules it must import, e.g. `kubernetes_validate`.
+    pub modules: &'static [&'static str],
+    /// What `python3 -m pip install` takes to provide them.
+    pub requirement: &'static str,
+}
+
+impl PythonModules {
+    /// The `python3` that imports every module, or what is missing.
+    pub fn find(&self) -> Result<PathBuf, Missing> {
+        let hint = format!(
+            "install it with `python3 -m pip install {}`",
+            self.requirement
+        );
+        let Some(python) = find_on_path("python3") else {
+            return Err(Missing::new("`python3` is not on PATH", hint));
+        };
+        let imports = Command::new(&python)
+            .arg("-c")
+            .arg(format!("import {}", self.modules.join(", ")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if imports {
+            Ok(python)
+        } else {
+            Err(Missing::new(
+                format!(
+                    "`{}` cannot import the Python module(s) `{}`",
+                    python.display(),
+                    self.modules.join("`, `")
+                ),
+                hint,
+            ))
+        }
+    }
+
+    /// That `python3`, for a test that runs the modules (e.g. `python3 -m
+    /// kubernetes_validate`); fails the test when it cannot import them.
+    #[track_caller]
+    pub fn python(&self) -> PathBuf {
+        self.find().unwrap_or_else(|missing| missing.fail())
+    }
+}
+
+/// Running as root, for a test that acts as other users (`chown`, `setpriv`); `why` says
+/// what for, e.g. "act as other users". CI runs as root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Root {
+    /// What the test needs root for.
+    pub why: &'static str,
+}
+
+impl Root {
+    /// `Ok` when this process runs as root, else what is missing.
+    pub fn find(&self) -> Result<(), Missing> {
+        if rustix::process::geteuid().is_root() {
+            return Ok(());
+        }
+        Err(Missing::new(
+            format!(
+                "this test is not running as root, which it needs to {}",
+                self.why
+            ),
+            "run it as root (as CI does)",
+        ))
+    }
+
+    /// Fails the test unless this process runs as root.
+    #[track_caller]
+    pub fn check(&self) {
+        self.find().unwrap_or_else(|missing| missing.fail());
+    }
+}
+
+/// A Docker engine this process may use, a Compose tool (the `docker compose` plugin, else
+/// `docker-compose`) and the local `images`, for a test that runs containers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Docker {
+    /// The images that must be present locally (no registry is reachable).
+    pub images: Vec<String>,
+}
+
+/// Docker and a Compose tool, found by [`Docker::tools`].
 #[derive(Debug, Clone)]
 pub struct DockerCompose {
     /// The `docker` client.
@@ -155,48 +242,101 @@ fn succeeds(program: &std::path::Path, args: &[&str]) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// A Docker engine this process may use, a Compose tool (the `docker compose` plugin, else
-/// `docker-compose`) and the local `images`, for a test that runs containers. Missing any of
-/// them: fails under `CI=true`, else skips loudly (see [`require`]).
-#[track_caller]
-pub fn require_docker_compose(images: &[&str]) -> Option<DockerCompose> {
-    let Some(docker) = find_on_path("docker") else {
-        return missing(
-            "`docker` is not on PATH",
-            "install Docker (Debian: `apt-get install -y docker.io docker-compose`)",
-        )
-        .and(None);
-    };
-    if !succeeds(&docker, &["info"]) {
-        return missing(
-            "the Docker engine does not answer `docker info`",
-            "start it (`systemctl start docker`) and run the tests as a user allowed to use it",
-        )
-        .and(None);
+impl Docker {
+    /// Docker and a Compose tool with every image present, or what is missing.
+    pub fn find(&self) -> Result<DockerCompose, Missing> {
+        let Some(docker) = find_on_path("docker") else {
+            return Err(Missing::new(
+                "`docker` is not on PATH",
+                "install Docker (Debian: `apt-get install -y docker.io docker-compose`)",
+            ));
+        };
+        if !succeeds(&docker, &["info"]) {
+            return Err(Missing::new(
+                "the Docker engine does not answer `docker info`",
+                "start it (`systemctl start docker`) and run the tests as a user allowed to use it",
+            ));
+        }
+        let compose = if succeeds(&docker, &["compose", "version"]) {
+            vec![docker.clone(), PathBuf::from("compose")]
+        } else if let Some(v1) = find_on_path("docker-compose") {
+            vec![v1]
+        } else {
+            return Err(Missing::new(
+                "neither `docker compose` nor `docker-compose` is available",
+                "install one (Debian: `apt-get install -y docker-compose`)",
+            ));
+        };
+        let absent: Vec<&str> = self
+            .images
+            .iter()
+            .map(String::as_str)
+            .filter(|image| !succeeds(&docker, &["image", "inspect", image]))
+            .collect();
+        if !absent.is_empty() {
+            return Err(Missing::new(
+                format!("the Docker image(s) {} are not present", absent.join(", ")),
+                "pull them, or make them without a registry with \
+                 `sudo deploy/docker/local-base-images.sh` (docs/deploy.md)",
+            ));
+        }
+        Ok(DockerCompose { docker, compose })
     }
-    let compose = if succeeds(&docker, &["compose", "version"]) {
-        vec![docker.clone(), PathBuf::from("compose")]
-    } else if let Some(v1) = find_on_path("docker-compose") {
-        vec![v1]
-    } else {
-        return missing(
-            "neither `docker compose` nor `docker-compose` is available",
-            "install one (Debian: `apt-get install -y docker-compose`)",
-        )
-        .and(None);
-    };
-    let absent: Vec<&str> = images
-        .iter()
-        .copied()
-        .filter(|image| !succeeds(&docker, &["image", "inspect", image]))
-        .collect();
-    if !absent.is_empty() {
-        return missing(
-            &format!("the Docker image(s) {} are not present", absent.join(", ")),
-            "pull them, or make them without a registry with \
-             `sudo deploy/docker/local-base-images.sh` (docs/deploy.md)",
-        )
-        .and(None);
+
+    /// Docker and a Compose tool, for a test that runs containers; fails the test when
+    /// anything is missing.
+    #[track_caller]
+    pub fn tools(&self) -> DockerCompose {
+        self.find().unwrap_or_else(|missing| missing.fail())
     }
-    Some(DockerCompose { docker, compose })
+}
+
+/// Something from outside the workspace that a test needs, declared beside the test in its
+/// binary's `main` (see [`super::harness`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Need {
+    /// A program on `PATH`.
+    Program(Program),
+    /// A `python3` that imports some modules.
+    PythonModules(PythonModules),
+    /// Running as root.
+    Root(Root),
+    /// Docker, a Compose tool and local images.
+    Docker(Docker),
+}
+
+impl Need {
+    /// What is missing, if anything: the same probe the test body runs.
+    pub fn missing(&self) -> Option<Missing> {
+        match self {
+            Need::Program(p) => p.find().err(),
+            Need::PythonModules(m) => m.find().err(),
+            Need::Root(r) => r.find().err(),
+            Need::Docker(d) => d.find().err(),
+        }
+    }
+}
+
+impl From<Program> for Need {
+    fn from(p: Program) -> Need {
+        Need::Program(p)
+    }
+}
+
+impl From<PythonModules> for Need {
+    fn from(m: PythonModules) -> Need {
+        Need::PythonModules(m)
+    }
+}
+
+impl From<Root> for Need {
+    fn from(r: Root) -> Need {
+        Need::Root(r)
+    }
+}
+
+impl From<Docker> for Need {
+    fn from(d: Docker) -> Need {
+        Need::Docker(d)
+    }
 }
