@@ -35,17 +35,83 @@ impl FamilyKind {
     }
 }
 
-/// Appends exposition text to a `String`.
+/// Where a streaming [`Encoder`] hands its text each time it holds a chunk's worth, e.g. a
+/// compressor: the exposition then never exists whole, and each chunk is still in the
+/// cache when it is compressed.
+pub(crate) trait Spill {
+    /// Takes `text`, whole lines of the exposition in order.
+    fn spill(&mut self, text: &str);
+}
+
+/// A [`Spill`] and the size of text that triggers it.
+struct Spilling<'a> {
+    to: &'a mut dyn Spill,
+    chunk: usize,
+}
+
+impl std::fmt::Debug for Spilling<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spilling")
+            .field("chunk", &self.chunk)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Appends exposition text to a `String`, or streams it through one (see
+/// [`Encoder::streaming`]).
 #[derive(Debug)]
 pub struct Encoder<'a> {
     out: &'a mut String,
     format: Format,
+    spill: Option<Spilling<'a>>,
 }
 
 impl<'a> Encoder<'a> {
     /// An encoder appending to `out`.
     pub fn new(out: &'a mut String, format: Format) -> Self {
-        Encoder { out, format }
+        Encoder {
+            out,
+            format,
+            spill: None,
+        }
+    }
+
+    /// An encoder that writes into `buffer` and hands it to `spill` (then empties it)
+    /// whenever it holds at least `chunk` bytes, and at [`Encoder::finish`] or
+    /// [`Encoder::end_part`]. `buffer` should have room for `chunk` plus a line.
+    pub(crate) fn streaming(
+        buffer: &'a mut String,
+        format: Format,
+        spill: &'a mut dyn Spill,
+        chunk: usize,
+    ) -> Self {
+        Encoder {
+            out: buffer,
+            format,
+            spill: Some(Spilling { to: spill, chunk }),
+        }
+    }
+
+    /// Ends a line; a streaming encoder spills when its buffer holds a chunk.
+    #[inline]
+    fn end_line(&mut self) {
+        self.out.push('\n');
+        if let Some(s) = &mut self.spill
+            && self.out.len() >= s.chunk
+        {
+            s.to.spill(self.out);
+            self.out.clear();
+        }
+    }
+
+    /// Hands what a streaming encoder still holds to its [`Spill`].
+    fn flush(&mut self) {
+        if let Some(s) = &mut self.spill
+            && !self.out.is_empty()
+        {
+            s.to.spill(self.out);
+            self.out.clear();
+        }
     }
 
     /// The format being written.
@@ -72,13 +138,13 @@ impl<'a> Encoder<'a> {
                 Format::Text => push_help_text(self.out, help),
                 Format::OpenMetrics => push_help_openmetrics(self.out, help),
             }
-            self.out.push('\n');
+            self.end_line();
         }
         self.out.push_str("# TYPE ");
         self.out.push_str(family);
         self.out.push(' ');
         self.out.push_str(kind.type_word(self.format));
-        self.out.push('\n');
+        self.end_line();
     }
 
     fn sample_start(
@@ -118,14 +184,14 @@ impl<'a> Encoder<'a> {
     pub fn sample(&mut self, name: &str, labels: &str, value: f64) {
         self.sample_start(name, "", labels, None);
         write_value(self.out, value);
-        self.out.push('\n');
+        self.end_line();
     }
 
     /// Writes `name{labels} value` for an integer value.
     pub fn sample_u64(&mut self, name: &str, labels: &str, value: u64) {
         self.sample_start(name, "", labels, None);
         write_u64(self.out, value);
-        self.out.push('\n');
+        self.end_line();
     }
 
     /// Writes `name_bucket{labels,le="le"} cumulative`; `le` is already formatted for this
@@ -133,24 +199,24 @@ impl<'a> Encoder<'a> {
     pub fn bucket(&mut self, name: &str, labels: &str, le: &str, cumulative: u64) {
         self.sample_start(name, "_bucket", labels, Some(("le", le)));
         write_u64(self.out, cumulative);
-        self.out.push('\n');
+        self.end_line();
     }
 
     /// Writes `name{labels,quantile="q"} value` of a summary; `quantile` is formatted.
     pub fn quantile(&mut self, name: &str, labels: &str, quantile: &str, value: f64) {
         self.sample_start(name, "", labels, Some(("quantile", quantile)));
         write_value(self.out, value);
-        self.out.push('\n');
+        self.end_line();
     }
 
     /// Writes the `_sum` and `_count` samples closing a histogram or summary series.
     pub fn sum_and_count(&mut self, name: &str, labels: &str, sum: f64, count: u64) {
         self.sample_start(name, "_sum", labels, None);
         write_value(self.out, sum);
-        self.out.push('\n');
+        self.end_line();
         self.sample_start(name, "_count", labels, None);
         write_u64(self.out, count);
-        self.out.push('\n');
+        self.end_line();
     }
 
     /// Writes a whole histogram series from per-bucket (not cumulative) counts, one per
@@ -172,11 +238,18 @@ impl<'a> Encoder<'a> {
         self.sum_and_count(name, labels, sum, count);
     }
 
-    /// Ends the exposition (`# EOF` in OpenMetrics).
-    pub fn finish(self) {
+    /// Ends the exposition (`# EOF` in OpenMetrics); a streaming encoder spills the rest.
+    pub fn finish(mut self) {
         if self.format == Format::OpenMetrics {
             self.out.push_str("# EOF\n");
         }
+        self.flush();
+    }
+
+    /// Ends a part of an exposition that another encoder continues (no `# EOF`); a
+    /// streaming encoder spills the rest.
+    pub(crate) fn end_part(mut self) {
+        self.flush();
     }
 }
 
@@ -239,6 +312,55 @@ mod tests {
              lat_sum{t=\"a\"} 99\n\
              lat_count{t=\"a\"} 1\n"
         );
+    }
+
+    /// Collects what a streaming encoder spills.
+    #[derive(Default)]
+    struct Chunks(Vec<String>);
+
+    impl Spill for Chunks {
+        fn spill(&mut self, text: &str) {
+            self.0.push(text.to_owned());
+        }
+    }
+
+    #[test]
+    fn streaming_spills_whole_lines_that_make_the_same_text() {
+        let les = ["0.5".to_owned(), "1".to_owned(), "+Inf".to_owned()];
+        let write = |e: &mut Encoder<'_>| {
+            e.family("lat", "Latency.", FamilyKind::Histogram);
+            for i in 0..40 {
+                e.histogram("lat", &format!("peer=\"p{i}\""), &les, &[1, 2, 3], 6, 7.5);
+            }
+            e.family("up", "", FamilyKind::Gauge);
+            e.sample("up", "", 1.0);
+        };
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut whole = String::new();
+            let mut e = Encoder::new(&mut whole, format);
+            write(&mut e);
+            e.finish();
+            for chunk in [1, 100, 1 << 20] {
+                let (mut buffer, mut chunks) = (String::new(), Chunks::default());
+                let mut e = Encoder::streaming(&mut buffer, format, &mut chunks, chunk);
+                write(&mut e);
+                e.finish();
+                assert!(buffer.is_empty(), "finish spills everything");
+                assert_eq!(chunks.0.concat(), whole, "{format:?}, chunks of {chunk}");
+                assert!(chunks.0.iter().all(|c| c.ends_with('\n')), "whole lines");
+                let most = chunks.0.iter().map(String::len).max().unwrap_or(0);
+                assert!(most < chunk.max(1) + 64, "a chunk of {most} bytes");
+                if chunk == 100 {
+                    assert!(chunks.0.len() > 10, "{} chunks", chunks.0.len());
+                }
+            }
+            // A part ends without `# EOF`.
+            let (mut buffer, mut chunks) = (String::new(), Chunks::default());
+            let mut e = Encoder::streaming(&mut buffer, format, &mut chunks, 1 << 20);
+            e.sample("up", "", 1.0);
+            e.end_part();
+            assert_eq!(chunks.0.concat(), "up 1\n");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod negotiate;
 mod number;
 
 pub use encoder::Encoder;
-pub(crate) use encoder::FamilyKind;
+pub(crate) use encoder::{FamilyKind, Spill};
 pub(crate) use escape::render_labels;
 pub(crate) use families::encode_families;
 pub(crate) use negotiate::wants_gzip;

@@ -1,16 +1,14 @@
 //! The telemetry path: the store's families and the exporter's own, in the format the
 //! `Accept` header prefers, gzipped when `Accept-Encoding` allows.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use warp::http::{HeaderValue, Response, StatusCode, header};
 
 use super::HttpState;
+use super::gzip_body;
 use super::handler::{Reply, Request};
 use super::response::{json, with_body};
 use crate::exposition::{Encoder, Format, encode_families, wants_gzip};
@@ -32,23 +30,32 @@ fn render(state: &HttpState, format: Format) -> String {
     out
 }
 
-fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut gz = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
-    gz.write_all(body)?;
-    gz.finish()
+/// Renders the whole exposition as a gzip body, compressed as it renders (see
+/// [`gzip_body`]); records its duration, compression included, in
+/// `dawn_exporter_scrape_duration_seconds`.
+fn render_gzip(state: &HttpState, format: Format) -> std::io::Result<Vec<u8>> {
+    let started = Instant::now();
+    // Gathered before the store's lock is taken: the exporter's own gauges read the store.
+    let own = state.telemetry.gather();
+    let body = gzip_body::render(&state.store.snapshot(&state.aliases), &own, format)?;
+    state
+        .telemetry
+        .observe_scrape(started.elapsed().as_secs_f64());
+    Ok(body)
 }
 
 /// Builds the scrape response (blocking work: call from a blocking thread).
 fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Vec<u8>> {
-    let text = render(state, format).into_bytes();
-    let (body, encoding) = if gzipped {
-        match gzip(&text) {
-            Ok(body) => (body, Some("gzip")),
-            // Compressing into memory cannot fail short of allocation failure; send plain.
-            Err(_) => (text, None),
-        }
+    let gzip = if gzipped {
+        render_gzip(state, format)
+            .inspect_err(|e| tracing::warn!("compressing metrics failed, sending them plain: {e}"))
+            .ok()
     } else {
-        (text, None)
+        None
+    };
+    let (body, encoding) = match gzip {
+        Some(body) => (body, Some("gzip")),
+        None => (render(state, format).into_bytes(), None),
     };
     let mut r = with_body(StatusCode::OK, format.content_type(), body);
     let headers = r.headers_mut();

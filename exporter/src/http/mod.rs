@@ -13,6 +13,7 @@
 mod conn_table;
 mod connections;
 mod dispatch;
+mod gzip_body;
 mod handler;
 mod health_endpoints;
 mod landing;

@@ -203,6 +203,18 @@ impl Family {
     pub(crate) fn series(&self) -> impl Iterator<Item = &Series> {
         self.series.iter().flatten()
     }
+
+    /// Slots, live or free: the bound of [`Family::series_in`]'s ranges.
+    pub(crate) fn slots(&self) -> usize {
+        self.series.len()
+    }
+
+    /// The live series of the slots in `range` (clamped to [`Family::slots`]), in order.
+    pub(crate) fn series_in(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = &Series> {
+        let end = range.end.min(self.series.len());
+        let start = range.start.min(end);
+        self.series[start..end].iter().flatten()
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use dawn_proto::{Define, MetricKind, Value};
 
-pub(crate) use render::Alias;
+#[cfg(test)]
+pub(crate) use render::fixture;
+pub(crate) use render::{Alias, Part, Snapshot};
 pub(crate) use source::SourceKey;
 
 use family::{Definition, Family, SERIES_BYTES};
