@@ -8,7 +8,8 @@
 //!
 //! Groups, one module each: `hot` (the node's recording hot path vs the `prometheus` crate and
 //! the OpenTelemetry SDK), `python` (the same operations in Python's `prometheus_client`),
-//! `exporter` (ingest, scrape, memory, restarts), `node` (throughput with telemetry on and
+//! `scrape` (the exporter's scrape, plain and as Prometheus makes it with gzip, and its
+//! memory), `exporter` (ingest, restarts), `node` (throughput with telemetry on and
 //! off, freshness). The driver writes `target/bench/summary.json` and prints a table.
 
 mod exporter;
@@ -33,7 +34,9 @@ enum Group {
     Hot,
     /// Python's prometheus_client, for comparison with the old stack.
     Python,
-    /// The exporter process: ingest, scrape, memory, restarts.
+    /// The exporter's scrape, plain and as Prometheus makes it (gzip), and its memory.
+    Scrape,
+    /// The exporter process: ingest, restarts.
     Exporter,
     /// Two node processes: throughput with and without telemetry, freshness.
     Node,
@@ -72,7 +75,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     let started = std::time::Instant::now();
 
-    let bins = if wanted(Group::Exporter) || wanted(Group::Node) {
+    let bins = if wanted(Group::Scrape) || wanted(Group::Exporter) || wanted(Group::Node) {
         Some(procs::Binaries::build()?)
     } else {
         None
@@ -86,6 +89,10 @@ fn main() -> anyhow::Result<ExitCode> {
         python::run(mode, &mut summary)?;
     }
     if let Some(bins) = &bins {
+        if wanted(Group::Scrape) {
+            eprintln!("== scrape");
+            exporter::run_scrape(mode, bins, &mut summary)?;
+        }
         if wanted(Group::Exporter) {
             eprintln!("== exporter");
             exporter::run(mode, bins, &mut summary)?;

@@ -39,6 +39,18 @@ impl Target {
     }
 }
 
+/// A figure's declaration: its key, unit and target, written once in a group's table of
+/// figures and recorded with [`Summary::put`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Spec {
+    /// Its key in `summary.json`.
+    pub(crate) name: &'static str,
+    /// Unit, for the table.
+    pub(crate) unit: &'static str,
+    /// The target.
+    pub(crate) target: Target,
+}
+
 /// One measured figure.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Figure {
@@ -79,6 +91,11 @@ impl Summary {
             target,
             note: note.into(),
         });
+    }
+
+    /// Records the figure `spec` declares.
+    pub(crate) fn put(&mut self, spec: &Spec, value: f64, note: impl Into<String>) {
+        self.record(spec.name, value, spec.unit, spec.target, note);
     }
 
     /// The figures recorded so far.

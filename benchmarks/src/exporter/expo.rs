@@ -9,6 +9,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// `Accept` of every scrape by Prometheus 2.42 (`scrapeAcceptHeader` in its
+/// `scrape/scrape.go`; without `--enable-feature=native-histograms`, which asks for protobuf
+/// first). It prefers OpenMetrics, so the exporter answers OpenMetrics.
+pub(crate) const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// The other headers Prometheus 2.42's `targetScraper.scrape` sets on every scrape
+/// (`Accept-Encoding: gzip` unconditionally; the timeout header says the default 10 s).
+pub(crate) const PROMETHEUS_HEADERS: &[(&str, &str)] = &[
+    ("Accept", PROMETHEUS_ACCEPT),
+    ("Accept-Encoding", "gzip"),
+    ("User-Agent", "Prometheus/2.42.0"),
+    ("X-Prometheus-Scrape-Timeout-Seconds", "10"),
+];
+
 /// Times whole `GET`s on 127.0.0.1:`port`, each over a fresh connection and read to the
 /// end, into a buffer kept between requests (so the client's own page faults and buffer
 /// growth stay out of the times).
@@ -29,15 +43,26 @@ impl Scraper {
 
     /// `GET path`: the time from connecting to the last byte; fails unless 200.
     pub(crate) fn time(&mut self, path: &str) -> anyhow::Result<Duration> {
+        self.time_with(path, &[])
+    }
+
+    /// `GET path` with `headers` added: the time from connecting to the last byte; fails
+    /// unless 200.
+    pub(crate) fn time_with(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Duration> {
         self.raw.clear();
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n", self.port);
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("Connection: close\r\n\r\n");
         let started = Instant::now();
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-            self.port
-        )?;
+        stream.write_all(request.as_bytes())?;
         stream.read_to_end(&mut self.raw)?;
         let elapsed = started.elapsed();
         if !self.raw.starts_with(b"HTTP/1.1 200 ") {
@@ -47,11 +72,15 @@ impl Scraper {
         Ok(elapsed)
     }
 
+    /// The last response, parsed.
+    pub(crate) fn response(&self) -> anyhow::Result<dawn_daemon::http_get::Response> {
+        dawn_daemon::http_get::parse_response(&self.raw)
+            .map_err(|why| anyhow::anyhow!("malformed response: {why}"))
+    }
+
     /// The body of the last response.
     pub(crate) fn body(&self) -> anyhow::Result<String> {
-        let response = dawn_daemon::http_get::parse_response(&self.raw)
-            .map_err(|why| anyhow::anyhow!("malformed response: {why}"))?;
-        String::from_utf8(response.body).context("exposition is not UTF-8")
+        String::from_utf8(self.response()?.body).context("exposition is not UTF-8")
     }
 
     /// `GET path` and its body.
@@ -59,6 +88,26 @@ impl Scraper {
         self.time(path)?;
         self.body()
     }
+}
+
+/// A gzip body decompressed: its text, and how many gzip members it holds (RFC 1952
+/// allows several one after the other; their texts concatenated are the content).
+pub(crate) fn gunzip_members(mut body: &[u8]) -> anyhow::Result<(String, usize)> {
+    let mut text = String::new();
+    let mut members = 0;
+    while !body.is_empty() {
+        let mut member = flate2::bufread::GzDecoder::new(body);
+        member
+            .read_to_string(&mut text)
+            .with_context(|| format!("gzip member {} is not valid UTF-8 gzip", members + 1))?;
+        members += 1;
+        // The decoder reads no further than its member's trailer.
+        body = member.into_inner();
+    }
+    if members == 0 {
+        bail!("an empty gzip body");
+    }
+    Ok((text, members))
 }
 
 /// The body of `GET /metrics`.
@@ -197,6 +246,24 @@ pub(crate) fn differences(expected: &[(String, f64)], got: &HashMap<String, f64>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gzip_members_are_counted_and_joined() {
+        use std::io::Write as _;
+        let gz = |text: &str| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap()
+        };
+        let mut body = gz("a 1\n");
+        body.extend(gz("b 2\n# EOF\n"));
+        assert_eq!(
+            gunzip_members(&body).unwrap(),
+            ("a 1\nb 2\n# EOF\n".to_owned(), 2)
+        );
+        assert!(gunzip_members(&body[..body.len() - 3]).is_err());
+        assert!(gunzip_members(&[]).is_err());
+    }
 
     #[test]
     fn parses_and_canonicalizes() {
