@@ -23,12 +23,13 @@ impl Deref for Response {
 }
 
 impl Response {
-    /// The body as UTF-8, gunzipped first when `Content-Encoding: gzip`.
+    /// The body as UTF-8, gunzipped first when `Content-Encoding: gzip` (every member, as
+    /// Go's reader and so Prometheus read them: RFC 1952 section 2.2 allows several).
     #[track_caller]
     pub fn text(&self) -> String {
         let bytes = if self.header("content-encoding") == Some("gzip") {
             let mut out = Vec::new();
-            flate2::read::GzDecoder::new(&self.body[..])
+            flate2::read::MultiGzDecoder::new(&self.body[..])
                 .read_to_end(&mut out)
                 .expect("Content-Encoding: gzip but the body is not valid gzip");
             out
@@ -77,5 +78,22 @@ mod tests {
         let r = Response(http_get::parse_response(&raw).expect("valid"));
         assert_eq!(&r.body[..2], &[0x1f, 0x8b]);
         assert_eq!(r.text(), "hello");
+    }
+
+    #[test]
+    fn text_reads_every_gzip_member() {
+        let member = |text: &[u8]| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(text).expect("compress");
+            gz.finish().expect("compress")
+        };
+        let raw = [
+            &b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n\r\n"[..],
+            &member(b"hello, "),
+            &member(b"world"),
+        ]
+        .concat();
+        let r = Response(http_get::parse_response(&raw).expect("valid"));
+        assert_eq!(r.text(), "hello, world");
     }
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::support::eventually::{eventually, patience};
-use crate::support::http::get;
+use crate::support::http::{Response, get};
 use crate::support::process::{Proc, free_port, temp_dir};
 
 /// One scrape job.
@@ -164,13 +164,34 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// One scrape a [`ScrapeProxy`] relayed.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    /// The request's head as the scraper sent it (request line and headers, before the
+    /// proxy replaced `Accept`).
+    pub request: String,
+    /// The exporter's response as relayed (its body as sent, still compressed if it was).
+    pub response: Response,
+}
+
+impl Relayed {
+    /// The value of the request header `name` (any case).
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        self.request
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    }
+}
+
 /// A forwarding HTTP proxy for scrapes: replaces the request's `Accept` header (when told
-/// to) and records the `Content-Type` of every response it relays.
+/// to) and records every scrape it relays.
 #[derive(Debug)]
 pub struct ScrapeProxy {
     /// Its port on 127.0.0.1.
     pub port: u16,
-    content_types: Arc<Mutex<Vec<String>>>,
+    relayed: Arc<Mutex<Vec<Relayed>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -181,10 +202,10 @@ impl ScrapeProxy {
     pub fn start(upstream: u16, accept: Option<&str>) -> ScrapeProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let port = listener.local_addr().expect("proxy addr").port();
-        let content_types = Arc::new(Mutex::new(Vec::new()));
+        let relayed = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let accept = accept.map(str::to_owned);
-        let (seen, stopping) = (Arc::clone(&content_types), Arc::clone(&stop));
+        let (seen, stopping) = (Arc::clone(&relayed), Arc::clone(&stop));
         let thread = std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
@@ -192,15 +213,15 @@ impl ScrapeProxy {
                 }
                 if let Ok(conn) = conn {
                     // One scrape at a time is all Prometheus does per target.
-                    if let Some(ct) = relay(conn, upstream, accept.as_deref()) {
-                        seen.lock().unwrap_or_else(|e| e.into_inner()).push(ct);
+                    if let Some(r) = relay(conn, upstream, accept.as_deref()) {
+                        seen.lock().unwrap_or_else(|e| e.into_inner()).push(r);
                     }
                 }
             }
         });
         ScrapeProxy {
             port,
-            content_types,
+            relayed,
             stop,
             thread: Some(thread),
         }
@@ -208,7 +229,15 @@ impl ScrapeProxy {
 
     /// Content types of the responses relayed so far.
     pub fn content_types(&self) -> Vec<String> {
-        self.content_types
+        self.relayed()
+            .iter()
+            .filter_map(|r| r.response.header("content-type").map(str::to_owned))
+            .collect()
+    }
+
+    /// The scrapes relayed so far.
+    pub fn relayed(&self) -> Vec<Relayed> {
+        self.relayed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
@@ -225,8 +254,9 @@ impl Drop for ScrapeProxy {
     }
 }
 
-/// Relays one request; returns the response's content type.
-fn relay(mut client: TcpStream, upstream: u16, accept: Option<&str>) -> Option<String> {
+/// Relays one request; returns it and the response (`None` when either was cut short or
+/// the response is not HTTP).
+fn relay(mut client: TcpStream, upstream: u16, accept: Option<&str>) -> Option<Relayed> {
     client.set_read_timeout(Some(patience())).ok()?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -262,10 +292,8 @@ fn relay(mut client: TcpStream, upstream: u16, accept: Option<&str>) -> Option<S
     up.read_to_end(&mut response).ok()?;
     client.write_all(&response).ok()?;
     let _ = client.shutdown(Shutdown::Both);
-    let end = response.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&response[..end]).into_owned();
-    head.split("\r\n")
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-type"))
-        .map(|(_, v)| v.trim().to_owned())
+    Some(Relayed {
+        request: head,
+        response: Response(dawn_daemon::http_get::parse_response(&response).ok()?),
+    })
 }
