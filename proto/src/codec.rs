@@ -1,6 +1,8 @@
 //! Length-prefixed framing: a little-endian `u32` length, then one bincode-2 `Frame`.
 
+use crate::batch::BatchBuf;
 use crate::frame::Frame;
+use crate::read::{Claims, Reader};
 
 /// Bytes of the length prefix in front of every frame.
 pub const LENGTH_PREFIX_LEN: usize = 4;
@@ -20,7 +22,10 @@ pub const MAX_FRAME_LEN_LIMIT: usize = DEFAULT_MAX_FRAME_LEN;
 /// 48-byte `Update`), so senders keep frames far smaller than the limit: the telemetry client
 /// cuts batches at 16 KiB of updates ([`crate::Update::encoded_len`]), whose decoded form
 /// stays under 300 KiB.
-const DECODE_MEMORY_LIMIT: usize = MAX_FRAME_LEN_LIMIT;
+pub(crate) const DECODE_MEMORY_LIMIT: usize = MAX_FRAME_LEN_LIMIT;
+
+/// `Frame::Batch`'s tag: its position in `Frame`, and so its [`Frame::kind_index`].
+const BATCH_TAG: u32 = 5;
 
 fn encode_config() -> bincode::config::Configuration {
     bincode::config::standard()
@@ -125,16 +130,73 @@ pub fn encode_frame(frame: &Frame, out: &mut Vec<u8>) -> Result<usize, EncodeErr
 
 /// Decodes one frame body (without its length prefix).
 pub fn decode_body(body: &[u8]) -> Result<Frame, DecodeError> {
+    let mut batch = BatchBuf::new();
+    match decode_body_into(body, &mut batch)? {
+        Decoded::Batch => Ok(Frame::Batch(batch.to_batch())),
+        Decoded::Frame(frame) => Ok(frame),
+    }
+}
+
+/// Decodes one frame body (without its length prefix); a `Batch` goes into `batch`, whose
+/// buffers are reused, every other frame comes back owned.
+///
+/// The same bytes give the same frame, or the same error, as [`decode_body`], which is this
+/// function with a fresh buffer. Unless it returns [`Decoded::Batch`], `batch` is left
+/// empty.
+pub fn decode_body_into(body: &[u8], batch: &mut BatchBuf) -> Result<Decoded, DecodeError> {
+    batch.clear();
+    let mut reader = Reader::new(body);
+    if reader.u32().ok() == Some(BATCH_TAG) {
+        // The tag was claimed as the `u32` it is, as bincode does.
+        let mut claims = Claims::after(size_of::<u32>());
+        batch
+            .read(&mut reader, &mut claims)
+            .map_err(|e| malformed(body, &bincode::error::DecodeError::from(e)))?;
+        return match reader.rest().len() {
+            0 => Ok(Decoded::Batch),
+            trailing => {
+                batch.clear();
+                Err(DecodeError::TrailingBytes {
+                    len: body.len(),
+                    trailing,
+                })
+            }
+        };
+    }
     match bincode::decode_from_slice::<Frame, _>(body, decode_config()) {
-        Ok((frame, used)) if used == body.len() => Ok(frame),
+        Ok((frame, used)) if used == body.len() => Ok(Decoded::Frame(frame)),
         Ok((_, used)) => Err(DecodeError::TrailingBytes {
             len: body.len(),
             trailing: body.len() - used,
         }),
-        Err(e) => Err(DecodeError::Malformed {
-            len: body.len(),
-            detail: e.to_string(),
-        }),
+        Err(e) => Err(malformed(body, &e)),
+    }
+}
+
+fn malformed(body: &[u8], e: &bincode::error::DecodeError) -> DecodeError {
+    DecodeError::Malformed {
+        len: body.len(),
+        detail: e.to_string(),
+    }
+}
+
+/// What [`decode_body_into`] and [`FrameDecoder::next_frame_into`] decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    /// A `Batch`, now in the buffer passed (the receiver's hot path, which then allocates
+    /// nothing per update).
+    Batch,
+    /// Any other frame; never a [`Frame::Batch`].
+    Frame(Frame),
+}
+
+impl Decoded {
+    /// Position of the frame's kind in [`Frame::KIND_NAMES`].
+    pub fn kind_index(&self) -> usize {
+        match self {
+            Decoded::Batch => BATCH_TAG as usize,
+            Decoded::Frame(frame) => frame.kind_index(),
+        }
     }
 }
 
@@ -191,6 +253,25 @@ impl FrameDecoder {
     /// After an error the stream has lost its framing; every later call returns the same
     /// error.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        let mut batch = BatchBuf::new();
+        Ok(match self.next_frame_into(&mut batch)? {
+            Some(Decoded::Batch) => Some(Frame::Batch(batch.to_batch())),
+            Some(Decoded::Frame(frame)) => Some(frame),
+            None => None,
+        })
+    }
+
+    /// The next whole frame, `None` if more bytes are needed; a `Batch` goes into `batch`,
+    /// whose buffers are reused (the receiver's hot path), and unless it returns
+    /// [`Decoded::Batch`], `batch` is left empty.
+    ///
+    /// Gives the same frames and errors as [`FrameDecoder::next_frame`] (which is this with
+    /// a fresh buffer), and the same stickiness of errors.
+    pub fn next_frame_into(
+        &mut self,
+        batch: &mut BatchBuf,
+    ) -> Result<Option<Decoded>, DecodeError> {
+        batch.clear();
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
@@ -208,7 +289,7 @@ impl FrameDecoder {
         let Some(body) = pending.get(LENGTH_PREFIX_LEN..LENGTH_PREFIX_LEN + len) else {
             return Ok(None);
         };
-        match decode_body(body) {
+        match decode_body_into(body, batch) {
             Ok(frame) => {
                 self.pos += LENGTH_PREFIX_LEN + len;
                 Ok(Some(frame))
@@ -217,16 +298,16 @@ impl FrameDecoder {
         }
     }
 
+    fn fail(&mut self, e: DecodeError) -> DecodeError {
+        self.failed = Some(e.clone());
+        e
+    }
+
     /// Call at end of stream: an error if it stopped inside a frame.
     pub fn finish(&self) -> Result<(), DecodeError> {
         match self.buffered() {
             0 => Ok(()),
             buffered => Err(DecodeError::Truncated { buffered }),
         }
-    }
-
-    fn fail(&mut self, e: DecodeError) -> DecodeError {
-        self.failed = Some(e.clone());
-        e
     }
 }

@@ -32,6 +32,28 @@
 //! assert_eq!(decoder.next_frame().unwrap(), Some(Frame::Ready(true)));
 //! assert_eq!(decoder.next_frame().unwrap(), None);
 //! ```
+//!
+//! A receiver that wants no allocation per update takes frames with
+//! [`FrameDecoder::next_frame_into`]: a `Batch` is decoded into a [`BatchBuf`] it keeps
+//! from frame to frame, by the crate's own reader of batch bytes, which checks and refuses
+//! exactly what bincode does (every other frame goes through bincode). [`decode_body`] reads
+//! batches the same way, so there is one reader of batch bytes.
+//!
+//! ```
+//! use dawn_proto::{encode_frame, Batch, BatchBuf, Decoded, Frame, FrameDecoder, Update, Value};
+//!
+//! let batch = Batch { seq: 1, updates: vec![Update { series: 3, value: Value::Counter(42) }] };
+//! let mut wire = Vec::new();
+//! encode_frame(&Frame::Batch(batch.clone()), &mut wire).unwrap();
+//!
+//! let mut decoder = FrameDecoder::new(dawn_proto::DEFAULT_MAX_FRAME_LEN);
+//! let mut buf = BatchBuf::new();
+//! decoder.extend(&wire);
+//! assert_eq!(decoder.next_frame_into(&mut buf).unwrap(), Some(Decoded::Batch));
+//! let update = buf.updates().next().unwrap();
+//! assert_eq!((update.series, update.value.to_value()), (3, Value::Counter(42)));
+//! assert_eq!(buf.to_batch(), batch);
+//! ```
 
 /// Where the node and the exporter meet when nothing else is configured.
 pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dawn/telemetry.sock";
@@ -39,15 +61,18 @@ pub const DEFAULT_SOCKET_PATH: &str = "/tmp/dawn/telemetry.sock";
 /// Environment variable both binaries read for the socket path.
 pub const ENV_SOCKET: &str = "PROJECT_DAWN_TELEMETRY_SOCKET";
 
+mod batch;
 mod codec;
 mod frame;
 mod handshake;
+mod read;
 mod size;
 mod validate;
 
+pub use batch::{BatchBuf, HistogramRef, UpdateRef, Updates, ValueRef};
 pub use codec::{
-    DEFAULT_MAX_FRAME_LEN, DecodeError, EncodeError, FrameDecoder, LENGTH_PREFIX_LEN,
-    MAX_FRAME_LEN_LIMIT, decode_body, encode_frame,
+    DEFAULT_MAX_FRAME_LEN, DecodeError, Decoded, EncodeError, FrameDecoder, LENGTH_PREFIX_LEN,
+    MAX_FRAME_LEN_LIMIT, decode_body, decode_body_into, encode_frame,
 };
 pub use frame::{
     Batch, Define, Detail, DetailValue, ErrorReport, Frame, Health, HealthStatus, Heartbeat, Hello,
@@ -60,5 +85,5 @@ pub use handshake::{
 pub use validate::{
     MAX_BUCKETS, MAX_HELP_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_NAME_LEN, MAX_TEXT_LEN,
     ValidationError, validate_define, validate_health, validate_hello, validate_label_name,
-    validate_label_values, validate_metric_name, validate_value,
+    validate_label_values, validate_metric_name, validate_value, validate_value_ref,
 };

@@ -1,5 +1,6 @@
 //! Prometheus naming rules and the consistency checks every received record must pass.
 
+use crate::batch::ValueRef;
 use crate::frame::{Define, Health, Hello, MetricKind, SeriesDef, Value};
 
 /// Longest metric or label name accepted.
@@ -257,13 +258,56 @@ pub fn validate_label_values(def: &Define, series: &SeriesDef) -> Result<(), Val
 ///
 /// Monotonicity of counters needs the previous value and is the store's job.
 pub fn validate_value(def: &Define, value: &Value) -> Result<(), ValidationError> {
+    validate_value_ref(def, ValueRef::from(value))
+}
+
+/// [`validate_value`] for a borrowed value (an update of a [`crate::BatchBuf`]).
+#[inline]
+pub fn validate_value_ref(def: &Define, value: ValueRef<'_>) -> Result<(), ValidationError> {
+    // The check of a valid value stays where it is called (every update of a batch passes
+    // here); what is wrong with an invalid one is worked out apart.
+    let valid = match (def.kind, value) {
+        (MetricKind::Counter, ValueRef::Counter(_)) | (MetricKind::Gauge, ValueRef::Gauge(_)) => {
+            true
+        }
+        (MetricKind::Histogram, ValueRef::Histogram(h)) => {
+            h.buckets.len() == def.buckets.len() + 1
+                && bucket_total(h.buckets) == Some(h.count)
+                && h.sum.is_finite()
+        }
+        _ => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        value_error(def, value)
+    }
+}
+
+/// The sum of `buckets`, `None` if it overflows a `u64`.
+#[inline]
+fn bucket_total(buckets: &[u64]) -> Option<u64> {
+    let (mut total, mut overflow) = (0u64, false);
+    for &b in buckets {
+        let (sum, o) = total.overflowing_add(b);
+        total = sum;
+        overflow |= o;
+    }
+    (!overflow).then_some(total)
+}
+
+/// The error of an invalid value: the first check it fails, in the order of the checks.
+#[cold]
+fn value_error(def: &Define, value: ValueRef<'_>) -> Result<(), ValidationError> {
     let bad = |why: String| ValidationError::Value {
         metric: def.name.clone(),
         why,
     };
     match (def.kind, value) {
-        (MetricKind::Counter, Value::Counter(_)) | (MetricKind::Gauge, Value::Gauge(_)) => Ok(()),
-        (MetricKind::Histogram, Value::Histogram(h)) => {
+        (MetricKind::Counter, ValueRef::Counter(_)) | (MetricKind::Gauge, ValueRef::Gauge(_)) => {
+            Ok(())
+        }
+        (MetricKind::Histogram, ValueRef::Histogram(h)) => {
             if h.buckets.len() != def.buckets.len() + 1 {
                 return Err(bad(format!(
                     "{} bucket counts for {} bounds plus +Inf",
@@ -271,11 +315,8 @@ pub fn validate_value(def: &Define, value: &Value) -> Result<(), ValidationError
                     def.buckets.len()
                 )));
             }
-            let total = h
-                .buckets
-                .iter()
-                .try_fold(0u64, |acc, &b| acc.checked_add(b))
-                .ok_or_else(|| bad("bucket counts overflow".into()))?;
+            let total =
+                bucket_total(h.buckets).ok_or_else(|| bad("bucket counts overflow".into()))?;
             if total != h.count {
                 return Err(bad(format!(
                     "count {} differs from the sum of bucket counts {total}",
@@ -290,9 +331,9 @@ pub fn validate_value(def: &Define, value: &Value) -> Result<(), ValidationError
         (kind, other) => Err(bad(format!(
             "a {} value for a {}",
             match other {
-                Value::Counter(_) => "counter",
-                Value::Gauge(_) => "gauge",
-                Value::Histogram(_) => "histogram",
+                ValueRef::Counter(_) => "counter",
+                ValueRef::Gauge(_) => "gauge",
+                ValueRef::Histogram(_) => "histogram",
             },
             kind.as_str()
         ))),
@@ -473,5 +514,37 @@ mod tests {
                 .contains("a counter value for a histogram"),
             "{wrong_kind}"
         );
+    }
+
+    /// A value that breaks several rules is refused for the first, in a fixed order: bucket
+    /// count, overflow, count, sum.
+    #[test]
+    fn a_value_breaking_several_rules_names_the_first() {
+        let h = def("h", MetricKind::Histogram, &[], &[1.0]);
+        let cases = [
+            (
+                vec![1],
+                5,
+                f64::NAN,
+                "1 bucket counts for 1 bounds plus +Inf",
+            ),
+            (vec![u64::MAX, 1], 5, f64::NAN, "bucket counts overflow"),
+            (vec![1, 2], 5, f64::INFINITY, "count 5 differs from the sum"),
+            (vec![1, 2], 3, f64::NEG_INFINITY, "histogram sum is -inf"),
+        ];
+        for (buckets, count, sum, why) in cases {
+            let value = Value::Histogram(HistogramValue {
+                count,
+                sum,
+                buckets,
+            });
+            let e = validate_value(&h, &value).unwrap_err().to_string();
+            assert!(e.contains(why), "{e} for {value:?}");
+            let borrowed = validate_value_ref(&h, ValueRef::from(&value));
+            assert_eq!(borrowed.unwrap_err().to_string(), e);
+        }
+        let gauge = def("g", MetricKind::Gauge, &[], &[]);
+        assert!(validate_value_ref(&gauge, ValueRef::Gauge(f64::NAN)).is_ok());
+        assert!(validate_value_ref(&gauge, ValueRef::Counter(1)).is_err());
     }
 }

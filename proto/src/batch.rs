@@ -1,0 +1,349 @@
+//! `Batch` frames decoded into buffers that the receiver reuses from frame to frame: a
+//! [`BatchBuf`] holds the updates of the last batch decoded into it, histogram buckets
+//! included, and once it has grown to a batch's size, decoding a batch allocates nothing.
+//!
+//! A batch is most of what a client sends, so this is the exporter's hot path. It is also
+//! how [`crate::decode_body`] decodes every `Batch`: one reader of batch bytes, whose checks
+//! and errors are bincode's own (see `read.rs`), and [`BatchBuf::to_batch`] after it.
+
+use std::fmt;
+
+use crate::frame::{Batch, HistogramValue, Update, Value};
+use crate::read::{Claims, ReadError, Reader, read_len};
+
+/// Updates kept between batches; above it the buffer shrinks back at the next batch. A
+/// client cutting its batches at 16 KiB, as `dawn-telemetry` does, never gets there: an
+/// update takes at least 3 bytes.
+const KEPT_UPDATES: usize = 8 * 1024;
+
+/// Histogram words (counts, sums, buckets) kept between batches; 16 KiB of updates hold
+/// fewer.
+const KEPT_WORDS: usize = 32 * 1024;
+
+/// Words of a histogram ahead of its buckets: count, sum.
+const HISTOGRAM_HEAD: usize = 2;
+
+/// An update's value as held: counters and gauges whole, histograms as the place of their
+/// words (count, sum's bits, then the buckets) in [`BatchBuf::words`].
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Counter(u64),
+    Gauge(f64),
+    Histogram { at: u32, buckets: u32 },
+}
+
+/// The last `Batch` decoded into it ([`crate::FrameDecoder::next_frame_into`],
+/// [`crate::decode_body_into`]), in buffers kept from batch to batch.
+///
+/// It holds whole, valid batches only: a decode that fails, or that finds another kind of
+/// frame, leaves it empty.
+#[derive(Default, Clone)]
+pub struct BatchBuf {
+    seq: u64,
+    updates: Vec<(u32, Held)>,
+    words: Vec<u64>,
+}
+
+impl BatchBuf {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        BatchBuf::default()
+    }
+
+    /// Empties the buffer, keeping its memory unless the last batch was unusually large.
+    pub(crate) fn clear(&mut self) {
+        self.seq = 0;
+        self.updates.clear();
+        self.updates.shrink_to(KEPT_UPDATES);
+        self.words.clear();
+        self.words.shrink_to(KEPT_WORDS);
+    }
+
+    /// Decodes a batch's fields from `reader`, just past the frame's tag, as bincode would:
+    /// the same checks, in the same order, with the same errors and memory accounting. On
+    /// an error the buffer is left empty.
+    pub(crate) fn read(
+        &mut self,
+        reader: &mut Reader<'_>,
+        claims: &mut Claims,
+    ) -> Result<(), ReadError> {
+        self.clear();
+        let read = self.read_fields(reader, claims);
+        if read.is_err() {
+            self.clear();
+        }
+        read
+    }
+
+    fn read_fields(
+        &mut self,
+        reader: &mut Reader<'_>,
+        claims: &mut Claims,
+    ) -> Result<(), ReadError> {
+        claims.claim(size_of::<u64>())?;
+        self.seq = reader.u64()?;
+        let len = read_len(reader, claims)?;
+        // The claim bounds the length (a `Vec<Update>` of it fits the decode limit), so it
+        // is safe to reserve from.
+        claims.claim_items::<Update>(len)?;
+        self.updates.reserve(len);
+        for _ in 0..len {
+            claims.unclaim_item::<Update>();
+            claims.claim(size_of::<u32>())?;
+            let series = reader.u32()?;
+            claims.claim(size_of::<u32>())?;
+            let held = match reader.u32()? {
+                0 => {
+                    claims.claim(size_of::<u64>())?;
+                    Held::Counter(reader.u64()?)
+                }
+                1 => {
+                    claims.claim(size_of::<f64>())?;
+                    Held::Gauge(reader.f64()?)
+                }
+                2 => self.read_histogram(reader, claims)?,
+                found => return Err(ReadError::ValueTag { found }),
+            };
+            self.updates.push((series, held));
+        }
+        Ok(())
+    }
+
+    /// A `HistogramValue` (`count: u64`, `sum: f64`, `buckets: Vec<u64>`).
+    fn read_histogram(
+        &mut self,
+        reader: &mut Reader<'_>,
+        claims: &mut Claims,
+    ) -> Result<Held, ReadError> {
+        claims.claim(size_of::<u64>())?;
+        let count = reader.u64()?;
+        claims.claim(size_of::<f64>())?;
+        let sum = reader.f64()?;
+        let len = read_len(reader, claims)?;
+        claims.claim_items::<u64>(len)?;
+        // Both fit a u32: the decode limit allows 2^17 buckets in a batch.
+        let at = u32::try_from(self.words.len()).map_err(|_| ReadError::Limit)?;
+        let buckets = u32::try_from(len).map_err(|_| ReadError::Limit)?;
+        self.words.reserve(HISTOGRAM_HEAD + len);
+        self.words.extend_from_slice(&[count, sum.to_bits()]);
+        for _ in 0..len {
+            // Each bucket gives back its share of the claim and claims it again to be read:
+            // the count never rises above the claim just checked.
+            self.words.push(reader.u64()?);
+        }
+        Ok(Held::Histogram { at, buckets })
+    }
+
+    /// The batch's sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Number of updates.
+    pub fn len(&self) -> usize {
+        self.updates.len()
+    }
+
+    /// Whether the batch carries no update.
+    pub fn is_empty(&self) -> bool {
+        self.updates.is_empty()
+    }
+
+    /// Update number `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<UpdateRef<'_>> {
+        self.updates
+            .get(i)
+            .map(|&(series, held)| self.update(series, held))
+    }
+
+    /// The updates, in order.
+    pub fn updates(&self) -> Updates<'_> {
+        Updates {
+            batch: self,
+            updates: self.updates.iter(),
+        }
+    }
+
+    #[inline]
+    fn update(&self, series: u32, held: Held) -> UpdateRef<'_> {
+        let value = match held {
+            Held::Counter(c) => ValueRef::Counter(c),
+            Held::Gauge(g) => ValueRef::Gauge(g),
+            Held::Histogram { at, buckets } => {
+                let at = at as usize;
+                let words = self
+                    .words
+                    .get(at..at + HISTOGRAM_HEAD + buckets as usize)
+                    .unwrap_or_default();
+                match words {
+                    [count, sum, buckets @ ..] => ValueRef::Histogram(HistogramRef {
+                        count: *count,
+                        sum: f64::from_bits(*sum),
+                        buckets,
+                    }),
+                    // Unreachable: `read_histogram` wrote them.
+                    [] | [_] => ValueRef::Histogram(HistogramRef {
+                        count: 0,
+                        sum: 0.0,
+                        buckets: &[],
+                    }),
+                }
+            }
+        };
+        UpdateRef { series, value }
+    }
+
+    /// The owned [`Batch`].
+    pub fn to_batch(&self) -> Batch {
+        Batch {
+            seq: self.seq,
+            updates: self.updates().map(|u| u.to_update()).collect(),
+        }
+    }
+}
+
+impl From<&Batch> for BatchBuf {
+    fn from(batch: &Batch) -> Self {
+        let mut buf = BatchBuf {
+            seq: batch.seq,
+            ..BatchBuf::default()
+        };
+        for update in &batch.updates {
+            let held = match &update.value {
+                Value::Counter(c) => Held::Counter(*c),
+                Value::Gauge(g) => Held::Gauge(*g),
+                Value::Histogram(h) => {
+                    // Batches built in memory are far below 2^32 words.
+                    let at = buf.words.len() as u32;
+                    buf.words.extend_from_slice(&[h.count, h.sum.to_bits()]);
+                    buf.words.extend_from_slice(&h.buckets);
+                    Held::Histogram {
+                        at,
+                        buckets: h.buckets.len() as u32,
+                    }
+                }
+            };
+            buf.updates.push((update.series, held));
+        }
+        buf
+    }
+}
+
+impl fmt::Debug for BatchBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchBuf")
+            .field("seq", &self.seq)
+            .field("updates", &self.updates().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl PartialEq for BatchBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq && self.updates().eq(other.updates())
+    }
+}
+
+/// The updates of a [`BatchBuf`], in order.
+#[derive(Debug, Clone)]
+pub struct Updates<'a> {
+    batch: &'a BatchBuf,
+    updates: std::slice::Iter<'a, (u32, Held)>,
+}
+
+impl<'a> Iterator for Updates<'a> {
+    type Item = UpdateRef<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<UpdateRef<'a>> {
+        let &(series, held) = self.updates.next()?;
+        Some(self.batch.update(series, held))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.updates.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Updates<'_> {}
+
+/// One update of a batch, borrowed: [`Update`] without its allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateRef<'a> {
+    /// A [`crate::SeriesDef::id`] of this connection.
+    pub series: u32,
+    /// The series' cumulative value.
+    pub value: ValueRef<'a>,
+}
+
+impl UpdateRef<'_> {
+    /// The owned [`Update`].
+    pub fn to_update(&self) -> Update {
+        Update {
+            series: self.series,
+            value: self.value.to_value(),
+        }
+    }
+}
+
+impl<'a> From<&'a Update> for UpdateRef<'a> {
+    fn from(update: &'a Update) -> Self {
+        UpdateRef {
+            series: update.series,
+            value: ValueRef::from(&update.value),
+        }
+    }
+}
+
+/// A cumulative value, borrowed: [`Value`] whose histogram buckets stay where they are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// Total count since the client's incarnation began.
+    Counter(u64),
+    /// Current value.
+    Gauge(f64),
+    /// Histogram state since the client's incarnation began.
+    Histogram(HistogramRef<'a>),
+}
+
+impl ValueRef<'_> {
+    /// The owned [`Value`].
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Counter(c) => Value::Counter(*c),
+            ValueRef::Gauge(g) => Value::Gauge(*g),
+            ValueRef::Histogram(h) => Value::Histogram(HistogramValue {
+                count: h.count,
+                sum: h.sum,
+                buckets: h.buckets.to_vec(),
+            }),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    fn from(value: &'a Value) -> Self {
+        match value {
+            Value::Counter(c) => ValueRef::Counter(*c),
+            Value::Gauge(g) => ValueRef::Gauge(*g),
+            Value::Histogram(h) => ValueRef::Histogram(HistogramRef {
+                count: h.count,
+                sum: h.sum,
+                buckets: &h.buckets,
+            }),
+        }
+    }
+}
+
+/// Cumulative histogram state, borrowed: [`HistogramValue`] with its buckets where they are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramRef<'a> {
+    /// Number of observations; equals the sum of `buckets`.
+    pub count: u64,
+    /// Sum of the observed values.
+    pub sum: f64,
+    /// Observations per bucket (not cumulative): one per bound of the metric, then one for
+    /// `+Inf`.
+    pub buckets: &'a [u64],
+}
