@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dawn_proto::{Define, MetricKind};
 
-use super::sample::Sample;
+use super::sample::Samples;
 use crate::exposition::{BucketBounds, render_labels};
 
 /// The parts of a definition that every client must agree on.
@@ -76,22 +76,13 @@ pub(crate) struct Series {
     /// Connections that defined this series and have not retired it.
     pub(crate) refs: u32,
     /// One sample per source that reported a value, keyed by source slot.
-    pub(crate) samples: Vec<(u32, Sample)>,
+    pub(crate) samples: Samples,
 }
 
 impl Series {
-    pub(crate) fn sample_mut(&mut self, source: u32) -> Option<&mut Sample> {
-        self.samples
-            .iter_mut()
-            .find(|(s, _)| *s == source)
-            .map(|(_, v)| v)
-    }
-
     /// Removes `source`'s sample; whether it had one.
     pub(crate) fn remove_sample(&mut self, source: u32) -> bool {
-        let before = self.samples.len();
-        self.samples.retain(|(s, _)| *s != source);
-        self.samples.len() != before
+        self.samples.remove(source)
     }
 
     fn unused(&self) -> bool {
@@ -166,7 +157,7 @@ impl Family {
         let series = Series {
             labels: Arc::clone(&labels),
             refs: 0,
-            samples: Vec::new(),
+            samples: Samples::default(),
         };
         let slot = match self.free.pop() {
             Some(slot) => {

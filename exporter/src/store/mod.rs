@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dawn_proto::{Define, MetricKind, Value};
+use dawn_proto::{Define, MetricKind, ValueRef};
 
 #[cfg(test)]
 pub(crate) use render::fixture;
@@ -483,14 +483,15 @@ impl Store {
     }
 
     /// Stores a batch of `source`'s cumulative values under one lock. Each update is
-    /// `(series, value, tag)`; values were validated against their definitions. Tags of
-    /// counters or histograms that went backwards come back in
-    /// [`ApplyOutcome::decreased`] (their old values stay).
-    pub fn apply<'v>(
+    /// `(series, value, tag)`, the value borrowed (a [`ValueRef`], as ingest has it) or
+    /// owned; values were validated against their definitions. Tags of counters or
+    /// histograms that went backwards come back in [`ApplyOutcome::decreased`] (their old
+    /// values stay). Allocates only for a source's first value of a series.
+    pub fn apply<'v, V: Into<ValueRef<'v>>>(
         &self,
         source: SourceId,
         incarnation: u64,
-        updates: impl IntoIterator<Item = (SeriesId, &'v Value, u32)>,
+        updates: impl IntoIterator<Item = (SeriesId, V, u32)>,
     ) -> ApplyOutcome {
         let mut outcome = ApplyOutcome::default();
         let mut inner = self.lock();
@@ -511,6 +512,7 @@ impl Store {
         };
         let limits = &self.limits;
         for (id, value, tag) in updates {
+            let value = value.into();
             let Some(series) = families
                 .get_mut(id.family as usize)
                 .and_then(Option::as_mut)
@@ -518,7 +520,7 @@ impl Store {
             else {
                 continue;
             };
-            match series.sample_mut(source.0) {
+            match series.samples.get_mut(source.0) {
                 Some(sample) => match sample.apply(value) {
                     Applied::Updated => outcome.applied += 1,
                     Applied::Decreased => outcome.decreased.push(tag),
@@ -534,7 +536,7 @@ impl Store {
                         };
                         outcome.refused.push((tag, refused));
                     } else {
-                        series.samples.push((source.0, Sample::from_value(value)));
+                        series.samples.push(source.0, Sample::from_value(value));
                         src.held.insert((id.family, id.slot));
                         *total_samples += 1;
                         outcome.applied += 1;

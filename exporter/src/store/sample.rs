@@ -1,6 +1,6 @@
 //! One source's cumulative value of one series, and how values from several sources add up.
 
-use dawn_proto::Value;
+use dawn_proto::ValueRef;
 
 /// A source's current value of a series.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +17,64 @@ pub(crate) enum Sample {
     },
 }
 
+/// The samples of one series, one per source that reported a value, keyed by source slot.
+///
+/// The first is held inline: most series have a single source, and applying an update to
+/// one then reads no memory beyond the series itself (the ingest path's cost is mostly
+/// such reads).
+#[derive(Debug, Default)]
+pub(crate) struct Samples {
+    /// Empty only when `more` is.
+    first: Option<(u32, Sample)>,
+    more: Vec<(u32, Sample)>,
+}
+
+impl Samples {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// The samples, each with its source.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(u32, Sample)> {
+        self.first.iter().chain(&self.more)
+    }
+
+    /// `source`'s sample.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, source: u32) -> Option<&mut Sample> {
+        match &mut self.first {
+            Some((s, sample)) if *s == source => Some(sample),
+            Some(_) => self
+                .more
+                .iter_mut()
+                .find(|(s, _)| *s == source)
+                .map(|(_, v)| v),
+            None => None,
+        }
+    }
+
+    /// Adds `source`'s sample (the caller checked it had none).
+    pub(crate) fn push(&mut self, source: u32, sample: Sample) {
+        match self.first {
+            None => self.first = Some((source, sample)),
+            Some(_) => self.more.push((source, sample)),
+        }
+    }
+
+    /// Removes `source`'s sample; whether it had one.
+    pub(crate) fn remove(&mut self, source: u32) -> bool {
+        if self.first.as_ref().is_some_and(|(s, _)| *s == source) {
+            // The next moves up, so that the samples keep their order (gauges are summed
+            // in it).
+            self.first = (!self.more.is_empty()).then(|| self.more.remove(0));
+            return true;
+        }
+        let before = self.more.len();
+        self.more.retain(|(s, _)| *s != source);
+        self.more.len() != before
+    }
+}
+
 /// What applying a value to a stored sample did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Applied {
@@ -28,36 +86,38 @@ pub(crate) enum Applied {
 
 impl Sample {
     /// A new sample from a (validated) wire value.
-    pub(crate) fn from_value(value: &Value) -> Sample {
+    pub(crate) fn from_value(value: ValueRef<'_>) -> Sample {
         match value {
-            Value::Counter(c) => Sample::Counter(*c),
-            Value::Gauge(g) => Sample::Gauge(*g),
-            Value::Histogram(h) => Sample::Histogram {
+            ValueRef::Counter(c) => Sample::Counter(c),
+            ValueRef::Gauge(g) => Sample::Gauge(g),
+            ValueRef::Histogram(h) => Sample::Histogram {
                 count: h.count,
                 sum: h.sum,
-                buckets: h.buckets.clone().into_boxed_slice(),
+                buckets: Box::from(h.buckets),
             },
         }
     }
 
     /// Replaces this sample with `value` unless that would move a counter or histogram
-    /// backwards (which, within one incarnation, only a client bug can do).
-    pub(crate) fn apply(&mut self, value: &Value) -> Applied {
+    /// backwards (which, within one incarnation, only a client bug can do). Allocates
+    /// nothing unless the value's kind or shape changes, which validation rules out.
+    #[inline]
+    pub(crate) fn apply(&mut self, value: ValueRef<'_>) -> Applied {
         match (&mut *self, value) {
-            (Sample::Counter(old), Value::Counter(new)) => {
-                if *new < *old {
+            (Sample::Counter(old), ValueRef::Counter(new)) => {
+                if new < *old {
                     return Applied::Decreased;
                 }
-                *old = *new;
+                *old = new;
             }
-            (Sample::Gauge(old), Value::Gauge(new)) => *old = *new,
+            (Sample::Gauge(old), ValueRef::Gauge(new)) => *old = new,
             (
                 Sample::Histogram {
                     count,
                     sum,
                     buckets,
                 },
-                Value::Histogram(h),
+                ValueRef::Histogram(h),
             ) if buckets.len() == h.buckets.len() => {
                 let backwards =
                     h.count < *count || h.buckets.iter().zip(buckets.iter()).any(|(n, o)| n < o);
@@ -66,7 +126,7 @@ impl Sample {
                 }
                 *count = h.count;
                 *sum = h.sum;
-                buckets.copy_from_slice(&h.buckets);
+                buckets.copy_from_slice(h.buckets);
             }
             // A kind change cannot pass validation against the family; replace to be safe.
             (slot, value) => *slot = Sample::from_value(value),
@@ -151,37 +211,57 @@ pub(crate) fn total<'s>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dawn_proto::HistogramValue;
+    use dawn_proto::HistogramRef;
 
-    fn hist(count: u64, sum: f64, buckets: &[u64]) -> Value {
-        Value::Histogram(HistogramValue {
+    fn hist(count: u64, sum: f64, buckets: &[u64]) -> ValueRef<'_> {
+        ValueRef::Histogram(HistogramRef {
             count,
             sum,
-            buckets: buckets.to_vec(),
+            buckets,
         })
     }
 
     #[test]
     fn counters_never_go_backwards() {
-        let mut s = Sample::from_value(&Value::Counter(5));
-        assert_eq!(s.apply(&Value::Counter(7)), Applied::Updated);
-        assert_eq!(s.apply(&Value::Counter(6)), Applied::Decreased);
+        let mut s = Sample::from_value(ValueRef::Counter(5));
+        assert_eq!(s.apply(ValueRef::Counter(7)), Applied::Updated);
+        assert_eq!(s.apply(ValueRef::Counter(6)), Applied::Decreased);
         assert_eq!(s, Sample::Counter(7));
     }
 
     #[test]
     fn histograms_never_go_backwards() {
-        let mut s = Sample::from_value(&hist(2, 1.0, &[1, 1]));
-        assert_eq!(s.apply(&hist(3, 1.5, &[2, 1])), Applied::Updated);
-        assert_eq!(s.apply(&hist(3, 1.5, &[1, 2])), Applied::Decreased);
-        assert_eq!(s, Sample::from_value(&hist(3, 1.5, &[2, 1])));
+        let mut s = Sample::from_value(hist(2, 1.0, &[1, 1]));
+        assert_eq!(s.apply(hist(3, 1.5, &[2, 1])), Applied::Updated);
+        assert_eq!(s.apply(hist(3, 1.5, &[1, 2])), Applied::Decreased);
+        assert_eq!(s, Sample::from_value(hist(3, 1.5, &[2, 1])));
     }
 
     #[test]
     fn gauges_go_anywhere() {
-        let mut s = Sample::from_value(&Value::Gauge(5.0));
-        assert_eq!(s.apply(&Value::Gauge(-1.0)), Applied::Updated);
+        let mut s = Sample::from_value(ValueRef::Gauge(5.0));
+        assert_eq!(s.apply(ValueRef::Gauge(-1.0)), Applied::Updated);
         assert_eq!(s, Sample::Gauge(-1.0));
+    }
+
+    #[test]
+    fn samples_keep_one_per_source_whichever_goes() {
+        let mut samples = Samples::default();
+        assert!(samples.is_empty());
+        for source in [4, 7, 9] {
+            samples.push(source, Sample::Counter(u64::from(source)));
+        }
+        let sources = |s: &Samples| s.iter().map(|(src, _)| *src).collect::<Vec<_>>();
+        assert_eq!(sources(&samples), [4, 7, 9]);
+        assert_eq!(samples.get_mut(7), Some(&mut Sample::Counter(7)));
+        assert_eq!(samples.get_mut(5), None);
+        assert!(samples.remove(4), "the first");
+        assert!(!samples.remove(4));
+        assert_eq!(sources(&samples), [7, 9], "in order");
+        assert_eq!(samples.get_mut(9), Some(&mut Sample::Counter(9)));
+        assert!(samples.remove(9) && samples.remove(7));
+        assert!(samples.is_empty());
+        assert_eq!(samples.get_mut(7), None);
     }
 
     #[test]
@@ -193,8 +273,8 @@ mod tests {
             Some(Total::Counter(5))
         ));
         let hists = [
-            Sample::from_value(&hist(2, 1.0, &[1, 1])),
-            Sample::from_value(&hist(1, 0.5, &[0, 1])),
+            Sample::from_value(hist(2, 1.0, &[1, 1])),
+            Sample::from_value(hist(1, 0.5, &[0, 1])),
         ];
         match total(&hists, &mut scratch) {
             Some(Total::Histogram {

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use dawn_proto::{
-    Batch, Define, Health, Retire, SeriesDef, validate_define, validate_health,
-    validate_label_values, validate_value,
+    BatchBuf, Define, Health, Retire, SeriesDef, validate_define, validate_health,
+    validate_label_values, validate_value_ref,
 };
 
 use super::checks::{Checks, Verdict, report_bytes};
 use super::event::Event;
 use super::output::Output;
-use super::tables::{HeldSeries, MetricSlot, SeriesSlot, Tables};
+use super::tables::{Forgotten, HeldSeries, MetricSlot, SeriesSlot, Tables};
 use super::{End, Handles, SessionLimits};
 use crate::metrics::{HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
 
@@ -165,38 +165,38 @@ impl<H: Handles> Active<H> {
         None
     }
 
-    /// A `Batch`: its valid updates of held series go into `valid` as (series, index).
+    /// A `Batch`: its valid updates of held series go into `valid` (empty before) as
+    /// (series, index).
     pub(super) fn batch(
         &self,
         out: &mut Output<H>,
-        batch: &Batch,
+        batch: &BatchBuf,
         valid: &mut Vec<(H::Series, usize)>,
     ) {
-        valid.clear();
         let mut refused = 0u64;
-        for (i, update) in batch.updates.iter().enumerate() {
-            match self.tables.series.get(&update.series) {
-                None => {
+        for (i, update) in batch.updates().enumerate() {
+            let Some(HeldSeries { series, metric }) = self.tables.held.get(update.series) else {
+                if self.tables.series.contains_key(&update.series) {
+                    // Not admitted by the store (yet), or refused.
+                    refused += 1;
+                } else {
                     let message = format!(
                         "update for series id {}, which this connection never defined",
                         update.series
                     );
                     out.error(ProtocolError::UnknownId, message);
                 }
-                Some(SeriesSlot::Kept { held: None, .. } | SeriesSlot::Refused) => refused += 1,
-                Some(SeriesSlot::Kept {
-                    held: Some(HeldSeries { series, metric }),
-                    ..
-                }) => match validate_value(metric, &update.value) {
-                    Ok(()) => valid.push((*series, i)),
-                    Err(e) => {
-                        let message = format!(
-                            "{e} (series {}); update ignored",
-                            self.tables.describe_series(update.series)
-                        );
-                        out.error((&e).into(), message);
-                    }
-                },
+                continue;
+            };
+            match validate_value_ref(metric, update.value) {
+                Ok(()) => valid.push((*series, i)),
+                Err(e) => {
+                    let message = format!(
+                        "{e} (series {}); update ignored",
+                        self.tables.describe_series(update.series)
+                    );
+                    out.error((&e).into(), message);
+                }
             }
         }
         if refused > 0 {
@@ -216,12 +216,8 @@ impl<H: Handles> Active<H> {
     pub(super) fn retire(&mut self, out: &mut Output<H>, retire: Retire) {
         for id in retire.series {
             match self.tables.remove_series(id) {
-                Some(SeriesSlot::Kept {
-                    held: Some(held), ..
-                }) => out.event(Event::Retire {
-                    series: held.series,
-                }),
-                Some(SeriesSlot::Kept { held: None, .. } | SeriesSlot::Refused) => {}
+                Some(Forgotten::Held(series)) => out.event(Event::Retire { series }),
+                Some(Forgotten::NotHeld) => {}
                 None => {
                     let message =
                         format!("retire of series id {id}, which this connection never defined");

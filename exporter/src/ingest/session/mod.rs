@@ -35,8 +35,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use dawn_proto::{
-    Batch, DecodeError, Frame, FrameDecoder, Hello, Value, Welcome, negotiate, supported_versions,
-    validate_hello,
+    BatchBuf, DecodeError, Decoded, Frame, FrameDecoder, Hello, ValueRef, Welcome, negotiate,
+    supported_versions, validate_hello,
 };
 use tracing::debug;
 
@@ -123,7 +123,8 @@ enum State<H: Handles> {
     Admitting {
         incarnation: u64,
     },
-    Active(Active<H>),
+    /// Boxed: its tables make it far larger than the other states.
+    Active(Box<Active<H>>),
     Closed,
 }
 
@@ -145,8 +146,9 @@ pub(crate) struct Session<H: Handles> {
     last_frame: Instant,
     /// The protocol version negotiated in `Hello`.
     version: u16,
-    /// The batch at hand and its valid updates as (series, index), until the next frame.
-    batch: Option<Batch>,
+    /// The batch at hand, decoded into buffers kept from batch to batch, and its valid
+    /// updates as (series, index), until the next frame.
+    batch: BatchBuf,
     valid: Vec<(H::Series, usize)>,
 }
 
@@ -165,7 +167,7 @@ impl<H: Handles> Session<H> {
             frame_started: None,
             last_frame: now,
             version: 0,
-            batch: None,
+            batch: BatchBuf::new(),
             valid: Vec::new(),
         }
     }
@@ -273,7 +275,7 @@ impl<H: Handles> Session<H> {
             version: self.version,
             server: format!("dawn-exporter {}", env!("CARGO_PKG_VERSION")),
         }));
-        self.state = State::Active(Active::new(incarnation, &self.limits));
+        self.state = State::Active(Box::new(Active::new(incarnation, &self.limits)));
     }
 
     /// The verdict on [`Event::Attach`]: the exporter serves `max_clients` clients and none
@@ -343,14 +345,17 @@ impl<H: Handles> Session<H> {
             if self.end.is_some() || matches!(self.state, State::Admitting { .. }) {
                 return None;
             }
-            self.batch = None;
-            match self.decoder.next_frame() {
-                Ok(Some(frame)) => {
+            self.valid.clear();
+            match self.decoder.next_frame_into(&mut self.batch) {
+                Ok(Some(decoded)) => {
                     // What is left began with the read that completed this frame, at the
                     // latest.
                     self.frame_started = (self.decoder.buffered() > 0).then_some(self.last_read);
                     self.last_frame = self.last_read;
-                    self.on_frame(frame);
+                    match decoded {
+                        Decoded::Batch => self.on_batch(),
+                        Decoded::Frame(frame) => self.on_frame(frame),
+                    }
                 }
                 Ok(None) if self.eof => match self.decoder.finish() {
                     Ok(()) => self.end = Some(End::Eof),
@@ -388,11 +393,11 @@ impl<H: Handles> Session<H> {
 
     /// The valid updates of the batch at hand, as (series, value, wire series id), for the
     /// [`Event::Apply`] just polled.
-    pub(crate) fn batch(&self) -> impl Iterator<Item = (H::Series, &Value, u32)> {
-        let updates = self.batch.as_ref().map_or(&[][..], |b| &b.updates[..]);
-        self.valid
-            .iter()
-            .filter_map(move |&(series, i)| updates.get(i).map(|u| (series, &u.value, u.series)))
+    pub(crate) fn batch(&self) -> impl Iterator<Item = (H::Series, ValueRef<'_>, u32)> {
+        self.valid.iter().filter_map(|&(series, i)| {
+            let update = self.batch.get(i)?;
+            Some((series, update.value, update.series))
+        })
     }
 
     /// The store admitted metric `id` ([`Event::Define`]) as `family`.
@@ -503,9 +508,12 @@ impl<H: Handles> Session<H> {
     }
 
     fn on_frame(&mut self, frame: Frame) {
-        self.out.event(Event::Received {
-            kind: frame.kind_index(),
-        });
+        let attached = matches!(self.state, State::Active(_));
+        arrived(
+            &mut self.out,
+            frame.kind_index(),
+            attached.then_some(self.last_read),
+        );
         let end = match &mut self.state {
             // `poll` handles no frame while admitting.
             State::Closed | State::Admitting { .. } => None,
@@ -519,15 +527,14 @@ impl<H: Handles> Session<H> {
             },
             State::Active(active) => {
                 let out = &mut self.out;
-                out.event(Event::Seen {
-                    now: self.last_read,
-                });
                 match frame {
                     Frame::Define(def) => active.define(out, &self.limits, def),
                     Frame::Series(series) => active.series(out, &self.limits, series),
+                    // Batches come decoded into `self.batch` (`on_batch`); an owned one is
+                    // handled the same way.
                     Frame::Batch(batch) => {
-                        active.batch(out, &batch, &mut self.valid);
-                        self.batch = Some(batch);
+                        self.batch = BatchBuf::from(&batch);
+                        active.batch(out, &self.batch, &mut self.valid);
                         None
                     }
                     Frame::Health(health) => {
@@ -565,6 +572,26 @@ impl<H: Handles> Session<H> {
         };
         if let Some(end) = end {
             self.end.get_or_insert(end);
+        }
+    }
+
+    /// A batch, decoded into `self.batch`.
+    fn on_batch(&mut self) {
+        match &mut self.state {
+            State::Active(active) => {
+                arrived(
+                    &mut self.out,
+                    Decoded::Batch.kind_index(),
+                    Some(self.last_read),
+                );
+                active.batch(&mut self.out, &self.batch, &mut self.valid);
+            }
+            // Refused like any frame but `Hello` before the handshake (and ignored once
+            // closed): the rare case where it is made an owned frame.
+            State::Handshake | State::Admitting { .. } | State::Closed => {
+                let batch = Frame::Batch(self.batch.to_batch());
+                self.on_frame(batch);
+            }
         }
     }
 
@@ -614,5 +641,14 @@ impl<H: Handles> Session<H> {
         let end = self.out.fatal(reason, message);
         self.state = State::Closed;
         end
+    }
+}
+
+/// The events of every frame: it arrived (`kind`, its position in `Frame::KIND_NAMES`), and,
+/// from an attached client, at `seen`, which shows the client alive.
+fn arrived<H: Handles>(out: &mut Output<H>, kind: usize, seen: Option<Instant>) {
+    out.event(Event::Received { kind });
+    if let Some(now) = seen {
+        out.event(Event::Seen { now });
     }
 }

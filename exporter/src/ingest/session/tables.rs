@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use dawn_proto::{Define, SeriesDef};
 
-/// What one id costs in the tables before its content: the map entry and the slot.
+/// What one id costs in the tables before its content: the map entry and the slot, and for
+/// a held series its entry in the held series' map.
 pub(crate) const SLOT_BYTES: usize = 64;
 
 /// The types of the handles the store gives for what it admitted: the store's own ids in the
@@ -43,20 +44,18 @@ pub(crate) enum MetricSlot<H: Handles> {
 
 /// What became of a `Series`.
 #[derive(Debug)]
-pub(crate) enum SeriesSlot<H: Handles> {
-    /// Valid and kept: offered to the store, and `held` once the store admitted it (until
-    /// then its updates are dropped and counted).
-    Kept {
-        def: SeriesDef,
-        held: Option<HeldSeries<H>>,
-    },
+pub(crate) enum SeriesSlot {
+    /// Valid and kept: offered to the store, and in [`Tables::held`] once the store
+    /// admitted it (until then its updates are dropped and counted).
+    Kept { def: SeriesDef },
     /// Refused (its metric refused, labels invalid, over a cap): nothing of it is kept, its
     /// updates are dropped and counted without an error frame, and a new `Series` of the
     /// id replaces the marker.
     Refused,
 }
 
-/// A series the store admitted.
+/// A series the store admitted: all an update needs, in a map of its own so that the
+/// lookup of every update touches as little memory as it can.
 #[derive(Debug)]
 pub(crate) struct HeldSeries<H: Handles> {
     pub(crate) series: H::Series,
@@ -164,7 +163,7 @@ impl<H: Handles> Slot for MetricSlot<H> {
     }
 }
 
-impl<H: Handles> Slot for SeriesSlot<H> {
+impl Slot for SeriesSlot {
     fn content_bytes(&self) -> usize {
         match self {
             SeriesSlot::Kept { def, .. } => series_bytes(def),
@@ -236,11 +235,122 @@ impl Budget {
     }
 }
 
+/// The series the store admitted, by wire id: the map every update looks up.
+///
+/// Clients number their series from the bottom up (`dawn-telemetry` counts from 0), so the
+/// ids below a bound sit in a vector indexed by id: a batch's lookups then walk memory in
+/// order, which the processor reads ahead, instead of one random place of a hash table per
+/// update. Ids above it (a client numbering sparsely) go to a map. The vector grows only
+/// while it stays below one and a half slots per held series (plus a few), so that what an
+/// id cost when it was charged stays within [`SLOT_BYTES`]; it does not shrink.
+#[derive(Debug)]
+pub(crate) struct Held<H: Handles> {
+    dense: Vec<Option<HeldSeries<H>>>,
+    sparse: IdMap<HeldSeries<H>>,
+    /// Entries in `dense`.
+    in_dense: usize,
+}
+
+/// Slots the dense vector may have beyond one and a half per held series.
+const DENSE_SLACK: usize = 64;
+
+impl<H: Handles> Held<H> {
+    fn new() -> Self {
+        Held {
+            dense: Vec::new(),
+            sparse: IdMap::default(),
+            in_dense: 0,
+        }
+    }
+
+    /// Series `id`, if held.
+    #[inline]
+    pub(crate) fn get(&self, id: u32) -> Option<&HeldSeries<H>> {
+        match self.dense.get(id as usize) {
+            Some(slot) => slot.as_ref(),
+            None => self.sparse.get(&id),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.in_dense + self.sparse.len()
+    }
+
+    fn insert(&mut self, id: u32, held: HeldSeries<H>) {
+        let at = id as usize;
+        let room = (self.len() + 1) * 3 / 2 + DENSE_SLACK;
+        if at >= self.dense.len() && at < room {
+            // Grown by half at least, so that the map below is walked a few times in all.
+            let grown = (at + 1).max(self.dense.len() * 3 / 2).min(room);
+            self.dense.resize_with(grown, || None);
+            // Ids now below the vector's end leave the map for it.
+            let end = self.dense.len();
+            let moved: Vec<u32> = self
+                .sparse
+                .keys()
+                .copied()
+                .filter(|&k| (k as usize) < end)
+                .collect();
+            for k in moved {
+                if let Some(h) = self.sparse.remove(&k) {
+                    self.put_dense(k as usize, h);
+                }
+            }
+        }
+        if at < self.dense.len() {
+            self.put_dense(at, held);
+        } else {
+            self.sparse.insert(id, held);
+        }
+    }
+
+    fn put_dense(&mut self, at: usize, held: HeldSeries<H>) {
+        if let Some(slot) = self.dense.get_mut(at)
+            && slot.replace(held).is_none()
+        {
+            self.in_dense += 1;
+        }
+    }
+
+    fn remove(&mut self, id: u32) -> Option<HeldSeries<H>> {
+        match self.dense.get_mut(id as usize) {
+            Some(slot) => {
+                let held = slot.take();
+                if held.is_some() {
+                    self.in_dense -= 1;
+                }
+                held
+            }
+            None => self.sparse.remove(&id),
+        }
+    }
+
+    /// Empties it, returning every held series.
+    fn drain(&mut self) -> Vec<H::Series> {
+        let dense = self.dense.drain(..).flatten();
+        let held = dense.chain(self.sparse.drain().map(|(_, h)| h));
+        let series = held.map(|h| h.series).collect();
+        self.in_dense = 0;
+        series
+    }
+}
+
+/// What was at a series id the tables forgot.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Forgotten<S> {
+    /// A series the store held as `S`.
+    Held(S),
+    /// A series not (yet) admitted by the store, or a refused marker.
+    NotHeld,
+}
+
 /// The id tables of one connection, and the bytes they keep.
 #[derive(Debug)]
 pub(crate) struct Tables<H: Handles> {
     pub(crate) metrics: IdMap<MetricSlot<H>>,
-    pub(crate) series: IdMap<SeriesSlot<H>>,
+    pub(crate) series: IdMap<SeriesSlot>,
+    /// The kept series the store admitted (a subset of `series`), which updates look up.
+    pub(crate) held: Held<H>,
     /// [`SLOT_BYTES`] per id plus the content of kept definitions.
     budget: Budget,
 }
@@ -251,6 +361,7 @@ impl<H: Handles> Tables<H> {
         Tables {
             metrics: IdMap::default(),
             series: IdMap::default(),
+            held: Held::new(),
             budget: Budget {
                 bytes: 0,
                 max: max_bytes,
@@ -285,18 +396,23 @@ impl<H: Handles> Tables<H> {
     /// `false` when the budget has no room for it (nothing is kept then).
     pub(crate) fn keep_series(&mut self, def: SeriesDef) -> bool {
         let id = def.id;
-        let slot = SeriesSlot::Kept { def, held: None };
+        self.held.remove(id);
+        let slot = SeriesSlot::Kept { def };
         self.budget.keep(&mut self.series, id, slot)
     }
 
     /// Leaves a refused marker for series `id`, dropping what was kept of it.
     pub(crate) fn refuse_series(&mut self, id: u32) {
+        self.held.remove(id);
         self.budget.refuse(&mut self.series, id);
     }
 
-    /// Forgets series `id` altogether (retired, or redefined as something not kept).
-    pub(crate) fn remove_series(&mut self, id: u32) -> Option<SeriesSlot<H>> {
-        self.budget.remove(&mut self.series, id)
+    /// Forgets series `id` altogether (retired, or redefined as something not kept); what
+    /// was there, if anything.
+    pub(crate) fn remove_series(&mut self, id: u32) -> Option<Forgotten<H::Series>> {
+        let held = self.held.remove(id);
+        self.budget.remove(&mut self.series, id)?;
+        Some(held.map_or(Forgotten::NotHeld, |h| Forgotten::Held(h.series)))
     }
 
     /// `metric{labels}` of wire series `id`, for messages.
@@ -327,7 +443,7 @@ impl<H: Handles> Tables<H> {
 
     /// Marks series `id` as held in `series`, if its metric is held.
     pub(crate) fn hold_series(&mut self, id: u32, series: H::Series) {
-        let Some(SeriesSlot::Kept { def, held }) = self.series.get_mut(&id) else {
+        let Some(SeriesSlot::Kept { def }) = self.series.get(&id) else {
             return;
         };
         if let Some(MetricSlot::Kept {
@@ -335,20 +451,15 @@ impl<H: Handles> Tables<H> {
             family: Some(_),
         }) = self.metrics.get(&def.metric)
         {
-            *held = Some(HeldSeries {
-                series,
-                metric: Arc::clone(metric),
-            });
+            let metric = Arc::clone(metric);
+            self.held.insert(id, HeldSeries { series, metric });
         }
     }
 
     /// Empties the tables, returning every hold to give back to the store.
     pub(crate) fn take_holds(&mut self) -> (Vec<H::Family>, Vec<H::Series>) {
-        let series = self.series.drain().filter_map(|(_, s)| match s {
-            SeriesSlot::Kept { held: Some(h), .. } => Some(h.series),
-            SeriesSlot::Kept { held: None, .. } | SeriesSlot::Refused => None,
-        });
-        let series = series.collect();
+        let series = self.held.drain();
+        self.series.clear();
         let families = self.metrics.drain().filter_map(|(_, m)| match m {
             MetricSlot::Kept { family, .. } => family,
             MetricSlot::Refused => None,
@@ -363,7 +474,84 @@ impl<H: Handles> Tables<H> {
 mod tests {
     use std::hash::BuildHasher;
 
-    use super::IdHash;
+    use std::sync::Arc;
+
+    use dawn_proto::{Define, MetricKind};
+
+    use super::{Held, HeldSeries, IdHash, SLOT_BYTES, SeriesSlot};
+
+    /// Handles the size of the store's.
+    #[derive(Debug)]
+    enum StoreSized {}
+
+    impl super::Handles for StoreSized {
+        type Family = u32;
+        type Series = [u32; 2];
+    }
+
+    #[test]
+    fn a_held_series_costs_what_the_budget_charges_for_its_id() {
+        let series = size_of::<(u32, SeriesSlot)>();
+        // In the map, or one and a half slots of the vector.
+        let in_map = size_of::<(u32, HeldSeries<StoreSized>)>();
+        let in_vector = size_of::<Option<HeldSeries<StoreSized>>>() * 3 / 2;
+        let held = in_map.max(in_vector);
+        assert!(series + held <= SLOT_BYTES, "{series} + {held}");
+    }
+
+    fn held(series: u32) -> HeldSeries<StoreSized> {
+        let metric = Arc::new(Define {
+            id: 0,
+            name: "m".into(),
+            help: String::new(),
+            kind: MetricKind::Gauge,
+            label_names: vec![],
+            buckets: vec![],
+        });
+        HeldSeries {
+            series: [series, 0],
+            metric,
+        }
+    }
+
+    fn series_of(h: &Held<StoreSized>, id: u32) -> Option<u32> {
+        h.get(id).map(|s| s.series[0])
+    }
+
+    #[test]
+    fn held_series_are_found_by_id_wherever_they_sit() {
+        let mut h = Held::new();
+        // Sparse ids first, then bottom-up ones that pull them into the vector.
+        for id in [5_000, 90, 1] {
+            h.insert(id, held(id));
+        }
+        assert_eq!(h.dense.len(), 2, "only 1 is within room of the count");
+        assert_eq!(h.sparse.len(), 2);
+        for id in 0..200 {
+            h.insert(id, held(id + 1000));
+        }
+        assert_eq!(h.len(), 201);
+        assert!(h.dense.len() >= 200, "{}", h.dense.len());
+        assert_eq!(h.sparse.len(), 1, "90 moved to the vector");
+        assert_eq!(series_of(&h, 90), Some(1090), "replaced");
+        assert_eq!(series_of(&h, 5_000), Some(5_000));
+        assert_eq!(series_of(&h, 200), None);
+        assert_eq!(h.remove(3).map(|s| s.series[0]), Some(1003));
+        assert!(h.remove(3).is_none());
+        assert_eq!(h.remove(5_000).map(|s| s.series[0]), Some(5_000));
+        assert_eq!(h.len(), 199);
+        assert!(h.dense.len() <= h.len() * 3 / 2 + super::DENSE_SLACK);
+        // A client numbering from the top stays in the map.
+        for id in (u32::MAX - 10)..u32::MAX {
+            h.insert(id, held(id));
+        }
+        assert_eq!(series_of(&h, u32::MAX - 1), Some(u32::MAX - 1));
+        assert!(h.dense.len() < 400);
+        let drained = h.drain();
+        assert_eq!(drained.len(), 209);
+        assert_eq!(h.len(), 0);
+        assert_eq!(series_of(&h, 7), None);
+    }
 
     #[test]
     fn id_hashes_spread_over_low_and_high_bits() {

@@ -151,7 +151,7 @@ impl Harness {
                     let batch: Vec<_> = self
                         .session
                         .batch()
-                        .map(|(s, v, t)| (s, v.clone(), t))
+                        .map(|(s, v, t)| (s, v.to_value(), t))
                         .collect();
                     for (_, _, tag) in &batch {
                         if self.verdicts.decreasing.contains(tag) {
