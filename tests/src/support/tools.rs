@@ -277,7 +277,7 @@ impl Docker {
             return Err(Missing::new(
                 format!("the Docker image(s) {} are not present", absent.join(", ")),
                 "pull them, or make them without a registry with \
-                 `sudo deploy/docker/local-base-images.sh` (docs/deploy.md)",
+                 `deploy/docker/local-base-images.sh`, run as root (docs/deploy.md)",
             ));
         }
         Ok(DockerCompose { docker, compose })
