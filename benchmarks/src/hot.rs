@@ -6,13 +6,14 @@
 
 use std::hint::black_box;
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dawn_node::catalogue::{
     P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGES_TOTAL,
 };
 use dawn_telemetry::DEFAULT_SECONDS_BUCKETS as SECONDS_BUCKETS;
-use dawn_telemetry::{Counter, Telemetry, TelemetryConfig};
+use dawn_telemetry::{Counter, Histogram, Telemetry, TelemetryConfig};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
@@ -78,6 +79,7 @@ pub(crate) fn run(mode: Mode, summary: &mut Summary) -> anyhow::Result<()> {
     );
     counter_vs_otel(plan, &telemetry, summary);
     contended_inc(plan, &telemetry, summary)?;
+    contended_observe(plan, &telemetry, summary)?;
 
     telemetry.shutdown();
     Ok(())
@@ -175,23 +177,58 @@ fn counter_vs_otel(plan: Plan, telemetry: &Telemetry, summary: &mut Summary) {
     let _ = provider.shutdown();
 }
 
-/// Wall time of `threads` threads each running `per_thread` operations at once, from the
-/// moment they are all released.
-fn concurrently(threads: usize, per_thread: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let start = Barrier::new(threads + 1);
+/// An operation run by every worker: it gets the worker's index and the operation's.
+type WorkerOp<'a> = &'a (dyn Fn(usize, u64) + Sync);
+
+/// [`compare`] for operations made by [`CONTENDED_THREADS`] threads at once: one sample
+/// operation is a round in which every thread makes [`CONTENDED_PER_THREAD`] operations,
+/// timed from the moment they are released until the last one is done.
+///
+/// The threads live for the whole comparison, as a node's runtime workers do, so each keeps
+/// its recording slot (and the stripe it gives) from round to round.
+fn compare_contended(plan: Plan, candidate: WorkerOp<'_>, baseline: WorkerOp<'_>) -> Comparison {
+    /// `which` value that ends the workers.
+    const STOP: usize = usize::MAX;
+    let ops = [candidate, baseline];
+    let start = Barrier::new(CONTENDED_THREADS + 1);
+    let done = Barrier::new(CONTENDED_THREADS + 1);
+    let which = AtomicUsize::new(STOP);
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                start.wait();
-                for _ in 0..per_thread {
-                    op();
+        for thread in 0..CONTENDED_THREADS {
+            let (start, done, which, ops) = (&start, &done, &which, &ops);
+            s.spawn(move || {
+                loop {
+                    start.wait();
+                    let Some(op) = ops.get(which.load(Ordering::Acquire)) else {
+                        return;
+                    };
+                    for i in 0..CONTENDED_PER_THREAD {
+                        op(thread, i);
+                    }
+                    done.wait();
                 }
             });
         }
+        let round = |op: usize| {
+            which.store(op, Ordering::Release);
+            start.wait();
+            let started = Instant::now();
+            done.wait();
+            started.elapsed()
+        };
+        let c = compare(
+            plan,
+            |_| {
+                black_box(round(0));
+            },
+            |_| {
+                black_box(round(1));
+            },
+        );
+        which.store(STOP, Ordering::Release);
         start.wait();
-        Instant::now()
+        c
     })
-    .elapsed()
 }
 
 /// 2 threads incrementing the same handle vs 2 threads on the same prometheus `IntCounter`.
@@ -200,19 +237,8 @@ fn contended_inc(plan: Plan, telemetry: &Telemetry, summary: &mut Summary) -> an
         .counter(&P2P_CONNECTIONS_TOTAL)
         .with_labels(&["failed"]);
     let theirs = prometheus::IntCounter::new("bench_contended_total", "bench")?;
-    let ours_op = || ours.inc();
-    let theirs_op = || theirs.inc();
-    // One "operation" of `compare` is a whole concurrent round; the figure is per increment
-    // and thread (wall time / increments per thread).
-    let c = compare(
-        plan,
-        |_| {
-            concurrently(CONTENDED_THREADS, CONTENDED_PER_THREAD, &ours_op);
-        },
-        |_| {
-            concurrently(CONTENDED_THREADS, CONTENDED_PER_THREAD, &theirs_op);
-        },
-    );
+    // The figure is per increment and thread (a round's wall time / increments per thread).
+    let c = compare_contended(plan, &|_, _| ours.inc(), &|_, _| theirs.inc());
     let per = |ns: f64| ns / CONTENDED_PER_THREAD as f64;
     let expected = |v: u64| v.is_multiple_of(CONTENDED_THREADS as u64 * CONTENDED_PER_THREAD);
     anyhow::ensure!(
@@ -228,6 +254,49 @@ fn contended_inc(plan: Plan, telemetry: &Telemetry, summary: &mut Summary) -> an
         Target::AtMost(1.0),
         format!(
             "{CONTENDED_THREADS} threads x {CONTENDED_PER_THREAD} Counter::inc on one handle vs on one prometheus IntCounter, wall time per increment per thread: {:.2} ns vs {:.2} ns",
+            per(c.candidate_ns),
+            per(c.baseline_ns)
+        ),
+    );
+    Ok(())
+}
+
+/// 2 threads observing into the same histogram handle vs 2 threads on the same prometheus
+/// `Histogram`, same buckets, each thread cycling through [`OBSERVED`] from its own offset.
+fn contended_observe(
+    plan: Plan,
+    telemetry: &Telemetry,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    let ours: Histogram = telemetry
+        .histogram(&P2P_MESSAGE_LATENCY_SECONDS)
+        .with_labels(&["response"]);
+    let theirs = prometheus::Histogram::with_opts(
+        prometheus::HistogramOpts::new("bench_contended_seconds", "bench")
+            .buckets(SECONDS_BUCKETS.to_vec()),
+    )?;
+    // Each thread cycles through the values from its own offset, so the two threads hit
+    // different buckets at any moment, as a node's tasks do.
+    let value = |thread: usize, i: u64| OBSERVED[(thread * 5 + i as usize) % OBSERVED.len()];
+    let c = compare_contended(
+        plan,
+        &|thread, i| ours.observe(value(thread, i)),
+        &|thread, i| theirs.observe(value(thread, i)),
+    );
+    let per = |ns: f64| ns / CONTENDED_PER_THREAD as f64;
+    let round = CONTENDED_THREADS as u64 * CONTENDED_PER_THREAD;
+    let (our_count, their_count) = (ours.get().count, theirs.get_sample_count());
+    anyhow::ensure!(
+        our_count.is_multiple_of(round) && their_count.is_multiple_of(round),
+        "contended observation counts are not whole rounds: {our_count} and {their_count}"
+    );
+    summary.record(
+        "hot_contended_observe_ratio_vs_prometheus",
+        c.ratio(),
+        "ratio",
+        Target::AtMost(1.0),
+        format!(
+            "{CONTENDED_THREADS} threads x {CONTENDED_PER_THREAD} Histogram::observe on one handle vs on one prometheus Histogram (default seconds buckets, 16 values in turn), wall time per observation per thread: {:.2} ns vs {:.2} ns",
             per(c.candidate_ns),
             per(c.baseline_ns)
         ),

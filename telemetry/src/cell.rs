@@ -9,7 +9,7 @@ use crate::spec::MetricSpec;
 use dawn_proto::{HistogramValue, MetricKind, Value};
 
 use super::lookup::{LookupCache, lookup_cache};
-use super::slot::Striped;
+use super::slot::{self, Striped};
 
 /// A value read from a cell, compared by the shipper with the last one it sent.
 ///
@@ -141,16 +141,48 @@ fn add_f64(cell: &AtomicU64, delta: f64) {
     }
 }
 
-/// Per-bucket counts (not cumulative) and a sum.
+/// Stripes of a histogram: recording threads spread over this many copies of the buckets
+/// and the sum ([`slot::stripe`]), so that two threads observing into one series (a node's
+/// runtime workers) neither bounce one cache line nor retry one compare-and-swap; readers
+/// add the stripes up.
+const HISTOGRAM_STRIPES: usize = slot::STRIPES;
+
+/// Words per cache line.
+const LINE_WORDS: usize = 8;
+
+/// A cache line of words: a stripe starts on a line of its own.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Line([AtomicU64; LINE_WORDS]);
+
+/// Per-bucket counts (not cumulative) and a sum, in [`HISTOGRAM_STRIPES`] stripes.
 #[derive(Debug)]
 pub(crate) struct HistogramCell {
     bounds: &'static [f64],
-    /// One per bound, then `+Inf`.
-    buckets: Box<[AtomicU64]>,
-    sum: AtomicU64,
+    /// Each stripe is `stride` lines: its sum's `f64` bits, then its per-bucket counts (one
+    /// per bound, then `+Inf`).
+    lines: Box<[Line]>,
+    /// Lines per stripe.
+    stride: usize,
 }
 
 impl HistogramCell {
+    /// The lines of stripe `stripe`: its sum's `f64` bits in word 0, then the per-bucket
+    /// counts (one per bound, then `+Inf`).
+    #[inline]
+    fn stripe(&self, stripe: usize) -> &[Line] {
+        let start = stripe * self.stride;
+        &self.lines[start..start + self.stride]
+    }
+
+    /// Word `w` of a stripe's lines.
+    #[inline]
+    fn word(lines: &[Line], w: usize) -> Option<&AtomicU64> {
+        lines
+            .get(w / LINE_WORDS)
+            .map(|line| &line.0[w % LINE_WORDS])
+    }
+
     /// Records `v`; returns `false`, recording nothing, when `v` is not finite (NaN or
     /// ±infinity: the wire carries only finite sums).
     #[inline]
@@ -160,16 +192,40 @@ impl HistogramCell {
         }
         // Prometheus' `le`: the first bound >= v, or +Inf past the last bound.
         let index = self.bounds.partition_point(|bound| *bound < v);
-        if let Some(bucket) = self.buckets.get(index) {
+        let lines = self.stripe(slot::stripe());
+        if let Some(bucket) = Self::word(lines, index + 1) {
             bucket.fetch_add(1, Relaxed);
         }
-        add_f64(&self.sum, v);
+        if let Some(first) = lines.first() {
+            add_f64(&first.0[0], v);
+        }
         true
     }
 
+    /// Per-bucket counts over all stripes, `+Inf` last.
+    fn buckets(&self) -> Vec<u64> {
+        (1..=self.bounds.len() + 1)
+            .map(|w| {
+                (0..HISTOGRAM_STRIPES)
+                    .filter_map(|s| Self::word(self.stripe(s), w))
+                    .fold(0u64, |acc, word| acc.wrapping_add(word.load(Relaxed)))
+            })
+            .collect()
+    }
+
+    /// The sum over all stripes, as `f64` bits.
+    fn sum_bits(&self) -> u64 {
+        (0..HISTOGRAM_STRIPES)
+            .filter_map(|s| Self::word(self.stripe(s), 0))
+            .map(|word| f64::from_bits(word.load(Relaxed)))
+            .sum::<f64>()
+            .to_bits()
+    }
+
     pub(crate) fn value(&self) -> HistogramValue {
-        let buckets: Vec<u64> = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
-        histogram_value(self.sum.load(Relaxed), &buckets)
+        // Buckets before the sum, as `read` does.
+        let buckets = self.buckets();
+        histogram_value(self.sum_bits(), &buckets)
     }
 }
 
@@ -177,21 +233,24 @@ impl Cell for HistogramCell {
     const KIND: MetricKind = MetricKind::Histogram;
 
     fn new(spec: &MetricSpec) -> Self {
+        // The sum, the bucket counts, `+Inf`; 0.0's bits are all zero, so zeroed words are
+        // an empty histogram.
+        let stride = (spec.buckets.len() + 2).div_ceil(LINE_WORDS);
         HistogramCell {
             bounds: spec.buckets,
-            buckets: (0..=spec.buckets.len())
-                .map(|_| AtomicU64::new(0))
+            lines: (0..HISTOGRAM_STRIPES * stride)
+                .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
-            sum: AtomicU64::new(0f64.to_bits()),
+            stride,
         }
     }
 
     fn read(&self) -> Reading {
         // Buckets before the sum: `observe` bumps the bucket first, so a racing observation
         // shows up in the count no later than in the sum and the next flush settles both.
-        let buckets = self.buckets.iter().map(|b| b.load(Relaxed)).collect();
+        let buckets = self.buckets();
         Reading::Histogram {
-            sum: self.sum.load(Relaxed),
+            sum: self.sum_bits(),
             buckets,
         }
     }
@@ -219,6 +278,32 @@ mod tests {
         assert_eq!(value.buckets[11], 1, "10.5 goes to +Inf");
         assert_eq!(value.count, 6);
         assert!((value.sum - 17.5101).abs() < 1e-9, "{}", value.sum);
+    }
+
+    #[test]
+    fn observations_from_many_threads_all_count() {
+        // More threads than stripes and than slots, so stripes are shared and some threads
+        // record without a slot: every observation still lands in its bucket and the sum.
+        let h = HistogramCell::new(&LATENCY);
+        let threads = 20;
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let h = &h;
+                s.spawn(move || {
+                    for i in 0..1_000 {
+                        // 0.004 (first bucket) on even steps, 20.0 (+Inf) on odd ones.
+                        assert!(h.observe(if (t + i) % 2 == 0 { 0.004 } else { 20.0 }));
+                    }
+                });
+            }
+        });
+        let value = h.value();
+        assert_eq!(value.count, threads as u64 * 1_000);
+        assert_eq!(value.buckets[0], threads as u64 * 500);
+        assert_eq!(value.buckets[11], threads as u64 * 500);
+        assert_eq!(value.buckets.iter().sum::<u64>(), value.count);
+        let want = threads as f64 * 500.0 * (0.004 + 20.0);
+        assert!((value.sum - want).abs() < 1e-6, "{} vs {want}", value.sum);
     }
 
     #[test]

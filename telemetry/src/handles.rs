@@ -81,9 +81,11 @@ impl Gauge {
 
 /// Observations counted into the fixed buckets of one series.
 ///
-/// Recording is a relaxed `fetch_add` on one bucket and a compare-and-swap on the sum. The
-/// shipper sends the count as the sum of the bucket counts it read, so `count` always equals
-/// the sum of the buckets on the wire.
+/// Recording is a relaxed `fetch_add` on one bucket and a compare-and-swap on the sum, in
+/// the calling thread's stripe of the series (four, on cache lines of their own, so that
+/// threads recording into one series at once do not contend). The shipper sends the count
+/// as the sum of the bucket counts it read, so `count` always equals the sum of the buckets
+/// on the wire.
 #[derive(Clone)]
 pub struct Histogram(pub(crate) Arc<Series<HistogramCell>>);
 

@@ -75,6 +75,23 @@ fn current() -> Option<usize> {
     }
 }
 
+/// Stripes a recording thread may be given by [`stripe`].
+pub(crate) const STRIPES: usize = 4;
+
+/// The stripe, of [`STRIPES`], that this thread records into: its slot number modulo
+/// `STRIPES`, so the first four threads to record each get one of their own; stripe 0 for a
+/// thread without a slot (stripes are updated with atomic read-modify-writes, so sharing
+/// one loses nothing).
+#[inline]
+pub(crate) fn stripe() -> usize {
+    match current() {
+        // The inverse of `word_of`, modulo 4: an even slot `2k` sits in word `k` (< 8), an
+        // odd one `2k + 1` in word `8 + k`; `2k mod 4` is `(k & 1) << 1`.
+        Some(word) => ((word & 1) << 1) | (word >> 3),
+        None => 0,
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn claim() -> Option<usize> {
@@ -157,6 +174,35 @@ impl Striped {
 mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn a_threads_stripe_is_its_slot_modulo_the_stripes() {
+        // Consecutive slots (the first threads to record) then fall in different stripes.
+        // Other tests' threads may hold slots too, so the slots held here are looked up.
+        let barrier = Barrier::new(4);
+        let held: Vec<(usize, usize)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let word = current().expect("a slot");
+                        let stripe = stripe();
+                        barrier.wait();
+                        (word, stripe)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        for (word, stripe) in held {
+            let slot = (0..SLOTS as u8)
+                .find(|s| usize::from(word_of(*s)) == word)
+                .expect("a slot's word");
+            assert_eq!(stripe, usize::from(slot) % STRIPES, "word {word}");
+        }
+    }
 
     #[test]
     fn threads_get_distinct_slots_and_give_them_back() {
