@@ -141,6 +141,22 @@ fn add_f64(cell: &AtomicU64, delta: f64) {
     }
 }
 
+/// Bounds up to which [`bucket_index`] counts instead of searching.
+const COUNTED_BOUNDS: usize = 16;
+
+/// Prometheus' `le`: the index of the first bound >= `v`, or `bounds.len()` (`+Inf`) past
+/// the last one; `bounds` ascend. For a usual histogram (up to [`COUNTED_BOUNDS`] bounds) the
+/// bounds below `v` are counted, which compiles to compares without branches, where a binary
+/// search mispredicts a branch on most observations.
+#[inline]
+fn bucket_index(bounds: &[f64], v: f64) -> usize {
+    if bounds.len() <= COUNTED_BOUNDS {
+        bounds.iter().map(|bound| usize::from(*bound < v)).sum()
+    } else {
+        bounds.partition_point(|bound| *bound < v)
+    }
+}
+
 /// Stripes of a histogram: recording threads spread over this many copies of the buckets
 /// and the sum ([`slot::stripe`]), so that two threads observing into one series (a node's
 /// runtime workers) neither bounce one cache line nor retry one compare-and-swap; readers
@@ -190,8 +206,7 @@ impl HistogramCell {
         if !v.is_finite() {
             return false;
         }
-        // Prometheus' `le`: the first bound >= v, or +Inf past the last bound.
-        let index = self.bounds.partition_point(|bound| *bound < v);
+        let index = bucket_index(self.bounds, v);
         let lines = self.stripe(slot::stripe());
         if let Some(bucket) = Self::word(lines, index + 1) {
             bucket.fetch_add(1, Relaxed);
@@ -278,6 +293,28 @@ mod tests {
         assert_eq!(value.buckets[11], 1, "10.5 goes to +Inf");
         assert_eq!(value.count, 6);
         assert!((value.sum - 17.5101).abs() < 1e-9, "{}", value.sum);
+    }
+
+    #[test]
+    fn bucket_index_counts_and_searches_alike() {
+        let short: Vec<f64> = (0..COUNTED_BOUNDS).map(|i| i as f64 * 0.5).collect();
+        let long: Vec<f64> = (0..COUNTED_BOUNDS * 3).map(|i| i as f64 * 0.5).collect();
+        for bounds in [&short[..], &long[..], &[]] {
+            for tenth in -10..300 {
+                let v = f64::from(tenth) * 0.1;
+                let want = bounds.partition_point(|bound| *bound < v);
+                assert_eq!(
+                    bucket_index(bounds, v),
+                    want,
+                    "{v} in {} bounds",
+                    bounds.len()
+                );
+            }
+            // On a bound itself: that bound's bucket (`le` is inclusive).
+            for (i, bound) in bounds.iter().enumerate() {
+                assert_eq!(bucket_index(bounds, *bound), i);
+            }
+        }
     }
 
     #[test]
