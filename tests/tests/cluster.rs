@@ -9,7 +9,8 @@
 //! - the flooded node's summary reaches the doc's `rate_limited` count;
 //! - every `label="value"` the doc names in a metric example is non-zero on some exporter;
 //! - every line of the doc's output examples has the shape (digits and paths aside) of a
-//!   line the cluster printed, and every summary line has the doc's fields;
+//!   line the cluster printed (so has the mesh line the README quotes), and every summary
+//!   line has the doc's fields;
 //! - SIGINT stops it: exit 0, the doc's stop lines, sockets removed, data and logs kept,
 //!   every exporter and node gone.
 //!
@@ -24,6 +25,7 @@ use rustix::process::Signal;
 const NODES: u16 = 3;
 /// The document under test.
 const DOC: &str = include_str!("../../docs/cluster.md");
+const README: &str = include_str!("../../README.md");
 /// How the incident lines start (the traffic's other lines are not incidents).
 const INCIDENTS: [&str; 3] = [
     "traffic: slow peer:",
@@ -170,6 +172,23 @@ fn the_cluster_prints_and_moves_what_its_doc_shows() {
             shapes.contains(&shape(line)),
             "docs/cluster.md shows {line:?}, which has the shape of no line the cluster \
              printed:\n{output}"
+        );
+    }
+    // The README quotes the mesh line a newcomer waits for: it too has a printed shape.
+    let quoted: Vec<&str> = README
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|q| q.starts_with("mesh: "))
+        .collect();
+    assert!(
+        !quoted.is_empty(),
+        "README.md no longer quotes the mesh line"
+    );
+    for line in quoted {
+        assert!(
+            shapes.contains(&shape(line)),
+            "README.md quotes {line:?}, which has the shape of no line the cluster printed:\n{output}"
         );
     }
     // And every summary line has the doc's fields, in the doc's order.
