@@ -6,8 +6,8 @@
 //! `main` lists its tests with [`trial!`](crate::trial) and what each needs, and hands them
 //! to [`main`]:
 //!
-//! ```ignore
-//! use dawn_tests::support::harness::{self, Test};
+//! ```no_run
+//! use dawn_tests::support::harness;
 //! use dawn_tests::support::tools::PROMTOOL;
 //! use dawn_tests::trial;
 //!
@@ -19,6 +19,8 @@
 //!     let promtool = PROMTOOL.path();
 //!     // ...
 //! }
+//!
+//! fn plain() {}
 //! ```
 //!
 //! [`main`] probes every need once at start-up ([`Need::missing`], the probe the test body
