@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use prometheus::proto::MetricFamily;
 
+use super::body_buffer;
 use crate::exposition::{Encoder, Format, Spill, encode_families};
 use crate::store::{Part, Snapshot};
 
@@ -53,9 +54,12 @@ struct Deflated {
 }
 
 impl Deflated {
-    /// A stream written after `prefix` in its output vector.
+    /// A stream written after `prefix` in its output vector, which is allocated for about
+    /// `capacity` bytes (so that the allocator unmaps it once it is sent, when it is
+    /// large: see [`body_buffer`]).
     fn new(prefix: &[u8], capacity: usize) -> Deflated {
-        let mut out = Vec::with_capacity(prefix.len() + capacity.max(OUT_ROOM));
+        let mut out =
+            Vec::with_capacity(body_buffer::capacity(prefix.len() + capacity.max(OUT_ROOM)));
         out.extend_from_slice(prefix);
         Deflated {
             deflate: Compress::new(Compression::new(LEVEL), false),

@@ -8,16 +8,18 @@ use std::time::Instant;
 use warp::http::{HeaderValue, Response, StatusCode, header};
 
 use super::HttpState;
-use super::gzip_body;
 use super::handler::{Reply, Request};
 use super::response::{json, with_body};
+use super::{body_buffer, gzip_body};
 use crate::exposition::{Encoder, Format, encode_families, wants_gzip};
 
-/// Renders the whole exposition; records its duration in
+/// Renders the whole exposition (into a buffer the allocator unmaps once it is sent, when
+/// it is large: see [`body_buffer`]); records its duration in
 /// `dawn_exporter_scrape_duration_seconds`.
 fn render(state: &HttpState, format: Format) -> String {
     let started = Instant::now();
-    let mut out = String::with_capacity(state.last_len.load(Ordering::Relaxed) + 1024);
+    let expected = state.last_len.load(Ordering::Relaxed) + 1024;
+    let mut out = String::with_capacity(body_buffer::capacity(expected));
     let mut encoder = Encoder::new(&mut out, format);
     state.store.render(&mut encoder, &state.aliases);
     let own = state.telemetry.gather();

@@ -10,6 +10,7 @@
 //! limits of [`connections`] (timeouts, a connection cap with eviction; the decisions are
 //! [`conn_table`]'s).
 
+mod body_buffer;
 mod conn_table;
 mod connections;
 mod dispatch;
