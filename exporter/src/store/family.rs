@@ -1,10 +1,11 @@
 //! A metric family: its definition and its series, each with one sample per source.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::mem::size_of;
-use std::sync::Arc;
 
 use dawn_proto::{Define, MetricKind};
+use hashbrown::HashTable;
 
 use super::sample::Samples;
 use crate::exposition::{BucketBounds, render_labels};
@@ -71,8 +72,8 @@ pub(crate) const SERIES_BYTES: usize = size_of::<Series>() + 64;
 /// One label set of a family.
 #[derive(Debug)]
 pub(crate) struct Series {
-    /// `a="x",b="y"`, escaped, rendered once; also the family's lookup key.
-    pub(crate) labels: Arc<str>,
+    /// `a="x",b="y"`, escaped, rendered once; also what the family's lookup compares.
+    pub(crate) labels: Box<str>,
     /// Connections that defined this series and have not retired it.
     pub(crate) refs: u32,
     /// One sample per source that reported a value, keyed by source slot.
@@ -98,7 +99,18 @@ pub(crate) struct Family {
     pub(crate) definers: u32,
     series: Vec<Option<Series>>,
     free: Vec<u32>,
-    by_labels: HashMap<Arc<str>, u32>,
+    /// The slot of every live series, by the hash of its labels, which are compared in the
+    /// slab: 4 bytes a bucket where a map keyed by the labels took 24 (a second pointer to
+    /// them), which counts at a million series since a table is up to half empty after it
+    /// doubles.
+    by_labels: HashTable<u32>,
+    hasher: RandomState,
+}
+
+/// The labels of the series in `slot` of `series`, if it is live.
+fn labels_at(series: &[Option<Series>], slot: u32) -> Option<&str> {
+    let s = series.get(slot as usize)?.as_ref()?;
+    Some(&s.labels)
 }
 
 impl Family {
@@ -108,7 +120,8 @@ impl Family {
             definers: 0,
             series: Vec::new(),
             free: Vec::new(),
-            by_labels: HashMap::new(),
+            by_labels: HashTable::new(),
+            hasher: RandomState::new(),
         }
     }
 
@@ -148,14 +161,17 @@ impl Family {
 
     /// The slot of the series with these rendered labels.
     pub(crate) fn find(&self, labels: &str) -> Option<u32> {
-        self.by_labels.get(labels).copied()
+        let hash = self.hasher.hash_one(labels);
+        self.by_labels
+            .find(hash, |&slot| labels_at(&self.series, slot) == Some(labels))
+            .copied()
     }
 
     /// Adds a series (the caller checked that it is new and within the caps).
     pub(crate) fn insert(&mut self, labels: String) -> u32 {
-        let labels: Arc<str> = labels.into();
+        let hash = self.hasher.hash_one(labels.as_str());
         let series = Series {
-            labels: Arc::clone(&labels),
+            labels: labels.into_boxed_str(),
             refs: 0,
             samples: Samples::default(),
         };
@@ -169,7 +185,15 @@ impl Family {
                 (self.series.len() - 1) as u32
             }
         };
-        self.by_labels.insert(labels, slot);
+        let Family {
+            series,
+            by_labels,
+            hasher,
+            ..
+        } = self;
+        // Growing the table rehashes each slot's labels.
+        let rehash = |&s: &u32| hasher.hash_one(labels_at(series, s).unwrap_or_default());
+        by_labels.insert_unique(hash, slot, rehash);
         slot
     }
 
@@ -185,7 +209,10 @@ impl Family {
             return None;
         }
         let series = entry.take()?;
-        self.by_labels.remove(&series.labels);
+        let hash = self.hasher.hash_one(&*series.labels);
+        if let Ok(found) = self.by_labels.find_entry(hash, |&s| s == slot) {
+            found.remove();
+        }
         self.free.push(slot);
         Some(series.labels.len())
     }
@@ -264,5 +291,32 @@ mod tests {
         assert_eq!(f.len(), 2);
         let order: Vec<_> = f.series().map(|s| s.labels.to_string()).collect();
         assert_eq!(order, ["a=\"z\"", "a=\"y\""]);
+    }
+
+    #[test]
+    fn lookups_survive_the_table_growing_and_slots_coming_back() {
+        let mut f = Family::new(Definition::new(&define(MetricKind::Gauge, &["a"], &[])));
+        let labels = |i: u32| f.render(&[format!("v{i}")]);
+        let all: Vec<String> = (0..5000).map(labels).collect();
+        for (i, l) in all.iter().enumerate() {
+            assert_eq!(f.insert(l.clone()), i as u32);
+        }
+        for (i, l) in all.iter().enumerate() {
+            assert_eq!(f.find(l), Some(i as u32), "{l}");
+        }
+        for slot in (0..5000).step_by(2) {
+            assert_eq!(f.remove_if_unused(slot), Some(all[slot as usize].len()));
+        }
+        assert_eq!(f.len(), 2500);
+        for (i, l) in all.iter().enumerate() {
+            let want = (i % 2 == 1).then_some(i as u32);
+            assert_eq!(f.find(l), want, "{l}");
+        }
+        // Freed slots are reused; the new labels are found there, the old ones not.
+        let again = f.render(&["again".into()]);
+        let slot = f.insert(again.clone());
+        assert_eq!(slot % 2, 0);
+        assert_eq!(f.find(&again), Some(slot));
+        assert_eq!(f.find(&all[slot as usize]), None);
     }
 }
