@@ -280,8 +280,10 @@ impl<H: Handles> Held<H> {
         let at = id as usize;
         let room = (self.len() + 1) * 3 / 2 + DENSE_SLACK;
         if at >= self.dense.len() && at < room {
-            // Grown by half at least, so that the map below is walked a few times in all.
+            // Grown by half at least, so that the map below is walked a few times in all;
+            // to exactly that (a vector's own growth would double it).
             let grown = (at + 1).max(self.dense.len() * 3 / 2).min(room);
+            self.dense.reserve_exact(grown - self.dense.len());
             self.dense.resize_with(grown, || None);
             // Ids now below the vector's end leave the map for it.
             let end = self.dense.len();
@@ -551,6 +553,22 @@ mod tests {
         assert_eq!(drained.len(), 209);
         assert_eq!(h.len(), 0);
         assert_eq!(series_of(&h, 7), None);
+    }
+
+    #[test]
+    fn the_vector_holds_at_most_one_and_a_half_slots_per_held_series() {
+        let mut h = Held::new();
+        for id in 0..100_000 {
+            h.insert(id, held(id));
+            // What the vector holds, not only what it uses: that is what an id costs.
+            let bound = (h.len() + 1) * 3 / 2 + super::DENSE_SLACK;
+            assert!(
+                h.dense.capacity() <= bound,
+                "{} ids: {}",
+                h.len(),
+                h.dense.capacity()
+            );
+        }
     }
 
     #[test]
