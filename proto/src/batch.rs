@@ -23,6 +23,20 @@ const KEPT_WORDS: usize = 32 * 1024;
 /// Words of a histogram ahead of its buckets: count, sum.
 const HISTOGRAM_HEAD: usize = 2;
 
+/// What an update claims ahead of its value's fields: its series and its value's tag, two
+/// `u32`s.
+const HEAD_CLAIMS: usize = 2 * size_of::<u32>();
+
+/// Bytes an update takes at least: a series, a tag and a counter of a byte each.
+const MIN_UPDATE_BYTES: usize = 3;
+
+/// What a histogram claims ahead of its buckets: count, sum and the buckets' length.
+const HISTOGRAM_CLAIMS: usize = 3 * size_of::<u64>();
+
+// An update's share of its batch's claim covers everything it claims but its histogram's
+// buckets, so only the buckets' claim can take a batch past the decode limit.
+const _: () = assert!(HEAD_CLAIMS + HISTOGRAM_CLAIMS <= size_of::<Update>());
+
 /// An update's value as held: counters and gauges whole, histograms as the place of their
 /// words (count, sum's bits, then the buckets) in [`BatchBuf::words`].
 #[derive(Debug, Clone, Copy)]
@@ -68,13 +82,18 @@ impl BatchBuf {
         claims: &mut Claims,
     ) -> Result<(), ReadError> {
         self.clear();
-        let read = self.read_fields(reader, claims);
+        // Read with copies of the position and the count, which stay in registers, put
+        // back whatever the outcome.
+        let (mut at, mut claimed) = (reader.clone(), *claims);
+        let read = self.read_fields(&mut at, &mut claimed);
+        (*reader, *claims) = (at, claimed);
         if read.is_err() {
             self.clear();
         }
         read
     }
 
+    #[inline(always)]
     fn read_fields(
         &mut self,
         reader: &mut Reader<'_>,
@@ -86,52 +105,20 @@ impl BatchBuf {
         // The claim bounds the length (a `Vec<Update>` of it fits the decode limit), so it
         // is safe to reserve from.
         claims.claim_items::<Update>(len)?;
-        self.updates.reserve(len);
-        for _ in 0..len {
-            claims.unclaim_item::<Update>();
-            claims.claim(size_of::<u32>())?;
-            let series = reader.u32()?;
-            claims.claim(size_of::<u32>())?;
-            let held = match reader.u32()? {
-                0 => {
-                    claims.claim(size_of::<u64>())?;
-                    Held::Counter(reader.u64()?)
-                }
-                1 => {
-                    claims.claim(size_of::<f64>())?;
-                    Held::Gauge(reader.f64()?)
-                }
-                2 => self.read_histogram(reader, claims)?,
-                found => return Err(ReadError::ValueTag { found }),
-            };
-            self.updates.push((series, held));
+        // As many updates as the bytes left can hold are laid out and then read in place;
+        // any beyond those are read one by one (the input ends among them: the error is
+        // the reads'). On an error the buffer is emptied.
+        let BatchBuf { updates, words, .. } = self;
+        let room = len.min(reader.rest().len() / MIN_UPDATE_BYTES);
+        updates.reserve(len);
+        updates.resize(room, (0, Held::Counter(0)));
+        for update in updates.iter_mut() {
+            *update = read_update(words, reader, claims)?;
+        }
+        for _ in room..len {
+            updates.push(read_update(words, reader, claims)?);
         }
         Ok(())
-    }
-
-    /// A `HistogramValue` (`count: u64`, `sum: f64`, `buckets: Vec<u64>`).
-    fn read_histogram(
-        &mut self,
-        reader: &mut Reader<'_>,
-        claims: &mut Claims,
-    ) -> Result<Held, ReadError> {
-        claims.claim(size_of::<u64>())?;
-        let count = reader.u64()?;
-        claims.claim(size_of::<f64>())?;
-        let sum = reader.f64()?;
-        let len = read_len(reader, claims)?;
-        claims.claim_items::<u64>(len)?;
-        // Both fit a u32: the decode limit allows 2^17 buckets in a batch.
-        let at = u32::try_from(self.words.len()).map_err(|_| ReadError::Limit)?;
-        let buckets = u32::try_from(len).map_err(|_| ReadError::Limit)?;
-        self.words.reserve(HISTOGRAM_HEAD + len);
-        self.words.extend_from_slice(&[count, sum.to_bits()]);
-        for _ in 0..len {
-            // Each bucket gives back its share of the claim and claims it again to be read:
-            // the count never rises above the claim just checked.
-            self.words.push(reader.u64()?);
-        }
-        Ok(Held::Histogram { at, buckets })
     }
 
     /// The batch's sequence number.
@@ -201,6 +188,65 @@ impl BatchBuf {
             updates: self.updates().map(|u| u.to_update()).collect(),
         }
     }
+}
+
+/// An update (`series: u32`, `value: Value`), its histogram's words into `words`.
+#[inline(always)]
+fn read_update(
+    words: &mut Vec<u64>,
+    reader: &mut Reader<'_>,
+    claims: &mut Claims,
+) -> Result<(u32, Held), ReadError> {
+    // bincode gives back the update's share of the claim, then claims its series and its
+    // value's tag, then the value's fields: a counter's or a gauge's 8 bytes, or a
+    // histogram's count, sum and buckets' length. All of that but the buckets fits in the
+    // share given back (`HISTOGRAM_CLAIMS`), so those claims cannot fail: they are counted
+    // without a check. Only the reads can fail, and the buckets' claim.
+    claims.unclaim_item::<Update>();
+    claims.claim_within_share(HEAD_CLAIMS);
+    let series = reader.u32()?;
+    let held = match reader.u32()? {
+        0 => {
+            claims.claim_within_share(size_of::<u64>());
+            Held::Counter(reader.u64()?)
+        }
+        1 => {
+            claims.claim_within_share(size_of::<f64>());
+            Held::Gauge(reader.f64()?)
+        }
+        2 => read_histogram(words, reader, claims)?,
+        found => return Err(ReadError::ValueTag { found }),
+    };
+    Ok((series, held))
+}
+
+/// A `HistogramValue` (`count: u64`, `sum: f64`, `buckets: Vec<u64>`), its update's
+/// series and tag claimed.
+#[inline(always)]
+fn read_histogram(
+    words: &mut Vec<u64>,
+    reader: &mut Reader<'_>,
+    claims: &mut Claims,
+) -> Result<Held, ReadError> {
+    // Count, sum and the buckets' length (a `u64`): within the update's share.
+    claims.claim_within_share(HISTOGRAM_CLAIMS);
+    let count = reader.u64()?;
+    let sum = reader.f64()?;
+    let len = reader.u64()?;
+    let len = usize::try_from(len).map_err(|_| ReadError::Usize(len))?;
+    claims.claim_items::<u64>(len)?;
+    // Both fit a u32: the decode limit allows 2^17 buckets in a batch.
+    let at = u32::try_from(words.len()).map_err(|_| ReadError::Limit)?;
+    let buckets = u32::try_from(len).map_err(|_| ReadError::Limit)?;
+    // Each bucket gives back its share of the claim and claims it again to be read:
+    // the count never rises above the claim just checked, so the buckets are read
+    // without claims.
+    words.reserve(HISTOGRAM_HEAD + len);
+    words.extend_from_slice(&[count, sum.to_bits()]);
+    for _ in 0..len {
+        words.push(reader.u64()?);
+    }
+    Ok(Held::Histogram { at, buckets })
 }
 
 impl From<&Batch> for BatchBuf {

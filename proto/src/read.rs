@@ -203,6 +203,14 @@ impl Claims {
         }
     }
 
+    /// Claims `n` bytes known to fit: part of what an element of a claimed container gave
+    /// back just before ([`Claims::unclaim_item`]).
+    #[inline]
+    pub(crate) fn claim_within_share(&mut self, n: usize) {
+        debug_assert!(self.used + n <= DECODE_MEMORY_LIMIT);
+        self.used += n;
+    }
+
     /// A container of `len` elements of `T` is about to be read.
     #[inline]
     pub(crate) fn claim_items<T>(&mut self, len: usize) -> Result<(), ReadError> {

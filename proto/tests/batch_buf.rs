@@ -405,6 +405,42 @@ fn the_decode_memory_limit_is_bincode_s() {
     check_body(&over[..10]).expect("cut");
 }
 
+/// The reader lays out as many updates as the bytes left could hold (3 bytes each at
+/// least), and as many buckets as bytes: batches that announce more than that, and whose
+/// bytes are all updates or buckets of the fewest bytes, end where bincode's do.
+#[test]
+fn lengths_beyond_the_bytes_left_are_refused_as_bincode_refuses_them() {
+    for n in 0..8u32 {
+        let full = batch_body((1..=n).map(|i| counter(i, u64::from(i))).collect());
+        // The tag, the seq and the length (n < 251: a byte each) come first.
+        let updates = &full[3..];
+        for announced in n..n + 4 {
+            for extra in [&[][..], &[5], &[5, 0], &[5, 0, 251]] {
+                let mut body = vec![full[0], full[1], announced as u8];
+                body.extend_from_slice(updates);
+                body.extend_from_slice(extra);
+                check_body(&body)
+                    .unwrap_or_else(|e| panic!("{n} of {announced} updates, {extra:?}: {e}"));
+            }
+        }
+    }
+    for buckets in 0..6usize {
+        let full = batch_body(vec![histogram(buckets)]);
+        // The buckets' length is the byte before them.
+        let at = full.len() - buckets - 1;
+        for announced in buckets..buckets + 4 {
+            for extra in [&[][..], &[7], &[251, 1]] {
+                let mut body = full[..at].to_vec();
+                body.push(announced as u8);
+                body.extend_from_slice(&full[at + 1..]);
+                body.extend_from_slice(extra);
+                check_body(&body)
+                    .unwrap_or_else(|e| panic!("{buckets} of {announced} buckets, {extra:?}: {e}"));
+            }
+        }
+    }
+}
+
 #[test]
 fn a_buffer_holds_what_it_was_given_and_only_the_last_batch() {
     let updates = vec![
