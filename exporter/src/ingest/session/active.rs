@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use dawn_proto::{
-    BatchBuf, Define, Health, Retire, SeriesDef, validate_define, validate_health,
-    validate_label_values, validate_value_ref,
+    BatchBuf, Define, Health, MetricKind, Retire, SeriesDef, ValueRef, validate_define,
+    validate_health, validate_label_values, validate_value_ref,
 };
 
 use super::checks::{Checks, Verdict, report_bytes};
@@ -188,6 +188,20 @@ impl<H: Handles> Active<H> {
                 }
                 continue;
             };
+            // A counter's or a gauge's value needs only its metric's kind (as in
+            // `validate_value_ref`), checked here on the fields at hand. Passing the whole
+            // value down copied it through the stack, stored 8 bytes at a time and loaded
+            // back 16 at a time: a load that waited on the stores, for every update.
+            // Histograms, and what fails, go through the full check.
+            let plain = match update.value {
+                ValueRef::Counter(_) => metric.kind == MetricKind::Counter,
+                ValueRef::Gauge(_) => metric.kind == MetricKind::Gauge,
+                ValueRef::Histogram(_) => false,
+            };
+            if plain {
+                valid.push((*series, i));
+                continue;
+            }
             match validate_value_ref(metric, update.value) {
                 Ok(()) => valid.push((*series, i)),
                 Err(e) => {
