@@ -188,17 +188,22 @@ impl<H: Handles> Active<H> {
                 }
                 continue;
             };
-            // A counter's or a gauge's value needs only its metric's kind (as in
-            // `validate_value_ref`), checked here on the fields at hand. Passing the whole
-            // value down copied it through the stack, stored 8 bytes at a time and loaded
-            // back 16 at a time: a load that waited on the stores, for every update.
-            // Histograms, and what fails, go through the full check.
-            let plain = match update.value {
+            // A valid value passes `validate_value_ref`'s checks, made here on the fields
+            // at hand. Passing the whole value down copied it through the stack, stored 8
+            // bytes at a time and loaded back 16 at a time: a load that waited on the
+            // stores, for every update. What fails is explained by the full check.
+            let fits = match update.value {
                 ValueRef::Counter(_) => metric.kind == MetricKind::Counter,
                 ValueRef::Gauge(_) => metric.kind == MetricKind::Gauge,
-                ValueRef::Histogram(_) => false,
+                ValueRef::Histogram(h) => {
+                    metric.kind == MetricKind::Histogram
+                        && h.buckets.len() == metric.buckets.len() + 1
+                        && h.sum.is_finite()
+                        && h.buckets.iter().try_fold(0u64, |t, &b| t.checked_add(b))
+                            == Some(h.count)
+                }
             };
-            if plain {
+            if fits {
                 valid.push((*series, i));
                 continue;
             }

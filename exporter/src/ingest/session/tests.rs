@@ -954,6 +954,61 @@ fn a_batch_applies_its_valid_updates_and_reports_the_rest() {
     );
 }
 
+/// The session checks valid values on the fields at hand: every way a histogram can be
+/// wrong is still refused, with the full check's explanation, and a valid one applied.
+#[test]
+fn every_invalid_histogram_is_refused_and_a_valid_one_applied() {
+    let mut h = defined();
+    let value = |count: u64, sum: f64, buckets: &[u64]| {
+        Value::Histogram(HistogramValue {
+            count,
+            sum,
+            buckets: buckets.to_vec(),
+        })
+    };
+    let replies = h.send(batch(&[
+        (2, value(1, 0.5, &[1, 0])),
+        (2, value(1, 0.5, &[1, 0, 0, 0])),
+        (2, value(2, 0.5, &[1, 0, 0])),
+        (2, value(0, 0.5, &[u64::MAX, 1, 0])),
+        (2, value(1, f64::INFINITY, &[1, 0, 0])),
+        (2, value(1, f64::NEG_INFINITY, &[0, 1, 0])),
+        (2, Value::Counter(1)),
+        (2, Value::Gauge(1.0)),
+        (0, value(1, 0.5, &[1, 0, 0])),
+        (1, value(1, 0.5, &[1, 0, 0])),
+        (2, value(u64::MAX, 0.5, &[u64::MAX - 1, 1, 0])),
+    ]));
+    let why: Vec<&str> = errors(&replies)
+        .into_iter()
+        .map(|(_, message)| {
+            message
+                .split_once(": ")
+                .and_then(|(_, rest)| rest.split_once(" (series"))
+                .map_or(message, |(why, _)| why)
+        })
+        .collect();
+    assert_eq!(
+        why,
+        vec![
+            "2 bucket counts for 2 bounds plus +Inf",
+            "4 bucket counts for 2 bounds plus +Inf",
+            "count 2 differs from the sum of bucket counts 1",
+            "bucket counts overflow",
+            "histogram sum is inf",
+            "histogram sum is -inf",
+            "a counter value for a histogram",
+            "a gauge value for a histogram",
+            "a histogram value for a gauge",
+            "a histogram value for a counter",
+        ]
+    );
+    assert_eq!(
+        h.applied,
+        vec![(1002, value(u64::MAX, 0.5, &[u64::MAX - 1, 1, 0]), 2)]
+    );
+}
+
 #[test]
 fn a_batch_with_nothing_valid_applies_nothing() {
     let mut h = defined();
