@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use hyper::body::Bytes;
 use serde_json::json;
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
@@ -20,7 +21,7 @@ pub(crate) async fn handle(
     method: Method,
     path: &str,
     headers: HeaderMap,
-) -> Response<Vec<u8>> {
+) -> Response<Bytes> {
     let route = routes::find(path, &state.telemetry_path);
     let Some(web) = state.web.as_ref().map(|w| w.current()) else {
         return respond(state, route, method, path, headers).await;
@@ -43,7 +44,7 @@ pub(crate) async fn handle(
 }
 
 /// 401 with the challenge that makes browsers and tools ask for basic credentials.
-fn unauthorized(outcome: AuthOutcome) -> Response<Vec<u8>> {
+fn unauthorized(outcome: AuthOutcome) -> Response<Bytes> {
     let reason = match outcome {
         AuthOutcome::Missing => "credentials required (HTTP basic authentication)",
         AuthOutcome::Malformed => "the Authorization header is not Basic with base64 user:password",
@@ -66,7 +67,7 @@ async fn respond(
     method: Method,
     path: &str,
     headers: HeaderMap,
-) -> Response<Vec<u8>> {
+) -> Response<Bytes> {
     let Some(route) = route else {
         let available: Vec<&str> = routes::endpoints(&state.telemetry_path)
             .map(|(p, _)| p)
@@ -88,7 +89,7 @@ async fn respond(
 }
 
 /// 405 naming the methods the route answers, in the body and in `Allow`.
-fn method_not_allowed(allowed: &[Method], method: &Method, path: &str) -> Response<Vec<u8>> {
+fn method_not_allowed(allowed: &[Method], method: &Method, path: &str) -> Response<Bytes> {
     let allowed: Vec<&str> = allowed.iter().map(Method::as_str).collect();
     let mut r = json(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
+use hyper::body::Bytes;
 use warp::http::{HeaderMap, Response, header};
 
 use super::HttpState;
@@ -30,14 +31,14 @@ impl Request {
 /// A handler's answer: at once, or later for work kept off the runtime (the scrape).
 pub(crate) enum Reply {
     /// The response.
-    Now(Response<Vec<u8>>),
+    Now(Response<Bytes>),
     /// A response still being computed.
-    Later(Pin<Box<dyn Future<Output = Response<Vec<u8>>> + Send>>),
+    Later(Pin<Box<dyn Future<Output = Response<Bytes>> + Send>>),
 }
 
 impl Reply {
     /// The response, awaited when it is not ready yet.
-    pub(crate) async fn into_response(self) -> Response<Vec<u8>> {
+    pub(crate) async fn into_response(self) -> Response<Bytes> {
         match self {
             Reply::Now(r) => r,
             Reply::Later(f) => f.await,

@@ -5,21 +5,23 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use hyper::body::Bytes;
 use warp::http::{HeaderValue, Response, StatusCode, header};
 
 use super::HttpState;
+use super::body_buffer::BodyBuffers;
+use super::gzip_body;
 use super::handler::{Reply, Request};
 use super::response::{json, with_body};
-use super::{body_buffer, gzip_body};
 use crate::exposition::{Encoder, Format, encode_families, wants_gzip};
 
-/// Renders the whole exposition (into a buffer the allocator unmaps once it is sent, when
-/// it is large: see [`body_buffer`]); records its duration in
-/// `dawn_exporter_scrape_duration_seconds`.
-fn render(state: &HttpState, format: Format) -> String {
+/// Renders the whole exposition into the kept buffer when it is free (see
+/// [`super::body_buffer`]); records its duration in `dawn_exporter_scrape_duration_seconds`.
+fn render(state: &HttpState, format: Format) -> Bytes {
     let started = Instant::now();
     let expected = state.last_len.load(Ordering::Relaxed) + 1024;
-    let mut out = String::with_capacity(body_buffer::capacity(expected));
+    // Always empty, so always UTF-8.
+    let mut out = String::from_utf8(state.bodies.take(expected)).unwrap_or_default();
     let mut encoder = Encoder::new(&mut out, format);
     state.store.render(&mut encoder, &state.aliases);
     let own = state.telemetry.gather();
@@ -29,7 +31,7 @@ fn render(state: &HttpState, format: Format) -> String {
     state
         .telemetry
         .observe_scrape(started.elapsed().as_secs_f64());
-    out
+    BodyBuffers::body(&state.bodies, out.into_bytes())
 }
 
 /// Renders the whole exposition as a gzip body, compressed as it renders (see
@@ -47,7 +49,7 @@ fn render_gzip(state: &HttpState, format: Format) -> std::io::Result<Vec<u8>> {
 }
 
 /// Builds the scrape response (blocking work: call from a blocking thread).
-fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Vec<u8>> {
+fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Bytes> {
     let gzip = if gzipped {
         render_gzip(state, format)
             .inspect_err(|e| tracing::warn!("compressing metrics failed, sending them plain: {e}"))
@@ -56,8 +58,8 @@ fn respond(state: &HttpState, format: Format, gzipped: bool) -> Response<Vec<u8>
         None
     };
     let (body, encoding) = match gzip {
-        Some(body) => (body, Some("gzip")),
-        None => (render(state, format).into_bytes(), None),
+        Some(body) => (Bytes::from(body), Some("gzip")),
+        None => (render(state, format), None),
     };
     let mut r = with_body(StatusCode::OK, format.content_type(), body);
     let headers = r.headers_mut();
@@ -80,7 +82,7 @@ pub(crate) fn metrics(r: Request) -> Reply {
 }
 
 /// The scrape, rendered on a blocking thread so a large store never stalls the runtime.
-async fn scrape(state: Arc<HttpState>, format: Format, gzipped: bool) -> Response<Vec<u8>> {
+async fn scrape(state: Arc<HttpState>, format: Format, gzipped: bool) -> Response<Bytes> {
     match tokio::task::spawn_blocking(move || respond(&state, format, gzipped)).await {
         Ok(r) => r,
         Err(e) => {

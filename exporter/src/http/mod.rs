@@ -34,6 +34,7 @@ use crate::metrics::{ExporterMetrics, SelfTelemetry};
 use crate::store::{Alias, Store};
 use crate::web_config::LiveWebConfig;
 
+use body_buffer::BodyBuffers;
 pub(crate) use connections::HttpLimits;
 pub(crate) use serve::serve_http;
 
@@ -52,6 +53,8 @@ pub(crate) struct HttpState {
     web: Option<Arc<LiveWebConfig>>,
     /// Size of the previous exposition, to allocate the next one at once.
     last_len: AtomicUsize,
+    /// The plain-text buffer kept between scrapes.
+    bodies: Arc<BodyBuffers>,
     /// Timeouts and the connection cap.
     limits: HttpLimits,
     /// Where connections closed by the limits are counted.
@@ -76,6 +79,7 @@ impl HttpState {
             aliases,
             web: None,
             last_len: AtomicUsize::new(16 * 1024),
+            bodies: Arc::default(),
             limits: HttpLimits::default(),
             metrics: Arc::new(ExporterMetrics::new()),
         }

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -37,7 +37,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// the route table (docs/design-decisions.md says why not a warp filter per route).
 fn filter(
     state: Arc<HttpState>,
-) -> impl Filter<Extract = (warp::http::Response<Vec<u8>>,), Error = std::convert::Infallible>
+) -> impl Filter<Extract = (warp::http::Response<Bytes>,), Error = std::convert::Infallible>
 + Clone
 + Send
 + Sync
