@@ -1,10 +1,10 @@
 //! The `exporter` and `scrape` groups: one real `dawn-exporter` process fed over its Unix
 //! socket.
 //!
-//! - [`scrape`] (the `scrape` group): `/metrics` latency at 10k and 100k series, plain and
+//! - [`scrape`] (the `scrape` group): `/metrics` latency at 10k, 100k and 1M series, plain and
 //!   as Prometheus scrapes (OpenMetrics, gzip), against the `prometheus` crate's
 //!   `TextEncoder` (and flate2) on the same series; the gzip body's size; the exporter's
-//!   resident memory holding them.
+//!   resident memory holding them, and per series.
 //! - [`ingest`]: updates per second from 4 concurrent wire clients, and exporter CPU per
 //!   million updates.
 //! - [`restart`]: records lost across 10 SIGKILL restarts of the exporter under a real
@@ -21,6 +21,7 @@ mod scrape;
 mod wire;
 mod workload;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,13 +36,31 @@ use workload::ClientSeries;
 /// Concurrent wire clients (each its own source, `client="c<k>"`).
 const CLIENTS: usize = 4;
 
-/// Caps high enough for 100k series in four families (the defaults are 100k in all and
-/// 10k per metric).
+/// Caps with room for the scrape group's largest store, 1M series in four families from
+/// four clients (250k each), the byte caps about three times what it needs; the defaults
+/// hold 100k series, 10k per metric, 500k samples, 100k per source, 64 MiB of definitions
+/// and 4 MiB of one client's id tables:
+///
+/// - samples: one per series (each client is its own source): 1M, 250k per source;
+/// - definitions: about 190 bytes per series as the store counts them (its series slot,
+///   lookup entry and rendered labels): 190 MB;
+/// - a client's id tables: about 160 bytes per series as the session counts them (its slot
+///   and label values): 40 MB for 250k.
+///
+/// The session's cap on a connection's series ids is twice `--store.max-series` (2M).
 const STORE_ARGS: &[&str] = &[
     "--store.max-series",
     "1000000",
     "--store.max-series-per-metric",
     "1000000",
+    "--store.max-samples",
+    "1000000",
+    "--store.max-samples-per-source",
+    "1000000",
+    "--store.max-definition-bytes",
+    "536870912",
+    "--ingest.max-client-bytes",
+    "134217728",
 ];
 
 /// Runs the `scrape` group.
@@ -85,7 +104,13 @@ fn load(exporter: &ExporterProc, clients: usize, per_client: usize) -> anyhow::R
         client.write(&bytes)?;
         loaded.push((client, series));
     }
-    let poll = Duration::from_millis(if per_client > 10_000 { 100 } else { 20 });
+    // Each poll renders the whole exposition under the store's lock, which holds up the
+    // ingest it waits for: the larger the store, the rarer the polls.
+    let poll = Duration::from_millis(match per_client {
+        0..=10_000 => 20,
+        10_001..=100_000 => 100,
+        _ => 1000,
+    });
     wait_records(
         exporter.port,
         before + updates,
@@ -128,11 +153,16 @@ fn wait_records(port: u16, want: u64, within: Duration, poll: Duration) -> anyho
 
 /// Fails unless `/metrics` shows every sample of `loaded` with the value last sent.
 fn verify(port: u16, loaded: &[Loaded]) -> anyhow::Result<usize> {
-    let got = expo::parse(&expo::metrics(port)?)?;
+    verify_parsed(&expo::parse(&expo::metrics(port)?)?, loaded)
+}
+
+/// Fails unless the parsed exposition `got` holds every sample of `loaded` with the value
+/// last sent; returns how many were checked.
+fn verify_parsed(got: &HashMap<String, f64>, loaded: &[Loaded]) -> anyhow::Result<usize> {
     let mut checked = 0;
     for (_, series) in loaded {
         let expected = series.expected();
-        let wrong = expo::differences(&expected, &got);
+        let wrong = expo::differences(&expected, got);
         if !wrong.is_empty() {
             bail!(
                 "/metrics does not show what client {} sent: {}",

@@ -134,13 +134,31 @@ impl Proc {
 
     /// Resident memory now, in MiB (`VmRSS` of `/proc/PID/status`).
     pub(crate) fn rss_mib(&self) -> anyhow::Result<f64> {
+        self.status_mib("VmRSS")
+    }
+
+    /// The most resident memory since the start or the last [`Proc::reset_peak_rss`], in
+    /// MiB (`VmHWM` of `/proc/PID/status`).
+    pub(crate) fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        self.status_mib("VmHWM")
+    }
+
+    /// Restarts [`Proc::peak_rss_mib`] from the resident memory now (`5` written to
+    /// `/proc/PID/clear_refs`, Linux 4.0 and later).
+    pub(crate) fn reset_peak_rss(&self) -> anyhow::Result<()> {
+        let path = format!("/proc/{}/clear_refs", self.pid());
+        std::fs::write(&path, "5").with_context(|| format!("cannot write {path}"))
+    }
+
+    /// A `kB` field of `/proc/PID/status`, in MiB.
+    fn status_mib(&self, field: &str) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
         let kib: f64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .context("no VmRSS in /proc/PID/status")?;
+            .with_context(|| format!("no {field} in /proc/PID/status"))?;
         Ok(kib / 1024.0)
     }
 

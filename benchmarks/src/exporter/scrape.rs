@@ -1,21 +1,28 @@
-//! Scrape latency, compression and memory at 10k and 100k series (the `scrape` group).
+//! Scrape latency, compression and memory at 10k, 100k and 1M series (the `scrape` group).
 //!
 //! Four wire clients load the [`workload`](super::workload) into a fresh exporter (10k:
-//! 2,500 series each; 100k: 25,000 each; a quarter histograms). Each sample is a whole
-//! `GET /metrics` over a new loopback connection, timed from connect to the last byte, as a
-//! scraper sees it, in two kinds taken in alternation:
+//! 2,500 series each; 100k: 25,000 each; 1M: 250,000 each; a quarter histograms). Each
+//! sample is a whole `GET /metrics` over a new loopback connection, timed from connect to
+//! the last byte, as a scraper sees it, in two kinds taken in alternation:
 //!
 //! - plain: no `Accept` header, no gzip: the text format, uncompressed;
 //! - as Prometheus scrapes: the exact `Accept`, `Accept-Encoding: gzip`, `User-Agent` and
 //!   timeout headers Prometheus 2.42 sends ([`PROMETHEUS_HEADERS`]), so OpenMetrics, gzipped.
 //!
-//! The baselines are the `prometheus` crate holding the same series in a `Registry`:
-//! `TextEncoder` of `registry.gather()` in this process, and the same text gzipped by flate2
-//! at its default level, timed in alternation with the GETs. Before timing, the expositions
-//! are parsed and must hold exactly the same samples (the exporter's own `dawn_*` families
-//! aside), the gzip body once decompressed included, which must be one gzip member. The
-//! compressed size is compared with flate2's default level on the same (decompressed) body. Memory is the exporter's `VmRSS`
-//! after the scrapes, with the clients connected.
+//! The baselines (at 10k) are the `prometheus` crate holding the same series in a
+//! `Registry`: `TextEncoder` of `registry.gather()` in this process, and the same text
+//! gzipped by flate2 at its default level, timed in alternation with the GETs. Before
+//! timing, at every size, the plain exposition is parsed and must hold exactly the samples
+//! the clients sent with their values (the exporter's own `dawn_*` families aside), and the
+//! gzip body, which must be one gzip member, must decompress to the same samples; at 10k the
+//! baseline's exposition must hold them too. The compressed size is compared with flate2's
+//! default level on the same (decompressed) body. Meanwhile the clients send a `Heartbeat`
+//! every second, as a node does, since the checks at 1M outlast the exporter's liveness
+//! timeout.
+//!
+//! Memory is the exporter's `VmRSS` after the scrapes, with the clients connected; per
+//! series, that less the same exporter's `VmRSS` before any client connected. The notes
+//! give it before any scrape too, and the peak (`VmHWM`) during each kind of scrape.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -28,6 +35,7 @@ use flate2::write::GzEncoder;
 use prometheus::TextEncoder;
 
 use super::expo::{PROMETHEUS_HEADERS, Scraper, gunzip_members, parse};
+use super::wire::Pulse;
 use super::workload::registry;
 use super::{CLIENTS, STORE_ARGS, load, subdir};
 use crate::Mode;
@@ -55,6 +63,13 @@ pub(crate) const FIGURES: &[Spec] = &[
     GZIP_100K_SIZE_VS_DEFAULT,
     RSS_10K,
     RSS_100K,
+    SCRAPE_1M_MS,
+    GZIP_1M_MS,
+    RSS_1M,
+    BYTES_PER_SERIES_10K,
+    BYTES_PER_SERIES_100K,
+    BYTES_PER_SERIES_1M,
+    RSS_1M_VS_100K,
 ];
 
 const fn spec(name: &'static str, unit: &'static str, target: Target) -> Spec {
@@ -102,6 +117,17 @@ const GZIP_100K_SIZE_VS_DEFAULT: Spec = spec(
 );
 const RSS_10K: Spec = spec("exporter_rss_10k_series_mib", "MiB", Target::AtMost(32.0));
 const RSS_100K: Spec = spec("exporter_rss_100k_series_mib", "MiB", Target::AtMost(200.0));
+const SCRAPE_1M_MS: Spec = spec("scrape_1m_series_ms", "ms", Target::Info);
+const GZIP_1M_MS: Spec = spec("scrape_1m_gzip_ms", "ms", Target::AtMost(2000.0));
+const RSS_1M: Spec = spec("exporter_rss_1m_series_mib", "MiB", Target::AtMost(700.0));
+const BYTES_PER_SERIES_10K: Spec = spec("exporter_bytes_per_series_10k", "B", Target::Info);
+const BYTES_PER_SERIES_100K: Spec = spec("exporter_bytes_per_series_100k", "B", Target::Info);
+const BYTES_PER_SERIES_1M: Spec = spec("exporter_bytes_per_series_1m", "B", Target::Info);
+const RSS_1M_VS_100K: Spec = spec(
+    "exporter_rss_1m_vs_100k_ratio",
+    "ratio",
+    Target::AtMost(11.0),
+);
 
 /// What one store size gave.
 struct Scraped {
@@ -126,9 +152,45 @@ struct Scraped {
     idle_rss_mib: f64,
     /// Exporter VmRSS after loading, before any scrape, MiB.
     loaded_rss_mib: f64,
+    /// Exporter VmHWM over each timed plain scrape (from VmRSS before it), the most of
+    /// them, MiB.
+    plain_peak_mib: f64,
+    /// The same over the gzip scrapes, MiB.
+    gzip_peak_mib: f64,
     /// Samples taken of each kind.
     samples: usize,
+    /// Series held.
+    series: usize,
 }
+
+impl Scraped {
+    /// What the exporter holds for the series: VmRSS after the scrapes less VmRSS before
+    /// any client connected, in bytes.
+    fn net_rss_bytes(&self) -> f64 {
+        (self.rss_mib - self.idle_rss_mib) * MIB
+    }
+
+    /// [`Scraped::net_rss_bytes`] per series.
+    fn bytes_per_series(&self) -> f64 {
+        self.net_rss_bytes() / self.series as f64
+    }
+
+    /// How the memory figure of `series` series was taken, and the memory of the other
+    /// phases.
+    fn memory_note(&self, series: &str) -> String {
+        format!(
+            "exporter VmRSS holding {series} series, 4 clients connected, after {n} plain and {n} gzip scrapes (idle {:.1} MiB; loaded, before any scrape {:.1} MiB; peak during a plain scrape {:.1} MiB, during a gzip scrape {:.1} MiB)",
+            self.idle_rss_mib,
+            self.loaded_rss_mib,
+            self.plain_peak_mib,
+            self.gzip_peak_mib,
+            n = self.samples,
+        )
+    }
+}
+
+/// Bytes in a MiB.
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// A gzip body and what it holds.
 struct Gzipped {
@@ -140,9 +202,10 @@ struct Gzipped {
 pub(crate) fn run(mode: Mode, bins: &Binaries, summary: &mut Summary) -> anyhow::Result<()> {
     let work = crate::procs::Workdir::new("scrape")?;
     let work = work.path();
-    let (samples_10k, samples_100k) = if mode.quick { (25, 9) } else { (61, 21) };
+    let (samples_10k, samples_100k, samples_1m) = if mode.quick { (25, 9, 3) } else { (61, 21, 5) };
     let small = measure(bins, work, 2_500, samples_10k, true)?;
     let large = measure(bins, work, 25_000, samples_100k, false)?;
+    let huge = measure(bins, work, 250_000, samples_1m, false)?;
     let baseline = small.baseline_ms.unwrap_or(f64::NAN);
     let baseline_gzip = small.baseline_gzip_ms.unwrap_or(f64::NAN);
 
@@ -253,20 +316,53 @@ pub(crate) fn run(mode: Mode, bins: &Binaries, summary: &mut Summary) -> anyhow:
             large.gzip_ms, large.plain_ms
         ),
     );
+    summary.put(&RSS_10K, small.rss_mib, small.memory_note("10k"));
+    summary.put(&RSS_100K, large.rss_mib, large.memory_note("100k"));
     summary.put(
-        &RSS_10K,
-        small.rss_mib,
+        &SCRAPE_1M_MS,
+        huge.plain_ms,
         format!(
-            "exporter VmRSS holding 10k series, 4 clients connected, after {} plain and {} gzip scrapes (idle {:.1} MiB, loaded before any scrape {:.1} MiB)",
-            small.samples, small.samples, small.idle_rss_mib, small.loaded_rss_mib
+            "median of {} GET /metrics (text, {:.0} MB) holding 1M series (250k per client)",
+            huge.samples,
+            huge.bytes as f64 / 1e6
         ),
     );
     summary.put(
-        &RSS_100K,
-        large.rss_mib,
+        &GZIP_1M_MS,
+        huge.gzip_ms,
         format!(
-            "exporter VmRSS holding 100k series, 4 clients connected, after {} plain and {} gzip scrapes (loaded before any scrape {:.1} MiB)",
-            large.samples, large.samples, large.loaded_rss_mib
+            "median of {} GET /metrics as Prometheus makes them holding 1M series, alternating with the plain GETs: OpenMetrics, {:.0} MB gzipped to {:.1} MB ({:.3} of flate2's default level)",
+            huge.samples,
+            huge.gzip.text_bytes as f64 / 1e6,
+            huge.gzip.bytes as f64 / 1e6,
+            huge.gzip.bytes as f64 / huge.flate2_default_bytes as f64
+        ),
+    );
+    summary.put(&RSS_1M, huge.rss_mib, huge.memory_note("1M"));
+    for (scraped, spec) in [
+        (&small, &BYTES_PER_SERIES_10K),
+        (&large, &BYTES_PER_SERIES_100K),
+        (&huge, &BYTES_PER_SERIES_1M),
+    ] {
+        summary.put(
+            spec,
+            scraped.bytes_per_series(),
+            format!(
+                "(VmRSS holding the series after the scrapes {:.1} MiB - VmRSS of the same exporter before any client connected {:.1} MiB) / {} series; loaded, before any scrape: {:.0} B",
+                scraped.rss_mib,
+                scraped.idle_rss_mib,
+                scraped.series,
+                (scraped.loaded_rss_mib - scraped.idle_rss_mib) * MIB / scraped.series as f64
+            ),
+        );
+    }
+    summary.put(
+        &RSS_1M_VS_100K,
+        huge.net_rss_bytes() / large.net_rss_bytes(),
+        format!(
+            "(exporter_rss_1m_series_mib - its idle) / (exporter_rss_100k_series_mib - its idle) = {:.1} MiB / {:.1} MiB, 10 times the series: 10 means linear",
+            huge.net_rss_bytes() / MIB,
+            large.net_rss_bytes() / MIB
         ),
     );
     let unrecorded: Vec<&str> = FIGURES
@@ -318,39 +414,62 @@ fn measure(
     let exporter = ExporterProc::start(bins, &dir, STORE_ARGS)?;
     let idle_rss_mib = exporter.proc.rss_mib()?;
     let started = Instant::now();
-    let loaded = load(&exporter, CLIENTS, per_client)?;
+    let mut loaded = load(&exporter, CLIENTS, per_client)?;
     eprintln!(
         "  loaded {total} series in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     let loaded_rss_mib = exporter.proc.rss_mib()?;
-    let checked = super::verify(exporter.port, &loaded)?;
-
+    // The checks below take longer than the exporter's liveness timeout at 1M series.
+    let pulse = Pulse::start(loaded.iter().map(|(client, _)| client))?;
+    let started = Instant::now();
+    let mut scraper = Scraper::new(exporter.port);
+    let body = scraper.get("/metrics")?;
+    let ours = without_own(parse(&body)?);
+    let checked = super::verify_parsed(&ours, &loaded)?;
+    if ours.len() != checked {
+        bail!(
+            "the exporter shows {} samples, {checked} of them sent by the clients",
+            ours.len()
+        );
+    }
     let registry = if baseline {
         Some(registry(CLIENTS, per_client)?)
     } else {
         None
     };
-    let mut scraper = Scraper::new(exporter.port);
-    let body = scraper.get("/metrics")?;
     if let Some(registry) = &registry {
-        same_samples(&body, &encode(registry)?.1, checked)?;
+        same_samples(&ours, &encode(registry)?.1, checked)?;
     }
-    let (gzip, flate2_default_bytes) = check_gzip(&mut scraper, &body)?;
     let bytes = body.len();
     drop(body);
+    let (gzip, flate2_default_bytes) = check_gzip(&mut scraper, &ours)?;
+    drop(ours);
+    eprintln!(
+        "  checked {checked} samples in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let (mut plain, mut gzipped) = (Vec::new(), Vec::new());
     let (mut theirs, mut theirs_gzip) = (Vec::new(), Vec::new());
+    let (mut plain_peak_mib, mut gzip_peak_mib) = (0.0f64, 0.0f64);
     for _ in 0..samples {
+        exporter.proc.reset_peak_rss()?;
         plain.push(ms(scraper.time("/metrics")?));
+        plain_peak_mib = plain_peak_mib.max(exporter.proc.peak_rss_mib()?);
+        exporter.proc.reset_peak_rss()?;
         gzipped.push(ms(scraper.time_with("/metrics", PROMETHEUS_HEADERS)?));
+        gzip_peak_mib = gzip_peak_mib.max(exporter.proc.peak_rss_mib()?);
         if let Some(registry) = &registry {
             theirs.push(ms(encode(registry)?.0));
             theirs_gzip.push(ms(encode_gzip(registry)?));
         }
     }
     let rss_mib = exporter.proc.rss_mib()?;
+    pulse.stop()?;
+    for (client, series) in &mut loaded {
+        client.expect_silence(&format!("client {}'s heartbeats", series.client))?;
+    }
     drop(loaded);
     Ok(Scraped {
         plain_ms: median(&mut plain),
@@ -363,14 +482,21 @@ fn measure(
         rss_mib,
         idle_rss_mib,
         loaded_rss_mib,
+        plain_peak_mib,
+        gzip_peak_mib,
         samples,
+        series: total,
     })
 }
 
 /// Scrapes as Prometheus does and checks the answer: gzip, OpenMetrics, and once
-/// decompressed the same samples as the plain exposition `plain`. Returns the body's
-/// figures and the size of flate2's default level on the same text.
-fn check_gzip(scraper: &mut Scraper, plain: &str) -> anyhow::Result<(Gzipped, usize)> {
+/// decompressed the same samples as the plain exposition's, `plain` (parsed, without the
+/// exporter's own). Returns the body's figures and the size of flate2's default level on
+/// the same text.
+fn check_gzip(
+    scraper: &mut Scraper,
+    plain: &HashMap<String, f64>,
+) -> anyhow::Result<(Gzipped, usize)> {
     scraper.time_with("/metrics", PROMETHEUS_HEADERS)?;
     let response = scraper.response()?;
     let encoding = response.header("content-encoding");
@@ -390,12 +516,11 @@ fn check_gzip(scraper: &mut Scraper, plain: &str) -> anyhow::Result<(Gzipped, us
         bail!("the decompressed OpenMetrics exposition does not end with # EOF");
     }
     let ours = without_own(parse(&text).context("the decompressed exposition")?);
-    let want = without_own(parse(plain)?);
-    if ours != want {
+    if ours != *plain {
         bail!(
             "the gzip body holds {} samples and the plain exposition {}, or their values differ",
             ours.len(),
-            want.len()
+            plain.len()
         );
     }
     let flate2_default_bytes = gzip_default(text.as_bytes())?.len();
@@ -419,10 +544,10 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Fails unless the exporter's exposition (without its own `dawn_*` samples) and the
-/// baseline's hold the same samples with the same values, `expected` of them.
-fn same_samples(ours: &str, theirs: &str, expected: usize) -> anyhow::Result<()> {
-    let ours = without_own(parse(ours)?);
+/// Fails unless the exporter's exposition `ours` (parsed, without its own `dawn_*`
+/// samples) and the baseline's hold the same samples with the same values, `expected` of
+/// them.
+fn same_samples(ours: &HashMap<String, f64>, theirs: &str, expected: usize) -> anyhow::Result<()> {
     let theirs = parse(theirs)?;
     if ours.len() != expected || theirs.len() != expected {
         bail!(

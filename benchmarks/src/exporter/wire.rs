@@ -5,10 +5,12 @@
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use dawn_proto::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, Hello, encode_frame};
+use dawn_proto::{DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, Heartbeat, Hello, encode_frame};
 
 /// One connection to an exporter, past the handshake.
 #[derive(Debug)]
@@ -93,6 +95,14 @@ impl WireClient {
         }
     }
 
+    /// A second handle on the same connection, for writing from another thread (the
+    /// [`Pulse`] of heartbeats).
+    pub(crate) fn writer(&self) -> anyhow::Result<UnixStream> {
+        self.stream
+            .try_clone()
+            .context("cannot clone the connection to the exporter")
+    }
+
     /// Fails if the exporter answered anything (an `Error` frame) or closed the connection.
     pub(crate) fn expect_silence(&mut self, what: &str) -> anyhow::Result<()> {
         let frames = self.replies(Duration::ZERO)?;
@@ -100,5 +110,73 @@ impl WireClient {
             bail!("the exporter answered {what} with {frames:?}");
         }
         Ok(())
+    }
+}
+
+/// A `Heartbeat` every [`Pulse::EVERY`] on each of some connections, from a thread of its
+/// own, as a node's shipper sends one every flush: a client silent for the exporter's
+/// liveness timeout (30 s) is disconnected, and a large store's checks take longer than
+/// that. Stopped when dropped.
+#[derive(Debug)]
+pub(crate) struct Pulse {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Pulse {
+    /// The interval: the node's default flush.
+    const EVERY: Duration = Duration::from_secs(1);
+
+    /// Starts the heartbeats of `clients`.
+    pub(crate) fn start<'c>(
+        clients: impl IntoIterator<Item = &'c WireClient>,
+    ) -> anyhow::Result<Pulse> {
+        let mut writers = clients
+            .into_iter()
+            .map(WireClient::writer)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let started = Instant::now();
+        let thread = std::thread::Builder::new()
+            .name("heartbeats".into())
+            .spawn(move || {
+                let mut bytes = Vec::new();
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
+                    bytes.clear();
+                    let heartbeat = Heartbeat {
+                        uptime_ms: started.elapsed().as_millis() as u64,
+                        dropped: 0,
+                    };
+                    encode_frame(&Frame::Heartbeat(heartbeat), &mut bytes)?;
+                    for w in &mut writers {
+                        w.write_all(&bytes).context("sending a heartbeat failed")?;
+                    }
+                }
+                Ok(())
+            })?;
+        Ok(Pulse {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the heartbeats; fails if one could not be sent.
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> anyhow::Result<()> {
+        drop(self.stop.take());
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => bail!("the heartbeat thread panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.halt();
     }
 }
