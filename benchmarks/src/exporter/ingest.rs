@@ -101,7 +101,7 @@ pub(crate) fn run(
         "exporter_ingest_cpu_seconds_per_million",
         per_million,
         "s",
-        Target::Info,
+        Target::AtMost(0.02),
         format!(
             "exporter user+system CPU ({:.2} s over the same window) per million updates applied",
             cpu.as_secs_f64()
