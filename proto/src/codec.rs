@@ -202,17 +202,33 @@ impl Decoded {
 
 /// Incremental decoder: feed it bytes as they arrive, take whole frames out.
 ///
+/// Bytes come in either copied ([`FrameDecoder::extend`]) or read straight into the
+/// decoder's own buffer ([`FrameDecoder::spare`], then [`FrameDecoder::commit`]), which
+/// spares the receiver a buffer of its own and a copy of every byte.
+///
 /// Memory stays bounded by the frame limit plus whatever was fed since the last
-/// [`FrameDecoder::next_frame`] returned `None`: an oversized length prefix is refused as soon
-/// as its four bytes are in, before any of the body is kept.
+/// [`FrameDecoder::next_frame`] returned `None` (and the last space asked of
+/// [`FrameDecoder::spare`]): an oversized length prefix is refused as soon as its four bytes
+/// are in, before any of the body is kept.
 #[derive(Debug)]
 pub struct FrameDecoder {
+    /// Bytes received in `pos..end`; `end..` is space already initialised for the next read
+    /// (kept, so that reading into it writes no zeros first).
     buf: Vec<u8>,
     /// Start of unconsumed bytes in `buf`.
     pos: usize,
+    /// End of the bytes received in `buf`.
+    end: usize,
+    /// End of the space last given by [`FrameDecoder::spare`] and not yet committed
+    /// (`end` when there is none).
+    room: usize,
     max_frame_len: usize,
     failed: Option<DecodeError>,
 }
+
+/// Consumed bytes beyond which the unconsumed ones are moved to the front of the buffer
+/// when they are fewer than the consumed ones.
+const COMPACT_AFTER: usize = 64 * 1024;
 
 impl FrameDecoder {
     /// A decoder refusing frame bodies above `max_frame_len` bytes (clamped to
@@ -221,6 +237,8 @@ impl FrameDecoder {
         FrameDecoder {
             buf: Vec::new(),
             pos: 0,
+            end: 0,
+            room: 0,
             max_frame_len: max_frame_len.min(MAX_FRAME_LEN_LIMIT),
             failed: None,
         }
@@ -233,19 +251,43 @@ impl FrameDecoder {
 
     /// Adds bytes read from the stream.
     pub fn extend(&mut self, bytes: &[u8]) {
-        if self.pos > 0 && self.pos == self.buf.len() {
-            self.buf.clear();
+        self.spare(bytes.len()).copy_from_slice(bytes);
+        self.commit(bytes.len());
+    }
+
+    /// Space for the next `len` bytes of the stream, to read into before
+    /// [`FrameDecoder::commit`]ting the bytes read: exactly `len` bytes, at the end of those
+    /// received. What is written there counts only once committed; the space is kept from
+    /// read to read, so asking for it again costs no allocation and no zeroing.
+    pub fn spare(&mut self, len: usize) -> &mut [u8] {
+        if self.pos == self.end {
             self.pos = 0;
-        } else if self.pos > 64 * 1024 && self.pos * 2 > self.buf.len() {
-            self.buf.drain(..self.pos);
+            self.end = 0;
+        } else if self.pos > COMPACT_AFTER && self.pos * 2 > self.end {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
-        self.buf.extend_from_slice(bytes);
+        let want = self.end.saturating_add(len);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        self.room = want;
+        self.buf.get_mut(self.end..want).unwrap_or_default()
+    }
+
+    /// Takes the first `n` bytes of the space last given by [`FrameDecoder::spare`] as read
+    /// from the stream, and ends that space. `n` is cut to the space (what a reader reports
+    /// never exceeds the slice it was given), so a commit without a `spare` before it adds
+    /// nothing.
+    pub fn commit(&mut self, n: usize) {
+        self.end = self.end.saturating_add(n).min(self.room);
+        self.room = self.end;
     }
 
     /// Bytes received but not yet returned as frames.
     pub fn buffered(&self) -> usize {
-        self.buf.len() - self.pos
+        self.end - self.pos
     }
 
     /// The next whole frame, `None` if more bytes are needed.
@@ -275,7 +317,7 @@ impl FrameDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let pending = &self.buf[self.pos..];
+        let pending = self.buf.get(self.pos..self.end).unwrap_or_default();
         let Some(prefix) = pending.first_chunk::<LENGTH_PREFIX_LEN>() else {
             return Ok(None);
         };

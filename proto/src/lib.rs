@@ -4,7 +4,9 @@
 //!
 //! Like `quinn-proto`, this crate does no I/O: [`encode_frame`] appends bytes to a buffer and
 //! [`FrameDecoder`] is fed byte slices as they arrive, so both ends of the socket (and every
-//! test) drive the same code without sockets or a runtime.
+//! test) drive the same code without sockets or a runtime. A receiver may also read from its
+//! socket straight into the decoder's buffer ([`FrameDecoder::spare`], then
+//! [`FrameDecoder::commit`]) instead of copying every byte from a buffer of its own.
 //!
 //! A session on the wire:
 //!
