@@ -17,7 +17,7 @@ use super::admission::Ticket;
 use super::apply::{Applier, Shared, StoreHandles};
 use super::session::{End, Session, SessionLimits};
 
-/// Bytes read from the socket at a time.
+/// Bytes read from the socket at a time, straight into the session's frame decoder.
 const READ_BUFFER: usize = 64 * 1024;
 
 /// Limits of a connection: the session's, and how long a reply may wait for the client.
@@ -29,6 +29,8 @@ pub(crate) struct ConnectionLimits {
 
 /// What woke a connection's task.
 enum Wake {
+    /// The exporter is shutting down.
+    Shutdown,
     /// The admission told it to give way to a newer connection.
     Kicked,
     /// A read finished.
@@ -95,15 +97,13 @@ impl Client {
     /// `Hello` among it makes it a client (with a slot of its own or none) instead. A
     /// connection arriving amid a flood of silent ones is thus not closed before its task
     /// got to read the `Hello` it sent at once.
-    fn give_way(&mut self, reader: &OwnedReadHalf, buf: &mut [u8], now: Instant) {
+    fn give_way(&mut self, reader: &OwnedReadHalf, now: Instant) {
         let was_pending = self.session.pending();
         if was_pending {
             // One read: a Hello is far smaller than the buffer.
-            match reader.try_read(buf) {
+            match reader.try_read(self.session.read_space(READ_BUFFER)) {
                 Ok(0) => self.session.handle_eof(),
-                Ok(n) => self
-                    .session
-                    .handle_bytes(now, buf.get(..n).unwrap_or_default()),
+                Ok(n) => self.session.handle_read(now, n),
                 // Nothing to read now (or an error, which ends the connection below).
                 Err(_) => {}
             }
@@ -146,32 +146,31 @@ pub(crate) async fn serve(
     let (mut reader, mut writer) = stream.into_split();
     let kicked = ticket.kicked();
     let mut client = Client::new(shared, conn, limits.session, ticket);
-    let mut buf = vec![0u8; READ_BUFFER];
     let mut bytes = Vec::new();
 
     loop {
         let deadline = tokio::time::Instant::from_std(client.session.deadline());
         // Reading comes before the deadline timer: bytes already there are read, and the
-        // session itself refuses bytes that arrive after its deadline.
+        // session itself refuses bytes that arrive after its deadline. The read goes straight
+        // into the session's decoder; a read not finished reads nothing.
         let wake = tokio::select! {
             biased;
-            () = stopped(&mut shutdown) => {
-                client.session.abort(End::Shutdown);
-                break;
-            }
+            () = stopped(&mut shutdown) => Wake::Shutdown,
             () = kicked.notified() => Wake::Kicked,
-            read = reader.read(&mut buf) => Wake::Read(read),
+            read = reader.read(client.session.read_space(READ_BUFFER)) => Wake::Read(read),
             () = tokio::time::sleep_until(deadline) => Wake::Deadline,
         };
         let now = Instant::now();
         match wake {
-            Wake::Kicked => client.give_way(&reader, &mut buf, now),
+            Wake::Shutdown => {
+                client.session.abort(End::Shutdown);
+                break;
+            }
+            Wake::Kicked => client.give_way(&reader, now),
             Wake::Deadline => client.session.handle_timeout(now),
             // The client may only have shut down its write side; it is told why if needed.
             Wake::Read(Ok(0)) => client.session.handle_eof(),
-            Wake::Read(Ok(n)) => client
-                .session
-                .handle_bytes(now, buf.get(..n).unwrap_or_default()),
+            Wake::Read(Ok(n)) => client.session.handle_read(now, n),
             Wake::Read(Err(e)) => client.session.abort(End::Io(format!("read failed: {e}"))),
         }
         client.drive();

@@ -15,7 +15,8 @@
 //!
 //! Driving it:
 //!
-//! 1. input: [`Session::handle_bytes`], [`Session::handle_eof`],
+//! 1. input: [`Session::read_space`] and [`Session::handle_read`] (the bytes are read
+//!    straight into the decoder's buffer), [`Session::handle_eof`],
 //!    [`Session::handle_timeout`] at [`Session::deadline`], [`Session::handle_write_timeout`],
 //!    [`Session::abort`];
 //! 2. [`Session::poll`] until `None`, applying each event (and answering verdicts) before
@@ -172,10 +173,18 @@ impl<H: Handles> Session<H> {
         }
     }
 
-    /// Bytes read from the client at `now`. Bytes arriving after the [`Session::deadline`]
-    /// do not save the session: it times out instead, so that a client whose bytes are
-    /// always ready to read still meets its deadlines.
-    pub(crate) fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+    /// Space for the next `len` bytes read from the client, in the decoder's own buffer:
+    /// read into it, then [`Session::handle_read`] the count read. Nothing written there
+    /// counts until then.
+    pub(crate) fn read_space(&mut self, len: usize) -> &mut [u8] {
+        self.decoder.spare(len)
+    }
+
+    /// `n` bytes were read from the client into the [`Session::read_space`] at `now`. Bytes
+    /// arriving after the [`Session::deadline`] do not save the session: it times out
+    /// instead, so that a client whose bytes are always ready to read still meets its
+    /// deadlines.
+    pub(crate) fn handle_read(&mut self, now: Instant, n: usize) {
         if self.end.is_some() {
             return;
         }
@@ -183,11 +192,18 @@ impl<H: Handles> Session<H> {
             self.handle_timeout(now);
             return;
         }
-        if self.decoder.buffered() == 0 && !bytes.is_empty() {
+        if self.decoder.buffered() == 0 && n > 0 {
             self.frame_started = Some(now);
         }
         self.last_read = now;
-        self.decoder.extend(bytes);
+        self.decoder.commit(n);
+    }
+
+    /// Bytes read from the client at `now`: [`Session::handle_read`] with a copy of them.
+    #[cfg(test)]
+    pub(crate) fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        self.read_space(bytes.len()).copy_from_slice(bytes);
+        self.handle_read(now, bytes.len());
     }
 
     /// The client closed its side of the connection.

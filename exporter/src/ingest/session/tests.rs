@@ -1307,6 +1307,58 @@ fn the_frame_deadline_starts_with_each_frame_and_leaves_with_it() {
     assert_eq!(h.session.ended(), None);
 }
 
+/// Bytes read straight into the decoder, as the connection reads: a read fills part of the
+/// space it was given and whatever lies beyond what it reports is not taken; an empty read
+/// starts no frame; a read after the deadline is not taken either.
+#[test]
+fn reads_into_the_decoder_take_only_the_bytes_read() {
+    let mut h = defined();
+    let mut bytes = wire(&batch(&[(0, Value::Gauge(1.5))]));
+    bytes.extend(wire(&batch(&[(1, Value::Counter(7))])));
+    let (first, rest) = bytes.split_at(5);
+
+    let space = h.session.read_space(64 * 1024);
+    space[..first.len()].copy_from_slice(first);
+    space[first.len()..].fill(0xA5);
+    h.session.handle_read(h.now, first.len());
+    assert_eq!(h.drive(), vec![]);
+    assert_eq!(
+        h.session.deadline(),
+        h.base + LIMITS.frame_timeout,
+        "the first bytes start the frame's deadline"
+    );
+
+    h.at(Duration::from_secs(1));
+    h.session.read_space(64 * 1024).fill(0x5A);
+    h.session.handle_read(h.now, 0);
+    assert_eq!(h.drive(), vec![]);
+    assert_eq!(h.session.deadline(), h.base + LIMITS.frame_timeout);
+
+    let space = h.session.read_space(64 * 1024);
+    space[..rest.len()].copy_from_slice(rest);
+    space[rest.len()..].fill(0xFF);
+    h.session.handle_read(h.now, rest.len());
+    assert_eq!(h.drive(), vec![]);
+    assert_eq!(
+        h.applied,
+        vec![(1000, Value::Gauge(1.5), 0), (1001, Value::Counter(7), 1)]
+    );
+    assert_eq!(h.session.deadline(), h.now + LIMITS.idle_timeout);
+
+    // At the idle deadline, bytes read do not count: the session times out instead.
+    h.at(Duration::from_secs(1) + LIMITS.idle_timeout);
+    let frame = wire(&batch(&[(0, Value::Gauge(2.5))]));
+    let space = h.session.read_space(frame.len());
+    space.copy_from_slice(&frame);
+    h.session.handle_read(h.now, frame.len());
+    let replies = h.drive();
+    assert!(
+        rejected(&replies).starts_with("idle_timeout"),
+        "{replies:?}"
+    );
+    assert_eq!(h.applied.len(), 2, "the late batch is not applied");
+}
+
 // --- Admission ---------------------------------------------------------------------------------
 
 #[test]
