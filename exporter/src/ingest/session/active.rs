@@ -175,7 +175,12 @@ impl<H: Handles> Active<H> {
     ) {
         let mut refused = 0u64;
         for (i, update) in batch.updates().enumerate() {
-            let Some(HeldSeries { series, metric }) = self.tables.held.get(update.series) else {
+            let Some(&HeldSeries {
+                series,
+                kind,
+                buckets,
+            }) = self.tables.held.get(update.series)
+            else {
                 if self.tables.series.contains_key(&update.series) {
                     // Not admitted by the store (yet), or refused.
                     refused += 1;
@@ -189,26 +194,31 @@ impl<H: Handles> Active<H> {
                 continue;
             };
             // A valid value passes `validate_value_ref`'s checks, made here on the fields
-            // at hand. Passing the whole value down copied it through the stack, stored 8
-            // bytes at a time and loaded back 16 at a time: a load that waited on the
-            // stores, for every update. What fails is explained by the full check.
+            // at hand and the held series' kind and bucket count. Passing the whole value
+            // down copied it through the stack, stored 8 bytes at a time and loaded back 16
+            // at a time: a load that waited on the stores, for every update. What fails is
+            // explained by the full check against the metric's definition.
             let fits = match update.value {
-                ValueRef::Counter(_) => metric.kind == MetricKind::Counter,
-                ValueRef::Gauge(_) => metric.kind == MetricKind::Gauge,
+                ValueRef::Counter(_) => kind == MetricKind::Counter,
+                ValueRef::Gauge(_) => kind == MetricKind::Gauge,
                 ValueRef::Histogram(h) => {
-                    metric.kind == MetricKind::Histogram
-                        && h.buckets.len() == metric.buckets.len() + 1
+                    kind == MetricKind::Histogram
+                        && h.buckets.len() == usize::from(buckets)
                         && h.sum.is_finite()
                         && h.buckets.iter().try_fold(0u64, |t, &b| t.checked_add(b))
                             == Some(h.count)
                 }
             };
             if fits {
-                valid.push((*series, i));
+                valid.push((series, i));
                 continue;
             }
+            // A held series is kept, and so is its metric: a kept id is never redefined.
+            let Some(metric) = self.tables.metric_of(update.series) else {
+                continue;
+            };
             match validate_value_ref(metric, update.value) {
-                Ok(()) => valid.push((*series, i)),
+                Ok(()) => valid.push((series, i)),
                 Err(e) => {
                     let message = format!(
                         "{e} (series {}); update ignored",

@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::mem::size_of;
 use std::sync::Arc;
 
-use dawn_proto::{Define, SeriesDef};
+use dawn_proto::{Define, MetricKind, SeriesDef};
 
 /// What one id costs in the tables before its content: the map entry and the slot, and for
 /// a held series its entry in the held series' map.
@@ -59,9 +59,12 @@ pub(crate) enum SeriesSlot {
 #[derive(Debug)]
 pub(crate) struct HeldSeries<H: Handles> {
     pub(crate) series: H::Series,
-    /// Its metric's definition (fixed once the series is admitted: a metric id is never
-    /// redefined), kept here so that an update is validated without a second lookup.
-    pub(crate) metric: Arc<Define>,
+    /// Its metric's kind and, for a histogram, the bucket counts a value has (its bounds
+    /// and `+Inf`), fixed once the series is admitted (a metric id is never redefined):
+    /// kept here so that an update is checked without reaching through to its metric's
+    /// definition, which only an invalid update needs ([`Tables::metric_of`]).
+    pub(crate) kind: MetricKind,
+    pub(crate) buckets: u8,
 }
 
 /// The bytes a kept `Define` costs beyond its slot: the struct and its text and bounds.
@@ -453,8 +456,29 @@ impl<H: Handles> Tables<H> {
             family: Some(_),
         }) = self.metrics.get(&def.metric)
         {
-            let metric = Arc::clone(metric);
-            self.held.insert(id, HeldSeries { series, metric });
+            // A valid histogram has at most MAX_BUCKETS (64) bounds; were it more, no value
+            // would pass the quick check, and the full check on the definition decides.
+            let buckets = u8::try_from(metric.buckets.len() + 1).unwrap_or(u8::MAX);
+            let kind = metric.kind;
+            self.held.insert(
+                id,
+                HeldSeries {
+                    series,
+                    kind,
+                    buckets,
+                },
+            );
+        }
+    }
+
+    /// The definition of the metric of kept series `id`.
+    pub(crate) fn metric_of(&self, id: u32) -> Option<&Define> {
+        let Some(SeriesSlot::Kept { def }) = self.series.get(&id) else {
+            return None;
+        };
+        match self.metrics.get(&def.metric) {
+            Some(MetricSlot::Kept { def: metric, .. }) => Some(metric),
+            Some(MetricSlot::Refused) | None => None,
         }
     }
 
@@ -476,9 +500,7 @@ impl<H: Handles> Tables<H> {
 mod tests {
     use std::hash::BuildHasher;
 
-    use std::sync::Arc;
-
-    use dawn_proto::{Define, MetricKind};
+    use dawn_proto::MetricKind;
 
     use super::{Held, HeldSeries, IdHash, SLOT_BYTES, SeriesSlot};
 
@@ -499,20 +521,16 @@ mod tests {
         let in_vector = size_of::<Option<HeldSeries<StoreSized>>>() * 3 / 2;
         let held = in_map.max(in_vector);
         assert!(series + held <= SLOT_BYTES, "{series} + {held}");
+        // The store's handle, the kind and the bucket count: 12 bytes a slot of the vector
+        // (it was 16 with the metric's definition).
+        assert_eq!(size_of::<Option<HeldSeries<StoreSized>>>(), 12);
     }
 
     fn held(series: u32) -> HeldSeries<StoreSized> {
-        let metric = Arc::new(Define {
-            id: 0,
-            name: "m".into(),
-            help: String::new(),
-            kind: MetricKind::Gauge,
-            label_names: vec![],
-            buckets: vec![],
-        });
         HeldSeries {
             series: [series, 0],
-            metric,
+            kind: MetricKind::Gauge,
+            buckets: 0,
         }
     }
 
