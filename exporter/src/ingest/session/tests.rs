@@ -1307,6 +1307,15 @@ fn the_frame_deadline_starts_with_each_frame_and_leaves_with_it() {
     assert_eq!(h.session.ended(), None);
 }
 
+/// A read of `bytes` into the session's read space, as the connection makes it, with `junk`
+/// in the rest of the space (what a read leaves there must not be taken).
+fn read_into_decoder(h: &mut Harness, bytes: &[u8], junk: u8) {
+    let space = h.session.read_space(64 * 1024);
+    space[..bytes.len()].copy_from_slice(bytes);
+    space[bytes.len()..].fill(junk);
+    h.session.handle_read(h.now, bytes.len());
+}
+
 /// Bytes read straight into the decoder, as the connection reads: a read fills part of the
 /// space it was given and whatever lies beyond what it reports is not taken; an empty read
 /// starts no frame; a read after the deadline is not taken either.
@@ -1317,10 +1326,7 @@ fn reads_into_the_decoder_take_only_the_bytes_read() {
     bytes.extend(wire(&batch(&[(1, Value::Counter(7))])));
     let (first, rest) = bytes.split_at(5);
 
-    let space = h.session.read_space(64 * 1024);
-    space[..first.len()].copy_from_slice(first);
-    space[first.len()..].fill(0xA5);
-    h.session.handle_read(h.now, first.len());
+    read_into_decoder(&mut h, first, 0xA5);
     assert_eq!(h.drive(), vec![]);
     assert_eq!(
         h.session.deadline(),
@@ -1334,10 +1340,7 @@ fn reads_into_the_decoder_take_only_the_bytes_read() {
     assert_eq!(h.drive(), vec![]);
     assert_eq!(h.session.deadline(), h.base + LIMITS.frame_timeout);
 
-    let space = h.session.read_space(64 * 1024);
-    space[..rest.len()].copy_from_slice(rest);
-    space[rest.len()..].fill(0xFF);
-    h.session.handle_read(h.now, rest.len());
+    read_into_decoder(&mut h, rest, 0xFF);
     assert_eq!(h.drive(), vec![]);
     assert_eq!(
         h.applied,
