@@ -10,7 +10,7 @@
 //! - `health`: checks reported by the node plus the exporter's own `telemetry` check,
 //!   liveness and readiness, with time as an input;
 //! - `metrics`: the exporter's own counters, exposed through OpenTelemetry;
-//! - `exposition`: the text 0.0.4 and OpenMetrics 1.0.0 encoders;
+//! - `exposition`: the text 0.0.4, OpenMetrics 1.0.0 and protobuf encoders;
 //! - `http`: the warp routes and the connection loop;
 //! - `web_config`: `--web.config.file` (TLS, basic auth), exporter-toolkit's format.
 

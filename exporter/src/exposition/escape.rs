@@ -48,9 +48,55 @@ pub(crate) fn render_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a st
     out
 }
 
+/// The `(name, value)` pairs of labels that [`render_labels`] rendered, values unescaped:
+/// the protobuf format takes apart the one text the store keeps per series, so both
+/// formats carry the same labels and a series costs no second copy of them.
+pub(crate) fn parse_labels(rendered: &str) -> Vec<(&str, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = rendered;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut value = String::with_capacity(after.len().min(64));
+        let mut end = after.len();
+        let mut chars = after.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c)) => value.push(c),
+                    None => {}
+                },
+                c => value.push(c),
+            }
+        }
+        pairs.push((name, value));
+        rest = after[end..].strip_prefix(',').unwrap_or(&after[end..]);
+    }
+    pairs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_labels_undoes_render_labels() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("a", "")],
+            &[("a", "x"), ("b", "q\"uo\\te\nnl"), ("c", "=\",\\\"")],
+            &[("le_ish", "é, ünïcode"), ("z", "\\n")],
+        ];
+        for pairs in cases {
+            let rendered = render_labels(pairs.iter().copied());
+            let parsed = parse_labels(&rendered);
+            let parsed: Vec<(&str, &str)> = parsed.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            assert_eq!(parsed, *pairs, "{rendered}");
+        }
+    }
 
     #[test]
     fn escapes_label_values() {

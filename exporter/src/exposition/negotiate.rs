@@ -1,11 +1,14 @@
 //! `Accept` and `Accept-Encoding` negotiation.
 
-use super::Format;
+use super::{Format, Negotiated};
 
 /// One media range of an `Accept` header: type and the parameters we look at.
 struct MediaRange<'a> {
     media: &'a str,
     version: Option<&'a str>,
+    /// `proto=` and `encoding=` of the protobuf media type.
+    proto: Option<&'a str>,
+    encoding: Option<&'a str>,
     q: f32,
 }
 
@@ -27,6 +30,8 @@ fn ranges(header: &str) -> impl Iterator<Item = MediaRange<'_>> {
         let mut range = MediaRange {
             media,
             version: None,
+            proto: None,
+            encoding: None,
             q: 1.0,
         };
         for p in params {
@@ -34,6 +39,8 @@ fn ranges(header: &str) -> impl Iterator<Item = MediaRange<'_>> {
                 match k.trim() {
                     k if k.eq_ignore_ascii_case("q") => range.q = parse_q(v),
                     k if k.eq_ignore_ascii_case("version") => range.version = Some(v.trim()),
+                    k if k.eq_ignore_ascii_case("proto") => range.proto = Some(v.trim()),
+                    k if k.eq_ignore_ascii_case("encoding") => range.encoding = Some(v.trim()),
                     _ => {}
                 }
             }
@@ -66,6 +73,42 @@ pub(super) fn format(accept: Option<&str>) -> Format {
         Format::OpenMetrics
     } else {
         Format::Text
+    }
+}
+
+/// The protobuf format when an `Accept` header names it (the delimited encoding of
+/// `io.prometheus.client.MetricFamily`, as Prometheus and client_golang spell it) with a
+/// non-zero weight at least that of every text format; else the text format it prefers.
+pub(super) fn negotiated(accept: Option<&str>) -> Negotiated {
+    let text = format(accept);
+    let Some(accept) = accept else {
+        return Negotiated::Text(text);
+    };
+    let mut q_protobuf = 0.0f32;
+    let mut q_text = 0.0f32;
+    for r in ranges(accept) {
+        if r.media
+            .eq_ignore_ascii_case("application/vnd.google.protobuf")
+        {
+            let family = r.proto == Some("io.prometheus.client.MetricFamily");
+            let delimited = r
+                .encoding
+                .is_none_or(|e| e.eq_ignore_ascii_case("delimited"));
+            if family && delimited {
+                q_protobuf = q_protobuf.max(r.q);
+            }
+        } else if r.media.eq_ignore_ascii_case("application/openmetrics-text")
+            || r.media.eq_ignore_ascii_case("text/plain")
+            || r.media.eq_ignore_ascii_case("text/*")
+            || r.media == "*/*"
+        {
+            q_text = q_text.max(r.q);
+        }
+    }
+    if q_protobuf > 0.0 && q_protobuf >= q_text {
+        Negotiated::Protobuf
+    } else {
+        Negotiated::Text(text)
     }
 }
 
@@ -130,6 +173,53 @@ mod tests {
         ];
         for (accept, want) in table {
             assert_eq!(format(*accept), *want, "{accept:?}");
+        }
+    }
+
+    /// Prometheus 2.42's two scrape headers (scrape.go's `scrapeAcceptHeader` and, with
+    /// `--enable-feature=native-histograms`, `scrapeAcceptHeaderWithProtobuf`).
+    const PROMETHEUS_2_42: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    const PROMETHEUS_2_42_PROTOBUF: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+    #[test]
+    fn negotiated_table() {
+        let table: &[(Option<&str>, Negotiated)] = &[
+            (None, Negotiated::Text(Format::Text)),
+            (Some("*/*"), Negotiated::Text(Format::Text)),
+            (Some(PROMETHEUS_2_42), Negotiated::Text(Format::OpenMetrics)),
+            (Some(PROMETHEUS_2_42_PROTOBUF), Negotiated::Protobuf),
+            // client_golang's own spelling, with spaces.
+            (
+                Some(
+                    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+                ),
+                Negotiated::Protobuf,
+            ),
+            // Weighted below the text format.
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.4,text/plain;q=0.5",
+                ),
+                Negotiated::Text(Format::Text),
+            ),
+            // Another message, another encoding, or a zero weight: not ours.
+            (
+                Some("application/vnd.google.protobuf;proto=other.Message,text/plain;q=0.1"),
+                Negotiated::Text(Format::Text),
+            ),
+            (
+                Some(
+                    "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text",
+                ),
+                Negotiated::Text(Format::Text),
+            ),
+            (
+                Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;q=0"),
+                Negotiated::Text(Format::Text),
+            ),
+        ];
+        for (accept, want) in table {
+            assert_eq!(negotiated(*accept), *want, "{accept:?}");
         }
     }
 

@@ -27,7 +27,7 @@ use crate::exposition::{Encoder, Format, Spill, encode_families};
 use crate::store::{Part, Snapshot};
 
 /// The deflate level (see the module docs).
-const LEVEL: u32 = 4;
+pub(super) const LEVEL: u32 = 4;
 
 /// Bytes of text handed to the compressor at a time: small enough to stay in the cache
 /// between rendering and compressing, large enough that the calls cost nothing.

@@ -1,5 +1,5 @@
-//! Writing the store through an [`Encoder`]: string appends of pre-rendered labels plus
-//! number formatting, under the store's lock.
+//! Writing the store through a [`SeriesWriter`] (the text [`Encoder`]: string appends of
+//! pre-rendered labels plus number formatting; or the protobuf one), under the store's lock.
 //!
 //! A [`Snapshot`] holds that lock for one scrape. It can cut the exposition into
 //! consecutive [`Part`]s of about equal size, which several threads render (and compress) at
@@ -13,7 +13,7 @@ use dawn_proto::MetricKind;
 use super::family::Family;
 use super::sample::{Total, total};
 use super::{Inner, Store};
-use crate::exposition::{Encoder, FamilyKind, Format};
+use crate::exposition::{Encoder, FamilyKind, Format, SeriesWriter};
 
 /// Exposes the family `name` a second time under `alias` (same kind, same values), e.g.
 /// `p2p_peers` as `p2p_peers_total` for `--compat.seed-names`. Skipped when a family named
@@ -31,6 +31,11 @@ impl Store {
     /// of its sources' samples.
     pub fn render(&self, encoder: &mut Encoder<'_>, aliases: &[Alias]) {
         self.snapshot(aliases).render(encoder);
+    }
+
+    /// [`Store::render`] to any [`SeriesWriter`] (the protobuf exposition's encoder).
+    pub(crate) fn render_to(&self, writer: &mut impl SeriesWriter, aliases: &[Alias]) {
+        self.snapshot(aliases).render(writer);
     }
 
     /// The store held still (its lock taken) until the snapshot is dropped, for a scrape
@@ -98,8 +103,8 @@ impl Snapshot<'_> {
     }
 
     /// Writes the whole exposition of the store.
-    pub(crate) fn render(&self, encoder: &mut Encoder<'_>) {
-        self.render_part(encoder, Part::WHOLE);
+    pub(crate) fn render(&self, writer: &mut impl SeriesWriter) {
+        self.render_part(writer, Part::WHOLE);
     }
 
     /// About how many bytes of text the store renders to: within a few percent for
@@ -153,7 +158,7 @@ impl Snapshot<'_> {
     }
 
     /// Writes `part` of the exposition (see [`Snapshot::split`]).
-    pub(crate) fn render_part(&self, encoder: &mut Encoder<'_>, part: Part) {
+    pub(crate) fn render_part(&self, writer: &mut impl SeriesWriter, part: Part) {
         let mut scratch = Vec::new();
         for (unit, (name, family)) in self.units().into_iter().enumerate() {
             let at = |slot| Cut { unit, slot };
@@ -173,7 +178,7 @@ impl Snapshot<'_> {
             } else {
                 usize::MAX
             };
-            render_family(encoder, family, name, from..to, &mut scratch);
+            render_family(writer, family, name, from..to, &mut scratch);
         }
     }
 }
@@ -203,7 +208,7 @@ fn family_bytes(name: &str, family: &Family) -> usize {
 /// `# HELP`/`# TYPE` lines before its first series with a value, unless a series with a
 /// value precedes `slots` (an earlier part then wrote them).
 fn render_family(
-    encoder: &mut Encoder<'_>,
+    writer: &mut impl SeriesWriter,
     family: &Family,
     name: &str,
     slots: std::ops::Range<usize>,
@@ -214,12 +219,7 @@ fn render_family(
         MetricKind::Gauge => FamilyKind::Gauge,
         MetricKind::Histogram => FamilyKind::Histogram,
     };
-    let format = encoder.format();
-    let les = family
-        .def
-        .buckets
-        .as_ref()
-        .map_or(&[][..], |b| b.les(format));
+    let bounds = family.def.buckets.as_ref();
     let mut header = family
         .series_in(0..slots.start)
         .any(|s| !s.samples.is_empty());
@@ -228,17 +228,17 @@ fn render_family(
             continue;
         };
         if !header {
-            encoder.family(name, &family.def.help, kind);
+            writer.family(name, &family.def.help, kind);
             header = true;
         }
         match sum {
-            Total::Counter(c) => encoder.sample_u64(name, &series.labels, c),
-            Total::Gauge(g) => encoder.sample(name, &series.labels, g),
+            Total::Counter(c) => writer.counter(name, &series.labels, c),
+            Total::Gauge(g) => writer.gauge(name, &series.labels, g),
             Total::Histogram {
                 count,
                 sum,
                 buckets,
-            } => encoder.histogram(name, &series.labels, les, buckets, count, sum),
+            } => writer.histogram(name, &series.labels, bounds, buckets, count, sum),
         }
     }
 }
