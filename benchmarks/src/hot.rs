@@ -13,7 +13,7 @@ use dawn_node::catalogue::{
     P2P_CONNECTIONS_TOTAL, P2P_MESSAGE_LATENCY_SECONDS, P2P_MESSAGES_TOTAL,
 };
 use dawn_telemetry::DEFAULT_SECONDS_BUCKETS as SECONDS_BUCKETS;
-use dawn_telemetry::{Counter, Histogram, Telemetry, TelemetryConfig};
+use dawn_telemetry::{Counter, Histogram, MetricSpec, NativeConfig, Telemetry, TelemetryConfig};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
@@ -72,6 +72,13 @@ pub(crate) fn run(mode: Mode, summary: &mut Summary) -> anyhow::Result<()> {
     );
     ratio_figure(
         summary,
+        "hot_native_observe_ratio_vs_classic",
+        1.5,
+        native_observe(plan, &telemetry)?,
+        "Histogram::observe with native buckets on (schema 3, zero threshold 2^-128, limit 160: classic bucket add + sum CAS + native bucket add) vs the same histogram classic only, default seconds buckets, 16 values in turn",
+    );
+    ratio_figure(
+        summary,
         "hot_labelled_inc_ratio_vs_prometheus",
         1.0,
         labelled_inc(plan, &telemetry)?,
@@ -124,6 +131,33 @@ pub(crate) fn histogram_observe(plan: Plan, telemetry: &Telemetry) -> anyhow::Re
         |i| theirs.observe(value(i)),
     );
     black_box((ours.get().count, theirs.get_sample_count()));
+    Ok(c)
+}
+
+/// `Histogram::observe` with native buckets beside the classic ones vs classic only: the same
+/// spec but for `native`, the same values (their native buckets exist after the first turn,
+/// so this is the steady state the issue bounds, no allocation per observation).
+pub(crate) fn native_observe(plan: Plan, telemetry: &Telemetry) -> anyhow::Result<Comparison> {
+    const NATIVE: MetricSpec = MetricSpec {
+        name: "bench_native_latency_seconds",
+        native: Some(NativeConfig::DEFAULT),
+        ..P2P_MESSAGE_LATENCY_SECONDS
+    };
+    const CLASSIC: MetricSpec = MetricSpec {
+        name: "bench_classic_latency_seconds",
+        native: None,
+        ..P2P_MESSAGE_LATENCY_SECONDS
+    };
+    let native: Histogram = telemetry.histogram(&NATIVE).with_labels(&["request"]);
+    let classic: Histogram = telemetry.histogram(&CLASSIC).with_labels(&["request"]);
+    let value = |i: u64| OBSERVED[(i % OBSERVED.len() as u64) as usize];
+    let c = compare(
+        plan,
+        |i| native.observe(value(i)),
+        |i| classic.observe(value(i)),
+    );
+    let buckets = native.native().map_or(0, |n| n.positive.len());
+    black_box((native.get().count, classic.get().count, buckets));
     Ok(c)
 }
 

@@ -26,6 +26,7 @@ const JOBS: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["outcome"],
     buckets: &[],
+    native: None,
 };
 const JOB_SECONDS: MetricSpec = MetricSpec {
     name: "worker_job_duration_seconds",
@@ -33,6 +34,7 @@ const JOB_SECONDS: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &[],
     buckets: DEFAULT_SECONDS_BUCKETS,
+    native: None,
 };
 const QUEUE: MetricSpec = MetricSpec {
     name: "worker_queue_length",
@@ -40,6 +42,7 @@ const QUEUE: MetricSpec = MetricSpec {
     kind: MetricKind::Gauge,
     labels: &[],
     buckets: &[],
+    native: None,
 };
 
 const USAGE: &str = "usage: worker [--socket PATH] [--jobs N] [--id NAME] [--linger-ms MS]

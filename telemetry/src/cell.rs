@@ -9,6 +9,7 @@ use crate::spec::MetricSpec;
 use dawn_proto::{HistogramValue, MetricKind, Value};
 
 use super::lookup::{LookupCache, lookup_cache};
+use super::native::{NativeBuckets, NativeSnapshot};
 use super::slot::{self, Striped};
 
 /// A value read from a cell, compared by the shipper with the last one it sent.
@@ -171,10 +172,14 @@ const LINE_WORDS: usize = 8;
 #[repr(align(64))]
 struct Line([AtomicU64; LINE_WORDS]);
 
-/// Per-bucket counts (not cumulative) and a sum, in [`HISTOGRAM_STRIPES`] stripes.
+/// Per-bucket counts (not cumulative) and a sum, in [`HISTOGRAM_STRIPES`] stripes; and,
+/// when on, native buckets beside them ([`NativeBuckets`]), which every observation updates
+/// too, as client_golang's histograms do.
 #[derive(Debug)]
 pub(crate) struct HistogramCell {
     bounds: &'static [f64],
+    /// The native buckets, when this series records them.
+    native: Option<Box<NativeBuckets>>,
     /// Each stripe is `stride` lines: its sum's `f64` bits, then its per-bucket counts (one
     /// per bound, then `+Inf`).
     lines: Box<[Line]>,
@@ -214,7 +219,19 @@ impl HistogramCell {
         if let Some(first) = lines.first() {
             add_f64(&first.0[0], v);
         }
+        // After the classic bucket: a reader takes the native buckets first (see
+        // `native_snapshot`), so the classic count never falls below their total.
+        if let Some(native) = &self.native {
+            native.observe(v);
+        }
         true
+    }
+
+    /// The native buckets now, when this series records them. Read them before the classic
+    /// buckets: `observe` updates the classic ones first, so an observation counted in the
+    /// native buckets is then always in the classic count too.
+    pub(crate) fn native_snapshot(&self) -> Option<NativeSnapshot> {
+        self.native.as_ref().map(|n| n.snapshot())
     }
 
     /// Per-bucket counts over all stripes, `+Inf` last.
@@ -253,6 +270,9 @@ impl Cell for HistogramCell {
         let stride = (spec.buckets.len() + 2).div_ceil(LINE_WORDS);
         HistogramCell {
             bounds: spec.buckets,
+            native: spec
+                .native
+                .map(|config| Box::new(NativeBuckets::new(config))),
             lines: (0..HISTOGRAM_STRIPES * stride)
                 .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
@@ -341,6 +361,33 @@ mod tests {
         assert_eq!(value.buckets.iter().sum::<u64>(), value.count);
         let want = threads as f64 * 500.0 * (0.004 + 20.0);
         assert!((value.sum - want).abs() < 1e-6, "{} vs {want}", value.sum);
+    }
+
+    #[test]
+    fn one_observation_updates_classic_and_native_buckets() {
+        let spec = MetricSpec {
+            native: Some(crate::NativeConfig::DEFAULT),
+            ..LATENCY
+        };
+        let h = HistogramCell::new(&spec);
+        for v in [0.0, 0.003, 0.2, 0.2, 7.0] {
+            assert!(h.observe(v));
+        }
+        assert!(!h.observe(f64::NAN), "refused by both");
+        let native = h.native_snapshot().expect("native on");
+        let classic = h.value();
+        assert_eq!(native.count(), classic.count);
+        assert_eq!(native.zero_count, 1);
+        assert_eq!(
+            native.positive,
+            [
+                (crate::native::key(0.003, 3), 1),
+                (crate::native::key(0.2, 3), 2),
+                (crate::native::key(7.0, 3), 1)
+            ]
+        );
+        assert_eq!(classic.buckets[0], 2, "0 and 0.003 are <= 0.005");
+        assert!(HistogramCell::new(&LATENCY).native_snapshot().is_none());
     }
 
     #[test]

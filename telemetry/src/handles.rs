@@ -8,6 +8,7 @@ use std::time::Duration;
 use dawn_proto::HistogramValue;
 
 use super::cell::{CounterCell, GaugeCell, HistogramCell};
+use super::native::NativeSnapshot;
 use super::series::Series;
 
 /// A monotonic count on one series.
@@ -110,6 +111,12 @@ impl Histogram {
     /// Count, sum and per-bucket counts (`+Inf` last) since the telemetry instance started.
     pub fn get(&self) -> HistogramValue {
         self.0.cell.value()
+    }
+
+    /// The native buckets since the telemetry instance started, at the schema they are read
+    /// at (reduced to the spec's bucket limit); `None` when the spec has no native buckets.
+    pub fn native(&self) -> Option<NativeSnapshot> {
+        self.0.cell.native_snapshot()
     }
 }
 

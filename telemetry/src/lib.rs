@@ -22,6 +22,7 @@
 //!     kind: MetricKind::Counter,
 //!     labels: &["outcome"],
 //!     buckets: &[],
+//!     native: None,
 //! };
 //! const JOB_SECONDS: MetricSpec = MetricSpec {
 //!     name: "worker_job_duration_seconds",
@@ -29,6 +30,7 @@
 //!     kind: MetricKind::Histogram,
 //!     labels: &[],
 //!     buckets: DEFAULT_SECONDS_BUCKETS,
+//!     native: None,
 //! };
 //!
 //! # let dir = std::env::temp_dir().join(format!("dawn-doc-{}", std::process::id()));
@@ -65,6 +67,7 @@ mod handle;
 mod handles;
 mod labelhash;
 mod lookup;
+mod native;
 mod registry;
 mod series;
 mod session;
@@ -92,6 +95,9 @@ pub use error::TelemetryError;
 pub use families::{CounterFamily, GaugeFamily, HistogramFamily};
 pub use handle::Telemetry;
 pub use handles::{Counter, Gauge, Histogram};
+pub use native::{
+    DEFAULT_ZERO_THRESHOLD, MAX_SCHEMA, MIN_SCHEMA, NativeConfig, NativeSnapshot,
+};
 pub use registry::RegisterError;
 pub use shipper::ShutdownOutcome;
 pub use spec::{DEFAULT_SECONDS_BUCKETS, MetricSpec, OVERFLOW_LABEL_VALUE};

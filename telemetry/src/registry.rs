@@ -27,6 +27,15 @@ pub enum RegisterError {
         /// The spec's kind.
         actual: &'static str,
     },
+    /// Native buckets on a metric that is not a histogram, or with a schema or zero threshold
+    /// Prometheus does not accept.
+    #[error("metric {name}: invalid native histogram settings ({why})")]
+    InvalidNative {
+        /// The metric.
+        name: &'static str,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// Another spec with the same name (but other help, labels, kind or buckets) is already
     /// registered.
     #[error("metric {name} is already registered with a different definition")]
@@ -130,6 +139,21 @@ impl Registry {
             return found;
         }
         validate_define(&spec.to_define(0))?;
+        if let Some(native) = spec.native {
+            let why = if spec.kind != MetricKind::Histogram {
+                Some("only histograms have native buckets")
+            } else if !native.is_valid() {
+                Some("schema from -4 to 8, zero threshold finite and not negative")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(RegisterError::InvalidNative {
+                    name: spec.name,
+                    why,
+                });
+            }
+        }
         let mut families = self
             .families
             .write()
@@ -202,6 +226,26 @@ mod tests {
         };
         let err = r.register::<GaugeCell>(&bad).unwrap_err();
         assert!(err.to_string().contains("invalid metric name"), "{err}");
+
+        let native_gauge = MetricSpec {
+            name: "test_native_gauge",
+            native: Some(crate::NativeConfig::DEFAULT),
+            ..PEERS
+        };
+        assert!(matches!(
+            r.register::<GaugeCell>(&native_gauge),
+            Err(RegisterError::InvalidNative { .. })
+        ));
+        let bad_schema = MetricSpec {
+            name: "test_native_seconds",
+            native: Some(crate::NativeConfig {
+                schema: 9,
+                ..crate::NativeConfig::DEFAULT
+            }),
+            ..crate::tests::specs::LATENCY
+        };
+        let err = r.register::<HistogramCell>(&bad_schema).unwrap_err();
+        assert!(err.to_string().contains("schema from -4 to 8"), "{err}");
         assert_eq!(r.families().len(), 1);
     }
 

@@ -4,6 +4,8 @@
 
 use dawn_proto::{Define, MetricKind};
 
+use crate::native::NativeConfig;
+
 /// Prometheus' default buckets, for histograms of seconds.
 pub const DEFAULT_SECONDS_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -25,6 +27,10 @@ pub struct MetricSpec {
     pub labels: &'static [&'static str],
     /// Histogram bounds; empty for other kinds.
     pub buckets: &'static [f64],
+    /// A histogram's native (sparse, exponential) buckets, recorded beside the classic ones
+    /// by every observation when set, as client_golang does; `None` for other kinds and for
+    /// classic-only histograms.
+    pub native: Option<NativeConfig>,
 }
 
 impl MetricSpec {

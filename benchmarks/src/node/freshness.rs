@@ -28,6 +28,7 @@ const EVENTS: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &[],
     buckets: &[],
+    native: None,
 };
 /// Pause between two scrapes while waiting for a value.
 const POLL: Duration = Duration::from_millis(2);

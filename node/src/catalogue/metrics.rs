@@ -16,6 +16,7 @@ pub const P2P_PEERS: MetricSpec = MetricSpec {
     kind: MetricKind::Gauge,
     labels: &[],
     buckets: &[],
+    native: None,
 };
 
 /// Connection attempts and ends, by outcome.
@@ -25,6 +26,7 @@ pub const P2P_CONNECTIONS_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["status"],
     buckets: &[],
+    native: None,
 };
 
 /// Messages sent and received.
@@ -34,6 +36,7 @@ pub const P2P_MESSAGES_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["type", "status"],
     buckets: &[],
+    native: None,
 };
 
 /// Request round trip or handling time.
@@ -43,6 +46,7 @@ pub const P2P_MESSAGE_LATENCY_SECONDS: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["type"],
     buckets: DEFAULT_SECONDS_BUCKETS,
+    native: None,
 };
 
 /// Encoded message sizes.
@@ -52,6 +56,7 @@ pub const P2P_MESSAGE_SIZE_BYTES: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["type"],
     buckets: BYTE_BUCKETS,
+    native: None,
 };
 
 /// Handled errors.
@@ -61,6 +66,7 @@ pub const P2P_ERRORS_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["error_type", "component"],
     buckets: &[],
+    native: None,
 };
 
 /// Tool calls on agents.
@@ -70,6 +76,7 @@ pub const P2P_AGENT_OPERATIONS_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["agent_id", "operation", "status"],
     buckets: &[],
+    native: None,
 };
 
 /// Duration of tool calls on agents.
@@ -79,6 +86,7 @@ pub const P2P_AGENT_OPERATION_LATENCY_SECONDS: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["agent_id", "operation"],
     buckets: DEFAULT_SECONDS_BUCKETS,
+    native: None,
 };
 
 /// Circuit breaker state per peer.
@@ -88,6 +96,7 @@ pub const P2P_CIRCUIT_BREAKER_STATE: MetricSpec = MetricSpec {
     kind: MetricKind::Gauge,
     labels: &["peer_id"],
     buckets: &[],
+    native: None,
 };
 
 /// Failures counted by circuit breakers.
@@ -97,6 +106,7 @@ pub const P2P_CIRCUIT_BREAKER_FAILURES_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["peer_id"],
     buckets: &[],
+    native: None,
 };
 
 /// Requests rejected by the rate limiter.
@@ -106,6 +116,7 @@ pub const P2P_RATE_LIMIT_REJECTIONS_TOTAL: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["peer_id", "resource"],
     buckets: &[],
+    native: None,
 };
 
 /// Every metric the node records, in the order of docs/node.md's table.

@@ -17,6 +17,7 @@ const EVENTS: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["kind"],
     buckets: &[],
+    native: None,
 };
 
 const DURATIONS: MetricSpec = MetricSpec {
@@ -25,6 +26,7 @@ const DURATIONS: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &[],
     buckets: DEFAULT_SECONDS_BUCKETS,
+    native: None,
 };
 
 fn view() -> Arc<Mutex<View>> {

@@ -10,6 +10,7 @@ pub(crate) const PEERS: MetricSpec = MetricSpec {
     kind: MetricKind::Gauge,
     labels: &[],
     buckets: &[],
+    native: None,
 };
 
 pub(crate) const CONNECTIONS: MetricSpec = MetricSpec {
@@ -18,6 +19,7 @@ pub(crate) const CONNECTIONS: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["status"],
     buckets: &[],
+    native: None,
 };
 
 pub(crate) const MESSAGES: MetricSpec = MetricSpec {
@@ -26,6 +28,7 @@ pub(crate) const MESSAGES: MetricSpec = MetricSpec {
     kind: MetricKind::Counter,
     labels: &["type", "status"],
     buckets: &[],
+    native: None,
 };
 
 pub(crate) const LATENCY: MetricSpec = MetricSpec {
@@ -34,6 +37,7 @@ pub(crate) const LATENCY: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["type"],
     buckets: DEFAULT_SECONDS_BUCKETS,
+    native: None,
 };
 
 pub(crate) const ALL: &[MetricSpec] = &[PEERS, CONNECTIONS, MESSAGES, LATENCY];

@@ -1,0 +1,654 @@
+//! Native (sparse, exponential) histogram buckets, recorded beside a histogram's classic
+//! buckets the way client_golang does: one observation updates both.
+//!
+//! A bucket's index (its key) at schema `s` is the `k` with `2^((k-1)/2^s) < |v| <= 2^(k/2^s)`;
+//! values with `|v| <= zero_threshold` count in the zero bucket. Prometheus merges two
+//! neighbouring buckets into one of schema `s - 1` (key `ceil(k/2)`), which is how the bucket
+//! limit is kept: when more buckets are populated than the limit allows, the schema is
+//! reduced until they fit, and a series' schema never goes back up.
+//!
+//! Recording is lock-free and allocation-free once a bucket's group exists. Positive values
+//! in `(2^-128, 2^128]` (every latency and size) count in a table of atomic counters at the
+//! recording schema (`max(schema, 0)`), in 16 groups of 16 powers of two, each group
+//! allocated on its first observation: a histogram of latencies between 1 ms and 2 s uses
+//! one or two groups of 1 KiB at schema 3. Negative values and positive ones outside that
+//! range (rare for what Dawn records) count in a small map under a mutex instead: a new
+//! bucket there allocates, an existing one does not. The reduction to the limit happens when
+//! the buckets are read ([`NativeBuckets::snapshot`]), where merging is exact, so the
+//! recording path never rearranges counters that other threads are adding to.
+//!
+//! Counts are per bucket (not cumulative) and read with relaxed loads: a reader racing with
+//! observations sees each one either counted or not yet, as with the classic buckets; the
+//! caller reads these before its classic buckets so that the classic count is never below
+//! the native buckets' total.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The lowest schema Prometheus accepts (each bucket 2^16 times wider than the previous).
+pub const MIN_SCHEMA: i8 = -4;
+/// The highest schema Prometheus accepts (2^8 buckets per power of two).
+pub const MAX_SCHEMA: i8 = 8;
+
+/// How a histogram records its native buckets: client_golang's
+/// `NativeHistogramBucketFactor` (as a schema), `NativeHistogramZeroThreshold` and
+/// `NativeHistogramMaxBucketNumber`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeConfig {
+    /// Resolution: `2^schema` buckets per power of two, from [`MIN_SCHEMA`] to
+    /// [`MAX_SCHEMA`]. 3 (default) is a bucket factor of about 1.09, an error of at most
+    /// about 4.4 % on a quantile.
+    pub schema: i8,
+    /// Observations whose absolute value is at most this count in the zero bucket; at least
+    /// 0 and finite. Default 2^-128, client_golang's.
+    pub zero_threshold: f64,
+    /// The most populated buckets (both signs) a series keeps: beyond it the schema is
+    /// reduced until they fit. Default 160, client_golang's common setting; 0 is no limit.
+    pub max_buckets: u32,
+}
+
+impl NativeConfig {
+    /// client_golang's defaults with the common bucket limit: schema 3, zero threshold
+    /// 2^-128, at most 160 buckets.
+    pub const DEFAULT: NativeConfig = NativeConfig {
+        schema: 3,
+        zero_threshold: DEFAULT_ZERO_THRESHOLD,
+        max_buckets: 160,
+    };
+
+    /// Whether the values are ones Prometheus accepts.
+    pub fn is_valid(&self) -> bool {
+        (MIN_SCHEMA..=MAX_SCHEMA).contains(&self.schema)
+            && self.zero_threshold.is_finite()
+            && self.zero_threshold >= 0.0
+    }
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        NativeConfig::DEFAULT
+    }
+}
+
+/// 2^-128, client_golang's `DefNativeHistogramZeroThreshold`.
+pub const DEFAULT_ZERO_THRESHOLD: f64 = 2.938_735_877_055_719e-39;
+
+/// Powers of two of one group of the table.
+const GROUP_OCTAVES: i32 = 16;
+/// Groups of the table; it covers the powers of two from 2^-128 to 2^128.
+const GROUPS: usize = 16;
+/// The table's lowest power of two: values above `2^TABLE_MIN_EXP` are in it.
+const TABLE_MIN_EXP: i32 = -128;
+/// The table's lowest and highest values: it holds `(TABLE_LOW, TABLE_HIGH]`.
+const TABLE_LOW: f64 = f64::from_bits(((TABLE_MIN_EXP + 1023) as u64) << 52);
+const TABLE_HIGH: f64 =
+    f64::from_bits(((TABLE_MIN_EXP + GROUP_OCTAVES * GROUPS as i32 + 1023) as u64) << 52);
+
+/// The upper bounds of the buckets within one power of two at `schema >= 0`, scaled to
+/// `[0.5, 1)` as `frexp` gives a value's fraction: `2^(i/2^schema - 1)`.
+fn octave_bounds(schema: i8) -> Box<[f64]> {
+    let n = 1i32 << schema.max(0);
+    (0..n)
+        .map(|i| (f64::from(i) / f64::from(n) - 1.0).exp2())
+        .collect()
+}
+
+/// `frexp` of a positive normal `v`: `(frac, exp)` with `v = frac * 2^exp`, `frac` in
+/// `[0.5, 1)`.
+#[inline]
+fn frexp(v: f64) -> (f64, i32) {
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1022;
+    let frac = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1022u64 << 52));
+    (frac, exp)
+}
+
+/// Cells of a power of two in an [`OctaveTable`]: the top 8 bits of a value's mantissa.
+const CELLS: usize = 256;
+/// The highest schema whose bounds are at least a cell apart (2^(1/16) - 1 > 1/256), so that a
+/// cell holds at most one bound and an [`OctaveTable`] finds a key with one compare.
+const MAX_TABLE_SCHEMA: i8 = 4;
+
+/// A schema's bounds within a power of two ([`octave_bounds`], padded with 1.0, above every
+/// fraction) and, for each cell of the mantissa, how many bounds lie below the cell's start.
+#[derive(Debug)]
+struct OctaveTable {
+    bounds: [f64; (1 << MAX_TABLE_SCHEMA) + 1],
+    below: [u8; CELLS],
+}
+
+impl OctaveTable {
+    fn new(schema: i8) -> OctaveTable {
+        let exact = octave_bounds(schema);
+        let mut bounds = [1.0; (1 << MAX_TABLE_SCHEMA) + 1];
+        bounds[..exact.len()].copy_from_slice(&exact);
+        let below = std::array::from_fn(|cell| {
+            let start = 0.5 * (1.0 + cell as f64 / CELLS as f64);
+            exact.iter().filter(|b| **b < start).count() as u8
+        });
+        OctaveTable { bounds, below }
+    }
+
+    /// The table of `schema` (0 to [`MAX_TABLE_SCHEMA`]), made once per process.
+    fn of(schema: i8) -> &'static OctaveTable {
+        static TABLES: [OnceLock<OctaveTable>; MAX_TABLE_SCHEMA as usize + 1] =
+            [const { OnceLock::new() }; MAX_TABLE_SCHEMA as usize + 1];
+        let i = schema.clamp(0, MAX_TABLE_SCHEMA);
+        TABLES[i as usize].get_or_init(|| OctaveTable::new(i))
+    }
+
+    /// How many bounds lie below `frac` (in `[0.5, 1)`, of mantissa `bits`): those below its
+    /// cell, plus the next one if it is in the cell and below `frac`.
+    #[inline]
+    fn within(&self, frac: f64, bits: u64) -> i32 {
+        let below = self.below[((bits >> 44) & 0xff) as usize];
+        let next = self.bounds.get(usize::from(below)).copied().unwrap_or(1.0);
+        i32::from(below) + i32::from(next < frac)
+    }
+}
+
+/// A schema `>= 0`'s [`octave_bounds`], in the form its keys are found fastest.
+#[derive(Debug, Clone)]
+enum Octave {
+    /// Schemas 0 to [`MAX_TABLE_SCHEMA`]: a table lookup and one compare.
+    Table {
+        table: &'static OctaveTable,
+        schema: u32,
+    },
+    /// Schemas 5 to 8: a binary search.
+    Searched { bounds: Box<[f64]>, schema: u32 },
+}
+
+impl Octave {
+    fn new(schema: i8) -> Octave {
+        let schema = schema.max(0);
+        if schema <= MAX_TABLE_SCHEMA {
+            Octave::Table {
+                table: OctaveTable::of(schema),
+                schema: schema as u32,
+            }
+        } else {
+            Octave::Searched {
+                bounds: octave_bounds(schema),
+                schema: schema as u32,
+            }
+        }
+    }
+
+    /// Buckets per power of two.
+    fn len(&self) -> i32 {
+        let (Octave::Table { schema, .. } | Octave::Searched { schema, .. }) = self;
+        1 << schema
+    }
+
+    /// The key of a positive normal value: client_golang's
+    /// `(exp-1)*len(bounds) + SearchFloat64s(bounds, frac)`.
+    #[inline]
+    fn key(&self, v: f64) -> i32 {
+        let (frac, exp) = frexp(v);
+        match self {
+            Octave::Table { table, schema } => {
+                ((exp - 1) << schema) + table.within(frac, v.to_bits())
+            }
+            Octave::Searched { bounds, schema } => {
+                ((exp - 1) << schema) + bounds.partition_point(|b| *b < frac) as i32
+            }
+        }
+    }
+}
+
+/// The key of `|v|` (positive, finite) at `schema`: the `k` with
+/// `2^((k-1)/2^schema) < |v| <= 2^(k/2^schema)`.
+pub(crate) fn key(v: f64, schema: i8) -> i32 {
+    let v = v.abs();
+    // Subnormals scaled into the normal range first (frexp of the bits needs an exponent).
+    let (v, shift) = if v < f64::MIN_POSITIVE {
+        (v * 2f64.powi(64), 64)
+    } else {
+        (v, 0)
+    };
+    let at_zero = Octave::new(schema.max(0)).key(v) - (shift << schema.max(0));
+    reduce_key(at_zero, schema.max(0) - schema)
+}
+
+/// A key at some schema taken `by` schemas down: `ceil(k / 2^by)`, as Prometheus merges.
+#[inline]
+pub(crate) fn reduce_key(k: i32, by: i8) -> i32 {
+    if by <= 0 {
+        return k;
+    }
+    // ceil(k / 2^by) with an arithmetic shift (rounds towards -inf).
+    (k + (1 << by) - 1) >> by
+}
+
+/// What the native buckets held when read: schema, zero bucket and the populated buckets of
+/// each sign as `(key, count)` in ascending key order, counts per bucket (not cumulative).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeSnapshot {
+    /// The schema the keys are at (at most the configured one, lower after a reduction).
+    pub schema: i8,
+    /// The zero bucket's width.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// Positive buckets, `(key, count)`, ascending keys, no zero count.
+    pub positive: Vec<(i32, u64)>,
+    /// Negative buckets by the key of `|v|`, ascending keys, no zero count.
+    pub negative: Vec<(i32, u64)>,
+}
+
+impl NativeSnapshot {
+    /// Every observation counted: the zero bucket's and every bucket's.
+    pub fn count(&self) -> u64 {
+        self.positive
+            .iter()
+            .chain(&self.negative)
+            .fold(self.zero_count, |acc, (_, n)| acc.wrapping_add(*n))
+    }
+
+    /// Takes the buckets one schema down, merging neighbours.
+    fn reduce_once(&mut self) {
+        merge(&mut self.positive, 1);
+        merge(&mut self.negative, 1);
+        self.schema -= 1;
+    }
+
+    /// Reduces the schema until at most `max_buckets` buckets are populated (0: no limit) or
+    /// the schema is [`MIN_SCHEMA`].
+    fn fit(&mut self, max_buckets: u32) {
+        let populated = |s: &NativeSnapshot| s.positive.len() + s.negative.len();
+        while max_buckets > 0 && populated(self) > max_buckets as usize && self.schema > MIN_SCHEMA
+        {
+            self.reduce_once();
+        }
+    }
+}
+
+/// Merges ascending `(key, count)` buckets `by` schemas down (ascending keys stay ascending).
+fn merge(buckets: &mut Vec<(i32, u64)>, by: i8) {
+    let mut out: Vec<(i32, u64)> = Vec::with_capacity(buckets.len());
+    for (k, n) in buckets.drain(..) {
+        let k = reduce_key(k, by);
+        match out.last_mut() {
+            Some((last, total)) if *last == k => *total = total.wrapping_add(n),
+            _ => out.push((k, n)),
+        }
+    }
+    *buckets = out;
+}
+
+/// The native buckets of one histogram series (see the module's comment).
+#[derive(Debug)]
+pub(crate) struct NativeBuckets {
+    config: NativeConfig,
+    /// The schema the table counts at: `max(schema, 0)`.
+    recording_schema: i8,
+    /// The bounds within a power of two at the recording schema.
+    octave: Octave,
+    /// log2 of a group's counters: `log2(GROUP_OCTAVES) + recording_schema`.
+    group_shift: u32,
+    zero: AtomicU64,
+    /// Counters of the powers of two `TABLE_MIN_EXP + g * GROUP_OCTAVES ..` for group `g`,
+    /// `GROUP_OCTAVES * 2^recording_schema` each, indexed by key.
+    groups: [OnceLock<Box<[AtomicU64]>>; GROUPS],
+    /// Buckets outside the table: `(negative, key)` at the recording schema.
+    other: Mutex<BTreeMap<(bool, i32), u64>>,
+    /// The lowest schema a snapshot has been reduced to: later ones start there, so a
+    /// series' schema never goes back up.
+    schema_floor: AtomicI32,
+}
+
+impl NativeBuckets {
+    /// Empty buckets recording by `config` (assumed [`NativeConfig::is_valid`]; an invalid
+    /// schema is clamped to the accepted range).
+    pub(crate) fn new(config: NativeConfig) -> Self {
+        let schema = config.schema.clamp(MIN_SCHEMA, MAX_SCHEMA);
+        let recording_schema = schema.max(0);
+        NativeBuckets {
+            config: NativeConfig { schema, ..config },
+            recording_schema,
+            octave: Octave::new(recording_schema),
+            group_shift: GROUP_OCTAVES.trailing_zeros() + recording_schema as u32,
+            zero: AtomicU64::new(0),
+            groups: std::array::from_fn(|_| OnceLock::new()),
+            other: Mutex::new(BTreeMap::new()),
+            schema_floor: AtomicI32::new(i32::from(schema)),
+        }
+    }
+
+    /// Buckets per power of two at the recording schema.
+    #[inline]
+    fn per_octave(&self) -> i32 {
+        self.octave.len()
+    }
+
+    /// Records `v` (finite: the caller has checked).
+    #[inline]
+    pub(crate) fn observe(&self, v: f64) {
+        if v.abs() <= self.config.zero_threshold {
+            self.zero.fetch_add(1, Relaxed);
+            return;
+        }
+        // In the table: positive and within (2^-128, 2^128] (NaN and negatives fail).
+        if v > TABLE_LOW && v <= TABLE_HIGH {
+            let n = self.per_octave();
+            // Not negative: the smallest key in the table is `TABLE_MIN_EXP * n + 1`.
+            let slot = (self.octave.key(v) - (TABLE_MIN_EXP * n + 1)) as usize;
+            // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division.
+            let shift = self.group_shift;
+            let (group, at) = (slot >> shift, slot & ((1 << shift) - 1));
+            if let Some(group) = self.groups.get(group) {
+                let counters = group.get_or_init(|| new_group(1 << shift));
+                if let Some(counter) = counters.get(at) {
+                    counter.fetch_add(1, Relaxed);
+                    return;
+                }
+            }
+        }
+        self.observe_other(v);
+    }
+
+    /// Records a value outside the table.
+    #[cold]
+    #[inline(never)]
+    fn observe_other(&self, v: f64) {
+        let k = key(v, self.recording_schema);
+        let mut other = self.other.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = other.entry((v < 0.0, k)).or_insert(0);
+        *count = count.wrapping_add(1);
+    }
+
+    /// The buckets now, at the configured schema or lower, reduced until at most
+    /// `max_buckets` are populated.
+    pub(crate) fn snapshot(&self) -> NativeSnapshot {
+        let n = self.per_octave();
+        let mut positive = Vec::new();
+        for (g, group) in self.groups.iter().enumerate() {
+            let Some(counters) = group.get() else {
+                continue;
+            };
+            let first = TABLE_MIN_EXP * n + 1 + g as i32 * GROUP_OCTAVES * n;
+            for (i, counter) in counters.iter().enumerate() {
+                let count = counter.load(Relaxed);
+                if count > 0 {
+                    positive.push((first + i as i32, count));
+                }
+            }
+        }
+        let mut negative = Vec::new();
+        {
+            let other = self.other.lock().unwrap_or_else(PoisonError::into_inner);
+            for (&(neg, k), &count) in other.iter() {
+                if neg {
+                    negative.push((k, count));
+                } else {
+                    positive.push((k, count));
+                }
+            }
+        }
+        // The map's positive keys lie below or above the table's.
+        positive.sort_unstable_by_key(|(k, _)| *k);
+        let mut snapshot = NativeSnapshot {
+            schema: self.recording_schema,
+            zero_threshold: self.config.zero_threshold,
+            zero_count: self.zero.load(Relaxed),
+            positive,
+            negative,
+        };
+        let floor = self.schema_floor.load(Relaxed);
+        while i32::from(snapshot.schema) > floor {
+            snapshot.reduce_once();
+        }
+        snapshot.fit(self.config.max_buckets);
+        self.schema_floor
+            .fetch_min(i32::from(snapshot.schema), Relaxed);
+        snapshot
+    }
+}
+
+fn new_group(len: usize) -> Box<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Known keys: Prometheus' definition, `2^((k-1)/2^s) < v <= 2^(k/2^s)`, on values away
+    /// from the bounds and on powers of two, which are the upper bound of their bucket.
+    #[test]
+    fn keys_of_known_values() {
+        let table: &[(f64, i8, i32)] = &[
+            // Schema 0: (0.5, 1] is bucket 0, (1, 2] bucket 1, (2, 4] bucket 2.
+            (1.0, 0, 0),
+            (1.5, 0, 1),
+            (2.0, 0, 1),
+            (3.0, 0, 2),
+            (0.75, 0, 0),
+            (0.5, 0, -1),
+            (0.3, 0, -1),
+            // Schema 3: 8 buckets per power of two; 2^(1/8) = 1.0905, 2^(2/8) = 1.1892.
+            (1.0, 3, 0),
+            (1.05, 3, 1),
+            (1.1, 3, 2),
+            (2.0, 3, 8),
+            (2.1, 3, 9),
+            (0.001, 3, -79),
+            (0.5, 3, -8),
+            (1024.0, 3, 80),
+            // Negative schemas: at -1 each bucket spans 4x, (1, 4] is bucket 1.
+            (1.0, -1, 0),
+            (3.0, -1, 1),
+            (4.0, -1, 1),
+            (5.0, -1, 2),
+            (0.3, -1, 0),
+            // Schema 8 and the extremes.
+            (1.0, 8, 0),
+            (f64::MAX, 0, 1024),
+            (f64::MIN_POSITIVE, 0, -1022),
+            (5e-324, 0, -1074),
+        ];
+        for &(v, schema, want) in table {
+            assert_eq!(key(v, schema), want, "key({v}, {schema})");
+            assert_eq!(key(-v, schema), want, "key(-{v}, {schema})");
+        }
+        // The definition itself, on values spread over many powers of two.
+        for schema in MIN_SCHEMA..=MAX_SCHEMA {
+            let per = 2f64.powi(i32::from(schema));
+            for i in 0..2_000 {
+                let v = 1.37f64.powi(i - 1_000) * 1.0001;
+                let k = f64::from(key(v, schema));
+                let (lower, upper) = (((k - 1.0) / per).exp2(), (k / per).exp2());
+                assert!(
+                    lower < v * (1.0 + 1e-12) && v <= upper * (1.0 + 1e-12),
+                    "schema {schema}: {v} in bucket {k} = ({lower}, {upper}]"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_tables_find_what_counting_the_bounds_finds() {
+        for schema in 0..=MAX_TABLE_SCHEMA {
+            let table = OctaveTable::of(schema);
+            let bounds = octave_bounds(schema);
+            // Every bound, its neighbours one ulp away, and a fine sweep of [0.5, 1).
+            let mut fracs: Vec<f64> = bounds
+                .iter()
+                .flat_map(|b| [b.next_down(), *b, b.next_up()])
+                .filter(|f| (0.5..1.0).contains(f))
+                .collect();
+            fracs.extend((0..100_000).map(|i| 0.5 + f64::from(i) / 200_000.0));
+            for frac in fracs {
+                let counted = bounds.iter().filter(|b| **b < frac).count() as i32;
+                assert_eq!(
+                    table.within(frac, frac.to_bits()),
+                    counted,
+                    "schema {schema}, fraction {frac}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reducing_a_key_is_the_key_at_the_lower_schema() {
+        for schema in (MIN_SCHEMA + 1)..=MAX_SCHEMA {
+            for i in 0..500 {
+                let v = 1.29f64.powi(i - 250) * 1.003;
+                for by in 1..=(schema - MIN_SCHEMA) {
+                    assert_eq!(
+                        reduce_key(key(v, schema), by),
+                        key(v, schema - by),
+                        "{v} from schema {schema} down by {by}"
+                    );
+                }
+            }
+        }
+        // ceil(k/2): 1, 2 -> 1; 3, 4 -> 2; 0, -1 -> 0; -2, -3 -> -1.
+        let merged: Vec<i32> = [-3, -2, -1, 0, 1, 2, 3, 4]
+            .iter()
+            .map(|k| reduce_key(*k, 1))
+            .collect();
+        assert_eq!(merged, [-1, -1, 0, 0, 1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn observations_land_in_their_buckets() {
+        let h = NativeBuckets::new(NativeConfig::DEFAULT);
+        for v in [
+            1.0, 1.05, 1.05, 2.0, 0.001, 0.0, -0.0, 1e-40, 1e-200, -2.0, 1e300,
+        ] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.schema, 3);
+        assert_eq!(s.zero_count, 4, "0, -0, 1e-40 and 1e-200 are within 2^-128");
+        let positive_keys: Vec<i32> = s.positive.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            positive_keys,
+            [-79, 0, 1, 8, key(1e300, 3)],
+            "ascending, the table's and the map's alike"
+        );
+        assert_eq!(s.positive[2], (1, 2));
+        assert_eq!(s.negative, [(8, 1)]);
+        assert_eq!(s.count(), 11);
+
+        // Without a zero bucket, the tiniest values have buckets of their own.
+        let h = NativeBuckets::new(NativeConfig {
+            zero_threshold: 0.0,
+            ..NativeConfig::DEFAULT
+        });
+        for v in [0.0, 1e-200, 5e-324, 1e-40] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.zero_count, 1);
+        assert_eq!(
+            s.positive,
+            [(-8592, 1), (key(1e-200, 3), 1), (key(1e-40, 3), 1)],
+            "2^-1074 is bucket -1074 * 8"
+        );
+    }
+
+    #[test]
+    fn too_many_buckets_reduce_the_schema_and_it_stays_reduced() {
+        let h = NativeBuckets::new(NativeConfig {
+            max_buckets: 20,
+            ..NativeConfig::DEFAULT
+        });
+        // 1..=2^4 at schema 3 populates 32 buckets (keys 1..=32 in steps of 2^(1/8)).
+        for k in 1..=32 {
+            h.observe((f64::from(k) / 8.0 - 0.01).exp2());
+        }
+        let s = h.snapshot();
+        assert_eq!(s.schema, 2, "32 buckets do not fit in 20, 16 do");
+        assert_eq!(s.positive.len(), 16);
+        assert!(s.positive.iter().all(|(_, n)| *n == 2));
+        assert_eq!(s.count(), 32);
+        // A value that would fit in schema 3 alone still reads at schema 2.
+        let h2 = &h;
+        h2.observe(1000.0);
+        let again = h2.snapshot();
+        assert_eq!(again.schema, 2);
+        assert_eq!(again.positive.last(), Some(&(key(1000.0, 2), 1)));
+    }
+
+    #[test]
+    fn negative_schemas_record_at_zero_and_read_at_theirs() {
+        let h = NativeBuckets::new(NativeConfig {
+            schema: -2,
+            ..NativeConfig::DEFAULT
+        });
+        for v in [1.0, 3.0, 16.0, 17.0, 0.01] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.schema, -2);
+        let want = [(key(0.01, -2), 1), (0, 1), (1, 2), (2, 1)];
+        assert_eq!(s.positive, want, "(1, 16] is bucket 1 at schema -2");
+    }
+
+    #[test]
+    fn many_threads_count_every_observation() {
+        let h = NativeBuckets::new(NativeConfig::DEFAULT);
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let h = &h;
+                s.spawn(move || {
+                    for i in 0..2_000 {
+                        h.observe(0.001 * f64::from(1 + (t * 2_000 + i) % 997));
+                    }
+                });
+            }
+        });
+        assert_eq!(h.snapshot().count(), 16_000);
+    }
+
+    #[test]
+    fn memory_of_a_series() {
+        // The struct (the group table's 16 empty slots most of it), then 1 KiB per group of
+        // 16 powers of two in use at schema 3: 1 ms to 2 s spans groups 7 and 8 (2^-16 .. 2^16).
+        assert!(
+            size_of::<NativeBuckets>() <= 512,
+            "{}",
+            size_of::<NativeBuckets>()
+        );
+        let h = NativeBuckets::new(NativeConfig::DEFAULT);
+        for v in [0.001, 0.01, 0.1, 1.0, 2.0] {
+            h.observe(v);
+        }
+        let groups: Vec<usize> = h
+            .groups
+            .iter()
+            .filter_map(|g| g.get())
+            .map(|c| c.len())
+            .collect();
+        assert_eq!(groups, [128, 128], "two groups of 16 x 8 counters");
+    }
+
+    #[test]
+    fn the_default_config_is_valid_and_bad_ones_are_not() {
+        assert!(NativeConfig::DEFAULT.is_valid());
+        for bad in [
+            NativeConfig {
+                schema: 9,
+                ..NativeConfig::DEFAULT
+            },
+            NativeConfig {
+                schema: -5,
+                ..NativeConfig::DEFAULT
+            },
+            NativeConfig {
+                zero_threshold: f64::NAN,
+                ..NativeConfig::DEFAULT
+            },
+            NativeConfig {
+                zero_threshold: -1.0,
+                ..NativeConfig::DEFAULT
+            },
+        ] {
+            assert!(!bad.is_valid(), "{bad:?}");
+        }
+    }
+}
