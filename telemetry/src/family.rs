@@ -15,6 +15,7 @@ use dawn_proto::MAX_LABEL_VALUE_LEN;
 
 use super::cell::{Cell, Reading};
 use super::labelhash::LabelHasher;
+use super::lookup::Probe;
 use super::series::{Series, SeriesRole, ShipSeries};
 
 /// What a family needs from its registry.
@@ -128,13 +129,22 @@ impl<C: Cell> FamilyCore<C> {
                 self.detached()
             };
         }
-        let hash = self.hash(values);
-        if let Some(Some(series)) = C::with_lookup_cache(|cache| cache.get(self.id, hash, values)) {
+        let probe = Probe::new(self.id, values);
+        if let Some(Some(series)) = C::with_lookup_cache(|cache| cache.get(self.id, &probe, values))
+        {
             return series;
         }
-        let series = self.lookup(hash, values);
+        self.missed(&probe, values)
+    }
+
+    /// [`FamilyCore::series`] when this thread's cache has no live entry for `values` (read
+    /// as `probe`): the table, then the cache remembers a labelled series. Kept out of line
+    /// so that the hit stays small.
+    #[inline(never)]
+    fn missed(&self, probe: &Probe, values: &[&str]) -> Arc<Series<C>> {
+        let series = self.lookup(self.hash(values), values);
         if series.role() == SeriesRole::Labelled {
-            C::with_lookup_cache(|cache| cache.put(self.id, hash, &series));
+            C::with_lookup_cache(|cache| cache.put(self.id, probe, &series));
         }
         series
     }
@@ -434,6 +444,56 @@ mod tests {
         assert_ne!(fresh.uid(), key.1);
         assert_eq!(fresh.cell.get(), 0);
         assert_eq!(f.labelled_len(), 2);
+    }
+
+    #[test]
+    fn label_sets_beyond_what_the_cache_holds_exactly_resolve_and_retire_alike() {
+        // More values than a cache entry holds, and values longer than 16 bytes: the cache
+        // checks these against the series' own values after the upgrade.
+        const WIDE: MetricSpec = MetricSpec {
+            labels: &["a", "b", "c", "d"],
+            ..MESSAGES
+        };
+        let f = FamilyCore::<CounterCell>::new(WIDE, ctx(10));
+        let long = "p".repeat(40);
+        let other = format!("{}q{}", "p".repeat(20), "p".repeat(19));
+        let sets: [[&str; 4]; 3] = [
+            ["w", "x", "y", "z"],
+            [&long, "", "", ""],
+            [&other, "", "", ""],
+        ];
+        let first: Vec<_> = sets.iter().map(|v| f.series(v)).collect();
+        for _ in 0..3 {
+            for (values, s) in sets.iter().zip(&first) {
+                assert!(Arc::ptr_eq(s, &f.series(values)), "{values:?}");
+            }
+        }
+        assert_eq!(f.labelled_len(), 3);
+        // Retired while this thread caches it: the next lookup makes a fresh series.
+        let key = (first[1].hash(), first[1].uid());
+        drop(first);
+        assert_eq!(f.retire(&[key], &mut |_, _| true), vec![key.1]);
+        let fresh = f.series(&sets[1]);
+        assert_ne!(fresh.uid(), key.1);
+        assert_eq!(f.labelled_len(), 3);
+    }
+
+    #[test]
+    fn many_label_sets_in_turn_each_resolve_to_their_own_series() {
+        // Four times what a thread's cache holds, so that sets evict one another.
+        let f = FamilyCore::<CounterCell>::new(MESSAGES, ctx(1000));
+        let names: Vec<(String, String)> = (0..128)
+            .map(|i| (format!("type{i}"), format!("s{}", i % 7)))
+            .collect();
+        let first: Vec<_> = names.iter().map(|(a, b)| f.series(&[a, b])).collect();
+        for _ in 0..2 {
+            for ((a, b), s) in names.iter().zip(&first) {
+                let again = f.series(&[a, b]);
+                assert!(Arc::ptr_eq(s, &again), "{a} {b}");
+                assert_eq!(&*again.labels()[0], a.as_str());
+            }
+        }
+        assert_eq!(f.labelled_len(), names.len());
     }
 
     #[test]

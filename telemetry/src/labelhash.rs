@@ -9,6 +9,10 @@
 //! under the hash. The secrets are random per family, so collisions cannot be precomputed,
 //! and a family holds at most `max_series_per_metric` series, which bounds what a collision
 //! could cost anyway.
+//!
+//! Also here: [`short_words`], a value of up to 16 bytes read as two words, which the
+//! thread's lookup cache ([`super::lookup`]) keeps and compares instead of the bytes, and
+//! [`same_value`], the comparison of two label values that every table lookup makes.
 
 /// Hashes label sets with the secrets of one family.
 #[derive(Debug, Clone)]
@@ -18,13 +22,13 @@ pub(crate) struct LabelHasher {
 
 /// The 128-bit product of `a` and `b`, its halves XORed.
 #[inline]
-fn fold(a: u64, b: u64) -> u64 {
+pub(crate) fn fold(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
     (full as u64) ^ ((full >> 64) as u64)
 }
 
 #[inline]
-fn read8(bytes: &[u8], at: usize) -> u64 {
+pub(crate) fn read8(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0u8; 8];
     word.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(word)
@@ -35,6 +39,39 @@ fn read4(bytes: &[u8], at: usize) -> u64 {
     let mut word = [0u8; 4];
     word.copy_from_slice(&bytes[at..at + 4]);
     u64::from(u32::from_le_bytes(word))
+}
+
+/// A value of at most 16 bytes as two words, exact once its length is known: bytes 0..3 as
+/// three of them (the first, the middle, the last), 4..7 as two overlapping 4-byte reads,
+/// 8..16 as two overlapping 8-byte reads. Two values of the same length are equal exactly
+/// when their words are.
+#[inline]
+pub(crate) fn short_words(bytes: &[u8]) -> (u64, u64) {
+    let len = bytes.len();
+    match len {
+        0 => (0, 0),
+        1..=3 => (
+            u64::from(bytes[0]) << 16 | u64::from(bytes[len / 2]) << 8 | u64::from(bytes[len - 1]),
+            0,
+        ),
+        4..=7 => (read4(bytes, 0), read4(bytes, len - 4)),
+        _ => (read8(bytes, 0), read8(bytes, len - 8)),
+    }
+}
+
+/// Whether two label values are equal: their lengths, then for up to 16 bytes their two
+/// words ([`short_words`]) without a call to `memcmp`; longer values as slices.
+#[inline]
+pub(crate) fn same_value(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    let ((a0, a1), (b0, b1)) = (short_words(a), short_words(b));
+    (a0 ^ b0) | (a1 ^ b1) == 0
 }
 
 impl LabelHasher {
@@ -60,24 +97,15 @@ impl LabelHasher {
             h = fold(h ^ len as u64, s1);
             // At most 16 bytes as two words (overlapping reads are unambiguous once the
             // length is in); longer values 16 bytes per fold, then their last 16 bytes.
-            let (lo, hi) = match len {
-                0 => (0, 0),
-                1..=3 => (
-                    u64::from(bytes[0]) << 16
-                        | u64::from(bytes[len / 2]) << 8
-                        | u64::from(bytes[len - 1]),
-                    0,
-                ),
-                4..=7 => (read4(bytes, 0), read4(bytes, len - 4)),
-                8..=16 => (read8(bytes, 0), read8(bytes, len - 8)),
-                _ => {
-                    let mut at = 0;
-                    while len - at > 16 {
-                        h = fold(read8(bytes, at) ^ s2, read8(bytes, at + 8) ^ s3 ^ h);
-                        at += 16;
-                    }
-                    (read8(bytes, len - 16), read8(bytes, len - 8))
+            let (lo, hi) = if len <= 16 {
+                short_words(bytes)
+            } else {
+                let mut at = 0;
+                while len - at > 16 {
+                    h = fold(read8(bytes, at) ^ s2, read8(bytes, at + 8) ^ s3 ^ h);
+                    at += 16;
                 }
+                (read8(bytes, len - 16), read8(bytes, len - 8))
             };
             h = fold(lo ^ s2, hi ^ s3 ^ h);
         }

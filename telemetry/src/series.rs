@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::cell::{Cell, Reading};
+use super::labelhash::same_value;
 
 /// What a series is for; only `Labelled` series expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +70,16 @@ impl<C> Series<C> {
         self.dropped.fetch_add(1, Relaxed);
     }
 
-    /// Whether these are the label values of this series.
+    /// Whether these are the label values of this series ([`same_value`]: no `memcmp` for
+    /// values of up to 16 bytes).
+    #[inline]
     pub(crate) fn matches(&self, values: &[&str]) -> bool {
-        self.labels.len() == values.len() && self.labels.iter().zip(values).all(|(a, b)| **a == **b)
+        self.labels.len() == values.len()
+            && self
+                .labels
+                .iter()
+                .zip(values)
+                .all(|(a, b)| same_value(a, b))
     }
 
     pub(crate) fn role(&self) -> SeriesRole {
