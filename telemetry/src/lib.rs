@@ -95,9 +95,7 @@ pub use error::TelemetryError;
 pub use families::{CounterFamily, GaugeFamily, HistogramFamily};
 pub use handle::Telemetry;
 pub use handles::{Counter, Gauge, Histogram};
-pub use native::{
-    DEFAULT_ZERO_THRESHOLD, MAX_SCHEMA, MIN_SCHEMA, NativeConfig, NativeSnapshot,
-};
+pub use native::{DEFAULT_ZERO_THRESHOLD, MAX_SCHEMA, MIN_SCHEMA, NativeConfig, NativeSnapshot};
 pub use registry::RegisterError;
 pub use shipper::ShutdownOutcome;
 pub use spec::{DEFAULT_SECONDS_BUCKETS, MetricSpec, OVERFLOW_LABEL_VALUE};
