@@ -9,24 +9,26 @@ pub(crate) enum Sample {
     Counter(u64),
     /// Gauge value.
     Gauge(f64),
-    /// Histogram state: count, sum, per-bucket (not cumulative) counts, `+Inf` last.
-    Histogram {
-        count: u64,
-        sum: f64,
-        buckets: Box<[u64]>,
-    },
+    /// Histogram state in one allocation: its count, its sum's bits, then the per-bucket
+    /// (not cumulative) counts, `+Inf` last (see [`Sample::histogram`]). Kept together so
+    /// that a sample is 24 bytes and a series one cache line ([`super::family::Series`]).
+    Histogram(Box<[u64]>),
 }
+
+/// Words of a histogram sample ahead of its buckets: count, sum's bits.
+const HISTOGRAM_HEAD: usize = 2;
 
 /// The samples of one series, one per source that reported a value, keyed by source slot.
 ///
 /// The first is held inline: most series have a single source, and applying an update to
 /// one then reads no memory beyond the series itself (the ingest path's cost is mostly
-/// such reads).
+/// such reads). The others, rare, are behind one pointer, which keeps the series small.
 #[derive(Debug, Default)]
 pub(crate) struct Samples {
     /// Empty only when `more` is.
     first: Option<(u32, Sample)>,
-    more: Vec<(u32, Sample)>,
+    /// `None` when empty.
+    more: Option<Box<Vec<(u32, Sample)>>>,
 }
 
 impl Samples {
@@ -36,7 +38,7 @@ impl Samples {
 
     /// The samples, each with its source.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(u32, Sample)> {
-        self.first.iter().chain(&self.more)
+        self.first.iter().chain(self.more.iter().flat_map(|more| more.iter()))
     }
 
     /// `source`'s sample.
@@ -46,6 +48,7 @@ impl Samples {
             Some((s, sample)) if *s == source => Some(sample),
             Some(_) => self
                 .more
+                .as_mut()?
                 .iter_mut()
                 .find(|(s, _)| *s == source)
                 .map(|(_, v)| v),
@@ -57,7 +60,7 @@ impl Samples {
     pub(crate) fn push(&mut self, source: u32, sample: Sample) {
         match self.first {
             None => self.first = Some((source, sample)),
-            Some(_) => self.more.push((source, sample)),
+            Some(_) => self.more.get_or_insert_default().push((source, sample)),
         }
     }
 
@@ -66,12 +69,24 @@ impl Samples {
         if self.first.as_ref().is_some_and(|(s, _)| *s == source) {
             // The next moves up, so that the samples keep their order (gauges are summed
             // in it).
-            self.first = (!self.more.is_empty()).then(|| self.more.remove(0));
+            self.first = self.more.as_mut().map(|more| more.remove(0));
+            self.drop_more_if_empty();
             return true;
         }
-        let before = self.more.len();
-        self.more.retain(|(s, _)| *s != source);
-        self.more.len() != before
+        let Some(more) = self.more.as_mut() else {
+            return false;
+        };
+        let before = more.len();
+        more.retain(|(s, _)| *s != source);
+        let removed = more.len() != before;
+        self.drop_more_if_empty();
+        removed
+    }
+
+    fn drop_more_if_empty(&mut self) {
+        if self.more.as_ref().is_some_and(|more| more.is_empty()) {
+            self.more = None;
+        }
     }
 }
 
@@ -90,11 +105,24 @@ impl Sample {
         match value {
             ValueRef::Counter(c) => Sample::Counter(c),
             ValueRef::Gauge(g) => Sample::Gauge(g),
-            ValueRef::Histogram(h) => Sample::Histogram {
-                count: h.count,
-                sum: h.sum,
-                buckets: Box::from(h.buckets),
+            ValueRef::Histogram(h) => {
+                let mut cells = Vec::with_capacity(HISTOGRAM_HEAD + h.buckets.len());
+                cells.extend_from_slice(&[h.count, h.sum.to_bits()]);
+                cells.extend_from_slice(h.buckets);
+                Sample::Histogram(cells.into_boxed_slice())
+            }
+        }
+    }
+
+    /// A histogram sample's count, sum and buckets; `None` for other kinds.
+    pub(crate) fn histogram(&self) -> Option<(u64, f64, &[u64])> {
+        match self {
+            Sample::Histogram(cells) => match &**cells {
+                [count, sum, buckets @ ..] => Some((*count, f64::from_bits(*sum), buckets)),
+                // Unreachable: `from_value` wrote both words.
+                [] | [_] => None,
             },
+            Sample::Counter(_) | Sample::Gauge(_) => None,
         }
     }
 
@@ -111,22 +139,18 @@ impl Sample {
                 *old = new;
             }
             (Sample::Gauge(old), ValueRef::Gauge(new)) => *old = new,
-            (
-                Sample::Histogram {
-                    count,
-                    sum,
-                    buckets,
-                },
-                ValueRef::Histogram(h),
-            ) if buckets.len() == h.buckets.len() => {
-                let backwards =
-                    h.count < *count || h.buckets.iter().zip(buckets.iter()).any(|(n, o)| n < o);
-                if backwards {
-                    return Applied::Decreased;
+            (Sample::Histogram(cells), ValueRef::Histogram(h))
+                if cells.len() == HISTOGRAM_HEAD + h.buckets.len() =>
+            {
+                if let [count, sum, buckets @ ..] = &mut **cells {
+                    let backwards = h.count < *count
+                        || h.buckets.iter().zip(buckets.iter()).any(|(n, o)| n < o);
+                    if backwards {
+                        return Applied::Decreased;
+                    }
+                    (*count, *sum) = (h.count, h.sum.to_bits());
+                    buckets.copy_from_slice(h.buckets);
                 }
-                *count = h.count;
-                *sum = h.sum;
-                buckets.copy_from_slice(h.buckets);
             }
             // A kind change cannot pass validation against the family; replace to be safe.
             (slot, value) => *slot = Sample::from_value(value),
@@ -177,22 +201,13 @@ pub(crate) fn total<'s>(
             }
             Total::Gauge(t)
         }
-        Sample::Histogram {
-            count,
-            sum,
-            buckets,
-        } => {
+        Sample::Histogram(_) => {
+            let (mut c, mut s, buckets) = first.histogram()?;
             scratch.clear();
             scratch.extend_from_slice(buckets);
-            let (mut c, mut s) = (*count, *sum);
             for other in samples {
-                if let Sample::Histogram {
-                    count,
-                    sum,
-                    buckets,
-                } = other
-                {
-                    c = c.saturating_add(*count);
+                if let Some((count, sum, buckets)) = other.histogram() {
+                    c = c.saturating_add(count);
                     s += sum;
                     for (acc, b) in scratch.iter_mut().zip(buckets.iter()) {
                         *acc = acc.saturating_add(*b);
