@@ -28,6 +28,10 @@ pub(crate) struct Samples {
     /// Empty only when `more` is.
     first: Option<(u32, Sample)>,
     /// `None` when empty.
+    #[allow(
+        clippy::box_collection,
+        reason = "a thin pointer: a boxed slice or a vector here would take a series past one cache line"
+    )]
     more: Option<Box<Vec<(u32, Sample)>>>,
 }
 
@@ -38,7 +42,9 @@ impl Samples {
 
     /// The samples, each with its source.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(u32, Sample)> {
-        self.first.iter().chain(self.more.iter().flat_map(|more| more.iter()))
+        self.first
+            .iter()
+            .chain(self.more.iter().flat_map(|more| more.iter()))
     }
 
     /// `source`'s sample.
