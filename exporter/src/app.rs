@@ -145,7 +145,7 @@ impl Exporter {
         let web = config
             .web_config
             .clone()
-            .map(LiveWebConfig::new)
+            .map(|c| LiveWebConfig::new(c, Arc::clone(&metrics)))
             .transpose()?
             .map(Arc::new);
         if let Some(web) = &web {

@@ -415,7 +415,7 @@ fn web_config_files_that_cannot_be_used_stop_start_up_with_the_reason() {
                 "nossl.yml",
                 format!("{}  min_version: SSL3\n", tls(&cert, &key)),
             ),
-            "unknown version",
+            "unknown TLS version",
         ),
     ];
     for (path, reason) in &cases {

@@ -2,7 +2,7 @@
 //! add per event; the OpenTelemetry instruments in [`super::otel`] read them at scrape time.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use dawn_proto::Frame;
 
@@ -28,6 +28,7 @@ pub struct ExporterMetrics {
     client_dropped_records: AtomicU64,
     refused_clients: [AtomicU64; ClientRefusal::ALL.len()],
     http_connections: AtomicU64,
+    web_config_reload_ok: AtomicBool,
     http_closed: [AtomicU64; HttpClose::ALL.len()],
     health_limited: [AtomicU64; HealthLimit::ALL.len()],
     evicted: [AtomicU64; Eviction::ALL.len()],
@@ -53,6 +54,8 @@ impl ExporterMetrics {
             client_dropped_records: AtomicU64::new(0),
             refused_clients: zeros(),
             http_connections: AtomicU64::new(0),
+            // Start-up stops on a web config file that does not load: true until a reload fails.
+            web_config_reload_ok: AtomicBool::new(true),
             http_closed: zeros(),
             health_limited: zeros(),
             evicted: zeros(),
@@ -169,6 +172,16 @@ impl ExporterMetrics {
     /// HTTP connections open now.
     pub fn http_connections(&self) -> u64 {
         self.http_connections.load(Ordering::Relaxed)
+    }
+
+    /// Records whether the latest attempt to reload the web config file succeeded.
+    pub fn web_config_reload(&self, ok: bool) {
+        self.web_config_reload_ok.store(ok, Ordering::Relaxed);
+    }
+
+    /// Whether the latest reload of the web config file succeeded (true before any).
+    pub fn web_config_last_reload_successful(&self) -> bool {
+        self.web_config_reload_ok.load(Ordering::Relaxed)
     }
 
     /// Counts an HTTP connection the server closed on its own.

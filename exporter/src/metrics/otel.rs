@@ -305,6 +305,14 @@ fn register_state_gauges(
         .with_description("HTTP connections open now (at most --web.max-connections).")
         .with_callback(move |o| o.observe(m.http_connections(), &[]))
         .build();
+    let m = Arc::clone(metrics);
+    meter
+        .u64_observable_gauge("dawn_exporter_web_config_last_reload_successful")
+        .with_description(
+            "1 unless the latest reload of --web.config.file failed (the previous settings then stay in force).",
+        )
+        .with_callback(move |o| o.observe(u64::from(m.web_config_last_reload_successful()), &[]))
+        .build();
     let p = Arc::clone(&probe);
     meter
         .u64_observable_gauge("dawn_exporter_series")
@@ -428,6 +436,7 @@ mod tests {
         metrics.health_limited(HealthLimit::MaxChecksPerClient);
         metrics.evicted(Eviction::PendingLimit);
         metrics.set_http_connections(4);
+        metrics.web_config_reload(false);
         t.observe_scrape(0.002);
         let text = render(&t, Format::Text);
         for line in [
@@ -445,6 +454,7 @@ mod tests {
             "dawn_exporter_http_connections_closed_total{reason=\"evicted\"} 1",
             "dawn_exporter_http_connections_closed_total{reason=\"header_timeout\"} 0",
             "dawn_exporter_http_connections 4",
+            "dawn_exporter_web_config_last_reload_successful 0",
             "dawn_exporter_limited_health_checks_total{reason=\"max_checks_per_client\"} 1",
             "dawn_exporter_limited_health_checks_total{reason=\"max_check_bytes\"} 0",
             "dawn_exporter_evicted_clients_total{reason=\"pending_limit\"} 1",

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{ClientAuth, Pem, Problem, TlsSettings, TlsVersion, WebConfig};
+use super::{ClientAuth, ClientCertPolicy, Pem, Problem, TlsSettings, TlsVersion, WebConfig};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,8 +33,6 @@ struct RawTls {
     min_version: Option<String>,
     max_version: Option<String>,
     cipher_suites: Option<Vec<String>>,
-    /// Accepted and ignored: rustls always picks by the server's order.
-    #[allow(dead_code)]
     prefer_server_cipher_suites: Option<bool>,
     curve_preferences: Option<Vec<String>>,
 }
@@ -103,6 +101,8 @@ fn pem(
             format!("tls_server_config.{file_key}"),
             format!("give either {inline_key} or {file_key}, not both"),
         )),
+        // An empty value counts as absent, as in exporter-toolkit.
+        (Some(text), None) if text.trim().is_empty() => Ok(None),
         (Some(text), None) => Ok(Some(Pem::Inline(text))),
         (None, Some(f)) if f.trim().is_empty() => Ok(None),
         (None, Some(f)) => Ok(Some(Pem::File(dir.join(f)))),
@@ -126,11 +126,13 @@ fn version(field: &str, raw: Option<String>, default: TlsVersion) -> Result<TlsV
         Some("TLS13") => Ok(TlsVersion::Tls13),
         Some(v @ ("TLS10" | "TLS11")) => Err(Problem::field(
             format!("tls_server_config.{field}"),
-            format!("{v} is not supported (insecure); use TLS12 or TLS13"),
+            format!(
+                "{v} is not supported, because rustls implements only TLS 1.2 and 1.3 (1.0 and 1.1 are deprecated by RFC 8996); use TLS12 or TLS13"
+            ),
         )),
         Some(v) => Err(Problem::field(
             format!("tls_server_config.{field}"),
-            format!("unknown version {v:?}; expected TLS12 or TLS13"),
+            format!("unknown TLS version {v:?}; expected TLS12 or TLS13"),
         )),
     }
 }
@@ -153,50 +155,42 @@ fn tls(dir: &Path, t: RawTls) -> Result<TlsSettings, Problem> {
         "client_ca",
         "client_ca_file",
     )?;
-    let auth_type = t.client_auth_type.unwrap_or_default();
-    let needs_ca = |ca: Option<Pem>| {
-        ca.ok_or_else(|| {
-            Problem::field(
-                "tls_server_config.client_ca_file",
-                format!("client_auth_type {auth_type} needs client_ca_file (or client_ca)"),
-            )
-        })
-    };
-    let client_auth = match auth_type.trim() {
-        "" | "NoClientCert" => {
-            if ca.is_some() {
-                return Err(Problem::field(
-                    "tls_server_config.client_ca_file",
-                    "set, but client_auth_type is NoClientCert: set client_auth_type to RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove client_ca_file",
-                ));
-            }
-            ClientAuth::None
-        }
-        "VerifyClientCertIfGiven" => ClientAuth::VerifyIfGiven(needs_ca(ca)?),
-        "RequireAndVerifyClientCert" => ClientAuth::Require(needs_ca(ca)?),
-        other @ ("RequestClientCert" | "RequireAnyClientCert") => {
-            return Err(Problem::field(
-                "tls_server_config.client_auth_type",
-                format!(
-                    "{other} accepts unverified client certificates and is not supported by dawn-exporter; use RequireAndVerifyClientCert or VerifyClientCertIfGiven with client_ca_file"
-                ),
-            ));
-        }
+    let policy = match t.client_auth_type.as_deref().map(str::trim).unwrap_or("") {
+        "" | "NoClientCert" => ClientCertPolicy::NoClientCert,
+        "RequestClientCert" => ClientCertPolicy::RequestClientCert,
+        // `RequireClientCert` is exporter-toolkit's old name, still accepted there.
+        "RequireAnyClientCert" | "RequireClientCert" => ClientCertPolicy::RequireAnyClientCert,
+        "VerifyClientCertIfGiven" => ClientCertPolicy::VerifyClientCertIfGiven,
+        "RequireAndVerifyClientCert" => ClientCertPolicy::RequireAndVerifyClientCert,
         other => {
             return Err(Problem::field(
                 "tls_server_config.client_auth_type",
                 format!(
-                    "unknown value {other:?}; expected NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+                    "invalid ClientAuth {other:?}; expected NoClientCert, RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert"
                 ),
             ));
         }
     };
-    if t.client_allowed_sans.is_some_and(|s| !s.is_empty()) {
+    if ca.is_some() && policy == ClientCertPolicy::NoClientCert {
         return Err(Problem::field(
-            "tls_server_config.client_allowed_sans",
-            "not supported by dawn-exporter; restrict clients by issuing their certificates from a dedicated client_ca_file",
+            "tls_server_config.client_ca_file",
+            "client CA's have been configured without a Client Auth Policy: set client_auth_type (RequireAndVerifyClientCert or VerifyClientCertIfGiven), or remove client_ca_file",
         ));
     }
+    // exporter-toolkit checks the names whenever the key is present, even as an empty list
+    // (which then matches no client).
+    if t.client_allowed_sans.is_some() && !policy.mandatory() {
+        return Err(Problem::field(
+            "tls_server_config.client_allowed_sans",
+            "requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert (with an optional certificate there is nothing to match)",
+        ));
+    }
+    let allowed_sans = t.client_allowed_sans;
+    let client_auth = ClientAuth {
+        policy,
+        ca,
+        allowed_sans,
+    };
     let min_version = version("min_version", t.min_version, TlsVersion::Tls12)?;
     let max_version = version("max_version", t.max_version, TlsVersion::Tls13)?;
     if min_version > max_version {
@@ -213,6 +207,7 @@ fn tls(dir: &Path, t: RawTls) -> Result<TlsSettings, Problem> {
         max_version,
         cipher_suites: t.cipher_suites.unwrap_or_default(),
         curve_preferences: t.curve_preferences.unwrap_or_default(),
+        prefer_server_cipher_suites: t.prefer_server_cipher_suites.unwrap_or(true),
     })
 }
 
@@ -290,8 +285,13 @@ mod tests {
         assert_eq!(tls.key, Pem::File("/abs/server.key".into()));
         assert_eq!(
             tls.client_auth,
-            ClientAuth::Require(Pem::File("/etc/dawn/ca.pem".into()))
+            ClientAuth {
+                policy: ClientCertPolicy::RequireAndVerifyClientCert,
+                ca: Some(Pem::File("/etc/dawn/ca.pem".into())),
+                allowed_sans: None,
+            }
         );
+        assert!(tls.prefer_server_cipher_suites);
         assert_eq!(tls.min_version, TlsVersion::Tls13);
         assert!(!c.http2);
         assert_eq!(
@@ -305,6 +305,48 @@ mod tests {
             !format!("{c:?}").contains("$2y$"),
             "hashes stay out of Debug"
         );
+    }
+
+    /// Every `client_auth_type` exporter-toolkit takes, the old `RequireClientCert` alias
+    /// included; the verifying ones load without a CA (then the system's roots verify).
+    #[test]
+    fn client_auth_types_as_exporter_toolkit_takes_them() {
+        let cases = [
+            ("NoClientCert", ClientCertPolicy::NoClientCert),
+            ("RequestClientCert", ClientCertPolicy::RequestClientCert),
+            (
+                "RequireAnyClientCert",
+                ClientCertPolicy::RequireAnyClientCert,
+            ),
+            ("RequireClientCert", ClientCertPolicy::RequireAnyClientCert),
+            (
+                "VerifyClientCertIfGiven",
+                ClientCertPolicy::VerifyClientCertIfGiven,
+            ),
+            (
+                "RequireAndVerifyClientCert",
+                ClientCertPolicy::RequireAndVerifyClientCert,
+            ),
+        ];
+        for (name, policy) in cases {
+            let c = parse_str(&format!(
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: {name}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let auth = &c.tls.as_ref().unwrap().client_auth;
+            assert_eq!(auth.policy, policy, "{name}");
+            assert_eq!(auth.ca, None);
+        }
+        let c = parse_str(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [one, \"10.0.0.1\"]\n  prefer_server_cipher_suites: false\n",
+        )
+        .unwrap();
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(
+            tls.client_auth.allowed_sans,
+            Some(vec!["one".to_owned(), "10.0.0.1".to_owned()])
+        );
+        assert!(!tls.prefer_server_cipher_suites);
     }
 
     #[test]
@@ -338,40 +380,40 @@ mod tests {
                 "tls_server_config.cert_file: missing",
             ),
             (
+                "tls_server_config:\n  cert: \"\"\n  key_file: k\n",
+                "tls_server_config.cert_file: missing",
+            ),
+            (
                 "tls_server_config:\n  cert_file: a\n  cert: b\n  key_file: k\n",
                 "give either cert or cert_file, not both",
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n",
-                "TLS10 is not supported",
+                "TLS10 is not supported, because rustls implements only TLS 1.2 and 1.3",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n",
+                "TLS11 is not supported, because",
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS14\n",
-                "unknown version \"TLS14\"",
+                "unknown TLS version \"TLS14\"",
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS13\n  max_version: TLS12\n",
                 "min_version: is above max_version",
             ),
             (
-                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
-                "needs client_ca_file",
-            ),
-            (
-                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAnyClientCert\n",
-                "unverified client certificates",
-            ),
-            (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n",
-                "unknown value \"Maybe\"",
+                "invalid ClientAuth \"Maybe\"",
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n",
-                "client_auth_type is NoClientCert",
+                "client CA's have been configured without a Client Auth Policy",
             ),
             (
-                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: c\n  client_allowed_sans: [x]\n",
-                "client_allowed_sans: not supported",
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: VerifyClientCertIfGiven\n  client_allowed_sans: [x]\n",
+                "client_allowed_sans: requires client_auth_type to be one of RequireAnyClientCert or RequireAndVerifyClientCert",
             ),
             (
                 "http_server_config:\n  headers:\n    Server: dawn\n",

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use warp::http::{HeaderName, HeaderValue};
 
 use super::{BasicAuth, Problem, WebConfig, WebConfigError, tls};
+use crate::metrics::ExporterMetrics;
 
 /// How often the files are looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
@@ -33,7 +34,7 @@ impl Served {
         let tls = config
             .tls
             .as_ref()
-            .map(|t| tls::server_config(t, config.http2))
+            .map(|t| tls::server_config(t, config.http2).map(|(built, _)| built))
             .transpose()?;
         let auth = Arc::new(BasicAuth::new(&config.users)?);
         let headers = config
@@ -70,22 +71,35 @@ fn fingerprints(files: &[PathBuf]) -> Vec<Fingerprint> {
         .collect()
 }
 
+/// The files looked at and how they were when last looked at.
+#[derive(Debug)]
+struct Watched {
+    files: Vec<PathBuf>,
+    seen: Vec<Fingerprint>,
+}
+
 /// The web config in force.
 #[derive(Debug)]
 pub struct LiveWebConfig {
     current: RwLock<Arc<Served>>,
-    seen: Mutex<Vec<Fingerprint>>,
+    watched: Mutex<Watched>,
+    metrics: Arc<ExporterMetrics>,
 }
 
 impl LiveWebConfig {
-    /// Starts from a loaded `config`.
-    pub fn new(config: WebConfig) -> Result<LiveWebConfig, WebConfigError> {
-        let seen = fingerprints(&config.watched_files());
+    /// Starts from a loaded `config`; the outcome of each reload goes to `metrics`.
+    pub fn new(
+        config: WebConfig,
+        metrics: Arc<ExporterMetrics>,
+    ) -> Result<LiveWebConfig, WebConfigError> {
+        let files = config.watched_files();
+        let seen = fingerprints(&files);
         let path = config.path.clone();
         let served = Served::build(config).map_err(|problem| WebConfigError { path, problem })?;
         Ok(LiveWebConfig {
             current: RwLock::new(Arc::new(served)),
-            seen: Mutex::new(seen),
+            watched: Mutex::new(Watched { files, seen }),
+            metrics,
         })
     }
 
@@ -95,39 +109,74 @@ impl LiveWebConfig {
     }
 
     /// Re-reads the file if it or a file it names changed. A file that no longer loads, or
-    /// that would switch TLS on or off (which needs a restart), is logged and ignored.
+    /// that would switch TLS on or off (which needs a restart), is logged, counted in
+    /// `dawn_exporter_web_config_last_reload_successful`, and the settings in force stay.
+    ///
+    /// The files watched are those of the settings in force and those the newest version of
+    /// the file names, even when that version did not load: a config that names a CA file
+    /// not written yet is tried again once the CA file appears.
     pub fn reload_if_changed(&self) {
         let current = self.current();
-        let files = current.config.watched_files();
-        let now = fingerprints(&files);
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            if *seen == now {
-                return;
-            }
-            *seen = now;
-        }
         let path = &current.config.path;
-        // Building checks every file it names, so the file is only read here, not loaded.
-        let loaded = WebConfig::read(path).and_then(|config| {
+        // One reload at a time: the lock is held until the outcome is known.
+        let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = fingerprints(&watched.files);
+        if watched.seen == now {
+            return;
+        }
+        let read = WebConfig::read(path);
+        // The files to watch from now on, fingerprinted as they were before this read (the
+        // ones newly named: now, before they are read to build), so a change made while
+        // reading is seen at the next look.
+        let mut files = current.config.watched_files();
+        if let Ok(config) = &read {
+            files.extend(config.watched_files());
+        }
+        files.extend(watched.files.iter().cloned());
+        files.sort();
+        files.dedup();
+        let seen = files
+            .iter()
+            .map(|f| match watched.files.iter().position(|w| w == f) {
+                Some(i) => now[i],
+                None => fingerprints(std::slice::from_ref(f))[0],
+            })
+            .collect();
+        *watched = Watched { files, seen };
+        // Building checks every file it names, so the file is only read above, not loaded.
+        let loaded = read.and_then(|config| {
             Served::build(config).map_err(|problem| WebConfigError {
                 path: path.clone(),
                 problem,
             })
         });
         match loaded {
-            Ok(served) if served.tls.is_some() != current.tls.is_some() => warn!(
-                file = %path.display(),
-                "web config changed whether TLS is on; that needs a restart, keeping the settings in force"
-            ),
+            Ok(served) if served.tls.is_some() != current.tls.is_some() => {
+                self.metrics.web_config_reload(false);
+                warn!(
+                    file = %path.display(),
+                    "web config changed whether TLS is on; that needs a restart, keeping the settings in force"
+                );
+            }
             Ok(served) => {
-                // The new file may name other files: watch those from now on.
-                let seen = fingerprints(&served.config.watched_files());
-                *self.seen.lock().unwrap_or_else(PoisonError::into_inner) = seen;
+                // Only the files of what is in force (and of newer attempts) matter now.
+                let files = served.config.watched_files();
+                let seen = files
+                    .iter()
+                    .map(|f| {
+                        let i = watched.files.iter().position(|w| w == f);
+                        i.and_then(|i| watched.seen[i])
+                    })
+                    .collect();
+                *watched = Watched { files, seen };
                 *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(served);
+                self.metrics.web_config_reload(true);
                 info!(file = %path.display(), "web config reloaded");
             }
-            Err(e) => warn!("{e}; keeping the settings in force"),
+            Err(e) => {
+                self.metrics.web_config_reload(false);
+                warn!("{e}; keeping the settings in force");
+            }
         }
     }
 

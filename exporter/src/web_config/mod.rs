@@ -12,6 +12,7 @@
 //!   without credentials (still over TLS when TLS is on), for probes that cannot send any.
 
 mod basic_auth;
+mod client_cert;
 mod file;
 mod live;
 mod tls;
@@ -44,16 +45,54 @@ impl fmt::Debug for Pem {
     }
 }
 
-/// Who must show a client certificate (exporter-toolkit's `client_auth_type`, for the values
-/// that verify the certificate against `client_ca_file`).
+/// exporter-toolkit's `client_auth_type`: whether the server asks for a client certificate,
+/// whether one is needed, and whether it must verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCertPolicy {
+    /// `NoClientCert` (the default): none is asked for.
+    NoClientCert,
+    /// `RequestClientCert`: asked for, optional, not verified (its key still proven).
+    RequestClientCert,
+    /// `RequireAnyClientCert` (or its old name `RequireClientCert`): needed, not verified
+    /// against a CA, but the client must prove it holds the certificate's key.
+    RequireAnyClientCert,
+    /// `VerifyClientCertIfGiven`: optional, verified when given.
+    VerifyClientCertIfGiven,
+    /// `RequireAndVerifyClientCert`: needed and verified.
+    RequireAndVerifyClientCert,
+}
+
+impl ClientCertPolicy {
+    /// Whether a certificate must chain to the client CAs (or the system's roots).
+    pub fn verifies(self) -> bool {
+        matches!(
+            self,
+            ClientCertPolicy::VerifyClientCertIfGiven
+                | ClientCertPolicy::RequireAndVerifyClientCert
+        )
+    }
+
+    /// Whether a client without a certificate is turned away.
+    pub fn mandatory(self) -> bool {
+        matches!(
+            self,
+            ClientCertPolicy::RequireAnyClientCert | ClientCertPolicy::RequireAndVerifyClientCert
+        )
+    }
+}
+
+/// Client certificates: the policy, the CAs that verify them, the names a client must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientAuth {
-    /// `NoClientCert` (the default).
-    None,
-    /// `VerifyClientCertIfGiven`: a certificate is optional but must verify when given.
-    VerifyIfGiven(Pem),
-    /// `RequireAndVerifyClientCert`: every client shows a certificate that verifies.
-    Require(Pem),
+pub struct ClientAuth {
+    /// `client_auth_type`.
+    pub policy: ClientCertPolicy,
+    /// `client_ca_file` / `client_ca`; `None` with a verifying policy: the system's roots,
+    /// as Go uses them when `ClientCAs` is unset.
+    pub ca: Option<Pem>,
+    /// `client_allowed_sans`: when set, a client certificate must carry one of these as a
+    /// DNS name, e-mail address, IP address or URI (checked after verification); an empty
+    /// list, as in exporter-toolkit, lets no client in.
+    pub allowed_sans: Option<Vec<String>>,
 }
 
 /// A TLS protocol version as exporter-toolkit names them.
@@ -83,6 +122,9 @@ pub struct TlsSettings {
     /// Key-exchange groups by Go name (`X25519`, `CurveP256`, `CurveP384`), in preference
     /// order; empty: rustls' defaults.
     pub curve_preferences: Vec<String>,
+    /// `prefer_server_cipher_suites` (default true): the server's order of cipher suites wins
+    /// over the client's.
+    pub prefer_server_cipher_suites: bool,
 }
 
 /// A checked web config file.
@@ -193,7 +235,10 @@ impl WebConfig {
     /// Builds everything the server will use, to find problems early.
     fn check(&self) -> Result<(), Problem> {
         if let Some(tls) = &self.tls {
-            tls::server_config(tls, self.http2)?;
+            let (_, left_out) = tls::server_config(tls, self.http2)?;
+            for note in left_out {
+                tracing::warn!(file = %self.path.display(), "{note}");
+            }
         }
         BasicAuth::new(&self.users)?;
         Ok(())
@@ -209,10 +254,7 @@ impl WebConfig {
     fn watched_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.path.clone()];
         if let Some(tls) = &self.tls {
-            let ca = match &tls.client_auth {
-                ClientAuth::None => None,
-                ClientAuth::VerifyIfGiven(pem) | ClientAuth::Require(pem) => Some(pem),
-            };
+            let ca = tls.client_auth.ca.as_ref();
             for pem in [Some(&tls.cert), Some(&tls.key), ca].into_iter().flatten() {
                 if let Pem::File(p) = pem {
                     files.push(p.clone());
