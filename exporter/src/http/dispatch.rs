@@ -1,9 +1,9 @@
 //! One request through the route table: credentials when the web config asks for them, a
 //! JSON 404 or 405 when no route or method fits, else the route's handler; the web config's
-//! headers go on every answer.
+//! headers go on every answer, and its `rate_limit` comes first (429).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
 use serde_json::json;
@@ -26,7 +26,11 @@ pub(crate) async fn handle(
     let Some(web) = state.web.as_ref().map(|w| w.current()) else {
         return respond(state, route, method, path, headers).await;
     };
-    let mut response = if web.config.needs_auth(route.is_some_and(|r| r.health)) {
+    // As exporter-toolkit: the limit comes before credentials and covers every path.
+    let limited = web.limiter.as_ref().map(|l| l.take(Instant::now()));
+    let mut response = if let Some(Err(retry)) = limited {
+        too_many_requests(retry)
+    } else if web.config.needs_auth(route.is_some_and(|r| r.health)) {
         let given = headers
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
@@ -41,6 +45,21 @@ pub(crate) async fn handle(
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
+}
+
+/// 429 for `rate_limit`, with `Retry-After` (whole seconds, rounded up) when a token will
+/// come.
+fn too_many_requests(retry: Option<Duration>) -> Response<Bytes> {
+    let mut r = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &json!({"error": "too_many_requests", "reason": "Too Many Requests: over the web config's rate_limit"}),
+    );
+    if let Some(wait) = retry {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    r
 }
 
 /// 401 with the challenge that makes browsers and tools ask for basic credentials.

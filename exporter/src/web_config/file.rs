@@ -3,9 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::rate_limit::{RateLimit, parse_go_duration};
 use super::{ClientAuth, ClientCertPolicy, Pem, Problem, TlsSettings, TlsVersion, WebConfig};
 
 #[derive(Debug, Default, Deserialize)]
@@ -14,8 +16,7 @@ struct RawFile {
     tls_server_config: Option<RawTls>,
     http_server_config: Option<RawHttp>,
     basic_auth_users: Option<BTreeMap<String, String>>,
-    /// Parsed only to refuse it by name.
-    rate_limit: Option<serde_yaml_ng::Value>,
+    rate_limit: Option<RawRateLimit>,
     dawn_health_without_auth: Option<bool>,
 }
 
@@ -35,6 +36,14 @@ struct RawTls {
     cipher_suites: Option<Vec<String>>,
     prefer_server_cipher_suites: Option<bool>,
     curve_preferences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    /// A Go duration string, or an integer of nanoseconds (Go's YAML reads both).
+    interval: Option<serde_yaml_ng::Value>,
+    burst: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,12 +70,7 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<WebConfig, Problem> {
     } else {
         serde_yaml_ng::from_str::<Option<RawFile>>(text)?.unwrap_or_default()
     };
-    if raw.rate_limit.is_some() {
-        return Err(Problem::field(
-            "rate_limit",
-            "not supported by dawn-exporter; remove it (Prometheus scrapes at a fixed rate)",
-        ));
-    }
+    let rate_limit = raw.rate_limit.map(rate_limit).transpose()?.flatten();
     let dir = path.parent().unwrap_or(Path::new("."));
     let tls = raw.tls_server_config.map(|t| tls(dir, t)).transpose()?;
     let http = raw.http_server_config.unwrap_or_default();
@@ -85,7 +89,41 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<WebConfig, Problem> {
         headers,
         users,
         health_without_auth: raw.dawn_health_without_auth.unwrap_or(false),
+        rate_limit,
     })
+}
+
+/// `rate_limit`; `None` when `interval` is 0 or absent (no limit, as in exporter-toolkit).
+fn rate_limit(raw: RawRateLimit) -> Result<Option<RateLimit>, Problem> {
+    let interval = match raw.interval {
+        None | Some(serde_yaml_ng::Value::Null) => Duration::ZERO,
+        Some(serde_yaml_ng::Value::String(text)) => {
+            parse_go_duration(&text).map_err(|why| Problem::field("rate_limit.interval", why))?
+        }
+        Some(serde_yaml_ng::Value::Number(n)) => match n.as_u64() {
+            Some(nanos) => Duration::from_nanos(nanos),
+            None => {
+                return Err(Problem::field(
+                    "rate_limit.interval",
+                    format!("{n} is not a duration; expected e.g. 1s or 100ms"),
+                ));
+            }
+        },
+        Some(other) => {
+            return Err(Problem::field(
+                "rate_limit.interval",
+                format!("{other:?} is not a duration; expected e.g. 1s or 100ms"),
+            ));
+        }
+    };
+    let burst = raw.burst.unwrap_or(0);
+    let burst = u32::try_from(burst).map_err(|_| {
+        Problem::field(
+            "rate_limit.burst",
+            format!("{burst} is out of range; expected 0 to {}", u32::MAX),
+        )
+    })?;
+    Ok((!interval.is_zero()).then_some(RateLimit { interval, burst }))
 }
 
 /// One PEM source from its inline key and its file key, exactly one of which must be set.
@@ -350,6 +388,22 @@ mod tests {
     }
 
     #[test]
+    fn rate_limit_as_exporter_toolkit_reads_it() {
+        let c = parse_str("rate_limit:\n  interval: 0\n  burst: 0\n").unwrap();
+        assert_eq!(c.rate_limit, None, "interval 0: no limit");
+        let c = parse_str("rate_limit:\n  interval: \"1s\"\n  burst: 0\n").unwrap();
+        assert_eq!(
+            c.rate_limit,
+            Some(RateLimit {
+                interval: Duration::from_secs(1),
+                burst: 0
+            })
+        );
+        let c = parse_str("rate_limit:\n  interval: 250ms\n  burst: 5\n").unwrap();
+        assert_eq!(c.rate_limit.map(|r| r.burst), Some(5));
+    }
+
+    #[test]
     fn health_needs_auth_unless_exempted() {
         let c = parse_str("basic_auth_users:\n  u: $2y$10$abc\n").unwrap();
         assert!(c.needs_auth(true) && c.needs_auth(false));
@@ -426,7 +480,12 @@ mod tests {
             ("http_server_config:\n  http2: maybe\n", "invalid type"),
             ("basic_auth_users:\n  \"a:b\": x\n", "cannot contain ':'"),
             ("basic_auth_users:\n  a: [x]\n", "invalid type"),
-            ("rate_limit:\n  interval: 1s\n", "rate_limit: not supported"),
+            ("rate_limit:\n  interval: \"1\"\n", "missing unit"),
+            (
+                "rate_limit:\n  interval: 1s\n  burst: -1\n",
+                "rate_limit.burst: -1 is out of range",
+            ),
+            ("rate_limit:\n  every: 1s\n", "unknown field `every`"),
             ("dawn_health_without_auth: sometimes\n", "invalid type"),
         ];
         for (text, needle) in cases {

@@ -10,7 +10,7 @@ use rustls::ServerConfig;
 use tracing::{info, warn};
 use warp::http::{HeaderName, HeaderValue};
 
-use super::{BasicAuth, Problem, WebConfig, WebConfigError, tls};
+use super::{BasicAuth, Problem, RateLimiter, WebConfig, WebConfigError, tls};
 use crate::metrics::ExporterMetrics;
 
 /// How often the files are looked at.
@@ -27,6 +27,8 @@ pub struct Served {
     pub auth: Arc<BasicAuth>,
     /// Headers added to every response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `rate_limit`'s bucket, when it limits.
+    pub limiter: Option<RateLimiter>,
 }
 
 impl Served {
@@ -49,11 +51,13 @@ impl Served {
                 ))
             })
             .collect::<Result<_, Problem>>()?;
+        let limiter = config.rate_limit.map(RateLimiter::new);
         Ok(Served {
             config,
             tls,
             auth,
             headers,
+            limiter,
         })
     }
 }

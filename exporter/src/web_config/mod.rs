@@ -15,6 +15,7 @@ mod basic_auth;
 mod client_cert;
 mod file;
 mod live;
+mod rate_limit;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 pub use basic_auth::{AuthOutcome, BasicAuth};
 pub use live::{LiveWebConfig, Served};
+pub use rate_limit::{RateLimit, RateLimiter};
 pub use tls::client_config_trusting_served_cert;
 
 /// Where a PEM document comes from: a file (relative paths resolved against the web config
@@ -142,6 +144,8 @@ pub struct WebConfig {
     pub users: BTreeMap<String, String>,
     /// `dawn_health_without_auth`: the health endpoints need no credentials.
     pub health_without_auth: bool,
+    /// `rate_limit`, when it limits (`interval` above 0).
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl fmt::Debug for WebConfig {
@@ -154,6 +158,7 @@ impl fmt::Debug for WebConfig {
             // Hashes stay out of logs.
             .field("users", &self.users.keys().collect::<Vec<_>>())
             .field("health_without_auth", &self.health_without_auth)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }

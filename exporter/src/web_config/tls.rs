@@ -241,8 +241,8 @@ pub(super) fn server_config(
     tls: &TlsSettings,
     http2: bool,
 ) -> Result<(Arc<ServerConfig>, Vec<String>), Problem> {
-    check_http2_suites(tls, http2)?;
     let (provider, left_out) = provider(tls)?;
+    check_http2_suites(tls, http2)?;
     let provider = Arc::new(provider);
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions(tls))?;

@@ -93,6 +93,11 @@ pub const AMTOOL: Program = Program {
     names: &["amtool"],
     package: "prometheus-alertmanager",
 };
+/// `openssl`, for an RSA key (ring cannot make one) and `s_client` handshakes.
+pub const OPENSSL: Program = Program {
+    names: &["openssl"],
+    package: "openssl",
+};
 /// `prlimit`, to start a process under a descriptor limit.
 pub const PRLIMIT: Program = Program {
     names: &["prlimit"],
