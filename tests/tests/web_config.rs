@@ -10,8 +10,8 @@ use dawn_tests::support::binaries::binaries;
 use dawn_tests::support::harness;
 use dawn_tests::support::process::{ExporterOptions, Finished, run_to_end, temp_dir};
 use dawn_tests::support::prometheus::Prometheus;
-use dawn_tests::support::tls::{Pki, basic, bcrypt_hash, https_get};
-use dawn_tests::support::tools::PROMETHEUS;
+use dawn_tests::support::tls::{Pki, basic, bcrypt_hash, https_get, https_get_with_client_cert};
+use dawn_tests::support::tools::{OPENSSL, PROMETHEUS};
 use dawn_tests::support::{Exporter, Node, Response, eventually, free_port, get};
 use dawn_tests::trial;
 
@@ -111,6 +111,10 @@ fn main() -> ExitCode {
         trial!(credentials_are_checked_per_request_and_health_is_open_only_when_the_config_says_so),
         trial!(a_changed_file_and_rotated_certificates_apply_without_a_restart_and_a_broken_one_is_ignored),
         trial!(web_config_files_that_cannot_be_used_stop_start_up_with_the_reason),
+        trial!(a_stricter_reload_takes_effect_and_a_failed_one_shows_in_the_metric),
+        trial!(prometheus_scrapes_with_a_client_certificate_and_client_allowed_sans_picks_who).needs(PROMETHEUS),
+        trial!(the_server_order_of_cipher_suites_wins_over_openssl_s_client_unless_told_otherwise).needs(OPENSSL),
+        trial!(rate_limit_answers_429_with_retry_after),
     ])
 }
 
@@ -475,4 +479,238 @@ fn web_config_files_that_cannot_be_used_stop_start_up_with_the_reason() {
             .contains("PROJECT_DAWN_WEB_CONFIG_FILE: web config file"),
         "{done:?}"
     );
+}
+
+const RELOAD_METRIC: &str = "dawn_exporter_web_config_last_reload_successful";
+
+/// Issue 19, finding 6: a permissive config rewritten as RequireAndVerifyClientCert, naming a
+/// CA file written only afterwards, takes effect once the CA is there: clients without a
+/// certificate are refused, one with a certificate from that CA gets in. A broken file
+/// keeps the settings and sets the metric to 0; the next good reload sets it back to 1.
+fn a_stricter_reload_takes_effect_and_a_failed_one_shows_in_the_metric() {
+    let dir = temp_dir();
+    let pki = Pki::new(dir.path());
+    let (cert, key) = pki.issue("exporter");
+    let (client_cert, client_key) = pki.issue_client("scraper", &["scraper"]);
+    let web = write_web_config(dir.path(), &cert, &key, &[], "");
+    let exporter = secured_exporter(&web, None);
+    let port = exporter.port;
+    let metric = |client: Option<(&Path, &Path)>| -> Result<String, String> {
+        let (status, body) = https_get_with_client_cert(port, "/metrics", &pki.ca_file, client)?;
+        if status != 200 {
+            return Err(format!("{status} {body}"));
+        }
+        body.lines()
+            .find(|l| l.starts_with(&format!("{RELOAD_METRIC} ")))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no {RELOAD_METRIC} in {body}"))
+    };
+    assert_eq!(metric(None).as_deref(), Ok(&*format!("{RELOAD_METRIC} 1")));
+
+    std::fs::write(&web, "tls_server_config: [\n").expect("break web.yml");
+    eventually("the failed reload shows in the metric", || {
+        let line = metric(None)?;
+        if line == format!("{RELOAD_METRIC} 0") {
+            Ok(())
+        } else {
+            Err(line)
+        }
+    });
+
+    let ca_copy = dir.path().join("client-ca.pem");
+    write_web_config(
+        dir.path(),
+        &cert,
+        &key,
+        &[],
+        &format!(
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+            ca_copy.display()
+        ),
+    );
+    // The file names a CA that is not there yet: that reload fails too, the settings stay.
+    eventually("the reload waiting for its CA file is reported", || {
+        if exporter
+            .log()
+            .matches("keeping the settings in force")
+            .count()
+            >= 2
+        {
+            Ok(())
+        } else {
+            Err(exporter.log())
+        }
+    });
+    metric(None).expect("still permissive while the CA file is missing");
+    std::fs::copy(&pki.ca_file, &ca_copy).expect("write the CA file");
+    eventually(
+        "a client without a certificate is refused",
+        || match https_get_with_client_cert(port, "/metrics", &pki.ca_file, None) {
+            Err(e) => Ok(e),
+            Ok((status, _)) => Err(format!("still answered {status}")),
+        },
+    );
+    let line = metric(Some((&client_cert, &client_key))).expect("a client with a certificate");
+    assert_eq!(
+        line,
+        format!("{RELOAD_METRIC} 1"),
+        "the good reload resets it"
+    );
+}
+
+/// A real Prometheus scrapes with a client certificate under RequireAndVerifyClientCert and
+/// `client_allowed_sans`: the job whose certificate carries an allowed name is up, the other
+/// (same CA, another name) is refused in the handshake.
+fn prometheus_scrapes_with_a_client_certificate_and_client_allowed_sans_picks_who() {
+    let prometheus = PROMETHEUS.path();
+    let dir = temp_dir();
+    let pki = Pki::new(dir.path());
+    let (cert, key) = pki.issue("exporter");
+    let (allowed_cert, allowed_key) = pki.issue_client("allowed", &["prometheus-a"]);
+    let (other_cert, other_key) = pki.issue_client("other", &["prometheus-b"]);
+    let web = write_web_config(
+        dir.path(),
+        &cert,
+        &key,
+        &[],
+        &format!(
+            "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n  client_allowed_sans: [prometheus-a]\n",
+            pki.ca_file.display()
+        ),
+    );
+    let mut exporter = Exporter::spawn(
+        ExporterOptions::default().arg("--web.config.file", web.to_str().expect("utf-8")),
+    );
+    let port = exporter.port;
+    eventually(
+        "the exporter serves HTTPS to the allowed certificate",
+        || {
+            if let Some(s) = exporter.proc.exit_status() {
+                panic!("dawn-exporter exited ({s}):\n{}", exporter.log());
+            }
+            let (status, body) = https_get_with_client_cert(
+                port,
+                "/-/healthy",
+                &pki.ca_file,
+                Some((&allowed_cert, &allowed_key)),
+            )?;
+            if status == 200 {
+                Ok(())
+            } else {
+                Err(format!("{status} {body}"))
+            }
+        },
+    );
+    let _node = Node::start(&exporter.socket, &[]);
+    let target = format!("127.0.0.1:{port}");
+    let job = |name: &str, cert: &Path, key: &Path| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n      cert_file: {}\n      key_file: {}\n      server_name: localhost\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            pki.ca_file.display(),
+            cert.display(),
+            key.display()
+        )
+    };
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{}{}",
+        job("allowed_san", &allowed_cert, &allowed_key),
+        job("other_san", &other_cert, &other_key),
+    );
+    let prometheus = Prometheus::run(&prometheus, temp_dir(), free_port(), &config, &[]);
+    prometheus.eventually_value("dawn_node_up{job=\"allowed_san\"}", |v| v == 1.0);
+    prometheus.eventually_value("up{job=\"allowed_san\"}", |v| v == 1.0);
+    prometheus.eventually_value("up{job=\"other_san\"}", |v| v == 0.0);
+    let refused = https_get_with_client_cert(
+        port,
+        "/-/healthy",
+        &pki.ca_file,
+        Some((&other_cert, &other_key)),
+    );
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("BadCertificate")),
+        "the other name is refused with bad_certificate: {refused:?}"
+    );
+}
+
+/// `openssl s_client` offering the two suites in the reverse of the server's order gets the
+/// server's first with `prefer_server_cipher_suites` (the default), its own first with false.
+fn the_server_order_of_cipher_suites_wins_over_openssl_s_client_unless_told_otherwise() {
+    let openssl = OPENSSL.path();
+    let dir = temp_dir();
+    let pki = Pki::new(dir.path());
+    let (cert, key) = pki.issue("exporter");
+    // rcgen's default key is ECDSA P-256, so the ECDSA suites.
+    let suites = "  cipher_suites:\n    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384\n  max_version: TLS12\n";
+    for (prefer, expected) in [
+        ("", "ECDHE-ECDSA-AES128-GCM-SHA256"),
+        (
+            "  prefer_server_cipher_suites: false\n",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+        ),
+    ] {
+        let web = write_web_config(dir.path(), &cert, &key, &[], &format!("{suites}{prefer}"));
+        let exporter = secured_exporter(&web, None);
+        let connect = format!("127.0.0.1:{}", exporter.port);
+        let done = run_to_end(
+            &openssl,
+            &[
+                "s_client",
+                "-connect",
+                &connect,
+                "-tls1_2",
+                "-cipher",
+                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256",
+                "-CAfile",
+                pki.ca_file.to_str().expect("utf-8"),
+            ],
+            &[],
+        );
+        assert!(
+            done.stdout.contains(&format!("Cipher is {expected}")),
+            "prefer {prefer:?}: expected {expected}: {done:?}"
+        );
+    }
+}
+
+/// `rate_limit` with a burst of 2 and a long interval: two answers, then 429 with
+/// `Retry-After`, before credentials are even looked at.
+fn rate_limit_answers_429_with_retry_after() {
+    let dir = temp_dir();
+    let pki = Pki::new(dir.path());
+    let (cert, key) = pki.issue("exporter");
+    let web = write_web_config(
+        dir.path(),
+        &cert,
+        &key,
+        &[(USER, PASSWORD)],
+        "rate_limit:\n  interval: 1h\n  burst: 3\n",
+    );
+    // Waiting for the exporter takes the first token.
+    let exporter = secured_exporter(&web, Some(&basic(USER, PASSWORD)));
+    let auth = basic(USER, PASSWORD);
+    let mut statuses = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let r = https(&exporter, &web, "/metrics", &[("Authorization", &auth)]);
+        statuses.push(r.status);
+        last = Some(r);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "burst 3, the first taken by the start-up check"
+    );
+    let r = last.expect("an answer");
+    assert!(
+        r.header("retry-after")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|s| s > 3000 && s <= 3600),
+        "Retry-After in seconds, up to the interval: {:?}",
+        r.header("retry-after")
+    );
+    assert!(r.text().contains("Too Many Requests"), "{}", r.text());
+    let r = https(&exporter, &web, "/metrics", &[]);
+    assert_eq!(r.status, 429, "the limit comes before credentials");
 }
