@@ -1,5 +1,6 @@
 //! Discovery with the real processes: ten node + exporter pairs bootstrapped in a chain form
-//! a full mesh through gossip, and a node's peer limit refuses the excess (counted).
+//! a full mesh through gossip, and a node's peer limit refuses the excess (counted), handing
+//! the refused node its addresses first, so that it finds the admitted one.
 
 use std::collections::BTreeSet;
 
@@ -159,15 +160,37 @@ fn a_full_node_refuses_the_excess_peer_and_counts_it() {
         );
         (&y, &x)
     };
-    admitted.eventually_sample("p2p_peers", &[], "== 1 on the admitted node", |v| v == 1.0);
     // The refused node was let in by the handshake and then closed (docs/node.md: "a node
     // that refuses us shows as success then closed on our side").
-    refused.eventually_sample("p2p_peers", &[], "== 0 on the refused node", |v| v == 0.0);
     refused.eventually_sample(
         "p2p_connections_total",
         &[("status", "closed")],
         ">= 1 on the refused node",
         |v| v >= 1.0,
+    );
+    // Before closing it, the full node handed it its addresses (docs/p2p.md, Discovery):
+    // the refused node finds the admitted one there, and the two become peers.
+    let admitted_id = listed[0].clone();
+    admitted.eventually_sample(
+        "p2p_peers",
+        &[],
+        "== 2 on the admitted node (the full node and the refused one)",
+        |v| v == 2.0,
+    );
+    refused.eventually_sample(
+        "p2p_peers",
+        &[],
+        "== 1 on the refused node (the admitted one)",
+        |v| v == 1.0,
+    );
+    let refused_peers: Vec<String> = peers(&mut caller, &refused.addr())
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(
+        refused_peers,
+        vec![admitted_id],
+        "node/peers of the refused node"
     );
 
     // Still full, still one peer, whatever the refused node's redials did meanwhile.

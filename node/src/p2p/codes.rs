@@ -29,10 +29,13 @@ pub enum CloseCode {
     ClientIdle,
     /// The client's source address already holds its fair share of the client slots.
     AddressClientLimit,
+    /// The node was full and closed some of its oldest inbound peers to take newcomers
+    /// again (after handing them other addresses).
+    Rebalanced,
 }
 
 impl CloseCode {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Normal,
         Self::Shutdown,
         Self::PeerLimit,
@@ -42,6 +45,7 @@ impl CloseCode {
         Self::ClientLimit,
         Self::ClientIdle,
         Self::AddressClientLimit,
+        Self::Rebalanced,
     ];
 
     /// The wire value.
@@ -56,6 +60,7 @@ impl CloseCode {
             Self::ClientLimit => 6,
             Self::ClientIdle => 7,
             Self::AddressClientLimit => 8,
+            Self::Rebalanced => 9,
         }
     }
 
@@ -71,6 +76,7 @@ impl CloseCode {
             Self::ClientLimit => "client limit reached",
             Self::ClientIdle => "idle client",
             Self::AddressClientLimit => "client limit of this address reached",
+            Self::Rebalanced => "making room for new peers",
         }
     }
 

@@ -33,8 +33,9 @@ pub(super) trait Dial: Send + Sync + 'static {
     /// The connection to `peer`, if connected.
     fn connection(&self, peer: &NodeId) -> Option<PeerConnection>;
 
-    /// Whether the peer limit is reached, so dialing would only be refused.
-    fn is_full(&self) -> bool;
+    /// Whether the node has as many peers as it dials towards (its target), so a
+    /// maintained peer that is not connected need not be dialed now.
+    fn has_enough_peers(&self) -> bool;
 
     /// Dials `peer` and admits it; returns the peer's connection.
     fn connect_peer(
@@ -135,8 +136,8 @@ async fn maintain(
         }
         let connection = match known.and_then(|id| network.connection(&id)) {
             Some(connection) => Some(connection),
-            None if network.is_full() => {
-                tracing::debug!(peer = %target, "peer limit reached; not dialing");
+            None if network.has_enough_peers() => {
+                tracing::debug!(peer = %target, "enough peers; not dialing");
                 None
             }
             None => {

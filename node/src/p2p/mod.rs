@@ -16,10 +16,12 @@
 //! - what strangers can repeat at will, logged rate-limited (`noise.rs`);
 //! - peers: [`PeerTable`] and the admission rules (`peer_table.rs`), [`PeerEvent`]s
 //!   (`events.rs`), peer addresses and `PROJECT_DAWN_BOOTSTRAP` parsing (`bootstrap.rs`),
+//!   the [`AddressBook`] of known addresses and the dial plan (`address_book.rs`, sans-IO),
 //!   the dialers that keep peers connected (`dialer.rs`, waiting by `dawn_telemetry`'s
 //!   [`Backoff`](dawn_telemetry::Backoff), the schedule the telemetry shipper uses too);
 //! - [`Network`] (`network.rs`) wires them into the node's running peer-to-peer network.
 
+mod address_book;
 mod bootstrap;
 mod cert;
 mod client_slots;
@@ -44,6 +46,9 @@ mod verify;
 #[cfg(test)]
 mod tests;
 
+pub use address_book::{
+    AddressBook, BookConfig, DEFAULT_BOOK_CAPACITY, DialOutcome, MAX_DIAL_FAILURES,
+};
 pub use bootstrap::{PeerAddr, PeerAddrError, PeerListError, parse_peer_list};
 pub use cert::CertError;
 pub use client_slots::{FAIR_SHARE_DIVISOR, MAX_CLIENTS};

@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, watch};
 use super::bootstrap::PeerAddr;
 use super::client_slots::{ClientSlots, MAX_CLIENTS};
 use super::codes::CloseCode;
+use super::codes::RejectReason;
 use super::connection::{Direction, PeerConnection, Role};
 use super::dialer::{Dial, Dialers};
 use super::endpoint::{Endpoint, IncomingPeer};
@@ -20,7 +21,7 @@ use super::events::{PeerEvent, PeerObserver};
 use super::identity::Identity;
 use super::node_id::NodeId;
 use super::noise::Noise;
-use super::peer_table::{Admission, PeerInfo, PeerPolicy, PeerTable};
+use super::peer_table::{Admission, PeerInfo, PeerPolicy, PeerTable, to_shed};
 use super::serve::{Handler, Serving, serve};
 use super::settings::TransportSettings;
 use super::source::SourceAddress;
@@ -35,6 +36,14 @@ const MAX_PENDING_HANDSHAKES: usize = 64;
 /// once with the token (one more round trip), spoofed Initial packets never do, so they
 /// cannot fill the handshake slots (docs/p2p.md).
 const RETRY_ABOVE: usize = 8;
+
+/// How long a node about to close a peer for lack of room waits for the reply to its
+/// parting request (the addresses it hands over) before closing anyway.
+const PARTING_GRACE: Duration = Duration::from_secs(2);
+
+/// Parting requests in flight at once; past it, refused peers are closed at once without
+/// addresses, so refusing a flood of peers costs no more than before.
+const MAX_PARTINGS: usize = 16;
 
 /// How long [`Network::shutdown`] waits for close frames to reach the peers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -94,6 +103,8 @@ struct Inner {
     clients: Arc<ClientSlots>,
     /// Where the events strangers can repeat are logged, rate-limited.
     log: Arc<LimitedLog<Noise>>,
+    /// Slots for parting requests in flight ([`MAX_PARTINGS`]).
+    partings: Arc<Semaphore>,
 }
 
 impl Network {
@@ -132,6 +143,7 @@ impl Network {
             dialers: Dialers::default(),
             clients: ClientSlots::new(MAX_CLIENTS),
             log: Arc::default(),
+            partings: Arc::new(Semaphore::new(MAX_PARTINGS)),
         });
         tracing::info!(
             node_id = %inner.endpoint.node_id(),
@@ -196,6 +208,33 @@ impl Network {
     /// Whether the peer limit is reached.
     pub fn is_full(&self) -> bool {
         self.inner.table.is_full()
+    }
+
+    /// Whether the node is below its [`PeerPolicy::target`], so it should dial more peers.
+    pub fn wants_peers(&self) -> bool {
+        self.inner.table.len() < self.inner.table.policy().target()
+    }
+
+    /// The peer policy (limit, target, trust).
+    pub fn policy(&self) -> &PeerPolicy {
+        self.inner.table.policy()
+    }
+
+    /// When the node is full, closes its oldest inbound peers connected for at least
+    /// `min_age` down to its target (never trusted or outbound ones), each after the
+    /// handler's parting request (addresses to go to), with [`CloseCode::Rebalanced`];
+    /// returns the peers closed. Call it when other addresses are known, so the node
+    /// everyone bootstraps from keeps taking newcomers and handing them on.
+    pub fn shed(&self, min_age: Duration) -> Vec<NodeId> {
+        let peers = self.inner.table.peers();
+        let shed = to_shed(self.policy(), &peers, SystemTime::now(), min_age);
+        for peer in &shed {
+            if let Some(connection) = self.connection(peer) {
+                tracing::info!(peer = %peer, remote = %connection.remote_addr(), "peer closed to make room for new peers");
+                self.inner.part_with(connection, CloseCode::Rebalanced);
+            }
+        }
+        shed
     }
 
     /// Dials `addr` (expecting `expected` when known) and admits the peer.
@@ -355,8 +394,8 @@ impl Dial for Network {
         Network::connection(self, peer)
     }
 
-    fn is_full(&self) -> bool {
-        Network::is_full(self)
+    fn has_enough_peers(&self) -> bool {
+        !Network::wants_peers(self)
     }
 
     async fn connect_peer(&self, peer: &PeerAddr) -> Result<PeerConnection, TransportError> {
@@ -460,7 +499,11 @@ impl Inner {
                     reason = %reason,
                     "peer refused"
                 );
-                connection.close(reason.close_code());
+                if reason == RejectReason::PeerLimit && direction == Direction::Inbound {
+                    self.part_with(connection, reason.close_code());
+                } else {
+                    connection.close(reason.close_code());
+                }
                 self.observer.on_event(&PeerEvent::Rejected {
                     node_id,
                     remote_addr,
@@ -474,6 +517,26 @@ impl Inner {
                 })
             }
         }
+    }
+
+    /// Closes `connection` with `code` once the handler's parting request (if any) was
+    /// answered or [`PARTING_GRACE`] passed; at once when [`MAX_PARTINGS`] are in flight.
+    fn part_with(self: &Arc<Self>, connection: PeerConnection, code: CloseCode) {
+        let Some(message) = self.handler.parting(&connection.node_id()) else {
+            connection.close(code);
+            return;
+        };
+        let Ok(permit) = Arc::clone(&self.partings).try_acquire_owned() else {
+            connection.close(code);
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(error) = connection.request(&message, PARTING_GRACE).await {
+                tracing::debug!(peer = %connection.node_id().short(), error = %error, "parting addresses not delivered");
+            }
+            connection.close(code);
+            drop(permit);
+        });
     }
 
     /// Serves the connection until it ends, then reports the disconnection (unless the

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
@@ -40,6 +40,49 @@ impl PeerPolicy {
     pub fn is_trusted(&self, node: &NodeId) -> bool {
         self.trusted.contains(node)
     }
+
+    /// Peers the node dials towards: `max_peers` less a margin of a quarter (rounded
+    /// down), so every node keeps room for newcomers, as Bitcoin keeps most of its slots for
+    /// inbound peers and gossipsub dials only up to its D below D_hi. 4 -> 3, 8 -> 6,
+    /// 50 -> 38; below 4 there is no margin.
+    pub fn target(&self) -> usize {
+        self.max_peers - self.max_peers / 4
+    }
+}
+
+/// The inbound peers a full node closes to get back to its [`PeerPolicy::target`], so
+/// that a node everyone bootstraps from takes newcomers again and hands them on instead of
+/// staying full (gossipsub prunes down to D with peer exchange the same way).
+///
+/// Only when the table is full; only inbound peers (outbound ones this node chose), never
+/// trusted ones, and only those connected for at least `min_age` (time to have learned
+/// other addresses); the oldest first.
+pub(crate) fn to_shed(
+    policy: &PeerPolicy,
+    peers: &[PeerInfo],
+    now: SystemTime,
+    min_age: Duration,
+) -> Vec<NodeId> {
+    if peers.len() < policy.max_peers {
+        return Vec::new();
+    }
+    let excess = peers.len() - policy.target();
+    let mut candidates: Vec<&PeerInfo> = peers
+        .iter()
+        .filter(|p| {
+            p.direction == Direction::Inbound
+                && !policy.is_trusted(&p.node_id)
+                && now
+                    .duration_since(p.connected_at)
+                    .is_ok_and(|age| age >= min_age)
+        })
+        .collect();
+    candidates.sort_by_key(|p| p.connected_at);
+    candidates
+        .into_iter()
+        .take(excess)
+        .map(|p| p.node_id)
+        .collect()
 }
 
 impl Default for PeerPolicy {
@@ -484,6 +527,62 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn targets_keep_a_margin_of_a_quarter() {
+        let target = |max_peers| {
+            PeerPolicy {
+                max_peers,
+                ..PeerPolicy::default()
+            }
+            .target()
+        };
+        let cases = [(1, 1), (3, 3), (4, 3), (8, 6), (50, 38), (10_000, 7_500)];
+        for (max, want) in cases {
+            assert_eq!(target(max), want, "max_peers {max}");
+        }
+    }
+
+    #[test]
+    fn a_full_node_sheds_its_oldest_inbound_untrusted_peers_down_to_its_target() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let min_age = Duration::from_secs(10);
+        let info = |n: u8, direction, age: u64| PeerInfo {
+            node_id: id(n),
+            remote_addr: SocketAddr::from(([127, 0, 0, 1], 9000 + u16::from(n))),
+            direction,
+            connected_at: t0 - Duration::from_secs(age),
+        };
+        let mut policy = PeerPolicy {
+            max_peers: 8,
+            ..PeerPolicy::default()
+        };
+        let mut peers = vec![
+            info(1, Inbound, 100),
+            info(2, Outbound, 500),
+            info(3, Inbound, 300),
+            info(4, Inbound, 5),
+            info(5, Inbound, 200),
+            info(6, Inbound, 400),
+            info(7, Outbound, 50),
+        ];
+        assert!(to_shed(&policy, &peers, t0, min_age).is_empty(), "not full");
+        peers.push(info(8, Inbound, 600));
+        // Full (8): back to 6, the two oldest inbound ones; 2 is older but outbound.
+        assert_eq!(to_shed(&policy, &peers, t0, min_age), vec![id(8), id(6)]);
+        policy.trusted.insert(id(8));
+        assert_eq!(to_shed(&policy, &peers, t0, min_age), vec![id(6), id(3)]);
+        // Too young to shed (4 at 5 s) is never picked, even when nothing else is left.
+        let young = [info(1, Outbound, 100), info(4, Inbound, 5)];
+        let small = PeerPolicy {
+            max_peers: 2,
+            ..PeerPolicy::default()
+        };
+        assert!(to_shed(&small, &young, t0, min_age).is_empty());
+        // Below 4, the target is the limit: nothing to shed.
+        let old = [info(1, Inbound, 100), info(3, Inbound, 300)];
+        assert!(to_shed(&small, &old, t0, min_age).is_empty());
     }
 
     #[test]

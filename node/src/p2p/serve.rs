@@ -14,6 +14,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 use super::codes::{CloseCode, DisconnectReason, StreamCode};
 use super::connection::{PeerConnection, read_error, write_error};
 use super::error::TransportError;
+use super::node_id::NodeId;
 use super::noise::Noise;
 use super::source::Sender;
 use crate::limited_log::LimitedLog;
@@ -40,6 +41,15 @@ pub trait Handler: Send + Sync + 'static {
     /// (oversized, stalled, aborted), so the caller can count it. The default ignores it.
     fn stream_error(&self, sender: Sender, error: &TransportError) {
         let _ = (sender, error);
+    }
+
+    /// A request to send `peer` before this node closes it for lack of room (refused at
+    /// the peer limit, or shed to make room), so it can go elsewhere: the node's peer
+    /// exchange puts a sample of its address book here. The node waits for the reply, at
+    /// most a couple of seconds, then closes. The default sends nothing.
+    fn parting(&self, peer: &NodeId) -> Option<Vec<u8>> {
+        let _ = peer;
+        None
     }
 }
 

@@ -9,13 +9,15 @@
 //! publishes at every change, and always ends on the table's count.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::{HealthCheck, Shared, lock};
 use crate::catalogue::{Component, ConnectionStatus};
-use crate::p2p::{Direction, PeerAddr, PeerEvent, PeerObserver};
+use crate::p2p::{
+    CloseCode, DialOutcome, Direction, DisconnectReason, PeerAddr, PeerEvent, PeerObserver,
+};
 
 /// The [`PeerObserver`] of the node's network.
 pub(super) struct ConnectionRecorder {
@@ -39,10 +41,28 @@ impl PeerObserver for ConnectionRecorder {
                 // direction is where the peer listens.
                 lock(&self.shared.book).learn(
                     PeerAddr::from_socket_addr(peer.remote_addr, Some(peer.node_id)),
+                    Duration::ZERO,
                     Instant::now(),
                 );
             }
-            PeerEvent::Disconnected { .. } => metrics.connection(ConnectionStatus::Closed),
+            PeerEvent::Disconnected { peer, reason, .. } => {
+                metrics.connection(ConnectionStatus::Closed);
+                // Closed for lack of room: alive, but not to be redialed at once.
+                if let DisconnectReason::Remote {
+                    code: Some(CloseCode::PeerLimit | CloseCode::Rebalanced),
+                    ..
+                } = reason
+                {
+                    lock(&self.shared.book).dial_ended(
+                        &peer.node_id,
+                        DialOutcome::Refused,
+                        Instant::now(),
+                        rand::random(),
+                    );
+                }
+                // A lost peer is a slot to fill.
+                self.shared.dial_now.notify_one();
+            }
             PeerEvent::Rejected { .. } => metrics.connection(ConnectionStatus::Rejected),
             // Anyone can make an incoming handshake fail (a few spoofed packets do): it is
             // counted apart, and not as an error of this node.

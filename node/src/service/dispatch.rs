@@ -38,6 +38,17 @@ impl Handler for Dispatcher {
         // Oversized or stalled incoming streams: refused by the transport, counted here.
         self.shared.metrics.error(error.kind(), Component::P2p);
     }
+
+    fn parting(&self, peer: &NodeId) -> Option<Vec<u8>> {
+        let network = self.shared.network()?;
+        let params = gossip::announcement(&self.shared, network, Some(peer));
+        let request = Message::request(self.shared.request_id(), ANNOUNCE, Some(params));
+        let message = rpc::encode(&request);
+        self.shared
+            .metrics
+            .message(MessageType::Request, MessageStatus::Success, message.len());
+        Some(message)
+    }
 }
 
 /// The events of the service a peer can repeat at will, logged rate-limited.
@@ -115,7 +126,7 @@ async fn answer(shared: &Arc<Shared>, from: Sender, bytes: Vec<u8>) -> Vec<u8> {
                 );
                 request.reply_error(limited.to_error_object())
             }
-            Ok(()) => match methods::call(shared, sender, &request).await {
+            Ok(()) => match methods::call(shared, &from, &request).await {
                 Ok(result) => {
                     metrics.message(MessageType::Request, MessageStatus::Success, bytes.len());
                     request.reply(result)
@@ -170,7 +181,7 @@ async fn take_notification(shared: &Arc<Shared>, from: Sender, bytes: Vec<u8>) {
         Ok(Message::Notification(notification)) => match shared.admit(&from) {
             Err(_) => (MessageType::Notification, MessageStatus::RateLimited),
             Ok(()) if notification.method == ANNOUNCE => {
-                match gossip::receive(shared, sender, notification.params) {
+                match gossip::receive(shared, &from, notification.params) {
                     Ok(_) => (MessageType::Notification, MessageStatus::Success),
                     Err(reason) => {
                         shared.noise.event(ServiceNoise::BadAnnouncement, || {

@@ -1,129 +1,69 @@
-//! Discovery: the address book (who is where) and the peer exchange.
+//! Discovery: the peer exchange and the dial plan, around the p2p layer's
+//! [`AddressBook`](crate::p2p::AddressBook) (docs/p2p.md, *Discovery*).
 //!
-//! Every gossip interval the node sends each connected peer a `node/announce` notification
-//! listing its connected peers as `HOST:PORT@NODE_ID`. A node receiving one keeps every
-//! listed peer it is not yet connected to (within its peer limit) with the same redialing
-//! as bootstrap peers. Addresses nobody has mentioned or been connected to for
-//! [`forget_after`] are dropped, so a node that left for good stops being redialed.
+//! - Every gossip interval the node sends each connected peer a `node/announce`
+//!   notification with a random sample of its book drawn for that peer: up to
+//!   [`SAMPLE_PEERS`] connected peers (`peers`) and up to [`SAMPLE`] addresses it knows,
+//!   connected or not, each with the age of its last first-hand news (`known`).
+//! - A node about to close a peer for lack of room (refused at the limit, or shed to make
+//!   room) first sends it the same sample as a `node/announce` request, so a newcomer
+//!   refused by a full bootstrap node still learns where else to go.
+//! - A node below its target dials addresses from its book, a few at a time, with backoff
+//!   per address; the dial task is woken at once by news of addresses and by a lost peer.
+//! - A full node that knows other addresses sheds its oldest inbound peers down to its
+//!   target each round ([`Network::shed`](crate::p2p::Network::shed)).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::methods::ANNOUNCE;
 use super::{Shared, lock};
 use crate::catalogue::{Component, MessageStatus};
-use crate::p2p::{NodeId, PeerAddr};
+use crate::p2p::{DialOutcome, Network, NodeId, PeerAddr, Role, Sender, TransportError};
 use crate::rpc::{self, Message, MessageType};
 
-/// Most peers listed in one announcement (sent or read).
+/// Most peers listed in `peers` of one announcement read.
 pub(super) const MAX_ANNOUNCED: usize = 256;
+/// Most entries of `known` in one announcement read.
+pub(super) const MAX_KNOWN: usize = 64;
+/// Largest `age` of a `known` entry accepted, in seconds (a day).
+pub(super) const MAX_AGE_SECS: u64 = 86_400;
+/// Connected peers listed in `peers` of one announcement sent.
+const SAMPLE_PEERS: usize = 8;
+/// Addresses listed in `known` of one announcement sent (Bitcoin's reply to `getaddr` is
+/// a random part of the book too; gossipsub's peer exchange on prune sends 16).
+const SAMPLE: usize = 16;
+/// Dials in flight at once from the book.
+const MAX_DIALS: usize = 4;
 
-/// How long a learned address is kept without news of it: five gossip rounds, at least
-/// two minutes.
-fn forget_after(interval: Duration) -> Duration {
-    (interval * 5).max(Duration::from_secs(120))
-}
-
-/// Where known peers are: bootstrap entries (kept for good) and addresses learned from
-/// connections and announcements (kept while there is news of them).
-#[derive(Debug)]
-pub(super) struct AddressBook {
-    local: NodeId,
-    bootstrap: Vec<PeerAddr>,
-    learned: HashMap<NodeId, Learned>,
-}
-
-#[derive(Debug)]
-struct Learned {
-    addr: PeerAddr,
-    last_seen: Instant,
-}
-
-impl AddressBook {
-    pub(super) fn new(local: NodeId) -> Self {
-        Self {
-            local,
-            bootstrap: Vec::new(),
-            learned: HashMap::new(),
-        }
-    }
-
-    pub(super) fn add_bootstrap(&mut self, peer: PeerAddr) {
-        self.bootstrap.push(peer);
-    }
-
-    /// Records news of `addr` (which must carry its node id); returns whether the node was
-    /// unknown before. This node's own address is ignored.
-    pub(super) fn learn(&mut self, addr: PeerAddr, now: Instant) -> bool {
-        let Some(id) = addr.node_id else { return false };
-        if id == self.local {
-            return false;
-        }
-        match self.learned.get_mut(&id) {
-            Some(entry) => {
-                entry.addr = addr;
-                entry.last_seen = now;
-                false
-            }
-            None => {
-                self.learned.insert(
-                    id,
-                    Learned {
-                        addr,
-                        last_seen: now,
-                    },
-                );
-                true
-            }
-        }
-    }
-
-    /// Where to dial `peer`: its last known address, else a bootstrap entry naming it.
-    pub(super) fn address(&self, peer: &NodeId) -> Option<PeerAddr> {
-        self.learned.get(peer).map(|l| l.addr.clone()).or_else(|| {
-            self.bootstrap
-                .iter()
-                .find(|b| b.node_id.as_ref() == Some(peer))
-                .cloned()
-        })
-    }
-
-    /// Drops learned addresses without news since `now - ttl`, except those of connected
-    /// peers; returns them so their dialers can be stopped.
-    pub(super) fn expire(
-        &mut self,
-        now: Instant,
-        ttl: Duration,
-        connected: impl Fn(&NodeId) -> bool,
-    ) -> Vec<PeerAddr> {
-        let mut gone = Vec::new();
-        self.learned.retain(|id, entry| {
-            if connected(id) {
-                entry.last_seen = now;
-                return true;
-            }
-            let keep = now.saturating_duration_since(entry.last_seen) < ttl;
-            if !keep {
-                gone.push(entry.addr.clone());
-            }
-            keep
-        });
-        gone
-    }
-
-    /// Distinct peers known (bootstrap entries without an id count once each).
-    pub(super) fn len(&self) -> usize {
-        let anonymous = self
-            .bootstrap
-            .iter()
-            .filter(|b| b.node_id.is_none_or(|id| !self.learned.contains_key(&id)))
-            .count();
-        self.learned.len() + anonymous
-    }
+/// The params of `node/announce` sent to `recipient`: a fresh random sample for it.
+pub(super) fn announcement(
+    shared: &Shared,
+    network: &Network,
+    recipient: Option<&NodeId>,
+) -> Value {
+    let mut rng = rand::rng();
+    let now = Instant::now();
+    let peers: Vec<String> = {
+        use rand::seq::IteratorRandom;
+        network
+            .peers()
+            .into_iter()
+            .filter(|p| Some(&p.node_id) != recipient)
+            .choose_multiple(&mut rng, SAMPLE_PEERS)
+            .into_iter()
+            .map(|p| PeerAddr::from_socket_addr(p.remote_addr, Some(p.node_id)).to_string())
+            .collect()
+    };
+    let known: Vec<Value> = lock(&shared.book)
+        .sample(now, SAMPLE, recipient, &mut rng)
+        .into_iter()
+        .map(|(addr, age)| json!({ "peer": addr.to_string(), "age": age.as_secs() }))
+        .collect();
+    json!({ "peers": peers, "known": known })
 }
 
 /// The gossip loop: one announcement round per interval.
@@ -138,23 +78,21 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
-/// Announces the connected peers to each of them and forgets stale addresses.
+/// Refreshes and ages the book, announces a sample to each peer, and sheds peers when
+/// full and other addresses are known.
 async fn round(shared: &Arc<Shared>) {
     let Some(network) = shared.network() else {
         return;
     };
-    let peers = network.peers();
-    let listed: Vec<String> = peers
-        .iter()
-        .take(MAX_ANNOUNCED)
-        .map(|p| PeerAddr::from_socket_addr(p.remote_addr, Some(p.node_id)).to_string())
-        .collect();
-    let message = rpc::encode(&Message::notification(
-        ANNOUNCE,
-        Some(json!({ "peers": listed })),
-    ));
-    let timeout = shared.config.gossip_interval.min(Duration::from_secs(10));
-    for peer in &peers {
+    let interval = shared.config.gossip_interval;
+    let gone = lock(&shared.book).expire(Instant::now(), |id| network.is_connected(id));
+    for addr in gone {
+        tracing::debug!(peer = %addr, "no news of peer for a while; address forgotten");
+    }
+    let timeout = interval.min(Duration::from_secs(10));
+    for peer in network.peers() {
+        let params = announcement(shared, network, Some(&peer.node_id));
+        let message = rpc::encode(&Message::notification(ANNOUNCE, Some(params)));
         let status = match network.notify(&peer.node_id, &message, timeout).await {
             Ok(()) => MessageStatus::Success,
             Err(error) => {
@@ -167,35 +105,99 @@ async fn round(shared: &Arc<Shared>) {
             .metrics
             .message(MessageType::Notification, status, message.len());
     }
-    let gone = lock(&shared.book).expire(
-        Instant::now(),
-        forget_after(shared.config.gossip_interval),
-        |id| network.is_connected(id),
-    );
-    for addr in gone {
-        if network.forget(&addr) {
-            tracing::info!(peer = %addr, "no news of peer for a while; no longer dialing it");
-        }
+    let others_known = lock(&shared.book).knows_others(|id| network.is_connected(id));
+    if network.is_full() && others_known {
+        network.shed(interval * 2);
     }
+}
+
+/// The dial loop: while below its target, the node dials addresses from its book, at most
+/// [`MAX_DIALS`] at once, every half gossip interval (0.1-5 s) or at once when woken.
+pub(super) async fn dial(shared: Arc<Shared>) {
+    let tick = (shared.config.gossip_interval / 2)
+        .clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(tick) => {}
+            () = shared.dial_now.notified() => {}
+        }
+        plan_dials(&shared);
+    }
+}
+
+fn plan_dials(shared: &Arc<Shared>) {
+    let Some(network) = shared.network() else {
+        return;
+    };
+    if !network.wants_peers() {
+        return;
+    }
+    let now = Instant::now();
+    let plan = {
+        let mut book = lock(&shared.book);
+        let room = MAX_DIALS.saturating_sub(book.dials_in_progress(now));
+        let want = network
+            .policy()
+            .target()
+            .saturating_sub(network.peer_count())
+            .min(room);
+        book.plan_dials(now, want, |id| network.is_connected(id), &mut rand::rng())
+    };
+    for addr in plan {
+        let (shared, network) = (Arc::clone(shared), network.clone());
+        tokio::spawn(async move {
+            let outcome = match network.connect_peer(&addr).await {
+                Ok(_) => DialOutcome::Connected,
+                // Refused by this node itself (it filled up meanwhile): try later.
+                Err(TransportError::Rejected { .. }) => DialOutcome::Refused,
+                Err(error) => {
+                    tracing::debug!(peer = %addr, error = %error, "dial of a known address failed");
+                    DialOutcome::Failed
+                }
+            };
+            if let Some(id) = addr.node_id {
+                lock(&shared.book).dial_ended(&id, outcome, Instant::now(), rand::random());
+            }
+            if outcome != DialOutcome::Connected {
+                shared.dial_now.notify_one();
+            }
+        });
+    }
+}
+
+/// One entry of `known`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Known {
+    peer: String,
+    age: u64,
 }
 
 /// The params of `node/announce`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Announce {
+    #[serde(default)]
     peers: Vec<String>,
+    #[serde(default)]
+    known: Vec<Known>,
 }
 
-/// Takes an announcement from `sender`: records every listed peer and starts dialing the
-/// new ones while there is room. Returns the reason when the params are not an
-/// announcement (nothing is learned then).
-pub(super) fn receive(
-    shared: &Shared,
-    sender: NodeId,
-    params: Option<serde_json::Value>,
-) -> Result<usize, String> {
+/// Parses one listed address, which must name its node.
+fn listed(entry: &str) -> Result<PeerAddr, String> {
+    let addr: PeerAddr = entry.parse().map_err(|e| format!("{e}"))?;
+    if addr.node_id.is_none() {
+        return Err(format!("peer `{entry}` lacks its @NODE_ID"));
+    }
+    Ok(addr)
+}
+
+/// Reads the params of `node/announce`: every listed address with the age of its news,
+/// or why they are not an announcement (a bound exceeded, an age out of range, an address
+/// without its id).
+fn parse(params: Option<Value>) -> Result<Vec<(PeerAddr, Duration)>, String> {
     let announce: Announce = params
-        .ok_or_else(|| "missing params {\"peers\": [...]}".to_owned())
+        .ok_or_else(|| "missing params {\"peers\": [...], \"known\": [...]}".to_owned())
         .and_then(|p| serde_json::from_value(p).map_err(|e| format!("invalid params: {e}")))?;
     if announce.peers.len() > MAX_ANNOUNCED {
         return Err(format!(
@@ -203,29 +205,58 @@ pub(super) fn receive(
             announce.peers.len()
         ));
     }
-    let mut addrs = Vec::with_capacity(announce.peers.len());
-    for entry in &announce.peers {
-        let addr: PeerAddr = entry.parse().map_err(|e| format!("{e}"))?;
-        if addr.node_id.is_none() {
-            return Err(format!("peer `{entry}` lacks its @NODE_ID"));
-        }
-        addrs.push(addr);
+    if announce.known.len() > MAX_KNOWN {
+        return Err(format!(
+            "{} known addresses listed; at most {MAX_KNOWN} are accepted",
+            announce.known.len()
+        ));
     }
+    let mut addrs = Vec::with_capacity(announce.peers.len() + announce.known.len());
+    for entry in &announce.peers {
+        addrs.push((listed(entry)?, Duration::ZERO));
+    }
+    for entry in &announce.known {
+        if entry.age > MAX_AGE_SECS {
+            return Err(format!(
+                "age {} of `{}` is out of range 0-{MAX_AGE_SECS} seconds",
+                entry.age, entry.peer
+            ));
+        }
+        addrs.push((listed(&entry.peer)?, Duration::from_secs(entry.age)));
+    }
+    Ok(addrs)
+}
+
+/// Takes an announcement (a gossip notification, or the addresses a node hands over when
+/// it closes us): records every listed address with its age and wakes the dial task when
+/// the node wants peers. Returns how many addresses were new, or the reason the params
+/// are not an announcement (nothing is learned then).
+pub(super) fn receive(
+    shared: &Shared,
+    from: &Sender,
+    params: Option<Value>,
+) -> Result<usize, String> {
+    // A client is served, not a peer: it has no say in where peers are.
+    if from.role != Role::Peer {
+        return Err("node/announce is accepted from peers only, not from clients".to_owned());
+    }
+    let addrs = parse(params)?;
     let Some(network) = shared.network() else {
         return Ok(0);
     };
     let now = Instant::now();
-    let mut new = 0;
-    for addr in addrs {
-        let Some(id) = addr.node_id else { continue };
-        if id == shared.node_id || network.is_connected(&id) {
-            continue;
-        }
-        lock(&shared.book).learn(addr.clone(), now);
-        if !network.is_full() && network.maintain(addr.clone()) {
-            tracing::debug!(peer = %addr, from = %sender.short(), "learned peer through gossip");
-            new += 1;
-        }
+    let new = {
+        let mut book = lock(&shared.book);
+        addrs
+            .into_iter()
+            .filter(|(addr, age)| book.learn(addr.clone(), *age, now))
+            .count()
+    };
+    if new > 0 {
+        tracing::debug!(from = %from.node_id.short(), new, "learned peer addresses");
+    }
+    if network.wants_peers() {
+        shared.dial_now.notify_one();
     }
     Ok(new)
 }
@@ -234,45 +265,73 @@ pub(super) fn receive(
 mod tests {
     use super::*;
 
-    fn id(byte: u8) -> NodeId {
-        format!("{byte:02x}").repeat(32).parse().unwrap()
-    }
-
-    fn addr(port: u16, node: u8) -> PeerAddr {
-        format!("127.0.0.1:{port}@{}", id(node)).parse().unwrap()
-    }
+    const ID: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
     #[test]
-    fn learns_forgets_and_ignores_itself() {
-        let start = Instant::now();
-        let mut book = AddressBook::new(id(1));
-        assert!(!book.learn(addr(8001, 1), start), "itself");
-        assert!(book.learn(addr(8002, 2), start));
-        assert!(!book.learn(addr(8012, 2), start), "known, address updated");
-        assert_eq!(book.address(&id(2)).unwrap().port, 8012);
-        book.add_bootstrap("10.0.0.9:8000".parse().unwrap());
-        assert_eq!(book.len(), 2);
+    fn announcements_are_bounded_and_validated() {
+        let peer = format!("127.0.0.1:9000@{ID}");
+        let parsed = parse(Some(json!({
+            "peers": [peer],
+            "known": [{"peer": format!("[::1]:9001@{ID}"), "age": 30}],
+        })))
+        .unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0], (peer.parse().unwrap(), Duration::ZERO));
+        assert_eq!(parsed[1].1, Duration::from_secs(30));
+        // The older form, `peers` only, is still an announcement; so is `known` only.
+        assert_eq!(parse(Some(json!({ "peers": [peer] }))).unwrap().len(), 1);
+        assert!(parse(Some(json!({ "known": [] }))).unwrap().is_empty());
 
-        let ttl = Duration::from_secs(120);
-        assert!(book.expire(start + ttl / 2, ttl, |_| false).is_empty());
-        let gone = book.expire(start + ttl, ttl, |_| false);
-        assert_eq!(gone, vec![addr(8012, 2)]);
-        assert_eq!(book.address(&id(2)), None);
-
-        book.learn(addr(8003, 3), start);
-        assert!(
-            book.expire(start + ttl * 2, ttl, |p| *p == id(3))
-                .is_empty(),
-            "connected"
+        let many = |n: usize| vec![peer.clone(); n];
+        let known = |n: usize, age: u64| vec![json!({"peer": peer, "age": age}); n];
+        let cases: Vec<(Option<Value>, &str)> = vec![
+            (None, "missing params"),
+            (Some(json!("peers")), "invalid params"),
+            (
+                Some(json!({"peers": [peer], "extra": 1})),
+                "unknown field `extra`",
+            ),
+            (
+                Some(json!({ "peers": many(MAX_ANNOUNCED + 1) })),
+                "at most 256",
+            ),
+            (
+                Some(json!({ "known": known(MAX_KNOWN + 1, 0) })),
+                "at most 64",
+            ),
+            (
+                Some(json!({ "known": known(1, MAX_AGE_SECS + 1) })),
+                "out of range 0-86400",
+            ),
+            (
+                Some(json!({ "known": [{"peer": peer, "age": -1}] })),
+                "invalid params",
+            ),
+            (
+                Some(json!({ "known": [{"peer": peer}] })),
+                "missing field `age`",
+            ),
+            (
+                Some(json!({ "known": [{"peer": "127.0.0.1:9000", "age": 1}] })),
+                "lacks its @NODE_ID",
+            ),
+            (
+                Some(json!({ "peers": ["nope"] })),
+                "bad peer address `nope`",
+            ),
+        ];
+        for (params, expected) in cases {
+            let error = parse(params.clone()).unwrap_err();
+            assert!(error.contains(expected), "{params:?}: {error}");
+        }
+        // The bounds themselves are accepted.
+        assert_eq!(
+            parse(Some(
+                json!({ "peers": many(MAX_ANNOUNCED), "known": known(MAX_KNOWN, MAX_AGE_SECS) })
+            ))
+            .unwrap()
+            .len(),
+            MAX_ANNOUNCED + MAX_KNOWN
         );
-    }
-
-    #[test]
-    fn bootstrap_entries_with_ids_give_addresses() {
-        let mut book = AddressBook::new(id(1));
-        book.add_bootstrap(addr(8004, 4));
-        assert_eq!(book.address(&id(4)), Some(addr(8004, 4)));
-        book.learn(addr(8004, 4), Instant::now());
-        assert_eq!(book.len(), 1);
     }
 }

@@ -9,7 +9,9 @@
 //! | `agent/call` | `{"agent", "tool", "params"}` | the tool's result |
 //! | `node/relay` | `{"peer", "method", "params"?, "timeout_ms"?}` | the peer's result |
 //!
-//! and the notification `node/announce` (`{"peers": ["HOST:PORT@ID", ...]}`, gossip).
+//! and `node/announce` (`{"peers": ["HOST:PORT@ID", ...], "known": [{"peer":
+//! "HOST:PORT@ID", "age": seconds}, ...]}`): a notification each gossip round, and a request
+//! (result `{"learned": n}`) from a node about to close this one for lack of room.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,11 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Shared;
 use super::outbound::{CallError, whole_seconds};
+use super::{Shared, gossip};
 use crate::agents::{AgentCall, AgentError};
 use crate::catalogue::{Component, NodeFailure};
-use crate::p2p::{NodeId, PeerAddr};
+use crate::p2p::{NodeId, PeerAddr, Sender};
 use crate::rpc::{ErrorCode, ErrorObject, RETRY_AFTER_KEY, Request};
 
 /// Liveness probe: `{"node_id", "time"}`.
@@ -36,10 +38,12 @@ pub const AGENT_LIST: &str = "agent/list";
 pub const AGENT_CALL: &str = "agent/call";
 /// Forwards a call to another peer through its circuit breaker.
 pub const RELAY: &str = "node/relay";
-/// Gossip notification listing the sender's peers.
+/// Addresses of peers: the gossip notification, or a request from a node about to close
+/// this one for lack of room.
 pub const ANNOUNCE: &str = "node/announce";
 
 /// Every request method, for `Method not found` replies and `--help`.
+/// (`node/announce` is between peers only and not listed.)
 pub const REQUESTS: &[&str] = &[PING, INFO, PEERS, AGENT_LIST, AGENT_CALL, RELAY];
 
 /// Default and largest `timeout_ms` of `node/relay`.
@@ -71,12 +75,13 @@ impl Failure {
     }
 }
 
-/// Runs `request` from `sender`.
+/// Runs `request` from `from`.
 pub(super) async fn call(
     shared: &Arc<Shared>,
-    sender: NodeId,
+    from: &Sender,
     request: &Request,
 ) -> Result<Value, Failure> {
+    let sender = from.node_id;
     let params = request.params.clone();
     match request.method.as_str() {
         PING => no_params(PING, params).map(|()| ping(shared)),
@@ -85,6 +90,13 @@ pub(super) async fn call(
         AGENT_LIST => no_params(AGENT_LIST, params).map(|()| shared.agents.registry.list_result()),
         AGENT_CALL => agent_call(shared, params).await,
         RELAY => relay(shared, sender, params).await,
+        ANNOUNCE => gossip::receive(shared, from, params)
+            .map(|learned| json!({ "learned": learned }))
+            .map_err(|reason| Failure {
+                error: ErrorObject::invalid_params(reason),
+                error_type: ErrorCode::InvalidParams.as_str(),
+                component: Component::Discovery,
+            }),
         other => Err(Failure::rpc(
             ErrorCode::MethodNotFound,
             ErrorObject::method_not_found(other)

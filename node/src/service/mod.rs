@@ -28,13 +28,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::agents::AgentRegistry;
 use crate::limited_log::LimitedLog;
 use crate::p2p::{
-    DEFAULT_REDIAL_BACKOFF, Identity, Network, NetworkConfig, NodeId, PeerAddr, PeerPolicy,
-    SourceAddress, TransportError, TransportSettings,
+    AddressBook, BookConfig, DEFAULT_REDIAL_BACKOFF, Identity, Network, NetworkConfig, NodeId,
+    PeerAddr, PeerPolicy, SourceAddress, TransportError, TransportSettings,
 };
 use crate::resilience::{BreakerConfig, Breakers, RequestLimits, RequestLimitsConfig};
 use dawn_telemetry::Telemetry;
@@ -46,7 +47,6 @@ pub use checks::{
 pub use metrics::NodeMetrics;
 
 use dispatch::ServiceNoise;
-use gossip::AddressBook;
 
 /// How often breaker timeouts, the rate limiter's sweep and the health checks run.
 const MAINTENANCE_TICK: Duration = Duration::from_millis(250);
@@ -98,6 +98,8 @@ struct Shared {
     noise: LimitedLog<ServiceNoise>,
     breakers: Mutex<Breakers<NodeId>>,
     book: Mutex<AddressBook>,
+    /// Wakes the dial task (news of addresses, a lost peer, a failed dial).
+    dial_now: Notify,
     /// Set right after the endpoint is bound; handlers running before that see `None`.
     network: OnceLock<Network>,
     /// Since when the node has had no peer (`None` while it has one).
@@ -223,7 +225,11 @@ impl Service {
             limiter: Mutex::new(RequestLimits::new(config.rate_limit)),
             noise: LimitedLog::default(),
             breakers: Mutex::new(Breakers::new(config.breaker)),
-            book: Mutex::new(AddressBook::new(identity.node_id())),
+            book: Mutex::new(AddressBook::new(
+                identity.node_id(),
+                BookConfig::for_gossip(config.gossip_interval),
+            )),
+            dial_now: Notify::new(),
             config: config.clone(),
             telemetry,
             metrics,
@@ -258,6 +264,7 @@ impl Service {
         shared.report_health();
         let tasks = vec![
             tokio::spawn(gossip::run(Arc::clone(&shared))),
+            tokio::spawn(gossip::dial(Arc::clone(&shared))),
             tokio::spawn(maintenance(Arc::clone(&shared))),
             tokio::spawn(connections::record_peer_count(
                 Arc::clone(&shared),

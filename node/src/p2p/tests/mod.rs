@@ -4,5 +4,6 @@
 mod clients;
 mod handshake;
 mod messaging;
+mod parting;
 mod peers;
 mod support;
