@@ -36,7 +36,14 @@ impl Served {
         let tls = config
             .tls
             .as_ref()
-            .map(|t| tls::server_config(t, config.http2).map(|(built, _)| built))
+            .map(|t| {
+                let (built, left_out) = tls::server_config(t, config.http2)?;
+                // Names Go knows and rustls lacks, left out: said once per version served.
+                for note in left_out {
+                    warn!(file = %config.path.display(), "{note}");
+                }
+                Ok::<_, Problem>(built)
+            })
             .transpose()?;
         let auth = Arc::new(BasicAuth::new(&config.users)?);
         let headers = config

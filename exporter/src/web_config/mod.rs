@@ -240,10 +240,7 @@ impl WebConfig {
     /// Builds everything the server will use, to find problems early.
     fn check(&self) -> Result<(), Problem> {
         if let Some(tls) = &self.tls {
-            let (_, left_out) = tls::server_config(tls, self.http2)?;
-            for note in left_out {
-                tracing::warn!(file = %self.path.display(), "{note}");
-            }
+            tls::server_config(tls, self.http2)?;
         }
         BasicAuth::new(&self.users)?;
         Ok(())
