@@ -109,6 +109,25 @@ impl Fixtures {
         self_signed_client(dir, "client_selfsigned", "test", &[]);
         self_signed_client(dir, "client2_selfsigned", "test3", &["test3"]);
 
+        // Not in exporter-toolkit's testdata: the other kinds of SAN Go matches.
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.subject_alt_names = vec![
+            SanType::IpAddress("10.1.2.3".parse().expect("ip")),
+            // IPv4-mapped: Go prints it as 10.9.8.7.
+            SanType::IpAddress("::ffff:10.9.8.7".parse().expect("ip")),
+            SanType::URI("spiffe://dawn/scraper".try_into().expect("uri")),
+            SanType::Rfc822Name("scraper@dawn.example".try_into().expect("email")),
+        ];
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "san kinds");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("self-signed");
+        write(dir, "client_san_kinds.pem", &cert.pem());
+        write(dir, "client_san_kinds.key", &key.serialize_pem());
+
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
@@ -661,6 +680,77 @@ fn loaded_configurations_answer_each_client_as_exporter_toolkit_expects() {
             Want::Ok,
         ),
     ];
+    // Dawn's own: each kind of SAN matched as Go prints it, and RequireAnyClientCert with
+    // client_allowed_sans.
+    let sans = |allowed: &str| {
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client_san_kinds.pem\n  client_allowed_sans: [{allowed}]\n"
+        )
+    };
+    for (file, allowed) in [
+        ("dawn_san_ip.yml", "\"10.1.2.3\""),
+        ("dawn_san_mapped_ip.yml", "\"10.9.8.7\""),
+        ("dawn_san_uri.yml", "\"spiffe://dawn/scraper\""),
+        ("dawn_san_email.yml", "scraper@dawn.example"),
+        (
+            "dawn_san_none.yml",
+            "\"10.1.2.4\", \"spiffe://dawn\", san kinds",
+        ),
+    ] {
+        write(&fx.dir, file, &sans(allowed));
+    }
+    write(
+        &fx.dir,
+        "dawn_any_sans.yml",
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [test3]\n",
+    );
+    let kinds = || Client {
+        cert: Some("client_san_kinds"),
+        ..Client::default()
+    };
+    let cases: Vec<(&str, &str, Client, Want)> = cases
+        .into_iter()
+        .chain([
+            ("SAN: IPv4 address", "dawn_san_ip.yml", kinds(), Want::Ok),
+            (
+                "SAN: IPv4-mapped IPv6 address",
+                "dawn_san_mapped_ip.yml",
+                kinds(),
+                Want::Ok,
+            ),
+            ("SAN: URI", "dawn_san_uri.yml", kinds(), Want::Ok),
+            (
+                "SAN: e-mail address",
+                "dawn_san_email.yml",
+                kinds(),
+                Want::Ok,
+            ),
+            (
+                "SAN: none matches (the common name does not count)",
+                "dawn_san_none.yml",
+                kinds(),
+                Want::Refused("NotValidForName"),
+            ),
+            (
+                "RequireAnyClientCert with client_allowed_sans, name present",
+                "dawn_any_sans.yml",
+                Client {
+                    cert: Some("client2_selfsigned"),
+                    ..Client::default()
+                },
+                Want::Ok,
+            ),
+            (
+                "RequireAnyClientCert with client_allowed_sans, name absent",
+                "dawn_any_sans.yml",
+                Client {
+                    cert: Some("client_selfsigned"),
+                    ..Client::default()
+                },
+                Want::Refused("NotValidForName"),
+            ),
+        ])
+        .collect();
     let mut wrong = Vec::new();
     for (case, file, client, want) in &cases {
         let live = load(&fx.path(file)).unwrap_or_else(|e| panic!("{case}: {e}"));
