@@ -1,7 +1,8 @@
 //! The shipped monitoring files, checked by the real tools without a cluster:
 //! `promtool check rules`/`check config`/`test rules` on `deploy/prometheus`, `amtool
-//! check-config` and `amtool config routes test` on `deploy/alertmanager`, the structure of
-//! every loaded rule as Prometheus itself reports it, and the Grafana files.
+//! check-config` and `amtool config routes test` on `deploy/alertmanager`, its inhibitions
+//! in a real Alertmanager fed alerts by `amtool alert add`, the structure of every loaded
+//! rule as Prometheus itself reports it, and the Grafana files.
 //! (`alerting.rs` runs the same files against a live cluster.)
 //!
 //! Without the tools these tests are reported as ignored (with the reason after the run),
@@ -11,13 +12,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
+use dawn_tests::support::alertmanager::Alertmanager;
 use dawn_tests::support::deploy::{
     self, ALERTMANAGER_CONFIG, DASHBOARD, GRAFANA_DASHBOARDS, GRAFANA_DATASOURCES, JOB,
     PROMETHEUS_CONFIG, RULES, RULES_FROM_CONFIG, RUNBOOK, RUNBOOK_URL, TARGETS_EXAMPLE,
 };
+use dawn_tests::support::eventually::eventually;
 use dawn_tests::support::harness;
+use dawn_tests::support::http::get;
 use dawn_tests::support::process::temp_dir;
-use dawn_tests::support::tools::{AMTOOL, PROMETHEUS, PROMTOOL};
+use dawn_tests::support::tools::{ALERTMANAGER, AMTOOL, PROMETHEUS, PROMTOOL};
 use dawn_tests::trial;
 use serde_json::Value;
 
@@ -41,6 +45,9 @@ fn main() -> ExitCode {
         trial!(every_alert_has_a_firing_and_a_quiet_unit_test),
         trial!(every_alert_is_labelled_annotated_and_has_a_runbook_section).needs(PROMETHEUS),
         trial!(alertmanager_config_is_valid_with_its_examples_and_routes_by_severity).needs(AMTOOL),
+        trial!(fleet_and_isolation_alerts_hold_back_the_alerts_they_explain)
+            .needs(ALERTMANAGER)
+            .needs(AMTOOL),
         trial!(grafana_dashboard_and_provisioning_are_well_formed),
     ])
 }
@@ -253,6 +260,147 @@ fn alertmanager_config_is_valid_with_its_examples_and_routes_by_severity() {
             );
         }
     }
+}
+
+/// The shipped inhibitions, in a real Alertmanager running the shipped config: alerts are
+/// posted with `amtool alert add`, and Alertmanager's own API says which are held back.
+fn fleet_and_isolation_alerts_hold_back_the_alerts_they_explain() {
+    let am = Alertmanager::start(&ALERTMANAGER.path(), &deploy::read(ALERTMANAGER_CONFIG));
+    let url = format!("--alertmanager.url=http://{}", am.target());
+    // (labels, whether Alertmanager must hold the alert back)
+    let cases: &[(&[&str], bool)] = &[
+        (
+            &[
+                "alertname=DawnFleetNodesDown",
+                "job=dawn",
+                "severity=critical",
+            ],
+            false,
+        ),
+        // Nodes of the fleet that is down: its page explains theirs.
+        (
+            &[
+                "alertname=DawnNodeDown",
+                "job=dawn",
+                "instance=a:9464",
+                "severity=critical",
+            ],
+            true,
+        ),
+        (
+            &[
+                "alertname=DawnExporterDown",
+                "job=dawn",
+                "instance=b:9464",
+                "severity=critical",
+            ],
+            true,
+        ),
+        // Other fleets (another namespace, another job) still page per node.
+        (
+            &[
+                "alertname=DawnNodeDown",
+                "job=dawn",
+                "namespace=edge",
+                "instance=c:9464",
+                "severity=critical",
+            ],
+            false,
+        ),
+        (
+            &[
+                "alertname=DawnNodeDown",
+                "job=lab",
+                "instance=d:9464",
+                "severity=critical",
+            ],
+            false,
+        ),
+        // An isolated node: "no peers" is the less precise alert of the same node.
+        (
+            &[
+                "alertname=DawnNodeIsolated",
+                "job=dawn",
+                "instance=e:9464",
+                "severity=warning",
+            ],
+            false,
+        ),
+        (
+            &[
+                "alertname=DawnNoPeers",
+                "job=dawn",
+                "instance=e:9464",
+                "severity=warning",
+            ],
+            true,
+        ),
+        (
+            &[
+                "alertname=DawnNoPeers",
+                "job=dawn",
+                "instance=f:9464",
+                "severity=warning",
+            ],
+            false,
+        ),
+    ];
+    let amtool = AMTOOL.path();
+    for (labels, _) in cases {
+        let mut args = vec![url.as_str(), "alert", "add"];
+        args.extend_from_slice(labels);
+        let (ok, report) = run(&amtool, &args);
+        assert!(ok, "amtool alert add {labels:?}: {report}");
+    }
+    // A case's key: its labels but severity, sorted, as Alertmanager's API gives them.
+    let key = |labels: &mut dyn Iterator<Item = (String, String)>| {
+        let mut pairs: Vec<String> = labels
+            .filter(|(name, _)| name != "severity")
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        pairs.sort();
+        pairs.join(",")
+    };
+    let expected: BTreeMap<String, &str> = cases
+        .iter()
+        .map(|(labels, held)| {
+            let mut pairs = labels
+                .iter()
+                .filter_map(|l| l.split_once('=').map(|(n, v)| (n.to_owned(), v.to_owned())));
+            (key(&mut pairs), if *held { "suppressed" } else { "active" })
+        })
+        .collect();
+    let alerts_url = format!("http://{}/api/v2/alerts", am.target());
+    eventually(
+        "Alertmanager holds back exactly the explained alerts",
+        || {
+            let response = get(&alerts_url)?;
+            let Value::Array(alerts) = response.json() else {
+                return Err(format!("not a list of alerts: {}", response.text()));
+            };
+            let got: BTreeMap<String, &str> = alerts
+                .iter()
+                .map(|a| {
+                    let mut pairs = a["labels"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_owned()));
+                    let state = match a["status"]["state"].as_str() {
+                        Some("suppressed") => "suppressed",
+                        Some("active") => "active",
+                        _ => "other",
+                    };
+                    (key(&mut pairs), state)
+                })
+                .collect();
+            if got == expected {
+                Ok(())
+            } else {
+                Err(format!("expected {expected:#?}\ngot {got:#?}"))
+            }
+        },
+    );
 }
 
 fn grafana_dashboard_and_provisioning_are_well_formed() {
