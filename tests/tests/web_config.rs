@@ -10,7 +10,9 @@ use dawn_tests::support::binaries::binaries;
 use dawn_tests::support::harness;
 use dawn_tests::support::process::{ExporterOptions, Finished, run_to_end, temp_dir};
 use dawn_tests::support::prometheus::Prometheus;
-use dawn_tests::support::tls::{Pki, basic, bcrypt_hash, https_get, https_get_with_client_cert};
+use dawn_tests::support::tls::{
+    KeptConnection, Pki, basic, bcrypt_hash, https_get, https_get_with_client_cert,
+};
 use dawn_tests::support::tools::{OPENSSL, PROMETHEUS};
 use dawn_tests::support::{Exporter, Node, Response, eventually, free_port, get};
 use dawn_tests::trial;
@@ -506,6 +508,9 @@ fn a_stricter_reload_takes_effect_and_a_failed_one_shows_in_the_metric() {
             .ok_or_else(|| format!("no {RELOAD_METRIC} in {body}"))
     };
     assert_eq!(metric(None).as_deref(), Ok(&*format!("{RELOAD_METRIC} 1")));
+    // A connection opened under the permissive settings, kept open across the reloads.
+    let mut kept = KeptConnection::open(port, &pki.ca_file).expect("connect");
+    assert_eq!(kept.get("/-/healthy"), Ok(200));
 
     std::fs::write(&web, "tls_server_config: [\n").expect("break web.yml");
     eventually("the failed reload shows in the metric", || {
@@ -542,6 +547,11 @@ fn a_stricter_reload_takes_effect_and_a_failed_one_shows_in_the_metric() {
         }
     });
     metric(None).expect("still permissive while the CA file is missing");
+    assert_eq!(
+        kept.get("/-/healthy"),
+        Ok(200),
+        "reloads that did not take leave open connections alone"
+    );
     std::fs::copy(&pki.ca_file, &ca_copy).expect("write the CA file");
     eventually(
         "a client without a certificate is refused",
@@ -549,6 +559,13 @@ fn a_stricter_reload_takes_effect_and_a_failed_one_shows_in_the_metric() {
             Err(e) => Ok(e),
             Ok((status, _)) => Err(format!("still answered {status}")),
         },
+    );
+    // The broken file and the rotated-in policy that waited for its CA did not touch it
+    // until the policy took effect; now its next request ends it.
+    let refused = kept.get("/-/healthy");
+    assert!(
+        refused.is_err(),
+        "a connection from before the stricter policy is not answered: {refused:?}"
     );
     let line = metric(Some((&client_cert, &client_key))).expect("a client with a certificate");
     assert_eq!(

@@ -26,6 +26,12 @@ use super::connections::{Connections, within_fd_limit};
 use super::{HttpState, dispatch};
 use crate::abuse_log::{Abuse, AbuseLog};
 
+/// A request on a TLS connection whose handshake predates a change of the web config's
+/// client certificate policy.
+#[derive(Debug, thiserror::Error)]
+#[error("the web config's client certificate policy changed since this connection's handshake")]
+struct PolicyChanged;
+
 /// Time a client has to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -120,17 +126,42 @@ pub(crate) async fn serve_http(
         let web = state.web.as_ref().map(|w| w.current());
         let tls = web.as_ref().and_then(|w| w.tls.clone());
         let http2 = web.as_ref().is_none_or(|w| w.config.http2);
+        // The client certificate policy this connection's handshake was made under.
+        let accepted_under = web
+            .as_ref()
+            .and_then(|w| w.config.tls.as_ref())
+            .map(|t| t.client_auth.clone());
+        let live = state.web.clone();
         // Warp's service, with the connection busy while a request is answered.
         let warp = TowerToHyperService::new(warp::service(filter.clone()));
         let conn = slot.handle();
         let service = service_fn(move |mut request: Request<Incoming>| {
             let busy = conn.request();
-            give_a_path(&mut request);
-            let answer = hyper::service::Service::call(&warp, request);
+            // A reload that changed the client certificate policy applies to connections
+            // already open too: their next request fails the connection (HTTP/1.1 closes it;
+            // Go clients such as Prometheus retry a GET on a new one, whose handshake
+            // follows the new policy).
+            let stale = match (&accepted_under, &live) {
+                (Some(then), Some(live)) => live
+                    .current()
+                    .config
+                    .tls
+                    .as_ref()
+                    .is_some_and(|now| now.client_auth != *then),
+                _ => false,
+            };
+            let answer = (!stale).then(|| {
+                give_a_path(&mut request);
+                hyper::service::Service::call(&warp, request)
+            });
             async move {
+                let Some(answer) = answer else {
+                    return Err(PolicyChanged);
+                };
                 let response = answer.await;
                 drop(busy);
-                response
+                // warp's service never fails.
+                response.map_err(|never| match never {})
             }
         });
         let watcher = graceful.watcher();

@@ -186,3 +186,81 @@ pub fn https_get_with_client_cert(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// One HTTPS connection kept open across requests (HTTP/1.1 keep-alive), without a client
+/// certificate: to see what a reload does to connections already open.
+pub struct KeptConnection {
+    tls: rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+}
+
+impl std::fmt::Debug for KeptConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeptConnection")
+    }
+}
+
+impl KeptConnection {
+    /// Connects to `127.0.0.1:port`, trusting `ca_file`, and completes the handshake.
+    pub fn open(port: u16, ca_file: &Path) -> Result<KeptConnection, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName};
+
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        let ca = CertificateDer::from_pem_file(ca_file).map_err(|e| e.to_string())?;
+        roots.add(ca).map_err(|e| e.to_string())?;
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+        let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+            .map_err(|e| e.to_string())?;
+        let mut tcp =
+            std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+        }
+        Ok(KeptConnection {
+            tls: rustls::StreamOwned::new(conn, tcp),
+        })
+    }
+
+    /// GETs `path` on this connection: the status, or why no answer came (the server
+    /// closed the connection, or refused it).
+    pub fn get(&mut self, path: &str) -> Result<u16, String> {
+        use std::io::{Read, Write};
+
+        write!(self.tls, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match self.tls.read(&mut byte) {
+                Ok(0) => return Err(format!("connection closed after {} bytes", head.len())),
+                Ok(_) => head.push(byte[0]),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("not an HTTP answer: {head:?}"))?;
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .ok_or_else(|| format!("no Content-Length in {head:?}"))?;
+        let mut body = vec![0u8; length];
+        self.tls.read_exact(&mut body).map_err(|e| e.to_string())?;
+        Ok(status)
+    }
+}
