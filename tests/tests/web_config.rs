@@ -652,7 +652,8 @@ fn prometheus_scrapes_with_a_client_certificate_and_client_allowed_sans_picks_wh
 }
 
 /// `openssl s_client` offering the two suites in the reverse of the server's order gets the
-/// server's first with `prefer_server_cipher_suites` (the default), its own first with false.
+/// server's first with `prefer_server_cipher_suites` (the default), its own first with false;
+/// a TLS 1.1 client is refused.
 fn the_server_order_of_cipher_suites_wins_over_openssl_s_client_unless_told_otherwise() {
     let openssl = OPENSSL.path();
     let dir = temp_dir();
@@ -687,6 +688,24 @@ fn the_server_order_of_cipher_suites_wins_over_openssl_s_client_unless_told_othe
         assert!(
             done.stdout.contains(&format!("Cipher is {expected}")),
             "prefer {prefer:?}: expected {expected}: {done:?}"
+        );
+        // exporter-toolkit's "TLS 1.1 client" case: refused in the handshake (rustls has no
+        // TLS 1.1; OpenSSL 3 offers it only at security level 0).
+        let done = run_to_end(
+            &openssl,
+            &[
+                "s_client",
+                "-connect",
+                &connect,
+                "-tls1_1",
+                "-cipher",
+                "DEFAULT@SECLEVEL=0",
+            ],
+            &[],
+        );
+        assert!(
+            done.stdout.contains("Cipher is (NONE)") && done.stderr.contains("alert"),
+            "a TLS 1.1 client is refused: {done:?}"
         );
     }
 }
