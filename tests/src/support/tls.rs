@@ -264,3 +264,40 @@ impl KeptConnection {
         Ok(status)
     }
 }
+
+/// A TLS 1.2 handshake with `127.0.0.1:port` presenting `cert`/`key`: the server's verdict
+/// on a client certificate arrives within a TLS 1.2 handshake (in TLS 1.3 it comes after
+/// the client's last flight, racing the first request), so a refusal's alert is seen here.
+pub fn tls12_handshake_with_client_cert(
+    port: u16,
+    ca_file: &Path,
+    cert: &Path,
+    key: &Path,
+) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca_file).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let chain = vec![CertificateDer::from_pem_file(cert).map_err(|e| e.to_string())?];
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| e.to_string())?;
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
