@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use crate::frame::{Batch, HistogramValue, Update, Value};
+use crate::frame::{
+    Batch, BucketSpan, HistogramValue, NativeBuckets, NativeHistogramValue, Update, Value,
+};
 use crate::read::{Claims, ReadError, Reader, read_len};
 
 /// Updates kept between batches; above it the buffer shrinks back at the next batch. A
@@ -22,6 +24,13 @@ const KEPT_WORDS: usize = 32 * 1024;
 
 /// Words of a histogram ahead of its buckets: count, sum.
 const HISTOGRAM_HEAD: usize = 2;
+
+/// Words of a native part ahead of its counts: schema, zero threshold, zero count, and the
+/// lengths of the positive spans, positive counts, negative spans and negative counts.
+const NATIVE_HEAD: usize = 7;
+
+/// Span entries kept between batches.
+const KEPT_SPANS: usize = 4 * 1024;
 
 /// What an update claims ahead of its value's fields: its series and its value's tag, two
 /// `u32`s.
@@ -43,7 +52,18 @@ const _: () = assert!(HEAD_CLAIMS + HISTOGRAM_CLAIMS <= size_of::<Update>());
 enum Held {
     Counter(u64),
     Gauge(f64),
-    Histogram { at: u32, buckets: u32 },
+    Histogram {
+        at: u32,
+        buckets: u32,
+    },
+    /// A histogram with native buckets (`Value` tag 3): its classic words as `Histogram`'s,
+    /// then the native part's (`NATIVE_HEAD` words, the positive counts, the negative
+    /// counts); its spans, positive then negative, from `spans` in [`BatchBuf::spans`].
+    Native {
+        at: u32,
+        buckets: u32,
+        spans: u32,
+    },
 }
 
 /// The last `Batch` decoded into it ([`crate::FrameDecoder::next_frame_into`],
@@ -56,6 +76,7 @@ pub struct BatchBuf {
     seq: u64,
     updates: Vec<(u32, Held)>,
     words: Vec<u64>,
+    spans: Vec<BucketSpan>,
 }
 
 impl BatchBuf {
@@ -71,6 +92,8 @@ impl BatchBuf {
         self.updates.shrink_to(KEPT_UPDATES);
         self.words.clear();
         self.words.shrink_to(KEPT_WORDS);
+        self.spans.clear();
+        self.spans.shrink_to(KEPT_SPANS);
     }
 
     /// Decodes a batch's fields from `reader`, just past the frame's tag, as bincode would:
@@ -108,15 +131,20 @@ impl BatchBuf {
         // As many updates as the bytes left can hold are laid out and then read in place;
         // any beyond those are read one by one (the input ends among them: the error is
         // the reads'). On an error the buffer is emptied.
-        let BatchBuf { updates, words, .. } = self;
+        let BatchBuf {
+            updates,
+            words,
+            spans,
+            ..
+        } = self;
         let room = len.min(reader.rest().len() / MIN_UPDATE_BYTES);
         updates.reserve(len);
         updates.resize(room, (0, Held::Counter(0)));
         for update in updates.iter_mut() {
-            *update = read_update(words, reader, claims)?;
+            *update = read_update(words, spans, reader, claims)?;
         }
         for _ in room..len {
-            updates.push(read_update(words, reader, claims)?);
+            updates.push(read_update(words, spans, reader, claims)?);
         }
         Ok(())
     }
@@ -168,17 +196,66 @@ impl BatchBuf {
                         count: *count,
                         sum: f64::from_bits(*sum),
                         buckets,
+                        native: None,
                     }),
                     // Unreachable: `read_histogram` wrote them.
                     [] | [_] => ValueRef::Histogram(HistogramRef {
                         count: 0,
                         sum: 0.0,
                         buckets: &[],
+                        native: None,
                     }),
                 }
             }
+            Held::Native { at, buckets, spans } => self.native(at, buckets, spans),
         };
         UpdateRef { series, value }
+    }
+
+    /// A `Held::Native`'s value, from the words and spans `read_native` wrote.
+    #[inline]
+    fn native(&self, at: u32, buckets: u32, spans: u32) -> ValueRef<'_> {
+        let (at, buckets) = (at as usize, buckets as usize);
+        let classic = self
+            .words
+            .get(at..at + HISTOGRAM_HEAD + buckets)
+            .unwrap_or_default();
+        let rest = self
+            .words
+            .get(at + HISTOGRAM_HEAD + buckets..)
+            .unwrap_or_default();
+        let (count, sum, classic) = match classic {
+            [count, sum, buckets @ ..] => (*count, f64::from_bits(*sum), buckets),
+            // Unreachable: `read_native` wrote them.
+            [] | [_] => (0, 0.0, &[][..]),
+        };
+        let native = match rest {
+            [schema, zt, zc, ps, pc, ns, nc, counts @ ..] => {
+                let [ps, pc, ns, nc] = [*ps, *pc, *ns, *nc].map(|n| n as usize);
+                let spans = self.spans.get(spans as usize..).unwrap_or_default();
+                let (positive_spans, spans) = spans.split_at(ps.min(spans.len()));
+                let negative_spans = spans.get(..ns).unwrap_or_default();
+                let (positive_counts, counts) = counts.split_at(pc.min(counts.len()));
+                let negative_counts = counts.get(..nc).unwrap_or_default();
+                NativeRef {
+                    schema: *schema as i64 as i32,
+                    zero_threshold: f64::from_bits(*zt),
+                    zero_count: *zc,
+                    positive_spans,
+                    positive_counts,
+                    negative_spans,
+                    negative_counts,
+                }
+            }
+            // Unreachable: `read_native` wrote them.
+            _ => NativeRef::EMPTY,
+        };
+        ValueRef::Histogram(HistogramRef {
+            count,
+            sum,
+            buckets: classic,
+            native: Some(native),
+        })
     }
 
     /// The owned [`Batch`].
@@ -194,6 +271,7 @@ impl BatchBuf {
 #[inline(always)]
 fn read_update(
     words: &mut Vec<u64>,
+    spans: &mut Vec<BucketSpan>,
     reader: &mut Reader<'_>,
     claims: &mut Claims,
 ) -> Result<(u32, Held), ReadError> {
@@ -215,6 +293,7 @@ fn read_update(
             Held::Gauge(reader.f64()?)
         }
         2 => read_histogram(words, reader, claims)?,
+        3 => read_native(words, spans, reader, claims)?,
         found => return Err(ReadError::ValueTag { found }),
     };
     Ok((series, held))
@@ -249,6 +328,66 @@ fn read_histogram(
     Ok(Held::Histogram { at, buckets })
 }
 
+/// A `NativeHistogramValue` (its classic `HistogramValue`, then `NativeBuckets`: `schema:
+/// i32`, `zero_threshold: f64`, `zero_count: u64`, then spans and counts for each sign),
+/// its update's series and tag claimed. Kept apart from [`read_histogram`]: only tag 3
+/// comes here.
+#[inline(never)]
+fn read_native(
+    words: &mut Vec<u64>,
+    spans: &mut Vec<BucketSpan>,
+    reader: &mut Reader<'_>,
+    claims: &mut Claims,
+) -> Result<Held, ReadError> {
+    let Held::Histogram { at, buckets } = read_histogram(words, reader, claims)? else {
+        // Unreachable: `read_histogram` holds a histogram.
+        return Err(ReadError::Limit);
+    };
+    let first_span = u32::try_from(spans.len()).map_err(|_| ReadError::Limit)?;
+    // The claims past the classic part are bincode's, each before its read: an `i32`
+    // claims 4, an `f64` and a `u64` 8, a vector its length (8) and then its items; a span
+    // gives back its share (8) and claims its offset (4) and length (4).
+    claims.claim(size_of::<i32>())?;
+    let schema = reader.i32()?;
+    claims.claim(size_of::<f64>())?;
+    let zero_threshold = reader.f64()?;
+    claims.claim(size_of::<u64>())?;
+    let zero_count = reader.u64()?;
+    let head = words.len();
+    words.extend_from_slice(&[schema as i64 as u64, zero_threshold.to_bits(), zero_count]);
+    words.extend_from_slice(&[0; NATIVE_HEAD - 3]);
+    let mut lengths = [0u64; 4];
+    for sign in 0..2 {
+        let len = read_len(reader, claims)?;
+        claims.claim_items::<BucketSpan>(len)?;
+        spans.reserve(len.min(reader.rest().len() / 2));
+        for _ in 0..len {
+            claims.unclaim_item::<BucketSpan>();
+            claims.claim_within_share(size_of::<i32>());
+            let offset = reader.i32()?;
+            claims.claim_within_share(size_of::<u32>());
+            let length = reader.u32()?;
+            spans.push(BucketSpan { offset, length });
+        }
+        lengths[2 * sign] = len as u64;
+        let len = read_len(reader, claims)?;
+        claims.claim_items::<u64>(len)?;
+        words.reserve(len.min(reader.rest().len()));
+        for _ in 0..len {
+            words.push(reader.u64()?);
+        }
+        lengths[2 * sign + 1] = len as u64;
+    }
+    // Negative spans follow the positive ones in `spans`, but in `words` the positive
+    // counts come first: the order they were read in.
+    words[head + 3..head + NATIVE_HEAD].copy_from_slice(&lengths);
+    Ok(Held::Native {
+        at,
+        buckets,
+        spans: first_span,
+    })
+}
+
 impl From<&Batch> for BatchBuf {
     fn from(batch: &Batch) -> Self {
         let mut buf = BatchBuf {
@@ -269,10 +408,40 @@ impl From<&Batch> for BatchBuf {
                         buckets: h.buckets.len() as u32,
                     }
                 }
+                Value::NativeHistogram(v) => buf.push_native(v),
             };
             buf.updates.push((update.series, held));
         }
         buf
+    }
+}
+
+impl BatchBuf {
+    /// Lays out a native histogram built in memory as `read_native` does.
+    fn push_native(&mut self, v: &NativeHistogramValue) -> Held {
+        let (h, n) = (&v.classic, &v.native);
+        // Batches built in memory are far below 2^32 words and spans.
+        let (at, spans) = (self.words.len() as u32, self.spans.len() as u32);
+        self.words.extend_from_slice(&[h.count, h.sum.to_bits()]);
+        self.words.extend_from_slice(&h.buckets);
+        self.words.extend_from_slice(&[
+            n.schema as i64 as u64,
+            n.zero_threshold.to_bits(),
+            n.zero_count,
+            n.positive_spans.len() as u64,
+            n.positive_counts.len() as u64,
+            n.negative_spans.len() as u64,
+            n.negative_counts.len() as u64,
+        ]);
+        self.words.extend_from_slice(&n.positive_counts);
+        self.words.extend_from_slice(&n.negative_counts);
+        self.spans.extend_from_slice(&n.positive_spans);
+        self.spans.extend_from_slice(&n.negative_spans);
+        Held::Native {
+            at,
+            buckets: h.buckets.len() as u32,
+            spans,
+        }
     }
 }
 
@@ -359,11 +528,20 @@ impl ValueRef<'_> {
         match self {
             ValueRef::Counter(c) => Value::Counter(*c),
             ValueRef::Gauge(g) => Value::Gauge(*g),
-            ValueRef::Histogram(h) => Value::Histogram(HistogramValue {
-                count: h.count,
-                sum: h.sum,
-                buckets: h.buckets.to_vec(),
-            }),
+            ValueRef::Histogram(h) => {
+                let classic = HistogramValue {
+                    count: h.count,
+                    sum: h.sum,
+                    buckets: h.buckets.to_vec(),
+                };
+                match h.native {
+                    None => Value::Histogram(classic),
+                    Some(n) => Value::NativeHistogram(Box::new(NativeHistogramValue {
+                        classic,
+                        native: n.to_buckets(),
+                    })),
+                }
+            }
         }
     }
 }
@@ -377,6 +555,13 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
                 count: h.count,
                 sum: h.sum,
                 buckets: &h.buckets,
+                native: None,
+            }),
+            Value::NativeHistogram(v) => ValueRef::Histogram(HistogramRef {
+                count: v.classic.count,
+                sum: v.classic.sum,
+                buckets: &v.classic.buckets,
+                native: Some(NativeRef::from(&v.native)),
             }),
         }
     }
@@ -392,4 +577,64 @@ pub struct HistogramRef<'a> {
     /// Observations per bucket (not cumulative): one per bound of the metric, then one for
     /// `+Inf`.
     pub buckets: &'a [u64],
+    /// The native buckets, when the value carries them (`Value` tag 3, protocol version 2).
+    pub native: Option<NativeRef<'a>>,
+}
+
+/// Native buckets, borrowed: [`NativeBuckets`] with its spans and counts where they are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NativeRef<'a> {
+    /// Resolution: `2^schema` buckets per power of two.
+    pub schema: i32,
+    /// Values with `|v|` at most this count in the zero bucket.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// Runs of keys of the positive buckets.
+    pub positive_spans: &'a [BucketSpan],
+    /// One count per key of `positive_spans`.
+    pub positive_counts: &'a [u64],
+    /// Runs of keys of the negative buckets.
+    pub negative_spans: &'a [BucketSpan],
+    /// One count per key of `negative_spans`.
+    pub negative_counts: &'a [u64],
+}
+
+impl NativeRef<'_> {
+    const EMPTY: NativeRef<'static> = NativeRef {
+        schema: 0,
+        zero_threshold: 0.0,
+        zero_count: 0,
+        positive_spans: &[],
+        positive_counts: &[],
+        negative_spans: &[],
+        negative_counts: &[],
+    };
+
+    /// The owned [`NativeBuckets`].
+    pub fn to_buckets(&self) -> NativeBuckets {
+        NativeBuckets {
+            schema: self.schema,
+            zero_threshold: self.zero_threshold,
+            zero_count: self.zero_count,
+            positive_spans: self.positive_spans.to_vec(),
+            positive_counts: self.positive_counts.to_vec(),
+            negative_spans: self.negative_spans.to_vec(),
+            negative_counts: self.negative_counts.to_vec(),
+        }
+    }
+}
+
+impl<'a> From<&'a NativeBuckets> for NativeRef<'a> {
+    fn from(n: &'a NativeBuckets) -> Self {
+        NativeRef {
+            schema: n.schema,
+            zero_threshold: n.zero_threshold,
+            zero_count: n.zero_count,
+            positive_spans: &n.positive_spans,
+            positive_counts: &n.positive_counts,
+            negative_spans: &n.negative_spans,
+            negative_counts: &n.negative_counts,
+        }
+    }
 }

@@ -218,6 +218,52 @@ pub enum Value {
     Gauge(f64),
     /// Histogram state since the client's incarnation began.
     Histogram(HistogramValue),
+    /// Histogram state with native (exponential) buckets beside the classic ones; protocol
+    /// version 2 and later only (`Value` tag 3). Boxed so that the other values stay small:
+    /// a batch claims the size of a whole [`Update`] per update from the decode limit.
+    NativeHistogram(Box<NativeHistogramValue>),
+}
+
+/// A histogram with both bucket layouts (`Value` tag 3, protocol version 2): the classic
+/// part exactly as tag 2 carries it, then the native part in Prometheus' own form.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct NativeHistogramValue {
+    /// Count, sum and classic buckets, as [`Value::Histogram`] carries them.
+    pub classic: HistogramValue,
+    /// The same observations counted in native buckets.
+    pub native: NativeBuckets,
+}
+
+/// The native buckets of a histogram, cumulative since the client's incarnation began, as
+/// Prometheus' protobuf exposition lays them out except that bucket counts are absolute
+/// (not deltas): bucket `k` holds the values `v` with `2^((k-1)/2^schema) < |v| <=
+/// 2^(k/2^schema)`, spans give the keys of the counts that follow.
+#[derive(Debug, Clone, PartialEq, Encode, Decode)]
+pub struct NativeBuckets {
+    /// Resolution: `2^schema` buckets per power of two, -4 to 8.
+    pub schema: i32,
+    /// Values with `|v|` at most this count in the zero bucket; finite, at least 0.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// Runs of consecutive keys of the positive buckets, in increasing key order.
+    pub positive_spans: Vec<BucketSpan>,
+    /// One count per key of `positive_spans`, in order.
+    pub positive_counts: Vec<u64>,
+    /// Runs of consecutive keys of the negative buckets (keyed by `|v|`).
+    pub negative_spans: Vec<BucketSpan>,
+    /// One count per key of `negative_spans`, in order.
+    pub negative_counts: Vec<u64>,
+}
+
+/// A run of `length` consecutive bucket keys: the first span's first key is its `offset`,
+/// a later span's first key is `offset` after the previous span's last key plus one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct BucketSpan {
+    /// Key of the first bucket (first span) or gap after the previous span (later spans).
+    pub offset: i32,
+    /// Number of consecutive keys, at least 1.
+    pub length: u32,
 }
 
 /// Cumulative histogram state.

@@ -11,7 +11,11 @@ pub const MAGIC: u32 = u32::from_be_bytes(*b"DAWN");
 pub const MIN_SUPPORTED_VERSION: u16 = 1;
 
 /// Newest protocol version this crate speaks.
-pub const MAX_SUPPORTED_VERSION: u16 = 1;
+pub const MAX_SUPPORTED_VERSION: u16 = 2;
+
+/// The first protocol version with native histogram buckets (`Value` tag 3); a sender
+/// uses that tag only on a connection negotiated at this version or later.
+pub const NATIVE_HISTOGRAM_VERSION: u16 = 2;
 
 /// The versions this crate speaks.
 pub fn supported_versions() -> RangeInclusive<u16> {

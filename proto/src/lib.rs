@@ -71,21 +71,23 @@ mod read;
 mod size;
 mod validate;
 
-pub use batch::{BatchBuf, HistogramRef, UpdateRef, Updates, ValueRef};
+pub use batch::{BatchBuf, HistogramRef, NativeRef, UpdateRef, Updates, ValueRef};
 pub use codec::{
     DEFAULT_MAX_FRAME_LEN, DecodeError, Decoded, EncodeError, FrameDecoder, LENGTH_PREFIX_LEN,
     MAX_FRAME_LEN_LIMIT, decode_body, decode_body_into, encode_frame,
 };
 pub use frame::{
-    Batch, Define, Detail, DetailValue, ErrorReport, Frame, Health, HealthStatus, Heartbeat, Hello,
-    HistogramValue, MetricKind, Reject, Retire, SeriesDef, Update, Value, Welcome,
+    Batch, BucketSpan, Define, Detail, DetailValue, ErrorReport, Frame, Health, HealthStatus,
+    Heartbeat, Hello, HistogramValue, MetricKind, NativeBuckets, NativeHistogramValue, Reject,
+    Retire, SeriesDef, Update, Value, Welcome,
 };
 pub use handshake::{
-    HandshakeError, MAGIC, MAX_SUPPORTED_VERSION, MIN_SUPPORTED_VERSION, negotiate,
-    supported_versions,
+    HandshakeError, MAGIC, MAX_SUPPORTED_VERSION, MIN_SUPPORTED_VERSION, NATIVE_HISTOGRAM_VERSION,
+    negotiate, supported_versions,
 };
 pub use validate::{
-    MAX_BUCKETS, MAX_HELP_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_NAME_LEN, MAX_TEXT_LEN,
-    ValidationError, validate_define, validate_health, validate_hello, validate_label_name,
-    validate_label_values, validate_metric_name, validate_value, validate_value_ref,
+    MAX_BUCKETS, MAX_HELP_LEN, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_NAME_LEN, MAX_NATIVE_BUCKETS,
+    MAX_NATIVE_KEY, MAX_NATIVE_SCHEMA, MAX_TEXT_LEN, MIN_NATIVE_SCHEMA, ValidationError,
+    validate_define, validate_health, validate_hello, validate_label_name, validate_label_values,
+    validate_metric_name, validate_value, validate_value_ref,
 };

@@ -33,16 +33,19 @@ pub(crate) enum ReadError {
     /// `InvalidIntegerType`: a varint form wider than its field (bincode names the field's
     /// type `U32` or `U64`; the form by its first byte).
     Width { expected_u64: bool, first: u8 },
+    /// `InvalidIntegerType` for an `i32` field (a zigzag `u32` varint): a form wider than
+    /// 5 bytes (bincode names the field's type `I32`, the form by its first byte).
+    SignedWidth { first: u8 },
     /// `LimitExceeded`: the decode would claim more memory than the limit.
     Limit,
     /// `OutsideUsizeRange`: a length beyond the address space.
     Usize(u64),
-    /// `UnexpectedVariant`: a `Value` tag `found` other than 0, 1 and 2.
+    /// `UnexpectedVariant`: a `Value` tag `found` other than 0 to 3.
     ValueTag { found: u32 },
 }
 
 /// The variants of `Value`, as bincode's derived decoder names them in its errors.
-const VALUE_VARIANTS: AllowedEnumVariants = AllowedEnumVariants::Range { min: 0, max: 2 };
+const VALUE_VARIANTS: AllowedEnumVariants = AllowedEnumVariants::Range { min: 0, max: 3 };
 
 impl From<ReadError> for BincodeError {
     #[cold]
@@ -61,6 +64,14 @@ impl From<ReadError> for BincodeError {
                 found: match first {
                     U64_BYTE => IntegerType::U64,
                     U128_BYTE => IntegerType::U128,
+                    _ => IntegerType::Reserved,
+                },
+            },
+            ReadError::SignedWidth { first } => BincodeError::InvalidIntegerType {
+                expected: IntegerType::I32,
+                found: match first {
+                    U64_BYTE => IntegerType::I64,
+                    U128_BYTE => IntegerType::I128,
                     _ => IntegerType::Reserved,
                 },
             },
@@ -118,6 +129,16 @@ impl<'a> Reader<'a> {
             U16_BYTE => Ok(u32::from(u16::from_le_bytes(self.after_first()?))),
             U32_BYTE => Ok(u32::from_le_bytes(self.after_first()?)),
             _ => Err(wrong_width(false, first)),
+        }
+    }
+
+    /// An `i32`: a `u32` varint, zigzag-encoded.
+    #[inline(always)]
+    pub(crate) fn i32(&mut self) -> Result<i32, ReadError> {
+        match self.u32() {
+            Ok(n) => Ok(((n >> 1) as i32) ^ -((n & 1) as i32)),
+            Err(ReadError::Width { first, .. }) => Err(ReadError::SignedWidth { first }),
+            Err(e) => Err(e),
         }
     }
 
@@ -282,6 +303,12 @@ mod tests {
                 ours(&bytes, u64s),
                 bincode::<u64>(&bytes),
                 "u64 {bytes:02x?}"
+            );
+            let i32s = |r: &mut Reader<'_>| r.i32();
+            assert_eq!(
+                ours(&bytes, i32s),
+                bincode::<i32>(&bytes),
+                "i32 {bytes:02x?}"
             );
             let float = |r: &mut Reader<'_>| r.f64().map(f64::to_bits);
             let theirs = bincode::<f64>(&bytes).map(|(f, n)| (f.to_bits(), n));

@@ -4,7 +4,7 @@
 //! The sizes are exact, not bounds: they follow the encoding rules of docs/wire.md, and the
 //! tests compare them with the real encoder.
 
-use crate::frame::{HistogramValue, Update, Value};
+use crate::frame::{BucketSpan, HistogramValue, NativeBuckets, Update, Value};
 
 /// Bytes of an `f64` on the wire (IEEE 754 binary64, little-endian).
 const F64_LEN: usize = 8;
@@ -43,11 +43,12 @@ impl Update {
 impl Value {
     /// Exact bytes of this value's encoding: its variant tag, then its payload.
     pub(crate) fn encoded_len(&self) -> usize {
-        // Every variant index (0, 1, 2) is a one-byte varint.
+        // Every variant index (0 to 3) is a one-byte varint.
         1 + match self {
             Value::Counter(total) => varint_len(*total),
             Value::Gauge(_) => F64_LEN,
             Value::Histogram(h) => h.encoded_len(),
+            Value::NativeHistogram(v) => v.classic.encoded_len() + v.native.encoded_len(),
         }
     }
 }
@@ -59,6 +60,35 @@ impl HistogramValue {
             + F64_LEN
             + len_len(self.buckets.len())
             + self.buckets.iter().map(|&b| varint_len(b)).sum::<usize>()
+    }
+}
+
+/// Bytes of an `i32`: its zigzag form as a varint.
+const fn i32_len(value: i32) -> usize {
+    varint_len(((value << 1) ^ (value >> 31)) as u32 as u64)
+}
+
+impl NativeBuckets {
+    /// Exact bytes of the native part: schema, zero threshold and count, then for each sign
+    /// its spans and its counts.
+    fn encoded_len(&self) -> usize {
+        let spans = |spans: &[BucketSpan]| {
+            len_len(spans.len())
+                + spans
+                    .iter()
+                    .map(|s| i32_len(s.offset) + varint_len(u64::from(s.length)))
+                    .sum::<usize>()
+        };
+        let counts = |counts: &[u64]| {
+            len_len(counts.len()) + counts.iter().map(|&c| varint_len(c)).sum::<usize>()
+        };
+        i32_len(self.schema)
+            + F64_LEN
+            + varint_len(self.zero_count)
+            + spans(&self.positive_spans)
+            + counts(&self.positive_counts)
+            + spans(&self.negative_spans)
+            + counts(&self.negative_counts)
     }
 }
 
@@ -116,7 +146,46 @@ mod tests {
                     sum,
                     buckets,
                 })),
+            (
+                any_width_u64(),
+                any::<f64>(),
+                vec(any_width_u64(), 0..max_buckets),
+                any::<i32>(),
+                any::<f64>(),
+                any_width_u64(),
+                vec((any::<i32>(), any::<u32>()), 0..max_buckets),
+                vec(any_width_u64(), 0..max_buckets),
+            )
+                .prop_map(|(count, sum, buckets, schema, zt, zc, spans, counts)| {
+                    let spans: Vec<_> = spans
+                        .into_iter()
+                        .map(|(offset, length)| BucketSpan { offset, length })
+                        .collect();
+                    Value::NativeHistogram(Box::new(crate::NativeHistogramValue {
+                        classic: HistogramValue {
+                            count,
+                            sum,
+                            buckets,
+                        },
+                        native: NativeBuckets {
+                            schema,
+                            zero_threshold: zt,
+                            zero_count: zc,
+                            positive_spans: spans.clone(),
+                            positive_counts: counts.clone(),
+                            negative_spans: spans,
+                            negative_counts: counts,
+                        },
+                    }))
+                }),
         ]
+    }
+
+    #[test]
+    fn i32_len_at_the_extremes() {
+        for v in [0, -1, 1, 125, -126, 126, i32::MIN, i32::MAX] {
+            assert_eq!(i32_len(v), encoded(v).len(), "{v}");
+        }
     }
 
     proptest! {

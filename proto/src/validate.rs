@@ -1,6 +1,7 @@
 //! Prometheus naming rules and the consistency checks every received record must pass.
 
-use crate::batch::ValueRef;
+use crate::batch::{NativeRef, ValueRef};
+use crate::frame::BucketSpan;
 use crate::frame::{Define, Health, Hello, MetricKind, SeriesDef, Value};
 
 /// Longest metric or label name accepted.
@@ -15,6 +16,17 @@ pub const MAX_LABELS: usize = 16;
 pub const MAX_BUCKETS: usize = 64;
 /// Longest free text (names in `Hello`, health messages and details) accepted.
 pub const MAX_TEXT_LEN: usize = 4096;
+/// Lowest native histogram schema accepted (16 powers of two per bucket), as Prometheus.
+pub const MIN_NATIVE_SCHEMA: i32 = -4;
+/// Highest native histogram schema accepted (256 buckets per power of two), as Prometheus.
+pub const MAX_NATIVE_SCHEMA: i32 = 8;
+/// Most native buckets (positive and negative together) a histogram value may carry: a
+/// client reduces its schema to stay below it (`dawn-telemetry` keeps 160 by default).
+pub const MAX_NATIVE_BUCKETS: usize = 4096;
+/// Largest magnitude of a native bucket key: every finite `f64` has a key within
+/// ±275 200 at schema 8 (`1075 × 2^8`), so this leaves room and keeps key arithmetic far
+/// from overflowing.
+pub const MAX_NATIVE_KEY: i64 = 1 << 20;
 
 /// Why a record breaks the protocol's rules; each names what it refers to.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -274,6 +286,8 @@ pub fn validate_value_ref(def: &Define, value: ValueRef<'_>) -> Result<(), Valid
             h.buckets.len() == def.buckets.len() + 1
                 && bucket_total(h.buckets) == Some(h.count)
                 && h.sum.is_finite()
+                && h.native
+                    .is_none_or(|n| native_problem(h.count, n).is_none())
         }
         _ => false,
     };
@@ -294,6 +308,82 @@ fn bucket_total(buckets: &[u64]) -> Option<u64> {
         overflow |= o;
     }
     (!overflow).then_some(total)
+}
+
+/// What is wrong with a native part of a histogram of `count` observations, in the order
+/// of the checks: the schema, the zero threshold, each sign's spans (lengths at least 1,
+/// offsets after the first at least 0, keys within ±[`MAX_NATIVE_KEY`], as many keys as
+/// counts), the number of buckets, and the counts adding up to `count`.
+fn native_problem(count: u64, n: NativeRef<'_>) -> Option<String> {
+    if !(MIN_NATIVE_SCHEMA..=MAX_NATIVE_SCHEMA).contains(&n.schema) {
+        return Some(format!(
+            "native schema {} outside {MIN_NATIVE_SCHEMA}..={MAX_NATIVE_SCHEMA}",
+            n.schema
+        ));
+    }
+    if !(n.zero_threshold.is_finite() && n.zero_threshold >= 0.0) {
+        return Some(format!(
+            "native zero threshold {} is not finite and at least 0",
+            n.zero_threshold
+        ));
+    }
+    for (sign, spans, counts) in [
+        ("positive", n.positive_spans, n.positive_counts),
+        ("negative", n.negative_spans, n.negative_counts),
+    ] {
+        if let Some(why) = spans_problem(spans, counts.len()) {
+            return Some(format!("native {sign} buckets: {why}"));
+        }
+    }
+    let buckets = n.positive_counts.len() + n.negative_counts.len();
+    if buckets > MAX_NATIVE_BUCKETS {
+        return Some(format!(
+            "{buckets} native buckets, more than {MAX_NATIVE_BUCKETS}"
+        ));
+    }
+    let total = [n.positive_counts, n.negative_counts]
+        .into_iter()
+        .try_fold(n.zero_count, |t, c| {
+            bucket_total(c).and_then(|c| t.checked_add(c))
+        });
+    match total {
+        None => Some("native bucket counts overflow".into()),
+        Some(total) if total != count => Some(format!(
+            "count {count} differs from the sum of native bucket counts {total}"
+        )),
+        Some(_) => None,
+    }
+}
+
+/// What is wrong with spans meant to give the keys of `counts` buckets.
+fn spans_problem(spans: &[BucketSpan], counts: usize) -> Option<String> {
+    // Each span holds one key at least: more spans than counts cannot match, and this
+    // bounds the walk below by the counts, which the frame's size bounds.
+    if spans.len() > counts {
+        return Some(format!("{} spans for {counts} counts", spans.len()));
+    }
+    let (mut keys, mut next) = (0usize, 0i64);
+    for (i, span) in spans.iter().enumerate() {
+        if span.length == 0 {
+            return Some(format!("span {i} has length 0"));
+        }
+        if i > 0 && span.offset < 0 {
+            return Some(format!("span {i} has a negative offset {}", span.offset));
+        }
+        let first = next + i64::from(span.offset);
+        let last = first + i64::from(span.length) - 1;
+        if first < -MAX_NATIVE_KEY || last > MAX_NATIVE_KEY {
+            return Some(format!(
+                "span {i} covers keys {first}..={last}, beyond ±{MAX_NATIVE_KEY}"
+            ));
+        }
+        next = last + 1;
+        keys += span.length as usize;
+        if keys > counts {
+            return Some(format!("spans give more keys than the {counts} counts"));
+        }
+    }
+    (keys != counts).then(|| format!("spans give {keys} keys for {counts} counts"))
 }
 
 /// The error of an invalid value: the first check it fails, in the order of the checks.
@@ -326,7 +416,10 @@ fn value_error(def: &Define, value: ValueRef<'_>) -> Result<(), ValidationError>
             if !h.sum.is_finite() {
                 return Err(bad(format!("histogram sum is {}", h.sum)));
             }
-            Ok(())
+            match h.native.and_then(|n| native_problem(h.count, n)) {
+                Some(why) => Err(bad(why)),
+                None => Ok(()),
+            }
         }
         (kind, other) => Err(bad(format!(
             "a {} value for a {}",
@@ -546,5 +639,111 @@ mod tests {
         let gauge = def("g", MetricKind::Gauge, &[], &[]);
         assert!(validate_value_ref(&gauge, ValueRef::Gauge(f64::NAN)).is_ok());
         assert!(validate_value_ref(&gauge, ValueRef::Counter(1)).is_err());
+    }
+
+    /// A native histogram of 6 observations: 1 in the zero bucket, 3 positive (keys -2, -1,
+    /// 3), 2 negative (key 0).
+    fn native(edit: impl FnOnce(&mut crate::NativeBuckets)) -> Value {
+        let mut native = crate::NativeBuckets {
+            schema: 3,
+            zero_threshold: 1e-9,
+            zero_count: 1,
+            positive_spans: vec![
+                BucketSpan {
+                    offset: -2,
+                    length: 2,
+                },
+                BucketSpan {
+                    offset: 3,
+                    length: 1,
+                },
+            ],
+            positive_counts: vec![1, 1, 1],
+            negative_spans: vec![BucketSpan {
+                offset: 0,
+                length: 1,
+            }],
+            negative_counts: vec![2],
+        };
+        edit(&mut native);
+        Value::NativeHistogram(Box::new(crate::NativeHistogramValue {
+            classic: HistogramValue {
+                count: 6,
+                sum: 2.0,
+                buckets: vec![4, 2],
+            },
+            native,
+        }))
+    }
+
+    /// Each rule of the native part, broken alone, is refused with its words (borrowed and
+    /// owned alike); the good value passes.
+    #[test]
+    fn native_parts_are_checked_rule_by_rule() {
+        let h = def("h", MetricKind::Histogram, &[], &[1.0]);
+        assert_eq!(validate_value(&h, &native(|_| {})), Ok(()));
+        let span = |offset, length| BucketSpan { offset, length };
+        type Edit = Box<dyn FnOnce(&mut crate::NativeBuckets)>;
+        let cases: Vec<(Edit, &str)> = vec![
+            (Box::new(|n| n.schema = 9), "native schema 9 outside -4..=8"),
+            (Box::new(|n| n.schema = -5), "native schema -5 outside"),
+            (Box::new(|n| n.zero_threshold = -1.0), "zero threshold -1"),
+            (
+                Box::new(|n| n.zero_threshold = f64::NAN),
+                "zero threshold NaN",
+            ),
+            (
+                Box::new(move |n| n.positive_spans[1] = span(-1, 1)),
+                "positive buckets: span 1 has a negative offset -1",
+            ),
+            (
+                Box::new(move |n| n.positive_spans[1] = span(3, 0)),
+                "span 1 has length 0",
+            ),
+            (
+                Box::new(move |n| n.positive_spans[1] = span(3, 2)),
+                "spans give more keys than the 3 counts",
+            ),
+            (
+                Box::new(move |n| n.positive_spans.truncate(1)),
+                "spans give 2 keys for 3 counts",
+            ),
+            (
+                Box::new(move |n| n.negative_spans = vec![span(0, 1), span(0, 1)]),
+                "negative buckets: 2 spans for 1 counts",
+            ),
+            (
+                Box::new(move |n| n.negative_spans[0] = span((1 << 20) + 1, 1)),
+                "beyond ±1048576",
+            ),
+            (
+                Box::new(move |n| n.positive_spans[0] = span(-(1 << 20) - 1, 2)),
+                "beyond ±1048576",
+            ),
+            (
+                Box::new(|n| n.zero_count = 2),
+                "count 6 differs from the sum of native bucket counts 7",
+            ),
+            (
+                Box::new(|n| n.negative_counts[0] = u64::MAX),
+                "native bucket counts overflow",
+            ),
+            (
+                Box::new(move |n| {
+                    n.positive_spans = vec![span(0, 4097)];
+                    n.positive_counts = vec![0; 4097];
+                }),
+                "4098 native buckets, more than 4096",
+            ),
+        ];
+        for (edit, why) in cases {
+            let value = native(edit);
+            let e = validate_value(&h, &value).unwrap_err().to_string();
+            assert!(e.contains(why), "{e} for {value:?}");
+            let borrowed = validate_value_ref(&h, ValueRef::from(&value));
+            assert_eq!(borrowed.unwrap_err().to_string(), e);
+        }
+        let gauge = def("g", MetricKind::Gauge, &[], &[]);
+        assert!(validate_value(&gauge, &native(|_| {})).is_err());
     }
 }

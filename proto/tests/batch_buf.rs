@@ -117,7 +117,25 @@ fn check_buf(buf: &BatchBuf, batch: &Batch) -> Result<(), TestCaseError> {
             (ValueRef::Counter(a), Value::Counter(b)) => a == *b,
             (ValueRef::Gauge(a), Value::Gauge(b)) => a.to_bits() == b.to_bits(),
             (ValueRef::Histogram(a), Value::Histogram(b)) => {
-                a.count == b.count && a.sum.to_bits() == b.sum.to_bits() && a.buckets == b.buckets
+                a.count == b.count
+                    && a.sum.to_bits() == b.sum.to_bits()
+                    && a.buckets == b.buckets
+                    && a.native.is_none()
+            }
+            (ValueRef::Histogram(a), Value::NativeHistogram(b)) => {
+                let (c, n) = (&b.classic, &b.native);
+                a.count == c.count
+                    && a.sum.to_bits() == c.sum.to_bits()
+                    && a.buckets == c.buckets
+                    && a.native.is_some_and(|a| {
+                        a.schema == n.schema
+                            && a.zero_threshold.to_bits() == n.zero_threshold.to_bits()
+                            && a.zero_count == n.zero_count
+                            && a.positive_spans == n.positive_spans
+                            && a.positive_counts == n.positive_counts
+                            && a.negative_spans == n.negative_spans
+                            && a.negative_counts == n.negative_counts
+                    })
             }
             _ => false,
         };
@@ -149,7 +167,7 @@ fn body_of(frame: &Frame) -> Vec<u8> {
 }
 
 /// Integers of every varint width, the edges of each included.
-fn varied_u64() -> impl Strategy<Value = u64> {
+fn varied_u64() -> impl Strategy<Value = u64> + Clone {
     prop_oneof![
         0u64..=250,
         Just(251u64),
@@ -175,6 +193,7 @@ fn value() -> impl Strategy<Value = Value> {
                 buckets,
             })
         ),
+        common::native(varied_u64(), vec(varied_u64(), 0..20)),
     ]
 }
 

@@ -138,7 +138,8 @@ fn advance(i: usize, round: u64, value: &mut Value) {
         Value::Histogram(h) => {
             observe(h, OBSERVED[(i + round as usize) % OBSERVED.len()]);
         }
-        Value::Gauge(_) => {}
+        // The workload has no gauges and sends no native histograms.
+        Value::Gauge(_) | Value::NativeHistogram(_) => {}
     }
 }
 
@@ -251,27 +252,34 @@ pub(crate) fn expected_samples(
     value: &Value,
     out: &mut Vec<(String, f64)>,
 ) {
-    match value {
-        Value::Counter(c) => out.push((sample_key(name, labels), *c as f64)),
-        Value::Gauge(g) => out.push((sample_key(name, labels), *g)),
-        Value::Histogram(h) => {
-            let mut cumulative = 0;
-            for (k, n) in h.buckets.iter().enumerate() {
-                cumulative += n;
-                let le = SECONDS_BUCKETS
-                    .get(k)
-                    .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
-                let mut with_le = labels.to_vec();
-                with_le.push(("le", &le));
-                out.push((
-                    sample_key(&format!("{name}_bucket"), &with_le),
-                    cumulative as f64,
-                ));
-            }
-            out.push((sample_key(&format!("{name}_count"), labels), h.count as f64));
-            out.push((sample_key(&format!("{name}_sum"), labels), h.sum));
+    let h = match value {
+        Value::Counter(c) => {
+            out.push((sample_key(name, labels), *c as f64));
+            return;
         }
+        Value::Gauge(g) => {
+            out.push((sample_key(name, labels), *g));
+            return;
+        }
+        Value::Histogram(h) => h,
+        // The text exposition shows a native histogram's classic part only.
+        Value::NativeHistogram(v) => &v.classic,
+    };
+    let mut cumulative = 0;
+    for (k, n) in h.buckets.iter().enumerate() {
+        cumulative += n;
+        let le = SECONDS_BUCKETS
+            .get(k)
+            .map_or_else(|| "+Inf".to_owned(), |b| b.to_string());
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", &le));
+        out.push((
+            sample_key(&format!("{name}_bucket"), &with_le),
+            cumulative as f64,
+        ));
     }
+    out.push((sample_key(&format!("{name}_count"), labels), h.count as f64));
+    out.push((sample_key(&format!("{name}_sum"), labels), h.sum));
 }
 
 /// The same series as `clients` wire clients of `n` series each (at their initial values)

@@ -239,6 +239,7 @@ mod tests {
             count,
             sum,
             buckets,
+            native: None,
         })
     }
 

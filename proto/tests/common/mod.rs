@@ -7,6 +7,7 @@ use dawn_proto::{
     Heartbeat, Hello, HistogramValue, MetricKind, Reject, Retire, SeriesDef, Update, Value,
     Welcome, encode_frame,
 };
+use dawn_proto::{BucketSpan, NativeBuckets, NativeHistogramValue};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -82,7 +83,45 @@ fn value() -> impl Strategy<Value = Value> {
                 buckets,
             })
         }),
+        native(any::<u64>(), vec(any::<u64>(), 0..14)),
     ]
+}
+
+/// Arbitrary native histogram values (`Value` tag 3), not necessarily valid ones: any
+/// schema, threshold, spans and counts, of varied widths.
+pub(crate) fn native(
+    ints: impl Strategy<Value = u64> + Clone,
+    counts: impl Strategy<Value = Vec<u64>> + Clone,
+) -> impl Strategy<Value = Value> {
+    let spans = vec(
+        (any::<i32>(), any::<u32>()).prop_map(|(offset, length)| BucketSpan { offset, length }),
+        0..5,
+    );
+    (
+        (ints.clone(), any_f64(), counts.clone()),
+        (any::<i32>(), any_f64(), ints),
+        (spans.clone(), counts.clone(), spans, counts),
+    )
+        .prop_map(
+            |((count, sum, buckets), (schema, zero_threshold, zero_count), (ps, pc, ns, nc))| {
+                Value::NativeHistogram(Box::new(NativeHistogramValue {
+                    classic: HistogramValue {
+                        count,
+                        sum,
+                        buckets,
+                    },
+                    native: NativeBuckets {
+                        schema,
+                        zero_threshold,
+                        zero_count,
+                        positive_spans: ps,
+                        positive_counts: pc,
+                        negative_spans: ns,
+                        negative_counts: nc,
+                    },
+                }))
+            },
+        )
 }
 
 fn status() -> impl Strategy<Value = HealthStatus> {

@@ -7,7 +7,7 @@
 
 use dawn_proto::{
     Batch, Define, Detail, DetailValue, ErrorReport, Frame, Health, HealthStatus, Heartbeat, Hello,
-    HistogramValue, MetricKind, Reject, Retire, SeriesDef, Update, Value, Welcome,
+    HistogramValue, MetricKind, NativeBuckets, Reject, Retire, SeriesDef, Update, Value, Welcome,
 };
 
 /// Bytes of one line of a vector file and what they mean.
@@ -281,7 +281,41 @@ fn update(n: &mut Notes, i: usize, u: &Update) {
             n.tag(2, "value: Value", "Histogram");
             n.nested(|n| histogram(n, h));
         }
+        Value::NativeHistogram(v) => {
+            n.tag(3, "value: Value", "NativeHistogram");
+            n.nested(|n| {
+                histogram(n, &v.classic);
+                native(n, &v.native);
+            });
+        }
     });
+}
+
+fn native(n: &mut Notes, b: &NativeBuckets) {
+    n.zigzag(i64::from(b.schema), format!("schema: {}", b.schema));
+    n.f64(
+        b.zero_threshold,
+        format!("zero_threshold: {:?}", b.zero_threshold),
+    );
+    n.varint(b.zero_count, format!("zero_count: {}", b.zero_count));
+    for (sign, spans, counts) in [
+        ("positive", &b.positive_spans, &b.positive_counts),
+        ("negative", &b.negative_spans, &b.negative_counts),
+    ] {
+        n.len(spans.len(), &format!("{sign}_spans"));
+        n.nested(|n| {
+            for (i, s) in spans.iter().enumerate() {
+                n.zigzag(i64::from(s.offset), format!("[{i}] offset: {}", s.offset));
+                n.varint(u64::from(s.length), format!("[{i}] length: {}", s.length));
+            }
+        });
+        n.len(counts.len(), &format!("{sign}_counts"));
+        n.nested(|n| {
+            for (i, c) in counts.iter().enumerate() {
+                n.varint(*c, format!("[{i}]: {c}"));
+            }
+        });
+    }
 }
 
 fn histogram(n: &mut Notes, h: &HistogramValue) {

@@ -5,6 +5,7 @@ use dawn_proto::{
     HistogramValue, LENGTH_PREFIX_LEN, MAGIC, MetricKind, Reject, Retire, SeriesDef, Update, Value,
     Welcome,
 };
+use dawn_proto::{BucketSpan, NativeBuckets, NativeHistogramValue};
 
 use super::annotate::{self, Line, Notes};
 
@@ -213,6 +214,44 @@ fn valid() -> Vec<Case> {
                         sum: 0.75,
                         buckets: vec![1, 2, 0, 3, 0],
                     }),
+                )],
+            }),
+        ),
+        exact(
+            "batch_native_histogram",
+            "Frame::Batch with one native histogram value (Value tag 3, protocol version 2): the classic part as tag 2 carries it, then schema 3, zero threshold and count, and the spans and counts of each sign. 6 observations: 1 in the zero bucket, 3 positive at keys -2, -1 and 3, 2 negative at key 0.",
+            Frame::Batch(Batch {
+                seq: 8,
+                updates: vec![update(
+                    2,
+                    Value::NativeHistogram(Box::new(NativeHistogramValue {
+                        classic: HistogramValue {
+                            count: 6,
+                            sum: 0.75,
+                            buckets: vec![3, 1, 0, 0, 2],
+                        },
+                        native: NativeBuckets {
+                            schema: 3,
+                            zero_threshold: 1e-9,
+                            zero_count: 1,
+                            positive_spans: vec![
+                                BucketSpan {
+                                    offset: -2,
+                                    length: 2,
+                                },
+                                BucketSpan {
+                                    offset: 3,
+                                    length: 1,
+                                },
+                            ],
+                            positive_counts: vec![1, 1, 1],
+                            negative_spans: vec![BucketSpan {
+                                offset: 0,
+                                length: 1,
+                            }],
+                            negative_counts: vec![2],
+                        },
+                    })),
                 )],
             }),
         ),
