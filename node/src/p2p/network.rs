@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dawn_daemon::log_limit::DEFAULT_LOG_INTERVAL;
@@ -41,9 +42,10 @@ const RETRY_ABOVE: usize = 8;
 /// parting request (the addresses it hands over) before closing anyway.
 const PARTING_GRACE: Duration = Duration::from_secs(2);
 
-/// Parting requests in flight at once; past it, refused peers are closed at once without
-/// addresses, so refusing a flood of peers costs no more than before.
-const MAX_PARTINGS: usize = 16;
+/// Parting requests in flight at once (as many as handshakes may be); past it, refused
+/// peers are closed at once without addresses, so refusing a flood of peers costs no more
+/// than before.
+const MAX_PARTINGS: usize = 64;
 
 /// How long [`Network::shutdown`] waits for close frames to reach the peers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -105,6 +107,8 @@ struct Inner {
     log: Arc<LimitedLog<Noise>>,
     /// Slots for parting requests in flight ([`MAX_PARTINGS`]).
     partings: Arc<Semaphore>,
+    /// Inbound peers refused for the limit since the last [`Network::shed`].
+    refused_newcomers: AtomicUsize,
 }
 
 impl Network {
@@ -144,6 +148,7 @@ impl Network {
             clients: ClientSlots::new(MAX_CLIENTS),
             log: Arc::default(),
             partings: Arc::new(Semaphore::new(MAX_PARTINGS)),
+            refused_newcomers: AtomicUsize::new(0),
         });
         tracing::info!(
             node_id = %inner.endpoint.node_id(),
@@ -220,14 +225,16 @@ impl Network {
         self.inner.table.policy()
     }
 
-    /// When the node is full, closes its oldest inbound peers connected for at least
-    /// `min_age` down to its target (never trusted or outbound ones), each after the
-    /// handler's parting request (addresses to go to), with [`CloseCode::Rebalanced`];
-    /// returns the peers closed. Call it when other addresses are known, so the node
-    /// everyone bootstraps from keeps taking newcomers and handing them on.
+    /// When the node is full and refused newcomers since the last call, closes as many of
+    /// its oldest inbound peers connected for at least `min_age`, down to its target at
+    /// most (never trusted or outbound ones), each after the handler's parting request
+    /// (addresses to go to), with [`CloseCode::Rebalanced`]; returns the peers closed.
+    /// Call it each gossip round when other addresses are known, so the node everyone
+    /// bootstraps from keeps taking newcomers and handing them on.
     pub fn shed(&self, min_age: Duration) -> Vec<NodeId> {
+        let wanted = self.inner.refused_newcomers.swap(0, Ordering::Relaxed);
         let peers = self.inner.table.peers();
-        let shed = to_shed(self.policy(), &peers, SystemTime::now(), min_age);
+        let shed = to_shed(self.policy(), &peers, SystemTime::now(), min_age, wanted);
         for peer in &shed {
             if let Some(connection) = self.connection(peer) {
                 tracing::info!(peer = %peer, remote = %connection.remote_addr(), "peer closed to make room for new peers");
@@ -500,6 +507,7 @@ impl Inner {
                     "peer refused"
                 );
                 if reason == RejectReason::PeerLimit && direction == Direction::Inbound {
+                    self.refused_newcomers.fetch_add(1, Ordering::Relaxed);
                     self.part_with(connection, reason.close_code());
                 } else {
                     connection.close(reason.close_code());

@@ -54,19 +54,23 @@ impl PeerPolicy {
 /// that a node everyone bootstraps from takes newcomers again and hands them on instead of
 /// staying full (gossipsub prunes down to D with peer exchange the same way).
 ///
-/// Only when the table is full; only inbound peers (outbound ones this node chose), never
-/// trusted ones, and only those connected for at least `min_age` (time to have learned
-/// other addresses); the oldest first.
+/// Only when the table is full, and at most `wanted` (the newcomers refused meanwhile: room
+/// is made on demand, one for one, as Bitcoin evicts an inbound peer only to admit a new
+/// one; shedding full nodes without demand makes the shed peers dial others full in turn,
+/// and the network never settles); only inbound peers (outbound ones this node chose),
+/// never trusted ones, and only those connected for at least `min_age` (time to have
+/// learned other addresses); the oldest first.
 pub(crate) fn to_shed(
     policy: &PeerPolicy,
     peers: &[PeerInfo],
     now: SystemTime,
     min_age: Duration,
+    wanted: usize,
 ) -> Vec<NodeId> {
     if peers.len() < policy.max_peers {
         return Vec::new();
     }
-    let excess = peers.len() - policy.target();
+    let excess = (peers.len() - policy.target()).min(wanted);
     let mut candidates: Vec<&PeerInfo> = peers
         .iter()
         .filter(|p| {
@@ -545,7 +549,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_node_sheds_its_oldest_inbound_untrusted_peers_down_to_its_target() {
+    fn a_full_node_sheds_its_oldest_inbound_untrusted_peers_down_to_its_target_on_demand() {
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let min_age = Duration::from_secs(10);
         let info = |n: u8, direction, age: u64| PeerInfo {
@@ -567,22 +571,28 @@ mod tests {
             info(6, Inbound, 400),
             info(7, Outbound, 50),
         ];
-        assert!(to_shed(&policy, &peers, t0, min_age).is_empty(), "not full");
+        assert!(
+            to_shed(&policy, &peers, t0, min_age, 5).is_empty(),
+            "not full"
+        );
         peers.push(info(8, Inbound, 600));
         // Full (8): back to 6, the two oldest inbound ones; 2 is older but outbound.
-        assert_eq!(to_shed(&policy, &peers, t0, min_age), vec![id(8), id(6)]);
+        assert_eq!(to_shed(&policy, &peers, t0, min_age, 5), vec![id(8), id(6)]);
         policy.trusted.insert(id(8));
-        assert_eq!(to_shed(&policy, &peers, t0, min_age), vec![id(6), id(3)]);
+        assert_eq!(to_shed(&policy, &peers, t0, min_age, 5), vec![id(6), id(3)]);
+        // Only as many as newcomers were refused; none without one.
+        assert_eq!(to_shed(&policy, &peers, t0, min_age, 1), vec![id(6)]);
+        assert!(to_shed(&policy, &peers, t0, min_age, 0).is_empty());
         // Too young to shed (4 at 5 s) is never picked, even when nothing else is left.
         let young = [info(1, Outbound, 100), info(4, Inbound, 5)];
         let small = PeerPolicy {
             max_peers: 2,
             ..PeerPolicy::default()
         };
-        assert!(to_shed(&small, &young, t0, min_age).is_empty());
+        assert!(to_shed(&small, &young, t0, min_age, 5).is_empty());
         // Below 4, the target is the limit: nothing to shed.
         let old = [info(1, Inbound, 100), info(3, Inbound, 300)];
-        assert!(to_shed(&small, &old, t0, min_age).is_empty());
+        assert!(to_shed(&small, &old, t0, min_age, 5).is_empty());
     }
 
     #[test]

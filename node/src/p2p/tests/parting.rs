@@ -116,18 +116,35 @@ async fn a_full_node_sheds_its_oldest_inbound_peer_down_to_its_target() {
     let net = hub.network.clone();
     eventually("the hub admits all four", move || net.peer_count() == 4).await;
     assert!(!hub.network.wants_peers());
+    // Full, but nobody is waiting for room: nothing is shed.
+    assert!(hub.network.shed(Duration::ZERO).is_empty());
+    // A newcomer refused: room is made for one.
+    let newcomer = start(8);
+    newcomer
+        .network
+        .connect(hub.network.local_addr(), None)
+        .await
+        .expect("the handshake completes");
+    parted(&newcomer, hub.network.node_id(), CloseCode::PeerLimit).await;
     let shed = hub.network.shed(Duration::ZERO);
     assert_eq!(shed, vec![peers[0].network.node_id()], "the oldest only");
     parted(&peers[0], hub.network.node_id(), CloseCode::Rebalanced).await;
     let net = hub.network.clone();
     eventually("back to its target", move || net.peer_count() == 3).await;
-    // At its target (not full), nothing more is shed.
-    assert!(hub.network.shed(Duration::ZERO).is_empty());
-    // Peers younger than the minimum age are kept even when full.
-    peers[0]
+    // Room again: the newcomer gets in. Full again, and one more refused, but peers younger
+    // than the minimum age are kept.
+    newcomer
         .network
         .connect(hub.network.local_addr(), None)
         .await
         .expect("room again");
+    let net = hub.network.clone();
+    eventually("full again", move || net.peer_count() == 4).await;
+    let late = start(8);
+    late.network
+        .connect(hub.network.local_addr(), None)
+        .await
+        .expect("the handshake completes");
+    parted(&late, hub.network.node_id(), CloseCode::PeerLimit).await;
     assert!(hub.network.shed(Duration::from_secs(3600)).is_empty());
 }
