@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::spec::MetricSpec;
-use dawn_proto::{HistogramValue, MetricKind, Value};
+use dawn_proto::{BucketSpan, HistogramValue, MetricKind, NativeHistogramValue, Value};
 
 use super::lookup::{LookupCache, lookup_cache};
 use super::native::{NativeBuckets, NativeSnapshot};
@@ -22,20 +22,84 @@ pub(crate) enum Reading {
     Counter(u64),
     /// A gauge's `f64` bits.
     Gauge(u64),
-    /// A histogram's sum (`f64` bits) and per-bucket counts, `+Inf` last.
-    Histogram { sum: u64, buckets: Vec<u64> },
+    /// A histogram's sum (`f64` bits) and per-bucket counts, `+Inf` last; and its native
+    /// buckets when it records them and they were read consistent with the classic ones.
+    Histogram {
+        sum: u64,
+        buckets: Vec<u64>,
+        native: Option<Box<NativeReading>>,
+    },
 }
 
 impl Reading {
     /// The wire value: for a histogram, `count` is the sum of the bucket counts read, so
-    /// `count == sum(buckets)` always holds on the wire.
-    pub(crate) fn to_value(&self) -> Value {
+    /// `count == sum(buckets)` always holds on the wire. With `native` (a connection at
+    /// protocol version 2 or later) a histogram with native buckets is sent with them
+    /// (`Value::NativeHistogram`), else its classic part alone.
+    pub(crate) fn to_value(&self, native: bool) -> Value {
         match self {
             Reading::Counter(v) => Value::Counter(*v),
             Reading::Gauge(bits) => Value::Gauge(f64::from_bits(*bits)),
-            Reading::Histogram { sum, buckets } => Value::Histogram(histogram_value(*sum, buckets)),
+            Reading::Histogram {
+                sum,
+                buckets,
+                native: n,
+            } => {
+                let classic = histogram_value(*sum, buckets);
+                match n {
+                    Some(n) if native => Value::NativeHistogram(Box::new(NativeHistogramValue {
+                        classic,
+                        native: n.to_wire(),
+                    })),
+                    _ => Value::Histogram(classic),
+                }
+            }
         }
     }
+}
+
+/// Native buckets as read, compared by the shipper like the rest of a [`Reading`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NativeReading(NativeSnapshot);
+
+// The zero threshold, the only float, is finite (checked when the metric is registered),
+// so equality is reflexive.
+impl Eq for NativeReading {}
+
+impl NativeReading {
+    /// The wire's form: runs of consecutive keys as spans, counts in key order.
+    fn to_wire(&self) -> dawn_proto::NativeBuckets {
+        let s = &self.0;
+        let (positive_spans, positive_counts) = spans(&s.positive);
+        let (negative_spans, negative_counts) = spans(&s.negative);
+        dawn_proto::NativeBuckets {
+            schema: i32::from(s.schema),
+            zero_threshold: s.zero_threshold,
+            zero_count: s.zero_count,
+            positive_spans,
+            positive_counts,
+            negative_spans,
+            negative_counts,
+        }
+    }
+}
+
+/// Spans and counts of ascending `(key, count)` buckets: a span per run of consecutive keys,
+/// the first at its key, each later one at its gap after the previous run.
+fn spans(buckets: &[(i32, u64)]) -> (Vec<BucketSpan>, Vec<u64>) {
+    let mut spans: Vec<BucketSpan> = Vec::new();
+    let mut next: Option<i32> = None;
+    for &(key, _) in buckets {
+        match (next, spans.last_mut()) {
+            (Some(n), Some(last)) if n == key => last.length += 1,
+            _ => spans.push(BucketSpan {
+                offset: next.map_or(key, |n| key - n),
+                length: 1,
+            }),
+        }
+        next = Some(key + 1);
+    }
+    (spans, buckets.iter().map(|&(_, c)| c).collect())
 }
 
 fn histogram_value(sum_bits: u64, buckets: &[u64]) -> HistogramValue {
@@ -141,6 +205,10 @@ fn add_f64(cell: &AtomicU64, delta: f64) {
         }
     }
 }
+
+/// Reads of a histogram with native buckets tried until its native and classic counts
+/// agree, before a flush sends its classic part alone.
+const NATIVE_READ_ATTEMPTS: usize = 4;
 
 /// Bounds up to which [`bucket_index`] counts instead of searching.
 const COUNTED_BOUNDS: usize = 16;
@@ -254,6 +322,14 @@ impl HistogramCell {
             .to_bits()
     }
 
+    /// The classic part now: the sum's bits and the per-bucket counts. Buckets before the
+    /// sum: `observe` bumps the bucket first, so a racing observation shows up in the count
+    /// no later than in the sum and the next flush settles both.
+    fn classic(&self) -> (u64, Vec<u64>) {
+        let buckets = self.buckets();
+        (self.sum_bits(), buckets)
+    }
+
     pub(crate) fn value(&self) -> HistogramValue {
         // Buckets before the sum, as `read` does.
         let buckets = self.buckets();
@@ -281,12 +357,28 @@ impl Cell for HistogramCell {
     }
 
     fn read(&self) -> Reading {
-        // Buckets before the sum: `observe` bumps the bucket first, so a racing observation
-        // shows up in the count no later than in the sum and the next flush settles both.
-        let buckets = self.buckets();
+        // Native buckets first, as `native_snapshot` says, and kept only when they hold
+        // exactly the classic count (the wire requires it): an observation racing the read
+        // can make them differ, so a few reads are tried before this flush sends the
+        // classic part alone (the next one sends both again).
+        for _ in 0..NATIVE_READ_ATTEMPTS {
+            let Some(native) = self.native_snapshot() else {
+                break;
+            };
+            let (sum, buckets) = self.classic();
+            if native.count() == buckets.iter().fold(0u64, |a, b| a.wrapping_add(*b)) {
+                return Reading::Histogram {
+                    sum,
+                    buckets,
+                    native: Some(Box::new(NativeReading(native))),
+                };
+            }
+        }
+        let (sum, buckets) = self.classic();
         Reading::Histogram {
-            sum: self.sum_bits(),
+            sum,
             buckets,
+            native: None,
         }
     }
 
@@ -435,12 +527,56 @@ mod tests {
         assert_eq!(g.read(), g.read(), "NaN reads as unchanged");
         let h = HistogramCell::new(&LATENCY);
         h.observe(0.2);
-        match h.read().to_value() {
+        match h.read().to_value(false) {
             Value::Histogram(v) => {
                 assert_eq!(v.count, v.buckets.iter().sum::<u64>());
                 assert_eq!(v.sum, 0.2);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn native_buckets_become_spans_of_consecutive_keys() {
+        assert_eq!(spans(&[]), (vec![], vec![]));
+        let (spans, counts) = spans(&[(-2, 1), (-1, 4), (3, 2), (4, 1), (5, 7), (9, 1)]);
+        let span = |offset, length| BucketSpan { offset, length };
+        assert_eq!(spans, vec![span(-2, 2), span(3, 3), span(3, 1)]);
+        assert_eq!(counts, vec![1, 4, 2, 1, 7, 1]);
+    }
+
+    /// A histogram with native buckets goes as tag 3 only when the connection allows it,
+    /// and the value passes the wire's checks (counts add up, spans match).
+    #[test]
+    fn native_buckets_are_sent_only_when_asked_for() {
+        const NATIVE: MetricSpec = MetricSpec {
+            native: Some(crate::NativeConfig::DEFAULT),
+            ..LATENCY
+        };
+        let h = HistogramCell::new(&NATIVE);
+        for v in [0.0, 0.001, 0.0011, 0.5, 3.0, -2.0] {
+            h.observe(v);
+        }
+        let define = NATIVE.to_define(0);
+        let reading = h.read();
+        let Value::Histogram(classic) = reading.to_value(false) else {
+            panic!("classic expected");
+        };
+        match reading.to_value(true) {
+            Value::NativeHistogram(v) => {
+                assert_eq!(v.classic, classic);
+                assert_eq!(v.native.schema, 3);
+                assert_eq!(v.native.zero_count, 1);
+                assert_eq!(v.native.negative_counts, vec![1]);
+                assert_eq!(v.native.positive_counts.iter().sum::<u64>(), 4);
+                dawn_proto::validate_value(&define, &Value::NativeHistogram(v))
+                    .expect("valid on the wire");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without native buckets, tag 2 whatever the connection.
+        let plain = HistogramCell::new(&LATENCY);
+        plain.observe(0.2);
+        assert!(matches!(plain.read().to_value(true), Value::Histogram(_)));
     }
 }

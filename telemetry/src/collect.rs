@@ -42,7 +42,7 @@ pub(crate) fn collect(
         for series in &snapshot {
             let uid = series.uid();
             let reading = series.read();
-            let value = reading.to_value();
+            let value = reading.to_value(session.as_deref().is_some_and(Session::sends_native));
             let seen = tracker.observe(uid, reading, now);
             if let (Some(s), Some(metric)) = (session.as_deref_mut(), metric_id) {
                 let (id, send) = match s.series_id(uid) {

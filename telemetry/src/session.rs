@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::spec::MetricSpec;
 use dawn_proto::{
-    Batch, EncodeError, Frame, Health, Heartbeat, Retire, SeriesDef, Update, Value, encode_frame,
+    Batch, EncodeError, Frame, Health, Heartbeat, NATIVE_HISTOGRAM_VERSION, Retire, SeriesDef,
+    Update, Value, encode_frame,
 };
 
 use super::signals::Board;
@@ -43,11 +44,29 @@ pub(crate) struct Session {
     sent_ready: Option<bool>,
     seen_version: Option<u64>,
     out: Vec<u8>,
+    /// The connection speaks a protocol version with native histogram buckets.
+    native: bool,
 }
 
 impl Session {
+    /// A session of protocol version 1: histograms go with their classic buckets only.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
         Session::default()
+    }
+
+    /// A session of the negotiated `version`: native histogram buckets are sent from
+    /// [`NATIVE_HISTOGRAM_VERSION`] on, never before (an older exporter could not read them).
+    pub(crate) fn at_version(version: u16) -> Self {
+        Session {
+            native: version >= NATIVE_HISTOGRAM_VERSION,
+            ..Session::default()
+        }
+    }
+
+    /// Whether histograms go with their native buckets on this connection.
+    pub(crate) fn sends_native(&self) -> bool {
+        self.native
     }
 
     fn push(&mut self, frame: &Frame) -> Result<(), SessionError> {

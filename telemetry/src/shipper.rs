@@ -256,7 +256,7 @@ impl Shipper {
             log_exporter_error,
         )
         .await?;
-        let mut session = Session::new();
+        let mut session = Session::at_version(welcome.version);
         self.flush(&mut session)?;
         conn.write(&session.take_output(), self.config().write_timeout)
             .await?;

@@ -85,7 +85,10 @@ pub fn fast_config(socket: &Path, node: &str) -> TelemetryConfig {
 /// How the fake exporter answers a `Hello`.
 #[derive(Debug, Clone)]
 pub enum Answer {
+    /// Welcomes at protocol version 1, as an exporter from before native histograms.
     Welcome,
+    /// Welcomes at this protocol version.
+    WelcomeAt(u16),
     Reject(String),
     /// Accepts the connection and never answers.
     Silent,
@@ -344,6 +347,10 @@ fn serve(
             let reply = match (&frame, &answer) {
                 (Frame::Hello(_), Answer::Welcome) => Some(Frame::Welcome(Welcome {
                     version: 1,
+                    server: "fake".into(),
+                })),
+                (Frame::Hello(_), Answer::WelcomeAt(version)) => Some(Frame::Welcome(Welcome {
+                    version: *version,
                     server: "fake".into(),
                 })),
                 (Frame::Hello(_), Answer::Reject(reason)) => Some(Frame::Reject(Reject {

@@ -376,3 +376,39 @@ fn invalid_configuration_is_refused_with_every_problem() {
     assert!(text.contains("node_id must not be empty"), "{text}");
     assert!(text.contains("flush_interval"), "{text}");
 }
+
+const NATIVE_DURATIONS: MetricSpec = MetricSpec {
+    name: "test_native_duration_seconds",
+    native: Some(crate::NativeConfig::DEFAULT),
+    ..DURATIONS
+};
+
+/// The shipper sends a histogram's native buckets only to an exporter that chose protocol
+/// version 2: a version 1 exporter (one from before native histograms) gets the classic
+/// part alone, as tag 2, with the same count, sum and buckets, and no frame it cannot read.
+#[test]
+fn native_buckets_go_only_to_an_exporter_at_version_2() {
+    for (answer, native) in [(Answer::WelcomeAt(2), true), (Answer::Welcome, false)] {
+        let dir = TempDir::new();
+        let exporter = FakeExporter::start(&dir.socket(), answer, view());
+        let t = Telemetry::start(fast_config(&dir.socket(), "node-n")).unwrap();
+        let h = t.histogram(&NATIVE_DURATIONS);
+        for v in [0.001, 0.002, 0.25, 1.5] {
+            h.handle().observe(v);
+        }
+        exporter.wait("the histogram", |v| {
+            match v.value("test_native_duration_seconds", &[]) {
+                Some(Value::NativeHistogram(n)) => native && n.classic.count == 4,
+                Some(Value::Histogram(c)) => !native && c.count == 4,
+                _ => false,
+            }
+        });
+        let v = exporter.view();
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        if let Some(Value::NativeHistogram(n)) = v.value("test_native_duration_seconds", &[]) {
+            assert_eq!(n.native.schema, 3);
+            assert_eq!(n.native.positive_counts.iter().sum::<u64>(), 4);
+            assert_eq!(n.classic.sum, 0.001 + 0.002 + 0.25 + 1.5);
+        }
+    }
+}
