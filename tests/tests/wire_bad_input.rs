@@ -207,7 +207,7 @@ fn an_unsupported_version_is_rejected_naming_both_ranges() {
     hello.max_version = 99;
     bad.send(&Frame::Hello(hello));
     let reason = expect_reject(&mut bad, "unsupported_version", "client speaks 90..=99");
-    assert!(reason.contains("exporter speaks 1..=1"), "{reason}");
+    assert!(reason.contains("exporter speaks 1..=2"), "{reason}");
     expect_counted(&exporter, "unsupported_version", 1.0);
 
     good.bump_and_check(&exporter);

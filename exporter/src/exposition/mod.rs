@@ -94,7 +94,34 @@ pub(crate) trait SeriesWriter {
         count: u64,
         sum: f64,
     );
+    /// A histogram with native buckets: its classic part as [`SeriesWriter::histogram`]
+    /// takes it (bounds, per-bucket counts, count, sum) and the native buckets. The text
+    /// formats write the classic part alone.
+    fn native_histogram(
+        &mut self,
+        name: &str,
+        labels: &str,
+        classic: ClassicPart<'_>,
+        native: NativeBuckets<'_>,
+    ) {
+        let _ = native;
+        let (bounds, per_bucket, count, sum) = classic;
+        self.histogram(name, labels, bounds, per_bucket, count, sum);
+    }
 }
+
+/// A histogram's native buckets as exposed: ascending `(key, count)` pairs of each sign.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NativeBuckets<'a> {
+    pub(crate) schema: i32,
+    pub(crate) zero_threshold: f64,
+    pub(crate) zero_count: u64,
+    pub(crate) positive: &'a [(i32, u64)],
+    pub(crate) negative: &'a [(i32, u64)],
+}
+
+/// A histogram's classic part: its bounds, per-bucket counts, count and sum.
+pub(crate) type ClassicPart<'a> = (Option<&'a BucketBounds>, &'a [u64], u64, f64);
 
 impl SeriesWriter for Encoder<'_> {
     #[inline]

@@ -173,6 +173,7 @@ impl Ingest {
                 max_series_ids: config.max_series_ids,
                 max_error_frames: MAX_ERROR_FRAMES,
                 max_client_bytes: config.max_client_bytes,
+                max_version: dawn_proto::MAX_SUPPORTED_VERSION,
                 max_checks: config.max_checks_per_client,
                 max_check_bytes: config.max_check_bytes,
             },

@@ -25,6 +25,7 @@
 //! under one lock; a scrape renders under it (string appends and number formatting only).
 
 mod family;
+mod native;
 mod render;
 mod sample;
 mod source;

@@ -238,7 +238,17 @@ fn render_family(
                 count,
                 sum,
                 buckets,
+                native: None,
             } => writer.histogram(name, &series.labels, bounds, buckets, count, sum),
+            Total::Histogram {
+                count,
+                sum,
+                buckets,
+                native: Some(native),
+            } => {
+                let classic = (bounds, buckets, count, sum);
+                writer.native_histogram(name, &series.labels, classic, native.exposed());
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! One source's cumulative value of one series, and how values from several sources add up.
 
-use dawn_proto::ValueRef;
+use dawn_proto::{HistogramRef, ValueRef};
+
+use super::native::NativeSample;
 
 /// A source's current value of a series.
 #[derive(Debug, Clone, PartialEq)]
@@ -13,6 +15,36 @@ pub(crate) enum Sample {
     /// (not cumulative) counts, `+Inf` last (see [`Sample::histogram`]). Kept together so
     /// that a sample is 24 bytes and a series one cache line ([`super::family::Series`]).
     Histogram(Box<[u64]>),
+    /// A histogram with native buckets (protocol version 2): its classic words as
+    /// `Histogram`'s, and its native buckets, behind one pointer.
+    NativeHistogram(Box<NativeHistogramSample>),
+}
+
+/// A histogram sample with native buckets.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NativeHistogramSample {
+    /// Count, sum's bits, per-bucket counts, as [`Sample::Histogram`] holds them.
+    cells: Box<[u64]>,
+    native: NativeSample,
+}
+
+/// Whether `h`'s classic part moves the one held in `cells` backwards; `cells` and `h`
+/// have the same number of buckets.
+fn classic_backwards(cells: &[u64], h: &HistogramRef<'_>) -> bool {
+    match cells {
+        [count, _, buckets @ ..] => {
+            h.count < *count || h.buckets.iter().zip(buckets.iter()).any(|(n, o)| n < o)
+        }
+        [] | [_] => false,
+    }
+}
+
+/// A histogram's classic words: count, sum's bits, buckets.
+fn classic_cells(h: &HistogramRef<'_>) -> Box<[u64]> {
+    let mut cells = Vec::with_capacity(HISTOGRAM_HEAD + h.buckets.len());
+    cells.extend_from_slice(&[h.count, h.sum.to_bits()]);
+    cells.extend_from_slice(h.buckets);
+    cells.into_boxed_slice()
 }
 
 /// Words of a histogram sample ahead of its buckets: count, sum's bits.
@@ -111,24 +143,37 @@ impl Sample {
         match value {
             ValueRef::Counter(c) => Sample::Counter(c),
             ValueRef::Gauge(g) => Sample::Gauge(g),
-            ValueRef::Histogram(h) => {
-                let mut cells = Vec::with_capacity(HISTOGRAM_HEAD + h.buckets.len());
-                cells.extend_from_slice(&[h.count, h.sum.to_bits()]);
-                cells.extend_from_slice(h.buckets);
-                Sample::Histogram(cells.into_boxed_slice())
-            }
+            ValueRef::Histogram(h) => match h.native {
+                None => Sample::Histogram(classic_cells(&h)),
+                Some(n) => Sample::NativeHistogram(Box::new(NativeHistogramSample {
+                    cells: classic_cells(&h),
+                    native: NativeSample::from_ref(n),
+                })),
+            },
+        }
+    }
+
+    /// A histogram sample's native buckets, when it has them.
+    pub(crate) fn native(&self) -> Option<&NativeSample> {
+        match self {
+            Sample::NativeHistogram(s) => Some(&s.native),
+            Sample::Counter(_) | Sample::Gauge(_) | Sample::Histogram(_) => None,
         }
     }
 
     /// A histogram sample's count, sum and buckets; `None` for other kinds.
     pub(crate) fn histogram(&self) -> Option<(u64, f64, &[u64])> {
-        match self {
-            Sample::Histogram(cells) => match &**cells {
+        let cells = match self {
+            Sample::Histogram(cells) => cells,
+            Sample::NativeHistogram(s) => &s.cells,
+            Sample::Counter(_) | Sample::Gauge(_) => return None,
+        };
+        {
+            match &**cells {
                 [count, sum, buckets @ ..] => Some((*count, f64::from_bits(*sum), buckets)),
                 // Unreachable: `from_value` wrote both words.
                 [] | [_] => None,
-            },
-            Sample::Counter(_) | Sample::Gauge(_) => None,
+            }
         }
     }
 
@@ -145,6 +190,29 @@ impl Sample {
                 *old = new;
             }
             (Sample::Gauge(old), ValueRef::Gauge(new)) => *old = new,
+            // Native buckets: the classic part must not go backwards; the native part
+            // follows it (its schema may go down, so its buckets are not compared). A
+            // classic-only update (a client's read that raced an observation) keeps the
+            // native buckets held, so that the series stays a native histogram.
+            (Sample::NativeHistogram(s), ValueRef::Histogram(h))
+                if s.cells.len() == HISTOGRAM_HEAD + h.buckets.len() =>
+            {
+                if classic_backwards(&s.cells, &h) {
+                    return Applied::Decreased;
+                }
+                s.cells.copy_from_slice(&classic_cells(&h));
+                if let Some(n) = h.native {
+                    s.native = NativeSample::from_ref(n);
+                }
+            }
+            (Sample::Histogram(cells), ValueRef::Histogram(h))
+                if h.native.is_some() && cells.len() == HISTOGRAM_HEAD + h.buckets.len() =>
+            {
+                if classic_backwards(cells, &h) {
+                    return Applied::Decreased;
+                }
+                *self = Sample::from_value(value);
+            }
             (Sample::Histogram(cells), ValueRef::Histogram(h))
                 if cells.len() == HISTOGRAM_HEAD + h.buckets.len() =>
             {
@@ -177,6 +245,8 @@ pub(crate) enum Total<'a> {
         count: u64,
         sum: f64,
         buckets: &'a [u64],
+        /// The sum of the native buckets, when every source's sample has them.
+        native: Option<NativeSample>,
     },
 }
 
@@ -207,11 +277,19 @@ pub(crate) fn total<'s>(
             }
             Total::Gauge(t)
         }
-        Sample::Histogram(_) => {
+        Sample::Histogram(_) | Sample::NativeHistogram(_) => {
             let (mut c, mut s, buckets) = first.histogram()?;
             scratch.clear();
             scratch.extend_from_slice(buckets);
+            let mut native = first.native().cloned();
             for other in samples {
+                native = match (native, other.native()) {
+                    (Some(mut n), Some(o)) => {
+                        n.add(o);
+                        Some(n)
+                    }
+                    _ => None,
+                };
                 if let Some((count, sum, buckets)) = other.histogram() {
                     c = c.saturating_add(count);
                     s += sum;
@@ -224,6 +302,7 @@ pub(crate) fn total<'s>(
                 count: c,
                 sum: s,
                 buckets: scratch,
+                native,
             }
         }
     })
@@ -303,6 +382,7 @@ mod tests {
                 count,
                 sum,
                 buckets,
+                native: None,
             }) => {
                 assert_eq!((count, sum), (3, 1.5));
                 assert_eq!(buckets, &[1, 2]);

@@ -191,7 +191,7 @@ impl Client {
     pub async fn hello(&mut self, hello: Hello) {
         self.send(Frame::Hello(hello)).await;
         match self.recv().await {
-            Some(Frame::Welcome(w)) => assert_eq!(w.version, 1),
+            Some(Frame::Welcome(w)) => assert_eq!(w.version, dawn_proto::MAX_SUPPORTED_VERSION),
             other => panic!("expected Welcome, got {other:?}"),
         }
     }

@@ -20,7 +20,7 @@ use prost::Message;
 pub(crate) use client_model::io_prometheus_client as pb;
 
 use super::escape::parse_labels;
-use super::{BucketBounds, FamilyKind, SeriesWriter};
+use super::{BucketBounds, ClassicPart, FamilyKind, NativeBuckets, SeriesWriter};
 
 /// The `Content-Type` of a protobuf exposition, as client_golang writes it.
 pub(crate) const CONTENT_TYPE: &str =
@@ -138,6 +138,65 @@ impl SeriesWriter for ProtoEncoder<'_> {
         count: u64,
         sum: f64,
     ) {
+        let metric = classic_metric(labels, (bounds, per_bucket, count, sum));
+        self.metric(&metric);
+    }
+
+    /// The classic buckets and the native ones in one `Histogram`, as client_golang writes
+    /// a histogram that has both.
+    fn native_histogram(
+        &mut self,
+        _name: &str,
+        labels: &str,
+        classic: ClassicPart<'_>,
+        native: NativeBuckets<'_>,
+    ) {
+        let mut metric = classic_metric(labels, classic);
+        if let Some(h) = metric.histogram.as_mut() {
+            let (positive_span, positive_delta) = spans_and_deltas(native.positive);
+            let (negative_span, negative_delta) = spans_and_deltas(native.negative);
+            h.schema = Some(native.schema);
+            h.zero_threshold = Some(native.zero_threshold);
+            h.zero_count = Some(native.zero_count);
+            (h.positive_span, h.positive_delta) = (positive_span, positive_delta);
+            (h.negative_span, h.negative_delta) = (negative_span, negative_delta);
+        }
+        self.metric(&metric);
+    }
+}
+
+/// Spans and count deltas of ascending `(key, count)` buckets, as Prometheus reads them: a
+/// span per run of consecutive keys (the first at its key, each later one at its gap after
+/// the run before), the first count itself and then each one's difference from the one
+/// before.
+fn spans_and_deltas(buckets: &[(i32, u64)]) -> (Vec<pb::BucketSpan>, Vec<i64>) {
+    let mut spans: Vec<pb::BucketSpan> = Vec::new();
+    let mut next: Option<i32> = None;
+    let (mut deltas, mut previous) = (Vec::with_capacity(buckets.len()), 0i64);
+    for &(key, count) in buckets {
+        match (next, spans.last_mut()) {
+            (Some(n), Some(last)) if n == key => {
+                last.length = Some(last.length.unwrap_or(0) + 1);
+            }
+            _ => spans.push(pb::BucketSpan {
+                offset: Some(next.map_or(key, |n| key - n)),
+                length: Some(1),
+            }),
+        }
+        next = Some(key + 1);
+        // A count fits an i64 in any histogram that can exist; the wrapping difference is
+        // what the reader's wrapping sum undoes.
+        let count = count as i64;
+        deltas.push(count.wrapping_sub(previous));
+        previous = count;
+    }
+    (spans, deltas)
+}
+
+/// A histogram `Metric` with its classic buckets.
+fn classic_metric(labels: &str, classic: ClassicPart<'_>) -> pb::Metric {
+    let (bounds, per_bucket, count, sum) = classic;
+    {
         // The finite bounds only: the `+Inf` bucket is the count, which is how client_golang
         // writes it and how Prometheus reads it.
         let bounds = bounds.map_or(&[][..], BucketBounds::bounds);
@@ -154,7 +213,7 @@ impl SeriesWriter for ProtoEncoder<'_> {
                 }
             })
             .collect();
-        self.metric(&pb::Metric {
+        pb::Metric {
             label: self::labels(labels),
             histogram: Some(pb::Histogram {
                 sample_count: Some(count),
@@ -163,7 +222,7 @@ impl SeriesWriter for ProtoEncoder<'_> {
                 ..Default::default()
             }),
             ..Default::default()
-        });
+        }
     }
 }
 

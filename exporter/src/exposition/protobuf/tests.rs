@@ -188,3 +188,80 @@ fn registry_families_keep_their_names_types_and_values() {
         (0.01, 1)
     );
 }
+
+/// A native histogram from each of two sources, at schemas 3 and 2: the protobuf
+/// exposition has the classic buckets summed and the native ones added at schema 2 (spans
+/// and deltas as Prometheus reads them), the text exposition the classic part alone, as
+/// without native buckets.
+#[test]
+fn native_buckets_of_two_sources_are_added_beside_the_classic_ones() {
+    use crate::store::{SourceKey, Store, StoreLimits};
+    use dawn_proto::{
+        BucketSpan, Define, HistogramValue, MetricKind, NativeBuckets, NativeHistogramValue, Value,
+    };
+    let store = Store::new(StoreLimits::default());
+    let def = Define {
+        id: 1,
+        name: "lat_seconds".into(),
+        help: "Latency.".into(),
+        kind: MetricKind::Histogram,
+        label_names: vec![],
+        buckets: vec![1.0],
+    };
+    let family = store.define(&def).expect("define");
+    let series = store.series(family, &[]).expect("series");
+    let native = |schema, offset, counts: Vec<u64>, zero_count| {
+        let n: u64 = counts.iter().sum::<u64>() + zero_count;
+        Value::NativeHistogram(Box::new(NativeHistogramValue {
+            classic: HistogramValue {
+                count: n,
+                sum: n as f64 * 0.5,
+                buckets: vec![n, 0],
+            },
+            native: NativeBuckets {
+                schema,
+                zero_threshold: 1e-9,
+                zero_count,
+                positive_spans: vec![BucketSpan {
+                    offset,
+                    length: counts.len() as u32,
+                }],
+                positive_counts: counts,
+                negative_spans: vec![],
+                negative_counts: vec![],
+            },
+        }))
+    };
+    // Keys 5, 6, 7 at schema 3 are 3, 3, 4 at schema 2.
+    let a = native(3, 5, vec![1, 2, 4], 1);
+    let b = native(2, 4, vec![10, 0, 1], 0);
+    for (node, value) in [("n1", &a), ("n2", &b)] {
+        let source = store.attach(&SourceKey::new("dawn-node", node), 1).source;
+        store.apply(source, 1, [(series, value, 0)]);
+    }
+    let families = decode(&protobuf(&store));
+    let h = families[0].metric[0].histogram.as_ref().expect("histogram");
+    assert_eq!((h.sample_count(), h.sample_sum()), (19, 9.5));
+    assert_eq!(h.bucket.len(), 1);
+    assert_eq!(h.bucket[0].cumulative_count(), 19);
+    assert_eq!(
+        (h.schema(), h.zero_threshold(), h.zero_count()),
+        (2, 1e-9, 1)
+    );
+    let spans: Vec<(i32, u32)> = h
+        .positive_span
+        .iter()
+        .map(|s| (s.offset(), s.length()))
+        .collect();
+    // Keys 3 (1 + 2), 4 (4 + 10), 5 (0), 6 (1): one span of 4 from key 3.
+    assert_eq!(spans, vec![(3, 4)]);
+    assert_eq!(h.positive_delta, vec![3, 11, -14, 1]);
+    assert!(h.negative_span.is_empty());
+    // The text exposition is the classic part only, as it always was.
+    assert_eq!(
+        text(&store),
+        "# HELP lat_seconds Latency.\n# TYPE lat_seconds histogram\n\
+         lat_seconds_bucket{le=\"1\"} 19\nlat_seconds_bucket{le=\"+Inf\"} 19\n\
+         lat_seconds_sum 9.5\nlat_seconds_count 19\n"
+    );
+}

@@ -207,6 +207,8 @@ impl<H: Handles> Active<H> {
                         && h.sum.is_finite()
                         && h.buckets.iter().try_fold(0u64, |t, &b| t.checked_add(b))
                             == Some(h.count)
+                        // Native buckets take the full check below.
+                        && h.native.is_none()
                 }
             };
             if fits {

@@ -36,8 +36,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use dawn_proto::{
-    BatchBuf, DecodeError, Decoded, Frame, FrameDecoder, Hello, ValueRef, Welcome, negotiate,
-    supported_versions, validate_hello,
+    BatchBuf, DecodeError, Decoded, Frame, FrameDecoder, Hello, NATIVE_HISTOGRAM_VERSION, ValueRef,
+    Welcome, negotiate, supported_versions, validate_hello,
 };
 use tracing::debug;
 
@@ -47,6 +47,13 @@ use output::Output;
 
 pub(crate) use event::{Event, Warning};
 pub(crate) use tables::Handles;
+
+/// Whether a batch carries a native histogram (`Value` tag 3).
+fn has_native(batch: &BatchBuf) -> bool {
+    batch
+        .updates()
+        .any(|u| matches!(u.value, ValueRef::Histogram(h) if h.native.is_some()))
+}
 
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +78,9 @@ pub(crate) struct SessionLimits {
     pub(crate) max_checks: usize,
     /// Largest health check report kept whole; larger ones are cut to it.
     pub(crate) max_check_bytes: usize,
+    /// Newest protocol version offered ([`dawn_proto::MAX_SUPPORTED_VERSION`]; a lower one
+    /// makes the session speak as an older exporter, which the mixed-version tests use).
+    pub(crate) max_version: u16,
 }
 
 /// Why a session ended.
@@ -600,6 +610,14 @@ impl<H: Handles> Session<H> {
                     Decoded::Batch.kind_index(),
                     Some(self.last_read),
                 );
+                if self.version < NATIVE_HISTOGRAM_VERSION && has_native(&self.batch) {
+                    // An exporter of that version could not even read it (`malformed`).
+                    let message =
+                        "a native histogram (Value tag 3) on a protocol version 1 connection"
+                            .to_owned();
+                    self.fail(ProtocolError::Malformed, message);
+                    return;
+                }
                 active.batch(&mut self.out, &self.batch, &mut self.valid);
             }
             // Refused like any frame but `Hello` before the handshake (and ignored once
@@ -612,8 +630,8 @@ impl<H: Handles> Session<H> {
     }
 
     fn on_hello(&mut self, hello: Hello) -> Option<End> {
-        // Version 2 (native histogram buckets) is not stored yet: speak 1 only.
-        let version = match negotiate(&hello, *supported_versions().start()..=1) {
+        let ours = *supported_versions().start()..=self.limits.max_version;
+        let version = match negotiate(&hello, ours) {
             Ok(v) => v,
             Err(e) => return Some(self.reject((&e).into(), e.to_string())),
         };

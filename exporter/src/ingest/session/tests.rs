@@ -34,6 +34,7 @@ const LIMITS: SessionLimits = SessionLimits {
     max_client_bytes: 1 << 20,
     max_checks: 3,
     max_check_bytes: 256,
+    max_version: dawn_proto::MAX_SUPPORTED_VERSION,
 };
 
 /// How the stand-in admission and store answer.
@@ -444,7 +445,7 @@ fn provoke(reason: ProtocolError) -> (Harness, Vec<Frame>, &'static str) {
         ProtocolError::Truncated => "stream ended inside a frame (5 bytes",
         ProtocolError::TrailingBytes => "frame of 3 bytes has 1 trailing bytes",
         ProtocolError::BadMagic => "bad magic 0x00000001",
-        ProtocolError::UnsupportedVersion => "client speaks 7..=9, exporter speaks 1..=1",
+        ProtocolError::UnsupportedVersion => "client speaks 7..=9, exporter speaks 1..=2",
         ProtocolError::InvalidMetricName => "invalid metric name \"bad-name\"",
         ProtocolError::InvalidLabelName => "invalid label name \"__x\"",
         ProtocolError::InvalidDefinition => "counter names must end in '_total'",
@@ -558,7 +559,7 @@ fn hello_is_welcomed_and_attaches() {
     h.at(Duration::from_secs(1));
     let replies = h.send(Frame::Hello(hello()));
     assert!(
-        matches!(replies.as_slice(), [Frame::Welcome(Welcome { version: 1, server })]
+        matches!(replies.as_slice(), [Frame::Welcome(Welcome { version: 2, server })]
             if server.starts_with("dawn-exporter ")),
         "{replies:?}"
     );
@@ -568,7 +569,7 @@ fn hello_is_welcomed_and_attaches() {
             Event::Received { kind: 0 },
             Event::Attach {
                 hello: Box::new(hello()),
-                version: 1,
+                version: 2,
                 now: h.now,
             },
         ]
@@ -1612,4 +1613,113 @@ fn problems_become_warnings_only_while_error_frames_are_sent() {
         matches!(warnings.as_slice(), [w] if w.reason == "unexpected_frame" && w.message.starts_with("client rejected: ")),
         "{warnings:?}"
     );
+}
+
+// --- Native histograms and mixed protocol versions --------------------------------------
+
+/// A histogram of one observation of 0.25 with its native buckets (schema 3: 0.25 is
+/// `2^-2`, key -16), `edit` applied to them.
+fn native_histogram(edit: impl FnOnce(&mut dawn_proto::NativeBuckets)) -> Value {
+    let mut native = dawn_proto::NativeBuckets {
+        schema: 3,
+        zero_threshold: 2f64.powi(-128),
+        zero_count: 0,
+        positive_spans: vec![dawn_proto::BucketSpan {
+            offset: -16,
+            length: 1,
+        }],
+        positive_counts: vec![1],
+        negative_spans: vec![],
+        negative_counts: vec![],
+    };
+    edit(&mut native);
+    Value::NativeHistogram(Box::new(dawn_proto::NativeHistogramValue {
+        classic: HistogramValue {
+            count: 1,
+            sum: 0.25,
+            buckets: vec![1, 0, 0],
+        },
+        native,
+    }))
+}
+
+/// At version 2 a native histogram is applied whole, and one whose native part breaks the
+/// wire's rules is refused with the full check's words (the quick check lets no native
+/// part through unchecked).
+#[test]
+fn native_histograms_are_applied_at_version_2_and_checked() {
+    let mut h = defined();
+    let replies = h.send(batch(&[
+        (2, native_histogram(|_| {})),
+        (2, native_histogram(|n| n.schema = 9)),
+        (2, native_histogram(|n| n.positive_counts = vec![2])),
+    ]));
+    assert_eq!(
+        errors(&replies),
+        vec![
+            (
+                "invalid_value",
+                "invalid value for latency_seconds: native schema 9 outside -4..=8 (series latency_seconds{step=\"parse\"}); update ignored"
+            ),
+            (
+                "invalid_value",
+                "invalid value for latency_seconds: count 1 differs from the sum of native bucket counts 2 (series latency_seconds{step=\"parse\"}); update ignored"
+            ),
+        ]
+    );
+    assert_eq!(h.applied, vec![(1002, native_histogram(|_| {}), 2)]);
+}
+
+/// A new client (1..=2) meets an exporter that speaks version 1 only (the session's
+/// `max_version`, standing in for an exporter from before native histograms): welcomed at
+/// version 1. Its classic histograms are applied; a native one on that connection is what
+/// an old exporter could not read, so the session ends as that exporter's would
+/// (`malformed`).
+#[test]
+fn a_new_client_and_an_exporter_capped_at_version_1_speak_1() {
+    let mut h = Harness::with(SessionLimits {
+        max_version: 1,
+        ..LIMITS
+    });
+    let replies = h.send(Frame::Hello(hello()));
+    assert!(
+        matches!(
+            replies.as_slice(),
+            [Frame::Welcome(Welcome { version: 1, .. })]
+        ),
+        "{replies:?}"
+    );
+    h.send(define(2, "latency_seconds", MetricKind::Histogram, &[]));
+    h.send(series(2, 2, &[]));
+    assert_eq!(errors(&h.send(batch(&[(2, histogram(0.25))]))), vec![]);
+    assert_eq!(h.applied.len(), 1);
+    let replies = h.send(batch(&[(2, native_histogram(|_| {}))]));
+    let r = rejected(&replies);
+    assert!(
+        r.starts_with("malformed: a native histogram (Value tag 3) on a protocol version 1"),
+        "{r}"
+    );
+    assert_eq!(h.applied.len(), 1, "nothing of the native batch applied");
+}
+
+/// An old client (1..=1) at a new exporter: welcomed at 1, its classic histograms applied.
+#[test]
+fn an_old_client_at_a_new_exporter_speaks_1() {
+    let mut h = Harness::new();
+    let old = Hello {
+        max_version: 1,
+        ..hello()
+    };
+    let replies = h.send(Frame::Hello(old));
+    assert!(
+        matches!(
+            replies.as_slice(),
+            [Frame::Welcome(Welcome { version: 1, .. })]
+        ),
+        "{replies:?}"
+    );
+    h.send(define(2, "latency_seconds", MetricKind::Histogram, &[]));
+    h.send(series(2, 2, &[]));
+    assert_eq!(errors(&h.send(batch(&[(2, histogram(0.25))]))), vec![]);
+    assert_eq!(h.applied, vec![(1002, histogram(0.25), 2)]);
 }
