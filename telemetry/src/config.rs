@@ -52,6 +52,10 @@ pub struct TelemetryConfig {
     /// no socket, no logging; handles still record in memory and `shutdown` returns
     /// `NotDelivered` at once.
     pub ship: bool,
+    /// Whether histograms whose [`crate::MetricSpec::native`] asks for native buckets
+    /// record them (the default). `false` registers every histogram classic only: no
+    /// native buckets recorded (their cost per observation saved) nor shipped.
+    pub native_histograms: bool,
 }
 
 impl TelemetryConfig {
@@ -75,6 +79,7 @@ impl TelemetryConfig {
             shutdown_timeout: Duration::from_secs(2),
             allowed_exporter_uids: Vec::new(),
             ship: true,
+            native_histograms: true,
         }
     }
 

@@ -101,11 +101,23 @@ struct Families {
 pub(crate) struct Registry {
     families: RwLock<Families>,
     ctx: FamilyContext,
+    /// Whether specs asking for native buckets get them
+    /// ([`crate::TelemetryConfig::native_histograms`]).
+    native: bool,
 }
 
 impl Registry {
+    /// A registry whose histograms get native buckets when their spec asks (tests).
+    #[cfg(test)]
     pub(crate) fn new(max_series: usize) -> Self {
+        Registry::with_native(max_series, true)
+    }
+
+    /// A registry whose histograms record native buckets when their spec asks (`native`)
+    /// or never.
+    pub(crate) fn with_native(max_series: usize, native: bool) -> Self {
         Registry {
+            native,
             families: RwLock::default(),
             ctx: FamilyContext {
                 max_series,
@@ -120,6 +132,17 @@ impl Registry {
         &self,
         spec: &MetricSpec,
     ) -> Result<Arc<FamilyCore<C>>, RegisterError> {
+        // With native buckets off, every spec is registered (and compared) without them.
+        let classic;
+        let spec = if self.native || spec.native.is_none() {
+            spec
+        } else {
+            classic = MetricSpec {
+                native: None,
+                ..*spec
+            };
+            &classic
+        };
         if spec.kind != C::KIND {
             return Err(RegisterError::WrongKind {
                 name: spec.name,

@@ -66,7 +66,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(config: TelemetryConfig, incarnation: u64) -> Self {
         Shared {
-            registry: Registry::new(config.max_series_per_metric),
+            registry: Registry::with_native(config.max_series_per_metric, config.native_histograms),
             config,
             signals: Signals::default(),
             incarnation,

@@ -220,6 +220,8 @@ fn node_run_help_documents_every_flag_and_variable() {
         "--socket",
         "--telemetry",
         "--flush-ms",
+        "--native-histograms",
+        "PROJECT_DAWN_TELEMETRY_NATIVE_HISTOGRAMS",
         "--host",
         "--p2p-port",
         "--node-id",

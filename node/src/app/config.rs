@@ -13,7 +13,8 @@ use dawn_telemetry::TelemetryConfig;
 
 use super::settings::{
     BOOTSTRAP, DATA_ROOT, EXPORTER_UIDS, FLUSH_MS, GOSSIP_INTERVAL, HOST, IdArgs, MAX_PEERS,
-    NODE_ID, P2P_PORT, REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY, TRUSTED_PEERS,
+    NATIVE_HISTOGRAMS, NODE_ID, P2P_PORT, REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY,
+    TRUSTED_PEERS,
 };
 use crate::p2p::{PeerAddr, PeerPolicy};
 use crate::resilience::{BreakerConfig, RequestLimitsConfig};
@@ -31,6 +32,9 @@ pub struct NodeConfig {
     /// Whether telemetry is shipped (`--telemetry on`, the default). Off: the node never
     /// connects to the socket; its metric handles still record in memory.
     pub telemetry_enabled: bool,
+    /// Whether the histograms that ask for native buckets record them
+    /// (`--native-histograms on`, the default).
+    pub native_histograms: bool,
     /// Telemetry flush interval.
     pub flush_interval: Duration,
     /// Exporter users trusted besides the node's own and root.
@@ -90,6 +94,7 @@ impl NodeConfig {
             data_root: s.get(&DATA_ROOT),
             socket: s.get(&SOCKET),
             telemetry_enabled: s.get(&TELEMETRY).0,
+            native_histograms: s.get(&NATIVE_HISTOGRAMS).0,
             flush_interval: Duration::from_millis(s.get(&FLUSH_MS)),
             exporter_uids: s.get(&EXPORTER_UIDS),
             host: s.get(&HOST),
@@ -118,6 +123,7 @@ impl NodeConfig {
         TelemetryConfig {
             flush_interval: self.flush_interval,
             ship: self.telemetry_enabled,
+            native_histograms: self.native_histograms,
             allowed_exporter_uids: self.exporter_uids.as_slice().to_vec(),
             ..TelemetryConfig::new(&self.socket, node_id)
         }

@@ -24,8 +24,8 @@ pub use error::RunError;
 pub use settings::{
     DEFAULT_DATA_ROOT, DEFAULT_GOSSIP_INTERVAL, DEFAULT_HOST, DEFAULT_P2P_PORT, ENV_BOOTSTRAP,
     ENV_DATA_ROOT, ENV_EXPORTER_UIDS, ENV_FLUSH_MS, ENV_GOSSIP_INTERVAL, ENV_HOST, ENV_MAX_PEERS,
-    ENV_NODE_ID, ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET, ENV_TELEMETRY, ENV_TRUSTED_PEERS,
-    IdArgs, IdSettings, MAX_MAX_PEERS, RunArgs, RunSettings,
+    ENV_NATIVE_HISTOGRAMS, ENV_NODE_ID, ENV_P2P_PORT, ENV_REJECT_UNKNOWN, ENV_SOCKET,
+    ENV_TELEMETRY, ENV_TRUSTED_PEERS, IdArgs, IdSettings, MAX_MAX_PEERS, RunArgs, RunSettings,
 };
 
 /// Runs the node until `shutdown` resolves (with the name of what stopped it): opens the data

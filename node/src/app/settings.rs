@@ -23,6 +23,8 @@ pub const ENV_DATA_ROOT: &str = crate::storage::ENV_DATA_ROOT;
 pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
 /// Whether telemetry is shipped to the exporter at all (`on`/`off`).
 pub const ENV_TELEMETRY: &str = "PROJECT_DAWN_TELEMETRY";
+/// Whether the node's latency and size histograms record native buckets (`on`/`off`).
+pub const ENV_NATIVE_HISTOGRAMS: &str = "PROJECT_DAWN_TELEMETRY_NATIVE_HISTOGRAMS";
 /// Telemetry flush interval in milliseconds.
 pub const ENV_FLUSH_MS: &str = "PROJECT_DAWN_TELEMETRY_FLUSH_MS";
 /// Exporter users trusted besides the node's own and root.
@@ -72,6 +74,7 @@ impl Table for RunSettings {
         &DATA_ROOT,
         &SOCKET,
         &TELEMETRY,
+        &NATIVE_HISTOGRAMS,
         &FLUSH_MS,
         &EXPORTER_UIDS,
         &HOST,
@@ -124,6 +127,15 @@ pub(super) const TELEMETRY: Setting<OnOff> = Setting {
     flag: Flag::Value("telemetry", "on|off"),
     env: Some(ENV_TELEMETRY),
     help: "Ship metrics, health and readiness to the exporter. Off: the node never connects to the socket and logs nothing about it; metrics are still counted in memory.",
+    accepts: "on or off",
+    default: || OnOff(true),
+    parse: parsed,
+};
+
+pub(super) const NATIVE_HISTOGRAMS: Setting<OnOff> = Setting {
+    flag: Flag::Value("native-histograms", "on|off"),
+    env: Some(ENV_NATIVE_HISTOGRAMS),
+    help: "Record native (exponential) buckets beside the classic ones in p2p_message_latency_seconds, p2p_agent_operation_latency_seconds and p2p_message_size_bytes, shipped to exporters that speak protocol version 2. Off: classic buckets only, and no cost per observation for the native ones.",
     accepts: "on or off",
     default: || OnOff(true),
     parse: parsed,

@@ -2,7 +2,7 @@
 //! for the node, its docs and the tests (docs/node.md lists where each is recorded).
 
 use dawn_proto::MetricKind;
-use dawn_telemetry::{DEFAULT_SECONDS_BUCKETS, MetricSpec};
+use dawn_telemetry::{DEFAULT_SECONDS_BUCKETS, MetricSpec, NativeConfig};
 
 /// Powers of four from 64 B to 16 MiB, for histograms of sizes.
 pub const BYTE_BUCKETS: &[f64] = &[
@@ -46,7 +46,7 @@ pub const P2P_MESSAGE_LATENCY_SECONDS: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["type"],
     buckets: DEFAULT_SECONDS_BUCKETS,
-    native: None,
+    native: Some(NativeConfig::DEFAULT),
 };
 
 /// Encoded message sizes.
@@ -56,7 +56,7 @@ pub const P2P_MESSAGE_SIZE_BYTES: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["type"],
     buckets: BYTE_BUCKETS,
-    native: None,
+    native: Some(NativeConfig::DEFAULT),
 };
 
 /// Handled errors.
@@ -86,7 +86,7 @@ pub const P2P_AGENT_OPERATION_LATENCY_SECONDS: MetricSpec = MetricSpec {
     kind: MetricKind::Histogram,
     labels: &["agent_id", "operation"],
     buckets: DEFAULT_SECONDS_BUCKETS,
-    native: None,
+    native: Some(NativeConfig::DEFAULT),
 };
 
 /// Circuit breaker state per peer.

@@ -386,12 +386,21 @@ const NATIVE_DURATIONS: MetricSpec = MetricSpec {
 /// The shipper sends a histogram's native buckets only to an exporter that chose protocol
 /// version 2: a version 1 exporter (one from before native histograms) gets the classic
 /// part alone, as tag 2, with the same count, sum and buckets, and no frame it cannot read.
+/// With `native_histograms` off, none are recorded, so even version 2 gets tag 2.
 #[test]
 fn native_buckets_go_only_to_an_exporter_at_version_2() {
-    for (answer, native) in [(Answer::WelcomeAt(2), true), (Answer::Welcome, false)] {
+    for (answer, on, native) in [
+        (Answer::WelcomeAt(2), true, true),
+        (Answer::Welcome, true, false),
+        (Answer::WelcomeAt(2), false, false),
+    ] {
         let dir = TempDir::new();
         let exporter = FakeExporter::start(&dir.socket(), answer, view());
-        let t = Telemetry::start(fast_config(&dir.socket(), "node-n")).unwrap();
+        let config = TelemetryConfig {
+            native_histograms: on,
+            ..fast_config(&dir.socket(), "node-n")
+        };
+        let t = Telemetry::start(config).unwrap();
         let h = t.histogram(&NATIVE_DURATIONS);
         for v in [0.001, 0.002, 0.25, 1.5] {
             h.handle().observe(v);
