@@ -503,3 +503,76 @@ fn a_buffer_holds_what_it_was_given_and_only_the_last_batch() {
         Frame::Batch(batch).kind_index()
     );
 }
+
+/// A native histogram update (tag 3) with `spans` spans and `counts` counts of each sign
+/// (half as many negative ones), not necessarily valid: decoding does not check values.
+fn native(spans: usize, counts: usize) -> Update {
+    Update {
+        series: 1,
+        value: Value::NativeHistogram(Box::new(dawn_proto::NativeHistogramValue {
+            classic: HistogramValue {
+                count: 0,
+                sum: 0.0,
+                buckets: vec![0; 3],
+            },
+            native: dawn_proto::NativeBuckets {
+                schema: -3,
+                zero_threshold: 0.0,
+                zero_count: 0,
+                positive_spans: vec![
+                    dawn_proto::BucketSpan {
+                        offset: -1,
+                        length: 1,
+                    };
+                    spans
+                ],
+                positive_counts: vec![0; counts],
+                negative_spans: vec![
+                    dawn_proto::BucketSpan {
+                        offset: 300,
+                        length: 70_000,
+                    };
+                    spans / 2
+                ],
+                negative_counts: vec![1; counts / 2],
+            },
+        })),
+    }
+}
+
+/// Native histograms claim memory as bincode's derived decoder does (an `i32` 4 bytes, a
+/// span 8, a count 8, each claim before its read): batches of them on both sides of the
+/// decode limit, and one cut at every byte, decode or fail exactly as with bincode.
+#[test]
+fn native_histograms_claim_and_fail_as_bincode_does() {
+    for (spans, counts) in [
+        (0, 0),
+        (1, 1),
+        (40_000, 60_000),
+        (60_000, 10_000),
+        (65_000, 65_000),
+        (87_000, 0),
+        (88_000, 0),
+        (0, 87_300),
+        (0, 87_400),
+        (0, 140_000),
+    ] {
+        let body = batch_body(vec![native(spans, counts)]);
+        check_body(&body).unwrap_or_else(|e| panic!("{spans} spans, {counts} counts: {e}"));
+    }
+    // Both sides of the limit were reached above.
+    assert!(decode_body(&batch_body(vec![native(0, 87_300)])).is_ok());
+    let refused = decode_body(&batch_body(vec![native(0, 87_400)]));
+    assert!(
+        refused.is_err_and(|e| e.to_string().contains("LimitExceeded")),
+        "87,400 counts"
+    );
+    for (updates, counts) in [(1_000, 60), (1_000, 80), (2_000, 40), (4_000, 20)] {
+        let body = batch_body((0..updates).map(|_| native(2, counts)).collect());
+        check_body(&body).unwrap_or_else(|e| panic!("{updates} x {counts} counts: {e}"));
+    }
+    let body = batch_body(vec![native(3, 5), counter(2, 9), native(1, 2)]);
+    for cut in 0..body.len() {
+        check_body(&body[..cut]).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+    }
+}
