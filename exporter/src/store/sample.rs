@@ -200,7 +200,10 @@ impl Sample {
                 if classic_backwards(&s.cells, &h) {
                     return Applied::Decreased;
                 }
-                s.cells.copy_from_slice(&classic_cells(&h));
+                if let [count, sum, buckets @ ..] = &mut *s.cells {
+                    (*count, *sum) = (h.count, h.sum.to_bits());
+                    buckets.copy_from_slice(h.buckets);
+                }
                 if let Some(n) = h.native {
                     s.native = NativeSample::from_ref(n);
                 }
@@ -336,6 +339,63 @@ mod tests {
         assert_eq!(s.apply(hist(3, 1.5, &[2, 1])), Applied::Updated);
         assert_eq!(s.apply(hist(3, 1.5, &[1, 2])), Applied::Decreased);
         assert_eq!(s, Sample::from_value(hist(3, 1.5, &[2, 1])));
+    }
+
+    /// A histogram with its native buckets: `counts` in positive buckets from key 0, schema 3.
+    fn native_hist<'a>(count: u64, buckets: &'a [u64], counts: &'a [u64]) -> ValueRef<'a> {
+        const SPAN: [dawn_proto::BucketSpan; 1] = [dawn_proto::BucketSpan {
+            offset: 0,
+            length: 1,
+        }];
+        ValueRef::Histogram(HistogramRef {
+            count,
+            sum: 1.0,
+            buckets,
+            native: Some(dawn_proto::NativeRef {
+                schema: 3,
+                zero_threshold: 0.0,
+                zero_count: 0,
+                positive_spans: &SPAN,
+                positive_counts: counts,
+                negative_spans: &[],
+                negative_counts: &[],
+            }),
+        })
+    }
+
+    /// A native sample's classic part never goes backwards; a classic-only update moves
+    /// the classic part and keeps the native buckets; a classic sample given native buckets
+    /// takes them; a series with a classic-only source adds up classic only.
+    #[test]
+    fn native_samples_follow_their_classic_part() {
+        let mut s = Sample::from_value(native_hist(2, &[1, 1], &[2]));
+        assert_eq!(s.native().map(|n| n.positive.clone()), Some(vec![(0, 2)]));
+        assert_eq!(s.apply(native_hist(3, &[2, 1], &[3])), Applied::Updated);
+        assert_eq!(s.apply(native_hist(3, &[1, 2], &[3])), Applied::Decreased);
+        assert_eq!(s.apply(hist(4, 1.0, &[3, 1])), Applied::Updated);
+        assert_eq!(s.histogram(), Some((4, 1.0, &[3, 1][..])));
+        assert_eq!(s.native().map(|n| n.positive.clone()), Some(vec![(0, 3)]));
+
+        let mut c = Sample::from_value(hist(1, 1.0, &[1, 0]));
+        assert_eq!(c.apply(native_hist(1, &[0, 1], &[1])), Applied::Decreased);
+        assert_eq!(c.apply(native_hist(2, &[1, 1], &[2])), Applied::Updated);
+        assert!(c.native().is_some());
+
+        let mut scratch = Vec::new();
+        let mixed = [s.clone(), Sample::from_value(hist(1, 1.0, &[1, 0]))];
+        match total(&mixed, &mut scratch) {
+            Some(Total::Histogram { count, native, .. }) => {
+                assert_eq!((count, native), (5, None));
+            }
+            other => panic!("{other:?}"),
+        }
+        match total(&[s, c], &mut scratch) {
+            Some(Total::Histogram { count, native, .. }) => {
+                assert_eq!(count, 6);
+                assert_eq!(native.map(|n| n.positive), Some(vec![(0, 5)]));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
