@@ -112,6 +112,21 @@ mod tests {
         assert_eq!(negotiate(&hello(2, 2), 1..=3), Ok(2));
     }
 
+    /// Version 2 (native histograms) is chosen only when both sides speak it: a new client
+    /// and an old exporter, or an old client and a new exporter, speak 1.
+    #[test]
+    fn version_2_only_when_both_speak_it() {
+        assert_eq!(supported_versions(), 1..=2);
+        assert_eq!(NATIVE_HISTOGRAM_VERSION, 2);
+        assert_eq!(negotiate(&hello(1, 2), supported_versions()), Ok(2));
+        assert_eq!(negotiate(&hello(1, 2), 1..=1), Ok(1));
+        assert_eq!(negotiate(&hello(1, 1), supported_versions()), Ok(1));
+        assert_eq!(
+            Hello::new("c", "1", "n", 1, 2, 3).max_version,
+            MAX_SUPPORTED_VERSION
+        );
+    }
+
     #[test]
     fn refuses_disjoint_ranges_naming_both() {
         let err = negotiate(&hello(4, 9), 1..=3).unwrap_err();
