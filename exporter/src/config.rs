@@ -14,9 +14,9 @@ use crate::settings::{
     ALLOWED_UIDS, COMPAT_SEED_NAMES, DEFAULT_LISTEN_ADDRESS, DEFAULT_LIVENESS_TIMEOUT,
     DEFAULT_TELEMETRY_PATH, FRAME_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LISTEN_ADDRESS,
     LIVENESS_TIMEOUT, MAX_CHECK_BYTES, MAX_CHECKS_PER_CLIENT, MAX_CLIENT_BYTES, MAX_CLIENTS,
-    MAX_CONNECTIONS, MAX_DEFINITION_BYTES, MAX_FRAME_BYTES, MAX_PENDING, MAX_SAMPLES,
-    MAX_SAMPLES_PER_SOURCE, MAX_SERIES, MAX_SERIES_PER_METRIC, METRICS_PORT, READ_HEADER_TIMEOUT,
-    RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH, WEB_CONFIG_FILE,
+    MAX_CONNECTIONS, MAX_DEFINITION_BYTES, MAX_FRAME_BYTES, MAX_NATIVE_BUCKETS, MAX_PENDING,
+    MAX_SAMPLES, MAX_SAMPLES_PER_SOURCE, MAX_SERIES, MAX_SERIES_PER_METRIC, METRICS_PORT,
+    READ_HEADER_TIMEOUT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH, WEB_CONFIG_FILE,
 };
 use crate::store::{Alias, StoreLimits};
 use crate::web_config::WebConfig;
@@ -103,6 +103,7 @@ impl ExporterConfig {
         let max_definition_bytes = s.get(&MAX_DEFINITION_BYTES);
         let max_samples = s.get(&MAX_SAMPLES);
         let max_samples_per_source = s.get(&MAX_SAMPLES_PER_SOURCE);
+        let max_native_buckets = s.get(&MAX_NATIVE_BUCKETS);
         let HumanDuration(source_ttl) = s.get(&SOURCE_TTL);
         let HumanDuration(liveness_timeout) = s.get(&LIVENESS_TIMEOUT);
         let max_checks_per_client = s.get(&MAX_CHECKS_PER_CLIENT);
@@ -132,6 +133,7 @@ impl ExporterConfig {
                 max_definition_bytes,
                 max_samples,
                 max_samples_per_source,
+                max_native_buckets,
                 source_ttl,
             },
             listen_address,

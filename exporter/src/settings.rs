@@ -62,6 +62,8 @@ pub(crate) const ENV_MAX_DEFINITION_BYTES: &str = "PROJECT_DAWN_EXPORTER_MAX_DEF
 pub(crate) const ENV_MAX_SAMPLES: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES";
 /// `--store.max-samples-per-source`.
 pub(crate) const ENV_MAX_SAMPLES_PER_SOURCE: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES_PER_SOURCE";
+/// `--store.max-native-buckets`.
+pub(crate) const ENV_MAX_NATIVE_BUCKETS: &str = "PROJECT_DAWN_EXPORTER_MAX_NATIVE_BUCKETS";
 /// `--health.max-checks-per-client`.
 pub(crate) const ENV_MAX_CHECKS_PER_CLIENT: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECKS_PER_CLIENT";
 /// `--health.max-check-bytes`.
@@ -105,6 +107,7 @@ impl Table for RunSettings {
         &MAX_DEFINITION_BYTES,
         &MAX_SAMPLES,
         &MAX_SAMPLES_PER_SOURCE,
+        &MAX_NATIVE_BUCKETS,
         &SOURCE_TTL,
         &LIVENESS_TIMEOUT,
         &MAX_CHECKS_PER_CLIENT,
@@ -341,6 +344,15 @@ pub(crate) const MAX_CHECK_BYTES: Setting<usize> = Setting {
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
+
+pub(crate) const MAX_NATIVE_BUCKETS: Setting<usize> = Setting {
+    flag: Flag::Value("store.max-native-buckets", "N"),
+    env: Some(ENV_MAX_NATIVE_BUCKETS),
+    help: "Most native histogram buckets held over all samples (16 bytes each); a value whose native buckets would pass it is dropped and counted, and its series keeps its last value. 0 keeps none.",
+    accepts: "an integer 0-1000000000",
+    default: || StoreLimits::default().max_native_buckets,
+    parse: |text| within(text, 0..=1_000_000_000),
+};
 
 /// What the two series caps accept.
 const SERIES_RANGE: &str = "an integer 1-100000000";

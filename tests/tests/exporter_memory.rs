@@ -1,13 +1,15 @@
 //! Acceptance for the exporter's memory budget (issue 13, "Found" 1, 3 and 4): one client
-//! flooding definitions that name nothing, one flooding health checks, and hundreds of
-//! sources reporting the same wide set of series. Each attack's memory stays within a bound
+//! flooding definitions that name nothing, one flooding health checks, hundreds of
+//! sources reporting the same wide set of series, and (protocol version 2) one client
+//! sending native histograms of the most buckets the wire allows. Each attack's memory stays within a bound
 //! measured on the real process (`VmRSS`), is given back when the attacker leaves, is
 //! counted by reason on `/metrics`, and leaves a good client's values exact.
 
 use std::time::{Duration, Instant};
 
 use dawn_proto::{
-    Batch, Define, Frame, Health, HealthStatus, MetricKind, SeriesDef, Update, Value, encode_frame,
+    Batch, BucketSpan, Define, Frame, Health, HealthStatus, HistogramValue, MetricKind,
+    NativeBuckets, NativeHistogramValue, SeriesDef, Update, Value, encode_frame,
 };
 use dawn_tests::support::memory::{MIB, PeakRss, rss};
 use dawn_tests::support::wire::WellBehaved;
@@ -350,4 +352,111 @@ fn samples_of_many_sources_are_capped_and_counted() {
     let lines = log_lines(&exporter, "max_samples");
     let most = 2 + sent_in.as_secs() as usize / 10;
     assert!(lines <= most, "{lines} log lines about max_samples");
+}
+
+/// Native buckets the exporter of the native-bucket test may hold.
+const MAX_NATIVE_BUCKETS: usize = 100_000;
+/// Series of the native-bucket attack, each with [`NATIVE_BUCKETS_PER_SERIES`] buckets: 4.1
+/// million buckets, about 65 MB if they were all kept.
+const NATIVE_SERIES: u32 = 1_000;
+/// The most native buckets a value may carry on the wire (docs/wire.md).
+const NATIVE_BUCKETS_PER_SERIES: u32 = 4_096;
+/// Updates per batch: 20 × 4,096 counts stay within what a batch may claim when decoded.
+const NATIVE_PER_BATCH: u32 = 20;
+
+/// One client at protocol version 2: a histogram metric with `NATIVE_SERIES` series, each
+/// sent once with the most native buckets a value may carry.
+fn native_flood() -> Vec<u8> {
+    let define = Frame::Define(Define {
+        id: 1,
+        name: "dawn_test_native_seconds".into(),
+        help: "Native histograms of the most buckets the wire allows.".into(),
+        kind: MetricKind::Histogram,
+        label_names: vec!["k".into()],
+        buckets: vec![1.0],
+    });
+    let series = (0..NATIVE_SERIES).map(|i| {
+        Frame::Series(SeriesDef {
+            id: i,
+            metric: 1,
+            label_values: vec![format!("series-{i:05}")],
+        })
+    });
+    let n = u64::from(NATIVE_BUCKETS_PER_SERIES);
+    let value = Value::NativeHistogram(Box::new(NativeHistogramValue {
+        classic: HistogramValue {
+            count: n,
+            sum: n as f64 * 2.0,
+            buckets: vec![0, n],
+        },
+        native: NativeBuckets {
+            schema: 0,
+            zero_threshold: 0.0,
+            zero_count: 0,
+            positive_spans: vec![BucketSpan {
+                offset: 1,
+                length: NATIVE_BUCKETS_PER_SERIES,
+            }],
+            positive_counts: vec![1; NATIVE_BUCKETS_PER_SERIES as usize],
+            negative_spans: Vec::new(),
+            negative_counts: Vec::new(),
+        },
+    }));
+    let batches = (0..NATIVE_SERIES / NATIVE_PER_BATCH).map(|b| {
+        let updates = (b * NATIVE_PER_BATCH..(b + 1) * NATIVE_PER_BATCH)
+            .map(|series| Update {
+                series,
+                value: value.clone(),
+            })
+            .collect();
+        Frame::Batch(Batch {
+            seq: u64::from(b),
+            updates,
+        })
+    });
+    wire(std::iter::once(define).chain(series).chain(batches))
+}
+
+#[test]
+fn native_buckets_are_capped_and_counted() {
+    let exporter = Exporter::start_with(ExporterOptions::default().arg(
+        "--store.max-native-buckets",
+        &MAX_NATIVE_BUCKETS.to_string(),
+    ));
+    let mut good = WellBehaved::connect(&exporter, "good");
+    let pid = exporter.proc.pid().expect("the exporter runs");
+    let idle = rss(pid);
+    let peak = PeakRss::start(pid);
+    let started = Instant::now();
+    // The handshake offers every version this build speaks: 2, with native buckets.
+    let mut attacker = RawClient::handshake(&exporter.socket, "native-flood", 1);
+    attacker.send_bytes(&native_flood());
+    let kept = MAX_NATIVE_BUCKETS / NATIVE_BUCKETS_PER_SERIES as usize;
+    let refused = NATIVE_SERIES as usize - kept;
+    expect_reason(
+        &exporter,
+        "dawn_exporter_ignored_updates_total",
+        "max_native_buckets",
+        refused as f64,
+    );
+    let sent_in = started.elapsed();
+    let m = exporter.metrics();
+    // The good client's sample and the attacker's kept ones.
+    assert_eq!(m.value("dawn_exporter_samples", &[]), (kept + 1) as f64);
+    good.bump_and_check(&exporter);
+    let peak = peak.stop();
+    report(
+        &format!("{NATIVE_SERIES} native histograms of {NATIVE_BUCKETS_PER_SERIES} buckets"),
+        sent_in,
+        idle,
+        peak,
+    );
+    // Kept: 98,304 buckets, about 1.6 MB; all of them would be about 65 MB.
+    assert!(
+        peak.saturating_sub(idle) < 24 * MIB,
+        "RSS rose by {:.1} MiB",
+        mib(peak.saturating_sub(idle))
+    );
+    // The attacker is still connected and its kept series still update.
+    assert!(!attacker.is_closed(), "a refusal is not a reason to close");
 }

@@ -169,6 +169,7 @@ impl Applier {
                         SampleError::MaxSamplesPerSource { .. } => {
                             IgnoredUpdate::MaxSamplesPerSource
                         }
+                        SampleError::NativeBucketBudget { .. } => IgnoredUpdate::MaxNativeBuckets,
                     };
                     session.sample_refused(tag, reason, e);
                 }

@@ -173,6 +173,9 @@ reasons! {
         MaxSamples => "max_samples",
         /// A first value of a series for a source that has `--store.max-samples-per-source`.
         MaxSamplesPerSource => "max_samples_per_source",
+        /// A value whose native histogram buckets would take the store past
+        /// `--store.max-native-buckets`.
+        MaxNativeBuckets => "max_native_buckets",
     }
 }
 

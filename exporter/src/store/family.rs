@@ -7,7 +7,7 @@ use std::mem::size_of;
 use dawn_proto::{Define, MetricKind};
 use hashbrown::HashTable;
 
-use super::sample::Samples;
+use super::sample::{Sample, Samples};
 use crate::exposition::{BucketBounds, render_labels};
 
 /// The parts of a definition that every client must agree on.
@@ -88,8 +88,8 @@ pub(crate) struct Series {
 }
 
 impl Series {
-    /// Removes `source`'s sample; whether it had one.
-    pub(crate) fn remove_sample(&mut self, source: u32) -> bool {
+    /// Removes `source`'s sample and gives it back, if it had one.
+    pub(crate) fn remove_sample(&mut self, source: u32) -> Option<Sample> {
         self.samples.remove(source)
     }
 

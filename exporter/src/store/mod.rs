@@ -34,7 +34,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use dawn_proto::{Define, MetricKind, ValueRef};
+use dawn_proto::{Define, HistogramRef, MetricKind, ValueRef};
 
 #[cfg(test)]
 pub(crate) use render::fixture;
@@ -66,6 +66,10 @@ pub struct StoreLimits {
     pub max_samples: usize,
     /// Most samples held per source (`--store.max-samples-per-source`).
     pub max_samples_per_source: usize,
+    /// Most native histogram buckets held over all samples (`--store.max-native-buckets`):
+    /// a native part may carry thousands of buckets, so the sample caps alone do not bound
+    /// the memory they take (16 bytes a bucket).
+    pub max_native_buckets: usize,
     /// How long a disconnected source's values are kept (`--store.source-ttl`).
     pub source_ttl: Duration,
 }
@@ -78,6 +82,9 @@ impl Default for StoreLimits {
             max_definition_bytes: 64 << 20,
             max_samples: 500_000,
             max_samples_per_source: 100_000,
+            // 64 MiB of buckets: 2^18 latency histograms of 16 buckets, or 1,000 at the
+            // wire's 4,096.
+            max_native_buckets: 1 << 22,
             source_ttl: Duration::from_secs(300),
         }
     }
@@ -206,6 +213,19 @@ pub enum SampleError {
         /// The cap.
         limit: usize,
     },
+    /// Keeping the value's native buckets would take the store past
+    /// `--store.max-native-buckets`; the series keeps its last value.
+    #[error(
+        "the exporter holds {held} of its maximum of {limit} native histogram buckets and this value brings {more} more (--store.max-native-buckets)"
+    )]
+    NativeBucketBudget {
+        /// The cap.
+        limit: usize,
+        /// Buckets held when the value came.
+        held: usize,
+        /// Buckets the value would add.
+        more: usize,
+    },
 }
 
 /// Result of [`Store::apply`].
@@ -239,6 +259,8 @@ struct Inner {
     total_series: usize,
     /// Samples held, over every series and source.
     total_samples: usize,
+    /// Native buckets held over all samples (`StoreLimits::max_native_buckets`).
+    native_buckets: usize,
     /// Bytes of family definitions and series labels held.
     definition_bytes: usize,
 }
@@ -473,9 +495,9 @@ impl Store {
         let removed = inner
             .family_mut(series.family)
             .and_then(|f| f.get_mut(series.slot))
-            .is_some_and(|s| s.remove_sample(source.0));
-        if removed {
-            inner.total_samples = inner.total_samples.saturating_sub(1);
+            .and_then(|s| s.remove_sample(source.0));
+        if let Some(sample) = removed {
+            inner.forget_sample(&sample);
         }
         if let Some(src) = inner.sources.get_mut(source.0) {
             src.held.remove(&(series.family, series.slot));
@@ -505,6 +527,7 @@ impl Store {
             families,
             sources,
             total_samples,
+            native_buckets,
             ..
         } = &mut *inner;
         let Some(src) = sources.get_mut(source.0) else {
@@ -521,13 +544,43 @@ impl Store {
             else {
                 continue;
             };
+            // Native buckets the value would have the sample keep (a classic-only update
+            // keeps the ones held), checked against the store's budget before it is stored.
+            let native = |held: usize| match value {
+                ValueRef::Histogram(HistogramRef {
+                    native: Some(n), ..
+                }) => n.positive_counts.len() + n.negative_counts.len(),
+                _ => held,
+            };
             match series.samples.get_mut(source.0) {
-                Some(sample) => match sample.apply(value) {
-                    Applied::Updated => outcome.applied += 1,
-                    Applied::Decreased => outcome.decreased.push(tag),
-                },
+                Some(sample) => {
+                    let held = sample.native_buckets();
+                    let more = native(held).saturating_sub(held);
+                    if more > 0 && *native_buckets + more > limits.max_native_buckets {
+                        let refused = SampleError::NativeBucketBudget {
+                            limit: limits.max_native_buckets,
+                            held: *native_buckets,
+                            more,
+                        };
+                        outcome.refused.push((tag, refused));
+                        continue;
+                    }
+                    match sample.apply(value) {
+                        Applied::Updated => outcome.applied += 1,
+                        Applied::Decreased => outcome.decreased.push(tag),
+                    }
+                    *native_buckets = *native_buckets - held + sample.native_buckets();
+                }
                 None => {
-                    if src.held.len() >= limits.max_samples_per_source {
+                    let more = native(0);
+                    if more > 0 && *native_buckets + more > limits.max_native_buckets {
+                        let refused = SampleError::NativeBucketBudget {
+                            limit: limits.max_native_buckets,
+                            held: *native_buckets,
+                            more,
+                        };
+                        outcome.refused.push((tag, refused));
+                    } else if src.held.len() >= limits.max_samples_per_source {
                         let limit = limits.max_samples_per_source;
                         let refused = SampleError::MaxSamplesPerSource { limit };
                         outcome.refused.push((tag, refused));
@@ -537,7 +590,9 @@ impl Store {
                         };
                         outcome.refused.push((tag, refused));
                     } else {
-                        series.samples.push(source.0, Sample::from_value(value));
+                        let sample = Sample::from_value(value);
+                        *native_buckets += sample.native_buckets();
+                        series.samples.push(source.0, sample);
                         src.held.insert((id.family, id.slot));
                         *total_samples += 1;
                         outcome.applied += 1;
@@ -585,6 +640,11 @@ impl Store {
     /// Samples held now (one per series and source with a value).
     pub fn sample_count(&self) -> usize {
         self.lock().total_samples
+    }
+
+    /// Native histogram buckets held now, over all samples.
+    pub fn native_bucket_count(&self) -> usize {
+        self.lock().native_buckets
     }
 
     /// Bytes of family definitions and series labels held now.
@@ -670,6 +730,12 @@ impl Inner {
         }
     }
 
+    /// Takes a removed sample off the totals.
+    fn forget_sample(&mut self, sample: &Sample) {
+        self.total_samples = self.total_samples.saturating_sub(1);
+        self.native_buckets = self.native_buckets.saturating_sub(sample.native_buckets());
+    }
+
     /// Removes every sample of source `slot`, and the series and families left unused.
     fn drop_samples_of(&mut self, slot: u32) {
         let held = match self.sources.get_mut(slot) {
@@ -680,9 +746,9 @@ impl Inner {
             let removed = self
                 .family_mut(family)
                 .and_then(|f| f.get_mut(series))
-                .is_some_and(|s| s.remove_sample(slot));
-            if removed {
-                self.total_samples = self.total_samples.saturating_sub(1);
+                .and_then(|s| s.remove_sample(slot));
+            if let Some(sample) = removed {
+                self.forget_sample(&sample);
             }
             self.remove_series_if_unused(SeriesId {
                 family,

@@ -102,23 +102,21 @@ impl Samples {
         }
     }
 
-    /// Removes `source`'s sample; whether it had one.
-    pub(crate) fn remove(&mut self, source: u32) -> bool {
+    /// Removes `source`'s sample and gives it back, if it had one.
+    pub(crate) fn remove(&mut self, source: u32) -> Option<Sample> {
         if self.first.as_ref().is_some_and(|(s, _)| *s == source) {
             // The next moves up, so that the samples keep their order (gauges are summed
             // in it).
-            self.first = self.more.as_mut().map(|more| more.remove(0));
+            let next = self.more.as_mut().map(|more| more.remove(0));
+            let removed = std::mem::replace(&mut self.first, next).map(|(_, sample)| sample);
             self.drop_more_if_empty();
-            return true;
+            return removed;
         }
-        let Some(more) = self.more.as_mut() else {
-            return false;
-        };
-        let before = more.len();
-        more.retain(|(s, _)| *s != source);
-        let removed = more.len() != before;
+        let more = self.more.as_mut()?;
+        let at = more.iter().position(|(s, _)| *s == source)?;
+        let (_, removed) = more.remove(at);
         self.drop_more_if_empty();
-        removed
+        Some(removed)
     }
 
     fn drop_more_if_empty(&mut self) {
@@ -151,6 +149,13 @@ impl Sample {
                 })),
             },
         }
+    }
+
+    /// Native buckets this sample keeps (positive and negative), which
+    /// `--store.max-native-buckets` counts.
+    pub(crate) fn native_buckets(&self) -> usize {
+        self.native()
+            .map_or(0, |n| n.positive.len() + n.negative.len())
     }
 
     /// A histogram sample's native buckets, when it has them.
@@ -416,11 +421,11 @@ mod tests {
         assert_eq!(sources(&samples), [4, 7, 9]);
         assert_eq!(samples.get_mut(7), Some(&mut Sample::Counter(7)));
         assert_eq!(samples.get_mut(5), None);
-        assert!(samples.remove(4), "the first");
-        assert!(!samples.remove(4));
+        assert!(samples.remove(4).is_some(), "the first");
+        assert!(samples.remove(4).is_none());
         assert_eq!(sources(&samples), [7, 9], "in order");
         assert_eq!(samples.get_mut(9), Some(&mut Sample::Counter(9)));
-        assert!(samples.remove(9) && samples.remove(7));
+        assert!(samples.remove(9).is_some() && samples.remove(7).is_some());
         assert!(samples.is_empty());
         assert_eq!(samples.get_mut(7), None);
     }

@@ -97,6 +97,7 @@ fn limits() -> StoreLimits {
         max_definition_bytes: 1 << 20,
         max_samples: 1000,
         max_samples_per_source: 100,
+        max_native_buckets: 1000,
         source_ttl: Duration::from_secs(300),
     }
 }
@@ -632,4 +633,81 @@ fn beyond_the_most_departed_sources_the_oldest_is_forgotten_early() {
     }
     assert_eq!(store.source_count(), MAX_DEPARTED_SOURCES);
     assert_eq!(store.sample_count(), MAX_DEPARTED_SOURCES);
+}
+
+/// A histogram value whose native part has `n` positive buckets of one observation each
+/// (keys 1..=n, one span), and the same `n` observations in the classic `+Inf` bucket.
+fn native(n: u32) -> Value {
+    use dawn_proto::{BucketSpan, NativeBuckets, NativeHistogramValue};
+    let count = u64::from(n);
+    Value::NativeHistogram(Box::new(NativeHistogramValue {
+        classic: HistogramValue {
+            count,
+            sum: count as f64,
+            buckets: vec![0, count],
+        },
+        native: NativeBuckets {
+            schema: 0,
+            zero_threshold: 0.0,
+            zero_count: 0,
+            positive_spans: vec![BucketSpan {
+                offset: 1,
+                length: n,
+            }],
+            positive_counts: vec![1; n as usize],
+            negative_spans: Vec::new(),
+            negative_counts: Vec::new(),
+        },
+    }))
+}
+
+#[test]
+fn native_buckets_are_held_within_their_budget_and_given_back() {
+    let store = Store::new(limits());
+    let source = store.attach(&SourceKey::new("dawn-node", "a"), 1).source;
+    let family = store
+        .define(&Define {
+            buckets: vec![1.0],
+            ..defs::latency(0)
+        })
+        .unwrap();
+    let series: Vec<SeriesId> = ["a", "b", "c"]
+        .iter()
+        .map(|v| store.series(family, &labels(&[v])).unwrap())
+        .collect();
+    // 600 + 400 fill the budget of 1000 exactly.
+    let first = store.apply(
+        source,
+        1,
+        [(series[0], &native(600), 0), (series[1], &native(400), 1)],
+    );
+    assert_eq!((first.applied, store.native_bucket_count()), (2, 1000));
+    // A new series' native part past the budget is refused, named, and nothing is kept.
+    let refused = store.apply(source, 1, [(series[2], &native(1), 2)]);
+    assert_eq!(refused.applied, 0);
+    assert!(matches!(
+        refused.refused.as_slice(),
+        [(
+            2,
+            SampleError::NativeBucketBudget {
+                limit: 1000,
+                held: 1000,
+                more: 1
+            }
+        )]
+    ));
+    // So is a held series' growth; its last value stays. Classic-only and same-size
+    // updates pass.
+    let grown = store.apply(source, 1, [(series[1], &native(401), 3)]);
+    assert_eq!((grown.applied, grown.refused.len()), (0, 1));
+    let classic = store.apply(source, 1, [(series[1], &hist(500, 500.0, &[0, 500]), 4)]);
+    assert_eq!((classic.applied, store.native_bucket_count()), (1, 1000));
+    // Retiring a series gives its buckets back; a source leaving gives back all of its.
+    store.retire(source, series[0]);
+    assert_eq!(store.native_bucket_count(), 400);
+    let now = store.apply(source, 1, [(series[2], &native(600), 5)]);
+    assert_eq!((now.applied, store.native_bucket_count()), (1, 1000));
+    store.detach(source, Instant::now());
+    store.expire(Instant::now() + Duration::from_secs(3600));
+    assert_eq!((store.sample_count(), store.native_bucket_count()), (0, 0));
 }
