@@ -7,14 +7,17 @@
 //! p99, `histogram_count` and `histogram_sum` are exact. Prometheus 2.42 keeps only the
 //! native part of a histogram that has one, so the classic buckets' answer comes from a
 //! second Prometheus without the feature, which scrapes text; it is printed beside the
-//! native one. Without `prometheus` the test is reported as ignored (with the reason after
-//! the run), and fails under `CI=true`.
+//! native one. Both run the shipped recording rules (`deploy/prometheus/rules`), whose
+//! latency quantiles must then hold the same answers: the rules read the classic buckets or
+//! the native ones, whichever the Prometheus kept. Without `prometheus` the test is reported
+//! as ignored (with the reason after the run), and fails under `CI=true`.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use dawn_node::catalogue::P2P_MESSAGE_LATENCY_SECONDS;
 use dawn_telemetry::{Telemetry, TelemetryConfig};
+use dawn_tests::support::deploy::{self, RULES};
 use dawn_tests::support::harness;
 use dawn_tests::support::process::temp_dir;
 use dawn_tests::support::prometheus::Prometheus;
@@ -27,7 +30,8 @@ const N: usize = 10_000;
 
 fn config(job: &str, port: u16) -> String {
     format!(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n",
+        rules = deploy::path(RULES).display()
     )
 }
 
@@ -106,6 +110,24 @@ fn native_p99_is_within_5_percent_and_count_and_sum_are_exact() {
         100.0 * classic_error
     );
     assert!(error < 0.05, "native p99 {native_p99} vs true {true_p99}");
+    // The shipped recording rule gives each Prometheus its own answer: native buckets on
+    // one side, classic on the other (a 5-minute rate over the same observations).
+    let rule = |job: &str| {
+        format!(
+            "instance_type:p2p_message_latency_seconds:p99_rate5m{{job=\"{job}\",type=\"request\"}}"
+        )
+    };
+    let native_rule = native.eventually_value(&rule("native"), f64::is_finite);
+    let classic_rule = classic.eventually_value(&rule("classic"), f64::is_finite);
+    eprintln!("recording rule p99: native {native_rule:.6} s, classic {classic_rule:.6} s");
+    assert!(
+        (native_rule - true_p99).abs() / true_p99 < 0.05,
+        "the rule on native buckets: {native_rule} vs true {true_p99}"
+    );
+    assert!(
+        (classic_rule - classic_p99).abs() / classic_p99 < 0.05,
+        "the rule on classic buckets: {classic_rule} vs the classic query's {classic_p99}"
+    );
     assert_eq!(count, N as f64);
     assert_eq!(native_sum.to_bits(), sum.to_bits(), "{native_sum} vs {sum}");
     // Prometheus 2.42 keeps the native part only: no classic bucket series on that side.
