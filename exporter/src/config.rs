@@ -15,8 +15,9 @@ use crate::settings::{
     DEFAULT_TELEMETRY_PATH, FRAME_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, LISTEN_ADDRESS,
     LIVENESS_TIMEOUT, MAX_CHECK_BYTES, MAX_CHECKS_PER_CLIENT, MAX_CLIENT_BYTES, MAX_CLIENTS,
     MAX_CONNECTIONS, MAX_DEFINITION_BYTES, MAX_FRAME_BYTES, MAX_NATIVE_BUCKETS, MAX_PENDING,
-    MAX_SAMPLES, MAX_SAMPLES_PER_SOURCE, MAX_SERIES, MAX_SERIES_PER_METRIC, METRICS_PORT,
-    READ_HEADER_TIMEOUT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH, WEB_CONFIG_FILE,
+    MAX_PROTOCOL_VERSION, MAX_SAMPLES, MAX_SAMPLES_PER_SOURCE, MAX_SERIES, MAX_SERIES_PER_METRIC,
+    METRICS_PORT, READ_HEADER_TIMEOUT, RunArgs, SOCKET, SOURCE_TTL, TELEMETRY_PATH,
+    WEB_CONFIG_FILE,
 };
 use crate::store::{Alias, StoreLimits};
 use crate::web_config::WebConfig;
@@ -96,6 +97,7 @@ impl ExporterConfig {
         let max_frame_bytes = s.get(&MAX_FRAME_BYTES);
         let HumanDuration(handshake_timeout) = s.get(&HANDSHAKE_TIMEOUT);
         let HumanDuration(frame_timeout) = s.get(&FRAME_TIMEOUT);
+        let max_protocol_version = s.get(&MAX_PROTOCOL_VERSION);
         let allowed_uids = s.get(&ALLOWED_UIDS);
         let max_client_bytes = s.get(&MAX_CLIENT_BYTES);
         let max_series = s.get(&MAX_SERIES);
@@ -125,6 +127,7 @@ impl ExporterConfig {
                 max_client_bytes,
                 max_checks_per_client,
                 max_check_bytes,
+                max_protocol_version,
                 ..IngestConfig::default()
             },
             store: StoreLimits {
@@ -350,6 +353,35 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn protocol_version_cap() {
+        use crate::settings::ENV_MAX_PROTOCOL_VERSION;
+        let (c, _) = ExporterConfig::resolve(&RunArgs::default(), &[]).unwrap();
+        assert_eq!(
+            c.ingest.max_protocol_version,
+            dawn_proto::MAX_SUPPORTED_VERSION
+        );
+        let e = [(ENV_MAX_PROTOCOL_VERSION, "2")];
+        let flags = args(&["--ingest.max-protocol-version", "1"]);
+        let (c, _) = ExporterConfig::resolve(&flags, &e).unwrap();
+        assert_eq!(
+            c.ingest.max_protocol_version, 1,
+            "the flag beats the variable"
+        );
+        for bad in ["0", "3", "v2"] {
+            let flags = args(&["--ingest.max-protocol-version", bad]);
+            let text = ExporterConfig::resolve(&flags, &[])
+                .unwrap_err()
+                .to_string();
+            assert!(text.contains("expected 1 or 2"), "{bad}: {text}");
+        }
+        assert_eq!(
+            dawn_proto::supported_versions(),
+            1..=2,
+            "the setting's help and accepted values name the versions"
+        );
     }
 
     #[test]

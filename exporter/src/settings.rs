@@ -64,6 +64,8 @@ pub(crate) const ENV_MAX_SAMPLES: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES";
 pub(crate) const ENV_MAX_SAMPLES_PER_SOURCE: &str = "PROJECT_DAWN_EXPORTER_MAX_SAMPLES_PER_SOURCE";
 /// `--store.max-native-buckets`.
 pub(crate) const ENV_MAX_NATIVE_BUCKETS: &str = "PROJECT_DAWN_EXPORTER_MAX_NATIVE_BUCKETS";
+/// `--ingest.max-protocol-version`.
+pub(crate) const ENV_MAX_PROTOCOL_VERSION: &str = "PROJECT_DAWN_EXPORTER_MAX_PROTOCOL_VERSION";
 /// `--health.max-checks-per-client`.
 pub(crate) const ENV_MAX_CHECKS_PER_CLIENT: &str = "PROJECT_DAWN_EXPORTER_MAX_CHECKS_PER_CLIENT";
 /// `--health.max-check-bytes`.
@@ -100,6 +102,7 @@ impl Table for RunSettings {
         &MAX_FRAME_BYTES,
         &HANDSHAKE_TIMEOUT,
         &FRAME_TIMEOUT,
+        &MAX_PROTOCOL_VERSION,
         &ALLOWED_UIDS,
         &MAX_CLIENT_BYTES,
         &MAX_SERIES,
@@ -241,6 +244,20 @@ pub(crate) const FRAME_TIMEOUT: Setting<HumanDuration> = Setting {
     accepts: "a duration 10ms-1h like 5s",
     default: || HumanDuration(IngestConfig::default().frame_timeout),
     parse: |s| within(s, durations(Duration::from_millis(10), HOUR)),
+};
+
+pub(crate) const MAX_PROTOCOL_VERSION: Setting<u16> = Setting {
+    flag: Flag::Value("ingest.max-protocol-version", "1|2"),
+    env: Some(ENV_MAX_PROTOCOL_VERSION),
+    help: "Newest wire protocol version clients are welcomed at. 1 behaves exactly as an exporter from before native histograms (version 2): clients send classic histogram buckets only, for a staged rollout or to keep native buckets out of the store.",
+    accepts: "1 or 2",
+    default: || dawn_proto::MAX_SUPPORTED_VERSION,
+    parse: |s| {
+        within(
+            s,
+            dawn_proto::MIN_SUPPORTED_VERSION..=dawn_proto::MAX_SUPPORTED_VERSION,
+        )
+    },
 };
 
 pub(crate) const ALLOWED_UIDS: Setting<AllowedUids> = Setting {

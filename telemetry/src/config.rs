@@ -56,6 +56,11 @@ pub struct TelemetryConfig {
     /// record them (the default). `false` registers every histogram classic only: no
     /// native buckets recorded (their cost per observation saved) nor shipped.
     pub native_histograms: bool,
+    /// Newest wire protocol version offered in `Hello` (default
+    /// [`dawn_proto::MAX_SUPPORTED_VERSION`]). 1 makes the client speak exactly as one from
+    /// before native histograms: their classic buckets alone are shipped, whatever the
+    /// exporter speaks.
+    pub max_protocol_version: u16,
 }
 
 impl TelemetryConfig {
@@ -80,6 +85,7 @@ impl TelemetryConfig {
             allowed_exporter_uids: Vec::new(),
             ship: true,
             native_histograms: true,
+            max_protocol_version: dawn_proto::MAX_SUPPORTED_VERSION,
         }
     }
 
@@ -116,6 +122,10 @@ impl TelemetryConfig {
         );
         check(!self.series_ttl.is_zero(), "series_ttl must not be zero");
         check(
+            dawn_proto::supported_versions().contains(&self.max_protocol_version),
+            "max_protocol_version must be a supported protocol version (1 or 2)",
+        );
+        check(
             !self.reconnect_min.is_zero() && self.reconnect_min <= self.reconnect_max,
             "reconnect_min must be above zero and at most reconnect_max",
         );
@@ -150,9 +160,10 @@ mod tests {
             flush_interval: Duration::ZERO,
             max_series_per_metric: 0,
             reconnect_min: Duration::from_secs(10),
+            max_protocol_version: 3,
             ..TelemetryConfig::new("", "")
         };
         let problems = bad.problems();
-        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert_eq!(problems.len(), 6, "{problems:?}");
     }
 }

@@ -113,19 +113,22 @@ impl Conn {
             decoder: FrameDecoder::new(DEFAULT_MAX_FRAME_LEN),
             buf: vec![0; 8192].into_boxed_slice(),
         };
+        // What this client offered: a capped `Hello` (`max_protocol_version`) takes no
+        // version above its cap.
+        let offered = hello.min_version.max(*supported_versions().start())
+            ..=hello.max_version.min(*supported_versions().end());
         let mut bytes = Vec::new();
         encode_frame(&Frame::Hello(hello.clone()), &mut bytes).map_err(SessionError::from)?;
         conn.writer.write_all(&bytes).await?;
         loop {
             match conn.read_frame().await? {
-                Frame::Welcome(w) if supported_versions().contains(&w.version) => {
+                Frame::Welcome(w) if offered.contains(&w.version) => {
                     return Ok((conn, w));
                 }
                 Frame::Welcome(w) => {
                     return Err(ConnError::Protocol(format!(
-                        "exporter chose version {} outside our {:?}",
+                        "exporter chose version {} outside our {offered:?}",
                         w.version,
-                        supported_versions()
                     )));
                 }
                 Frame::Reject(r) => return Err(ConnError::Rejected(r.reason)),

@@ -228,14 +228,17 @@ impl Shipper {
 
     fn hello(&self) -> Hello {
         let c = self.config();
-        Hello::new(
-            c.client_name.clone(),
-            c.client_version.clone(),
-            c.node_id.clone(),
-            self.shared.incarnation,
-            std::process::id(),
-            c.flush_interval_ms(),
-        )
+        Hello {
+            max_version: c.max_protocol_version,
+            ..Hello::new(
+                c.client_name.clone(),
+                c.client_version.clone(),
+                c.node_id.clone(),
+                self.shared.incarnation,
+                std::process::id(),
+                c.flush_interval_ms(),
+            )
+        }
     }
 
     /// Connects, handshakes and sends the full snapshot.

@@ -135,6 +135,8 @@ fn exporter_help_documents_every_flag_and_variable() {
         "--store.max-series-per-metric",
         "--store.source-ttl",
         "--health.liveness-timeout",
+        "--ingest.max-protocol-version",
+        "PROJECT_DAWN_EXPORTER_MAX_PROTOCOL_VERSION",
         "healthcheck",
         "PROJECT_DAWN_TELEMETRY_SOCKET",
         "PROJECT_DAWN_METRICS_PORT",
@@ -222,6 +224,8 @@ fn node_run_help_documents_every_flag_and_variable() {
         "--flush-ms",
         "--native-histograms",
         "PROJECT_DAWN_TELEMETRY_NATIVE_HISTOGRAMS",
+        "--telemetry-max-protocol-version",
+        "PROJECT_DAWN_TELEMETRY_MAX_PROTOCOL_VERSION",
         "--host",
         "--p2p-port",
         "--node-id",
@@ -290,4 +294,39 @@ fn config_errors_give_the_range_and_an_example_in_our_words() {
             assert!(!done.stderr.contains(library_words), "{}", done.stderr);
         }
     }
+}
+
+/// The protocol version caps take the versions this release speaks and nothing else, each
+/// bad value one line naming the setting and the range.
+#[test]
+fn protocol_version_caps_outside_1_or_2_exit_64_with_one_line_each() {
+    for bad in ["0", "3", "latest"] {
+        let done = exporter(&["--ingest.max-protocol-version", bad], &[]);
+        assert_config_error(&done, 64, &["--ingest.max-protocol-version"]);
+        let done = exporter(&[], &[("PROJECT_DAWN_EXPORTER_MAX_PROTOCOL_VERSION", bad)]);
+        assert_config_error(&done, 64, &["PROJECT_DAWN_EXPORTER_MAX_PROTOCOL_VERSION"]);
+        let done = node(&[("PROJECT_DAWN_TELEMETRY_MAX_PROTOCOL_VERSION", bad)]);
+        assert_config_error(&done, 64, &["PROJECT_DAWN_TELEMETRY_MAX_PROTOCOL_VERSION"]);
+        let lines: Vec<&str> = done
+            .stderr
+            .lines()
+            .filter(|l| l.contains("PROJECT_DAWN_TELEMETRY_MAX_PROTOCOL_VERSION"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{}", done.stderr);
+        assert!(
+            lines[0].contains(&format!("\"{bad}\"")) && lines[0].contains("expected 1 or 2"),
+            "{}",
+            lines[0]
+        );
+    }
+    let done = run_to_end(
+        &binaries().node,
+        &["run", "--telemetry-max-protocol-version", "9"],
+        &[],
+    );
+    assert_config_error(
+        &done,
+        64,
+        &["--telemetry-max-protocol-version", "expected 1 or 2"],
+    );
 }

@@ -93,6 +93,10 @@ pub struct IngestConfig {
     pub max_checks_per_client: usize,
     /// Largest health check report kept whole (`--health.max-check-bytes`).
     pub max_check_bytes: usize,
+    /// Newest wire protocol version a client is welcomed at
+    /// (`--ingest.max-protocol-version`): 1 answers exactly as an exporter from before
+    /// native histograms, for a staged rollout or to keep native buckets out of the store.
+    pub max_protocol_version: u16,
 }
 
 impl Default for IngestConfig {
@@ -111,6 +115,7 @@ impl Default for IngestConfig {
             max_client_bytes: 4 << 20,
             max_checks_per_client: 32,
             max_check_bytes: 2048,
+            max_protocol_version: dawn_proto::MAX_SUPPORTED_VERSION,
         }
     }
 }
@@ -173,7 +178,7 @@ impl Ingest {
                 max_series_ids: config.max_series_ids,
                 max_error_frames: MAX_ERROR_FRAMES,
                 max_client_bytes: config.max_client_bytes,
-                max_version: dawn_proto::MAX_SUPPORTED_VERSION,
+                max_version: config.max_protocol_version,
                 max_checks: config.max_checks_per_client,
                 max_check_bytes: config.max_check_bytes,
             },

@@ -14,7 +14,7 @@ use dawn_telemetry::TelemetryConfig;
 use super::settings::{
     BOOTSTRAP, DATA_ROOT, EXPORTER_UIDS, FLUSH_MS, GOSSIP_INTERVAL, HOST, IdArgs, MAX_PEERS,
     NATIVE_HISTOGRAMS, NODE_ID, P2P_PORT, REJECT_UNKNOWN, RunArgs, SOCKET, TELEMETRY,
-    TRUSTED_PEERS,
+    TELEMETRY_MAX_PROTOCOL_VERSION, TRUSTED_PEERS,
 };
 use crate::p2p::{PeerAddr, PeerPolicy};
 use crate::resilience::{BreakerConfig, RequestLimitsConfig};
@@ -35,6 +35,9 @@ pub struct NodeConfig {
     /// Whether the histograms that ask for native buckets record them
     /// (`--native-histograms on`, the default).
     pub native_histograms: bool,
+    /// Newest wire protocol version offered to the exporter
+    /// (`--telemetry-max-protocol-version`, default the newest).
+    pub telemetry_max_protocol_version: u16,
     /// Telemetry flush interval.
     pub flush_interval: Duration,
     /// Exporter users trusted besides the node's own and root.
@@ -95,6 +98,7 @@ impl NodeConfig {
             socket: s.get(&SOCKET),
             telemetry_enabled: s.get(&TELEMETRY).0,
             native_histograms: s.get(&NATIVE_HISTOGRAMS).0,
+            telemetry_max_protocol_version: s.get(&TELEMETRY_MAX_PROTOCOL_VERSION),
             flush_interval: Duration::from_millis(s.get(&FLUSH_MS)),
             exporter_uids: s.get(&EXPORTER_UIDS),
             host: s.get(&HOST),
@@ -124,6 +128,7 @@ impl NodeConfig {
             flush_interval: self.flush_interval,
             ship: self.telemetry_enabled,
             native_histograms: self.native_histograms,
+            max_protocol_version: self.telemetry_max_protocol_version,
             allowed_exporter_uids: self.exporter_uids.as_slice().to_vec(),
             ..TelemetryConfig::new(&self.socket, node_id)
         }
@@ -269,6 +274,28 @@ mod tests {
         assert_eq!(errors.0.len(), 1, "{errors}");
         assert_eq!(errors.0[0].key, ENV_TELEMETRY);
         assert!(errors.0[0].message.contains("on or off"), "{errors}");
+    }
+
+    #[test]
+    fn telemetry_max_protocol_version_reaches_the_telemetry_config() {
+        use super::super::settings::ENV_TELEMETRY_MAX_PROTOCOL_VERSION as ENV;
+        assert_eq!(
+            NodeConfig::default().telemetry("n").max_protocol_version,
+            dawn_proto::MAX_SUPPORTED_VERSION
+        );
+        let c = resolve(&["--telemetry-max-protocol-version", "1"], &[(ENV, "2")]).unwrap();
+        assert_eq!(
+            c.telemetry("n").max_protocol_version,
+            1,
+            "the flag beats the variable"
+        );
+        assert!(c.telemetry("n").problems().is_empty());
+        for bad in ["0", "3", "two"] {
+            let errors = resolve(&[], &[(ENV, bad)]).unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{errors}");
+            assert_eq!(errors.0[0].key, ENV);
+            assert!(errors.0[0].message.contains("expected 1 or 2"), "{errors}");
+        }
     }
 
     #[test]

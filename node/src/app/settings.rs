@@ -25,6 +25,8 @@ pub const ENV_SOCKET: &str = dawn_proto::ENV_SOCKET;
 pub const ENV_TELEMETRY: &str = "PROJECT_DAWN_TELEMETRY";
 /// Whether the node's latency and size histograms record native buckets (`on`/`off`).
 pub const ENV_NATIVE_HISTOGRAMS: &str = "PROJECT_DAWN_TELEMETRY_NATIVE_HISTOGRAMS";
+/// Newest wire protocol version offered to the exporter.
+pub const ENV_TELEMETRY_MAX_PROTOCOL_VERSION: &str = "PROJECT_DAWN_TELEMETRY_MAX_PROTOCOL_VERSION";
 /// Telemetry flush interval in milliseconds.
 pub const ENV_FLUSH_MS: &str = "PROJECT_DAWN_TELEMETRY_FLUSH_MS";
 /// Exporter users trusted besides the node's own and root.
@@ -75,6 +77,7 @@ impl Table for RunSettings {
         &SOCKET,
         &TELEMETRY,
         &NATIVE_HISTOGRAMS,
+        &TELEMETRY_MAX_PROTOCOL_VERSION,
         &FLUSH_MS,
         &EXPORTER_UIDS,
         &HOST,
@@ -139,6 +142,20 @@ pub(super) const NATIVE_HISTOGRAMS: Setting<OnOff> = Setting {
     accepts: "on or off",
     default: || OnOff(true),
     parse: parsed,
+};
+
+pub(super) const TELEMETRY_MAX_PROTOCOL_VERSION: Setting<u16> = Setting {
+    flag: Flag::Value("telemetry-max-protocol-version", "1|2"),
+    env: Some(ENV_TELEMETRY_MAX_PROTOCOL_VERSION),
+    help: "Newest wire protocol version offered to the exporter. 1 speaks exactly as a node from before native histograms (version 2): only their classic buckets are shipped, whatever the exporter speaks.",
+    accepts: "1 or 2",
+    default: || dawn_proto::MAX_SUPPORTED_VERSION,
+    parse: |s| {
+        within(
+            s,
+            dawn_proto::MIN_SUPPORTED_VERSION..=dawn_proto::MAX_SUPPORTED_VERSION,
+        )
+    },
 };
 
 pub(super) const FLUSH_MS: Setting<u64> = Setting {

@@ -421,3 +421,50 @@ fn native_buckets_go_only_to_an_exporter_at_version_2() {
         }
     }
 }
+
+/// `max_protocol_version: 1` offers version 1 alone: welcomed at 1, the native histogram
+/// goes classic only (tag 2). An exporter that welcomes such a client at 2 anyway broke the
+/// protocol: no session starts and nothing is sent.
+#[test]
+fn a_client_capped_at_version_1_offers_it_alone() {
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::Welcome, view());
+    let t = Telemetry::start(TelemetryConfig {
+        max_protocol_version: 1,
+        ..fast_config(&dir.socket(), "node-v1")
+    })
+    .unwrap();
+    t.histogram(&NATIVE_DURATIONS).handle().observe(0.25);
+    exporter.wait("the classic histogram", |v| {
+        matches!(
+            v.value("test_native_duration_seconds", &[]),
+            Some(Value::Histogram(c)) if c.count == 1
+        )
+    });
+    {
+        let v = exporter.view();
+        assert!(v.violations.is_empty(), "{:?}", v.violations);
+        assert!(
+            v.hellos.iter().all(|h| h.max_version == 1),
+            "{:?}",
+            v.hellos
+        );
+    }
+    drop(t);
+
+    let dir = TempDir::new();
+    let exporter = FakeExporter::start(&dir.socket(), Answer::WelcomeAt(2), view());
+    let t = Telemetry::start(TelemetryConfig {
+        max_protocol_version: 1,
+        ..fast_config(&dir.socket(), "node-v1")
+    })
+    .unwrap();
+    eventually("two refused welcomes", || t.connect_attempts() >= 2);
+    assert_eq!(t.sessions(), 0);
+    let v = exporter.view();
+    assert!(
+        v.frames.iter().all(|(_, f)| matches!(f, Frame::Hello(_))),
+        "{:?}",
+        v.kinds_of_frames(0)
+    );
+}

@@ -9,6 +9,8 @@
 //! - [`memory`]: a child's resident size (`VmRSS`) and its peak during an attack;
 //! - [`wire`]: a raw telemetry client speaking frames over a Unix socket;
 //! - [`prometheus`]: a real Prometheus server and a format-forcing scrape proxy;
+//! - [`protobuf`]: the protobuf exposition decoded, to see a histogram's native buckets
+//!   without a Prometheus;
 //! - [`resync`]: a minimal wire-level client that resyncs its totals after every reconnect;
 //! - [`tools`]: what a test may need from outside the workspace (`prometheus`, `promtool`,
 //!   Alertmanager, `amtool`, `prlimit`, `setpriv`, Python modules such as
@@ -39,6 +41,7 @@ pub mod memory;
 pub mod p2p;
 pub mod process;
 pub mod prometheus;
+pub mod protobuf;
 pub mod promql;
 pub mod resync;
 pub mod tls;
