@@ -9,6 +9,8 @@
 //!   million updates.
 //! - [`restart`]: records lost across 10 SIGKILL restarts of the exporter under a real
 //!   `dawn_telemetry` client.
+//! - [`native`]: a native histogram's bytes per update on the wire and the exporter's
+//!   resident memory per native series, each beside the classic-only figure.
 //!
 //! The wire clients ([`wire`]) send the frames a node sends, built with `dawn_proto`; the
 //! series they hold ([`workload`]) also exist in a `prometheus::Registry` for the baseline;
@@ -16,6 +18,7 @@
 
 mod expo;
 mod ingest;
+mod native;
 mod restart;
 mod scrape;
 mod wire;
@@ -73,6 +76,7 @@ pub(crate) fn run(mode: Mode, bins: &Binaries, summary: &mut Summary) -> anyhow:
     let work = Workdir::new("exp")?;
     ingest::run(mode, bins, work.path(), summary)?;
     restart::run(mode, bins, work.path(), summary)?;
+    native::run(mode, bins, work.path(), summary)?;
     Ok(())
 }
 
