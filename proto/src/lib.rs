@@ -71,7 +71,7 @@ mod read;
 mod size;
 mod validate;
 
-pub use batch::{BatchBuf, HistogramRef, NativeRef, UpdateRef, Updates, ValueRef};
+pub use batch::{BatchBuf, HistogramRef, Native, NativeRef, UpdateRef, Updates, ValueRef};
 pub use codec::{
     DEFAULT_MAX_FRAME_LEN, DecodeError, Decoded, EncodeError, FrameDecoder, LENGTH_PREFIX_LEN,
     MAX_FRAME_LEN_LIMIT, decode_body, decode_body_into, encode_frame,

@@ -287,7 +287,7 @@ pub fn validate_value_ref(def: &Define, value: ValueRef<'_>) -> Result<(), Valid
                 && bucket_total(h.buckets) == Some(h.count)
                 && h.sum.is_finite()
                 && h.native
-                    .is_none_or(|n| native_problem(h.count, n).is_none())
+                    .is_none_or(|n| native_problem(h.count, n.get()).is_none())
         }
         _ => false,
     };
@@ -416,7 +416,7 @@ fn value_error(def: &Define, value: ValueRef<'_>) -> Result<(), ValidationError>
             if !h.sum.is_finite() {
                 return Err(bad(format!("histogram sum is {}", h.sum)));
             }
-            match h.native.and_then(|n| native_problem(h.count, n)) {
+            match h.native.and_then(|n| native_problem(h.count, n.get())) {
                 Some(why) => Err(bad(why)),
                 None => Ok(()),
             }

@@ -107,6 +107,11 @@ fn check_buf(buf: &BatchBuf, batch: &Batch) -> Result<(), TestCaseError> {
     prop_assert_eq!(buf.seq(), batch.seq);
     prop_assert_eq!(buf.len(), batch.updates.len());
     prop_assert_eq!(buf.updates().len(), batch.updates.len());
+    let natives = batch
+        .updates
+        .iter()
+        .any(|u| matches!(u.value, Value::NativeHistogram(_)));
+    prop_assert_eq!(buf.has_native(), natives);
     let mut n = 0;
     for (i, (got, want)) in buf.updates().zip(&batch.updates).enumerate() {
         n += 1;
@@ -127,7 +132,7 @@ fn check_buf(buf: &BatchBuf, batch: &Batch) -> Result<(), TestCaseError> {
                 a.count == c.count
                     && a.sum.to_bits() == c.sum.to_bits()
                     && a.buckets == c.buckets
-                    && a.native.is_some_and(|a| {
+                    && a.native.map(|a| a.get()).is_some_and(|a| {
                         a.schema == n.schema
                             && a.zero_threshold.to_bits() == n.zero_threshold.to_bits()
                             && a.zero_count == n.zero_count

@@ -74,6 +74,17 @@ pub struct StoreLimits {
     pub source_ttl: Duration,
 }
 
+/// Why `more` native buckets cannot be kept beside the `held` ones, if they cannot.
+fn over_budget(held: usize, more: usize, limits: &StoreLimits) -> Option<SampleError> {
+    (more > 0 && held + more > limits.max_native_buckets).then_some(
+        SampleError::NativeBucketBudget {
+            limit: limits.max_native_buckets,
+            held,
+            more,
+        },
+    )
+}
+
 impl Default for StoreLimits {
     fn default() -> Self {
         StoreLimits {
@@ -544,24 +555,29 @@ impl Store {
             else {
                 continue;
             };
-            // Native buckets the value would have the sample keep (a classic-only update
-            // keeps the ones held), checked against the store's budget before it is stored.
-            let native = |held: usize| match value {
+            // Native buckets the value would have the sample keep (`None`: a classic-only
+            // update keeps the ones held), checked against the store's budget first.
+            let wanted = match value {
                 ValueRef::Histogram(HistogramRef {
                     native: Some(n), ..
-                }) => n.positive_counts.len() + n.negative_counts.len(),
-                _ => held,
+                }) => {
+                    let n = n.get();
+                    Some(n.positive_counts.len() + n.negative_counts.len())
+                }
+                _ => None,
             };
             match series.samples.get_mut(source.0) {
+                // Neither side has native buckets: the store's count of them stays.
+                Some(sample) if wanted.is_none() && !sample.is_native() => {
+                    match sample.apply(value) {
+                        Applied::Updated => outcome.applied += 1,
+                        Applied::Decreased => outcome.decreased.push(tag),
+                    }
+                }
                 Some(sample) => {
                     let held = sample.native_buckets();
-                    let more = native(held).saturating_sub(held);
-                    if more > 0 && *native_buckets + more > limits.max_native_buckets {
-                        let refused = SampleError::NativeBucketBudget {
-                            limit: limits.max_native_buckets,
-                            held: *native_buckets,
-                            more,
-                        };
+                    let more = wanted.unwrap_or(held).saturating_sub(held);
+                    if let Some(refused) = over_budget(*native_buckets, more, limits) {
                         outcome.refused.push((tag, refused));
                         continue;
                     }
@@ -572,13 +588,8 @@ impl Store {
                     *native_buckets = *native_buckets - held + sample.native_buckets();
                 }
                 None => {
-                    let more = native(0);
-                    if more > 0 && *native_buckets + more > limits.max_native_buckets {
-                        let refused = SampleError::NativeBucketBudget {
-                            limit: limits.max_native_buckets,
-                            held: *native_buckets,
-                            more,
-                        };
+                    if let Some(refused) = over_budget(*native_buckets, wanted.unwrap_or(0), limits)
+                    {
                         outcome.refused.push((tag, refused));
                     } else if src.held.len() >= limits.max_samples_per_source {
                         let limit = limits.max_samples_per_source;

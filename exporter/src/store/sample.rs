@@ -145,10 +145,15 @@ impl Sample {
                 None => Sample::Histogram(classic_cells(&h)),
                 Some(n) => Sample::NativeHistogram(Box::new(NativeHistogramSample {
                     cells: classic_cells(&h),
-                    native: NativeSample::from_ref(n),
+                    native: NativeSample::from_ref(n.get()),
                 })),
             },
         }
+    }
+
+    /// Whether this sample keeps native buckets.
+    pub(crate) fn is_native(&self) -> bool {
+        matches!(self, Sample::NativeHistogram(_))
     }
 
     /// Native buckets this sample keeps (positive and negative), which
@@ -210,7 +215,7 @@ impl Sample {
                     buckets.copy_from_slice(h.buckets);
                 }
                 if let Some(n) = h.native {
-                    s.native = NativeSample::from_ref(n);
+                    s.native = NativeSample::from_ref(n.get());
                 }
             }
             (Sample::Histogram(cells), ValueRef::Histogram(h))
@@ -347,24 +352,25 @@ mod tests {
     }
 
     /// A histogram with its native buckets: `counts` in positive buckets from key 0, schema 3.
-    fn native_hist<'a>(count: u64, buckets: &'a [u64], counts: &'a [u64]) -> ValueRef<'a> {
-        const SPAN: [dawn_proto::BucketSpan; 1] = [dawn_proto::BucketSpan {
-            offset: 0,
-            length: 1,
-        }];
+    /// (The native part is leaked: a few bytes per call, in tests only.)
+    fn native_hist<'a>(count: u64, buckets: &'a [u64], counts: &[u64]) -> ValueRef<'a> {
+        let native = Box::leak(Box::new(dawn_proto::NativeBuckets {
+            schema: 3,
+            zero_threshold: 0.0,
+            zero_count: 0,
+            positive_spans: vec![dawn_proto::BucketSpan {
+                offset: 0,
+                length: 1,
+            }],
+            positive_counts: counts.to_vec(),
+            negative_spans: Vec::new(),
+            negative_counts: Vec::new(),
+        }));
         ValueRef::Histogram(HistogramRef {
             count,
             sum: 1.0,
             buckets,
-            native: Some(dawn_proto::NativeRef {
-                schema: 3,
-                zero_threshold: 0.0,
-                zero_count: 0,
-                positive_spans: &SPAN,
-                positive_counts: counts,
-                negative_spans: &[],
-                negative_counts: &[],
-            }),
+            native: Some(dawn_proto::Native::from(&*native)),
         })
     }
 

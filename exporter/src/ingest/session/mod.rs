@@ -48,13 +48,6 @@ use output::Output;
 pub(crate) use event::{Event, Warning};
 pub(crate) use tables::Handles;
 
-/// Whether a batch carries a native histogram (`Value` tag 3).
-fn has_native(batch: &BatchBuf) -> bool {
-    batch
-        .updates()
-        .any(|u| matches!(u.value, ValueRef::Histogram(h) if h.native.is_some()))
-}
-
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionLimits {
@@ -610,7 +603,7 @@ impl<H: Handles> Session<H> {
                     Decoded::Batch.kind_index(),
                     Some(self.last_read),
                 );
-                if self.version < NATIVE_HISTOGRAM_VERSION && has_native(&self.batch) {
+                if self.version < NATIVE_HISTOGRAM_VERSION && self.batch.has_native() {
                     // An exporter of that version could not even read it (`malformed`).
                     let message =
                         "a native histogram (Value tag 3) on a protocol version 1 connection"
