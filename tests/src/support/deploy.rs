@@ -109,6 +109,52 @@ pub fn rules_for_test(for_: &str, keep: &str) -> String {
     text
 }
 
+/// The shipped rules with the `for:` of some alerts shortened, each given as `(alert,
+/// shipped, test)`: the one `for: SHIPPED` line of rule `alert` becomes `for: TEST`, and
+/// nothing else changes (every other alert keeps its shipped duration, every expression is
+/// the shipped one). Fails the test when an alert is missing or its rule has no
+/// `for: SHIPPED` line, so that a test that shortens a duration notices when the rule
+/// changes shape instead of silently testing something else.
+#[track_caller]
+pub fn rules_with_for(changes: &[(&str, &str, &str)]) -> String {
+    let shipped = read(RULES);
+    let mut done = vec![0usize; changes.len()];
+    let mut rule: Option<&str> = None;
+    let mut out = String::with_capacity(shipped.len());
+    for line in shipped.lines() {
+        let trimmed = line.trim_start();
+        if let Some(name) = trimmed.strip_prefix("- alert:") {
+            rule = Some(name.trim());
+        } else if trimmed.starts_with("- record:") || trimmed.starts_with("- name:") {
+            rule = None;
+        }
+        let change = rule.and_then(|r| {
+            changes.iter().position(|(alert, from, _)| {
+                *alert == r && trimmed.strip_prefix("for:").map(str::trim) == Some(*from)
+            })
+        });
+        match change {
+            Some(i) => {
+                let indent = &line[..line.len() - trimmed.len()];
+                out.push_str(&format!("{indent}for: {}\n", changes[i].2));
+                done[i] += 1;
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    for ((alert, from, _), n) in changes.iter().zip(done) {
+        assert_eq!(
+            n, 1,
+            "{RULES}: alert {alert} should have exactly one `for: {from}` line; its rule changed \
+             shape, so update the test that shortens it"
+        );
+    }
+    out
+}
+
 /// The shipped `prometheus.yml` for a test: 1 s scrape and evaluation intervals, the
 /// exporters at `static_targets` (instead of docker-compose.yml's three exporters), Alertmanager at
 /// `alertmanager`, itself at `self_target`. Its file_sd and rule file paths stay as shipped.
