@@ -10,9 +10,11 @@
 //! the OpenTelemetry SDK), `python` (the same operations in Python's `prometheus_client`),
 //! `scrape` (the exporter's scrape, plain and as Prometheus makes it with gzip, and its
 //! memory), `exporter` (ingest, restarts), `node` (throughput with telemetry on and
-//! off, freshness). The driver writes `target/bench/summary.json` and prints a table.
+//! off, freshness), `fleet` (a hundred nodes and their exporters: connectivity, churn,
+//! gossip and idle cost; `docs/scale.md`). The driver writes `target/bench/summary.json` and prints a table.
 
 mod exporter;
+mod fleet;
 mod hot;
 mod measure;
 mod node;
@@ -40,6 +42,9 @@ enum Group {
     Exporter,
     /// Two node processes: throughput with and without telemetry, freshness.
     Node,
+    /// A hundred nodes with their exporters: connectivity, churn, gossip and idle cost
+    /// (several minutes; not in `--quick` unless asked for with `--only fleet`).
+    Fleet,
 }
 
 /// Dawn's benchmarks, as ratios against baselines measured in the same run.
@@ -75,7 +80,8 @@ fn main() -> anyhow::Result<ExitCode> {
     let mut summary = Summary::default();
     let started = std::time::Instant::now();
 
-    let bins = if wanted(Group::Scrape) || wanted(Group::Exporter) || wanted(Group::Node) {
+    let fleet = cli.only.contains(&Group::Fleet) || (cli.only.is_empty() && !mode.quick);
+    let bins = if wanted(Group::Scrape) || wanted(Group::Exporter) || wanted(Group::Node) || fleet {
         Some(procs::Binaries::build()?)
     } else {
         None
@@ -100,6 +106,10 @@ fn main() -> anyhow::Result<ExitCode> {
         if wanted(Group::Node) {
             eprintln!("== node");
             node::run(mode, bins, &mut summary)?;
+        }
+        if fleet {
+            eprintln!("== fleet");
+            fleet::run(bins, &mut summary)?;
         }
     }
 

@@ -50,6 +50,63 @@ pub(crate) fn free_udp_port() -> anyhow::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `count` distinct free ports of one protocol on 127.0.0.1, all bound at once and released
+/// together (ports picked one by one can repeat); `bind` binds one (0: any).
+pub(crate) fn free_ports<S>(
+    count: usize,
+    bind: impl Fn(u16) -> std::io::Result<S>,
+    port_of: impl Fn(&S) -> std::io::Result<u16>,
+) -> anyhow::Result<Vec<u16>> {
+    let held: Vec<S> = (0..count)
+        .map(|_| bind(0))
+        .collect::<std::io::Result<_>>()
+        .with_context(|| format!("cannot bind {count} free loopback ports"))?;
+    Ok(held.iter().map(&port_of).collect::<std::io::Result<_>>()?)
+}
+
+/// `count` distinct free TCP ports on 127.0.0.1 (see [`free_ports`]).
+pub(crate) fn free_tcp_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    free_ports(
+        count,
+        |p| TcpListener::bind(("127.0.0.1", p)),
+        |s| Ok(s.local_addr()?.port()),
+    )
+}
+
+/// `count` distinct free UDP ports on 127.0.0.1, all bound at once, below the kernel's
+/// ephemeral range (`ip_local_port_range`): a port from that range, free when checked, can
+/// be handed to any other program's `bind(0)` before the node binds it, or while a
+/// killed node is down and about to be restarted on it.
+pub(crate) fn free_udp_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    const LOWEST: u16 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOWEST);
+    anyhow::ensure!(
+        usize::from(span) > count * 2,
+        "too few ports below the ephemeral range ({LOWEST}..{ephemeral}) for {count}"
+    );
+    // A start that differs between runs and processes; then every free port upwards.
+    let seed = std::process::id() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    let start = (seed % u64::from(span)) as u16;
+    let mut held = Vec::with_capacity(count);
+    for k in 0..span {
+        let port = LOWEST + (start + k) % span;
+        if let Ok(socket) = UdpSocket::bind(("127.0.0.1", port)) {
+            held.push((port, socket));
+            if held.len() == count {
+                return Ok(held.into_iter().map(|(p, _)| p).collect());
+            }
+        }
+    }
+    anyhow::bail!("fewer than {count} free UDP ports in {LOWEST}..{ephemeral}")
+}
+
 /// A fresh directory under the system temp dir, removed by [`Workdir::drop`].
 #[derive(Debug)]
 pub(crate) struct Workdir(PathBuf);
@@ -130,6 +187,11 @@ impl Proc {
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
+    }
+
+    /// How it ended, if it has (without waiting).
+    pub(crate) fn exit_status(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
     }
 
     /// Resident memory now, in MiB (`VmRSS` of `/proc/PID/status`).
@@ -219,16 +281,26 @@ impl ExporterProc {
         dir: &Path,
         args: &[&str],
     ) -> anyhow::Result<ExporterProc> {
-        let port = free_tcp_port()?;
+        let exporter = ExporterProc::spawn_at(bins, dir, free_tcp_port()?, args)?;
+        exporter.wait_healthy(Duration::from_secs(20))?;
+        Ok(exporter)
+    }
+
+    /// Starts an exporter on `port` with extra `args` without waiting for it (many are
+    /// started at once, then waited for with [`ExporterProc::wait_healthy`]).
+    pub(crate) fn spawn_at(
+        bins: &Binaries,
+        dir: &Path,
+        port: u16,
+        args: &[&str],
+    ) -> anyhow::Result<ExporterProc> {
         let socket = dir.join("telemetry.sock");
         let listen = format!("127.0.0.1:{port}");
         let socket_text = socket.to_string_lossy().into_owned();
         let mut all = vec!["--socket", &socket_text, "--web.listen-address", &listen];
         all.extend_from_slice(args);
         let proc = Proc::start(&bins.exporter, &all, &[], dir.join("exporter.log"))?;
-        let exporter = ExporterProc { proc, socket, port };
-        exporter.wait_healthy(Duration::from_secs(20))?;
-        Ok(exporter)
+        Ok(ExporterProc { proc, socket, port })
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
