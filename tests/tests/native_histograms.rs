@@ -20,8 +20,8 @@ use dawn_telemetry::{Telemetry, TelemetryConfig};
 use dawn_tests::support::deploy::{self, RULES};
 use dawn_tests::support::harness;
 use dawn_tests::support::process::temp_dir;
-use dawn_tests::support::prometheus::Prometheus;
-use dawn_tests::support::tools::PROMETHEUS;
+use dawn_tests::support::prometheus::{Prometheus, promtool_check_metrics};
+use dawn_tests::support::tools::{PROMETHEUS, PROMTOOL};
 use dawn_tests::support::{Exporter, free_port};
 use dawn_tests::trial;
 
@@ -37,7 +37,9 @@ fn config(job: &str, port: u16) -> String {
 
 fn main() -> ExitCode {
     harness::main(vec![
-        trial!(native_p99_is_within_5_percent_and_count_and_sum_are_exact).needs(PROMETHEUS),
+        trial!(native_p99_is_within_5_percent_and_count_and_sum_are_exact)
+            .needs(PROMETHEUS)
+            .needs(PROMTOOL),
     ])
 }
 
@@ -135,5 +137,17 @@ fn native_p99_is_within_5_percent_and_count_and_sum_are_exact() {
         .query("p2p_message_latency_seconds_bucket{job=\"native\"}")
         .expect("query");
     assert!(buckets.is_empty(), "{buckets:?}");
+    // What a Prometheus without the feature gets: the text exposition of the same
+    // histogram, classic buckets only, which promtool finds nothing to say about.
+    let text = exporter
+        .get_with("/metrics", &[("Accept", "text/plain;version=0.0.4")])
+        .text();
+    let line = format!("p2p_message_latency_seconds_count{{type=\"request\"}} {N}");
+    assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    let (code, report) = promtool_check_metrics(&PROMTOOL.path(), &text);
+    assert!(
+        code == Some(0) && report.trim().is_empty(),
+        "promtool check metrics exited {code:?} and reported:\n{report}\n--- exposition ---\n{text}"
+    );
     drop(telemetry);
 }

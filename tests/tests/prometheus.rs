@@ -2,13 +2,12 @@
 //! server scraping the real exporter in both formats. Without `prometheus`/`promtool` these
 //! tests are reported as ignored (with the reason after the run), and fail under `CI=true`.
 
-use std::io::Write;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 
 use dawn_proto::Frame;
 use dawn_tests::support::exposition::Exposition;
 use dawn_tests::support::harness;
-use dawn_tests::support::prometheus::{Job, Prometheus, ScrapeProxy};
+use dawn_tests::support::prometheus::{Job, Prometheus, ScrapeProxy, promtool_check_metrics};
 use dawn_tests::support::tools::{PROMETHEUS, PROMTOOL};
 use dawn_tests::support::wire::{TRICKY_LABEL_VALUE, send_catalogue};
 use dawn_tests::support::{Exporter, RawClient};
@@ -46,27 +45,6 @@ fn populated_exporter(compat: bool) -> (Exporter, RawClient) {
     (exporter, node)
 }
 
-/// Runs `promtool check metrics` on `text`; returns (exit code, combined output).
-fn promtool_check(promtool: &std::path::Path, text: &str) -> (Option<i32>, String) {
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool output");
-    let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
-    all.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.code(), all)
-}
-
 fn main() -> ExitCode {
     harness::main(vec![
         trial!(promtool_finds_nothing_to_report).needs(PROMTOOL),
@@ -82,7 +60,7 @@ fn promtool_finds_nothing_to_report() {
         text.contains("p2p_message_latency_seconds_bucket"),
         "{text}"
     );
-    let (code, report) = promtool_check(&promtool, &text);
+    let (code, report) = promtool_check_metrics(&promtool, &text);
     assert!(
         code == Some(0) && report.trim().is_empty(),
         "promtool check metrics (text 0.0.4) exited {code:?} and reported:\n{report}\n--- exposition ---\n{text}"
@@ -92,7 +70,7 @@ fn promtool_finds_nothing_to_report() {
     // system's name (docs/exporter.md, `--compat.seed-names`): the one thing promtool may then say is exactly that.
     let (compat, _compat_node) = populated_exporter(true);
     let text = compat.get_with("/metrics", &[("Accept", TEXT)]).text();
-    let (_, report) = promtool_check(&promtool, &text);
+    let (_, report) = promtool_check_metrics(&promtool, &text);
     let complaints: Vec<&str> = report.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(
         complaints,
@@ -106,7 +84,7 @@ fn promtool_finds_nothing_to_report() {
     let om = exporter
         .get_with("/metrics", &[("Accept", OPENMETRICS)])
         .text();
-    let (code, report) = promtool_check(&promtool, &om);
+    let (code, report) = promtool_check_metrics(&promtool, &om);
     assert!(
         !report.contains("error while linting") && code != Some(1),
         "promtool could not read the OpenMetrics exposition ({code:?}):\n{report}\n--- exposition ---\n{om}"
