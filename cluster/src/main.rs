@@ -6,9 +6,13 @@
 //! metric of the node's catalogue, failures included (see `traffic`). docs/cluster.md shows
 //! what it prints; `tests/tests/cluster.rs` holds the two to each other.
 
+mod capacity;
+mod fanout;
+mod graph;
 mod member;
 mod mesh;
 mod prometheus;
+mod shape;
 mod summary;
 mod traffic;
 mod tuning;
@@ -20,18 +24,41 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use dawn_daemon::config::{HumanDuration, within};
 use dawn_daemon::shutdown::Signals;
+use dawn_node::app::MAX_MAX_PEERS;
 
 use member::{Binaries, Member, MemberPorts};
+use shape::Shape;
 use summary::Summary;
 use traffic::Traffic;
+use tuning::Peering;
+
+/// Most nodes a cluster may have: twice the hundred this launcher is measured with on a
+/// 2-core machine (docs/cluster.md, *Large clusters*), a margin rather than a measured
+/// ceiling. Larger sizes risk the start-up (a hundred debug nodes started at once on two
+/// cores answered nothing for 13 s, longer than a QUIC handshake waits), and 200 members
+/// already take 8 GiB by `capacity`'s memory estimate.
+const MAX_NODES: u16 = 200;
+/// Prometheus' port unless `--prometheus-port` says otherwise (see `Cli::prometheus_port`).
+const PROMETHEUS_PORT: u16 = 9190;
 
 /// Start a local Dawn cluster: nodes with exporter sidecars, and Prometheus if installed.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
-    /// Number of nodes, 1 to 50 (each gets its own exporter and telemetry socket).
+    /// Number of nodes, 1 to 200 (each gets its own exporter and telemetry socket).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = node_count)]
     nodes: u16,
+    /// Peer limit of every node, 1 to 10000 (default: the node's, 50; node-0's is at most
+    /// the rest of the cluster, so that it is full).
+    #[arg(long, value_name = "N", value_parser = max_peers)]
+    max_peers: Option<usize>,
+    /// Gossip period of every node (e.g. 2s; 100ms to 10m).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = gossip_interval)]
+    gossip_interval: HumanDuration,
+    /// Whom each node knows at start: chain (node i-1), star (node-0) or random (up to 3
+    /// earlier nodes).
+    #[arg(long, value_name = "SHAPE", default_value = "chain", value_parser = Shape::parse)]
+    bootstrap: Shape,
     /// Directory for sockets, data roots, logs and prometheus.yml (reused across runs).
     #[arg(long, value_name = "DIR", default_value = ".dawn-cluster")]
     dir: PathBuf,
@@ -41,13 +68,15 @@ struct Cli {
     /// First node P2P (UDP) port; node i listens on this plus i.
     #[arg(long, value_name = "PORT", default_value_t = 8001, value_parser = port)]
     p2p_port: u16,
-    /// Port for Prometheus when it is installed.
-    #[arg(long, value_name = "PORT", default_value_t = 9190, value_parser = port)]
-    prometheus_port: u16,
+    /// Port for Prometheus when it is installed [default: 9190, or the port after the last
+    /// exporter's when 9190 is one of them]
+    #[arg(long, value_name = "PORT", value_parser = port)]
+    prometheus_port: Option<u16>,
     /// Stop after this long (e.g. 90s, 10m); without it, run until Ctrl-C.
     #[arg(long, value_name = "DURATION")]
     duration: Option<HumanDuration>,
-    /// Time between two summaries, one line per node (e.g. 10s; 200ms at least).
+    /// Time between two summaries, one line per node, or one for the fleet above 16 nodes
+    /// (e.g. 10s; 200ms at least).
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     summary_every: HumanDuration,
     /// Use the binaries next to this one as they are instead of running `cargo build`.
@@ -72,7 +101,27 @@ fn main() -> std::process::ExitCode {
 /// `--nodes`: clap says which flag and value; this says what is accepted, in our words
 /// (never a parse error's "invalid digit found in string").
 fn node_count(text: &str) -> Result<u16, String> {
-    within(text.trim(), 1..=50).map_err(|_| "expected a number of nodes from 1 to 50".to_owned())
+    within(text.trim(), 1..=MAX_NODES)
+        .map_err(|_| format!("expected a number of nodes from 1 to {MAX_NODES}"))
+}
+
+/// `--max-peers`: the node's own range (see [`node_count`]).
+fn max_peers(text: &str) -> Result<usize, String> {
+    within(text.trim(), 1..=MAX_MAX_PEERS)
+        .map_err(|_| format!("expected a peer limit from 1 to {MAX_MAX_PEERS}, for example 8"))
+}
+
+/// Shortest and longest `--gossip-interval`: a quicker gossip only loads the machine, a
+/// slower one keeps the launcher waiting for the mesh for an hour.
+const GOSSIP_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(600);
+
+/// `--gossip-interval` (see [`node_count`]).
+fn gossip_interval(text: &str) -> Result<HumanDuration, String> {
+    text.parse::<HumanDuration>()
+        .ok()
+        .filter(|d| GOSSIP_RANGE.contains(&d.0))
+        .ok_or_else(|| "expected a duration from 100ms to 10m, for example 2s".to_owned())
 }
 
 /// A port flag (see [`node_count`]).
@@ -82,6 +131,9 @@ fn port(text: &str) -> Result<u16, String> {
 }
 
 fn launch(cli: Cli) -> anyhow::Result<()> {
+    // Before anything is built or started: a size this machine cannot hold is refused in
+    // one line.
+    capacity_checks(&cli)?;
     let bins = Binaries::beside_current_exe()?;
     if !cli.no_build {
         build(&bins)?;
@@ -91,6 +143,50 @@ fn launch(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(run(cli, bins))
+}
+
+/// The checks of `capacity` that need nothing started: the port ranges, the open-files
+/// limit (raised when the hard limit allows), the memory.
+fn capacity_checks(cli: &Cli) -> anyhow::Result<()> {
+    cli.ports().check().map_err(anyhow::Error::msg)?;
+    if let Some(raised) = capacity::open_files(cli.nodes).map_err(anyhow::Error::msg)? {
+        eprintln!("dawn-cluster: {raised}");
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok();
+    capacity::memory(cli.nodes, meminfo.as_deref()).map_err(anyhow::Error::msg)
+}
+
+impl Cli {
+    /// The ports asked for.
+    fn ports(&self) -> capacity::Ports {
+        capacity::Ports {
+            nodes: self.nodes,
+            metrics: self.metrics_port,
+            p2p: self.p2p_port,
+            prometheus: self.prometheus_port(),
+        }
+    }
+
+    /// Prometheus' port: `--prometheus-port`, or [`PROMETHEUS_PORT`] unless a cluster of
+    /// more than 89 nodes has an exporter there, then the port after the last exporter's.
+    fn prometheus_port(&self) -> u16 {
+        let exporters =
+            u32::from(self.metrics_port)..u32::from(self.metrics_port) + u32::from(self.nodes);
+        match self.prometheus_port {
+            Some(port) => port,
+            None if !exporters.contains(&u32::from(PROMETHEUS_PORT)) => PROMETHEUS_PORT,
+            // Past 65535 only when the exporters' ports are too: that check fails first.
+            None => u16::try_from(exporters.end).unwrap_or(PROMETHEUS_PORT),
+        }
+    }
+
+    /// The peer settings of every node.
+    fn peering(&self) -> Peering {
+        Peering {
+            gossip: self.gossip_interval.0,
+            max_peers: self.max_peers,
+        }
+    }
 }
 
 /// Builds the node and exporter in the profile this launcher was built with.
@@ -146,12 +242,9 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
     // on the same directory would truncate this one's logs and fight over its ports.
     let _lock = lock_dir(&dir)?;
 
-    let count = cli.nodes;
-    let last_metrics = u32::from(cli.metrics_port) + u32::from(count) - 1;
-    let last_p2p = u32::from(cli.p2p_port) + u32::from(count) - 1;
-    if last_metrics > 65535 || last_p2p > 65535 {
-        bail!("{count} nodes do not fit above --metrics-port/--p2p-port");
-    }
+    // After the lock: a second launcher on this directory is told so, not that its ports
+    // are taken.
+    cli.ports().probe().map_err(anyhow::Error::msg)?;
 
     let mut members = Vec::new();
     let mut extras = Extras::default();
@@ -162,7 +255,7 @@ async fn run(cli: Cli, bins: Binaries) -> anyhow::Result<()> {
     if let Some(p) = extras.prometheus.as_mut() {
         p.stop().await;
     }
-    stop_all(&mut members).await;
+    member::stop_all(&mut members).await;
     if !members.is_empty() {
         println!("cluster stopped; logs kept under {}", dir.display());
     }
@@ -181,14 +274,23 @@ async fn operate(
     extras: &mut Extras,
 ) -> anyhow::Result<()> {
     let count = cli.nodes;
+    let peering = cli.peering();
+    let mut rng = rand::rng();
+    let nodes_started = Instant::now();
     for i in 0..count {
         let ports = MemberPorts {
             metrics: cli.metrics_port + i,
             p2p: cli.p2p_port + i,
         };
-        // Each node bootstraps from the one before it: a chain that gossip turns into a mesh.
-        let bootstrap = (i > 0).then(|| format!("127.0.0.1:{}", cli.p2p_port + i - 1));
-        let env = tuning::node_env(usize::from(i), usize::from(count));
+        // Earlier nodes only (started already); gossip does the rest.
+        let known: Vec<String> = cli
+            .bootstrap
+            .known(usize::from(i), &mut rng)
+            .into_iter()
+            .map(|k| format!("127.0.0.1:{}", usize::from(cli.p2p_port) + k))
+            .collect();
+        let bootstrap = (!known.is_empty()).then(|| known.join(","));
+        let env = peering.node_env(usize::from(i), usize::from(count));
         members.push(Member::start(
             bins,
             dir,
@@ -215,12 +317,23 @@ async fn operate(
     }
 
     let prom = prometheus::write_config(dir, members)?;
-    extras.prometheus = prometheus::start_if_installed(dir, &prom, cli.prometheus_port);
+    extras.prometheus = prometheus::start_if_installed(dir, &prom, cli.prometheus_port());
 
     println!();
     println!("Dawn cluster of {count} nodes is up. Where to look:");
-    for m in members.iter() {
-        println!("  {}", m.describe());
+    if summary::fleet(members.len()) {
+        // A hundred lines would scroll the rest away: the first and the rule.
+        println!("  {}", members[0].describe());
+        println!(
+            "  ... node-i: p2p udp 127.0.0.1:{}+i, metrics and health on 127.0.0.1:{}+i, up to node-{}",
+            cli.p2p_port,
+            cli.metrics_port,
+            count - 1
+        );
+    } else {
+        for m in members.iter() {
+            println!("  {}", m.describe());
+        }
     }
     println!("  prometheus.yml for these exporters: {}", prom.display());
     match &extras.prometheus {
@@ -237,7 +350,12 @@ async fn operate(
 
     // The summary starts once every node has its peers: before that it would show an
     // isolated, degraded node that is only still meeting the others.
-    match until_stopped(signals, deadline, mesh::wait(members)).await {
+    let plan = mesh::Plan {
+        peering,
+        shape: cli.bootstrap,
+        nodes_started,
+    };
+    match until_stopped(signals, deadline, mesh::wait(members, plan)).await {
         Ok(formed) => formed?,
         Err(stop) => {
             stop.announce();
@@ -246,7 +364,11 @@ async fn operate(
     }
 
     if !cli.no_traffic {
-        extras.traffic = Traffic::start(members.iter().map(Member::p2p_addr).collect());
+        extras.traffic = Traffic::start(
+            members.iter().map(Member::p2p_addr).collect(),
+            peering.max_peers(tuning::FULL_NODE, members.len()),
+            !peering.full_mesh(members.len()),
+        );
     }
     let mut summary = Summary::new(members.len());
     let mut tick = tokio::time::interval(cli.summary_every.0.max(Duration::from_millis(200)));
@@ -305,8 +427,29 @@ fn lock_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
-async fn stop_all(members: &mut [Member]) {
-    for m in members.iter_mut() {
-        m.stop().await;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("dawn-cluster").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn prometheus_moves_past_the_exporters_only_when_they_take_its_port() {
+        assert_eq!(cli(&[]).prometheus_port(), 9190);
+        assert_eq!(cli(&["--nodes=89"]).prometheus_port(), 9190);
+        assert_eq!(cli(&["--nodes=90"]).prometheus_port(), 9191);
+        assert_eq!(cli(&["--nodes=100"]).prometheus_port(), 9201);
+        assert_eq!(cli(&["--nodes=200"]).prometheus_port(), 9301);
+        assert_eq!(
+            cli(&["--nodes=100", "--metrics-port=20000"]).prometheus_port(),
+            9190
+        );
+        assert_eq!(
+            cli(&["--nodes=100", "--prometheus-port=9150"]).prometheus_port(),
+            9150
+        );
+        assert!(cli(&["--nodes=200"]).ports().check().is_ok());
     }
 }

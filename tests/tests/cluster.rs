@@ -205,12 +205,30 @@ fn bad_flags_are_refused_in_our_words() {
     for (args, line) in [
         (
             ["--nodes", "abc"],
-            "error: invalid value 'abc' for '--nodes <N>': expected a number of nodes from 1 to 50",
+            "error: invalid value 'abc' for '--nodes <N>': expected a number of nodes from 1 to 200",
+        ),
+        (
+            ["--nodes", "201"],
+            "error: invalid value '201' for '--nodes <N>': expected a number of nodes from 1 to 200",
         ),
         (
             ["--metrics-port", "99999"],
             "error: invalid value '99999' for '--metrics-port <PORT>': expected a port 1-65535, \
              for example 9101",
+        ),
+        (
+            ["--max-peers", "0"],
+            "error: invalid value '0' for '--max-peers <N>': expected a peer limit from 1 to \
+             10000, for example 8",
+        ),
+        (
+            ["--gossip-interval", "50ms"],
+            "error: invalid value '50ms' for '--gossip-interval <DURATION>': expected a duration \
+             from 100ms to 10m, for example 2s",
+        ),
+        (
+            ["--bootstrap", "ring"],
+            "error: invalid value 'ring' for '--bootstrap <SHAPE>': expected chain, star or random",
         ),
     ] {
         let out = std::process::Command::new(cluster())
@@ -222,6 +240,152 @@ fn bad_flags_are_refused_in_our_words() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.lines().next(), Some(line), "{stderr}");
     }
+}
+
+/// A size this machine cannot hold is refused in one line that says what to do, and
+/// nothing starts: ports past 65535, too few open files (a limit of 100 set by the shell,
+/// as `ulimit -n` does), a port that something else holds.
+#[test]
+fn impossible_sizes_are_refused_before_anything_starts() {
+    let dir = temp_dir();
+    let root = dir.path().join("cluster");
+    let refused = |program: &str, pre: &[&str], args: &[String], line: &str| {
+        let out = std::process::Command::new(program)
+            .args(pre)
+            .arg(cluster())
+            .args(["--no-build".to_owned(), format!("--dir={}", root.display())])
+            .args(args)
+            .output()
+            .expect("run dawn-cluster");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim_end(), line, "{stderr}");
+        assert_eq!(stdout, "", "printed as if it started");
+        // Nothing started: no member's directory (the checks before the lock do not even
+        // create --dir).
+        assert!(!root.join("node-0").exists(), "node-0 was set up");
+    };
+    let direct = |args: &[String], line: &str| refused("env", &[], args, line);
+
+    direct(
+        &["--nodes=100".to_owned(), "--metrics-port=65500".to_owned()],
+        "dawn-cluster: 100 nodes from --metrics-port 65500 need TCP ports up to 65599, past \
+         65535: pass --metrics-port 65436 or lower, or fewer --nodes",
+    );
+    assert!(!root.exists(), "--dir was created before the port check");
+    direct(
+        &[
+            "--nodes=100".to_owned(),
+            "--metrics-port=9101".to_owned(),
+            "--prometheus-port=9150".to_owned(),
+        ],
+        "dawn-cluster: --prometheus-port 9150 is one of the exporters' ports 9101-9200 \
+         (--metrics-port and --nodes): pass another --prometheus-port",
+    );
+    // The shell's `ulimit -n` lowers both limits: nothing to raise the soft one to.
+    refused(
+        "sh",
+        &["-c", "ulimit -n 100 && exec \"$0\" \"$@\""],
+        &["--nodes=100".to_owned()],
+        "dawn-cluster: 100 nodes need about 464 open files in the launcher, but its limit is \
+         100 (hard limit 100): raise it (ulimit -n 464) or ask for fewer --nodes",
+    );
+
+    // A port something else holds is named, with the flag that moves it.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a TCP port");
+    let held = holder.local_addr().expect("its address").port();
+    direct(
+        &[
+            "--nodes=1".to_owned(),
+            format!("--metrics-port={held}"),
+            format!("--p2p-port={}", free_udp_ports(1)),
+            format!("--prometheus-port={}", free_port()),
+        ],
+        &format!(
+            "dawn-cluster: port {held} (node-0's exporter, TCP) is already in use on \
+             127.0.0.1: stop what holds it, or pass another --metrics-port"
+        ),
+    );
+}
+
+/// A cluster whose nodes have partial views (a peer limit of 4 among 12, all bootstrapped
+/// from node-0) is formed once its peer graph is connected, and says so in the doc's words;
+/// no node goes past its limit. About 15 s.
+#[test]
+fn a_partial_view_cluster_waits_for_a_connected_graph() {
+    const NODES: u16 = 12;
+    const MAX_PEERS: usize = 4;
+    let dir = temp_dir();
+    let root = dir.path().join("cluster");
+    let args = [
+        "--no-build".to_owned(),
+        format!("--nodes={NODES}"),
+        format!("--max-peers={MAX_PEERS}"),
+        "--bootstrap=star".to_owned(),
+        "--gossip-interval=1s".to_owned(),
+        "--no-traffic".to_owned(),
+        format!("--dir={}", root.display()),
+        format!("--metrics-port={}", free_tcp_ports(NODES)),
+        format!("--p2p-port={}", free_udp_ports(NODES)),
+        format!("--prometheus-port={}", free_port()),
+        // Only a bound: the test stops it with SIGINT long before.
+        "--duration=170s".to_owned(),
+        "--summary-every=1s".to_owned(),
+    ];
+    let mut launcher = Proc::start(
+        "dawn-cluster",
+        cluster(),
+        args.iter().map(Into::into).collect(),
+        Vec::new(),
+        dir.path().join("cluster.log"),
+    );
+    let connected = wait_lines(&mut launcher, "the connected line", |lines| {
+        lines
+            .iter()
+            .find(|l| l.starts_with("mesh: connected in "))
+            .cloned()
+    });
+    // `mesh: connected in 3s: 12 nodes, peers per node 2-4, diameter 3`
+    let numbers: Vec<usize> = connected
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let [_secs, nodes, fewest, most, diameter] = numbers[..] else {
+        panic!("{connected:?} is not the connected line")
+    };
+    assert_eq!(nodes, usize::from(NODES), "{connected}");
+    assert!(
+        (1..=most).contains(&fewest) && most <= MAX_PEERS,
+        "{connected}"
+    );
+    assert!((1..usize::from(NODES)).contains(&diameter), "{connected}");
+    let documented = DOC
+        .lines()
+        .find(|l| l.starts_with("mesh: connected in "))
+        .expect("docs/cluster.md shows no connected line");
+    assert_eq!(
+        shape(documented),
+        shape(&connected),
+        "docs/cluster.md shows {documented:?}"
+    );
+
+    // Then the summary, one line per node (a cluster this small is not summed up as a
+    // fleet), none above its limit.
+    let first = wait_lines(&mut launcher, "the first summary", |lines| {
+        let summary: Vec<String> = lines.iter().filter(|l| is_summary(l)).cloned().collect();
+        (summary.len() >= usize::from(NODES)).then(|| summary[..usize::from(NODES)].to_vec())
+    });
+    for line in &first {
+        let peers: usize = field(line, "peers")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no peers in {line:?}"));
+        assert!(peers <= MAX_PEERS, "{line}");
+    }
+
+    launcher.signal(Signal::INT);
+    let status = launcher.wait_exit();
+    assert!(status.success(), "dawn-cluster exited with {status}");
 }
 
 /// Polls the launcher's output until `check` finds what it waits for; fails the test if the

@@ -51,13 +51,10 @@ impl Driver {
         };
     }
 
-    /// Node `i` relays a call to the next node through its breaker for it.
+    /// Node `i` relays a call to the next node (with partial views, the next of its peers)
+    /// through its breaker for it.
     pub(super) async fn relay(&mut self, i: usize, round: u64) {
-        let to = super::schedule::next(i, self.nodes.len());
-        if to == i {
-            return;
-        }
-        let Some(peer) = self.nodes[to].id.clone() else {
+        let Some((to, peer)) = self.relay_target(i) else {
             return;
         };
         let (method, params) = match super::schedule::relay(round) {

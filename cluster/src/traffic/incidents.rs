@@ -20,9 +20,7 @@ use dawn_node::rpc::{self, Message, RATE_LIMITED};
 use serde_json::{Value, json};
 
 use super::{CALL_TIMEOUT, Driver, retry_after, schedule};
-use crate::tuning::{
-    CB_THRESHOLD, CB_TIMEOUT, FULL_NODE, RATE_LIMIT_MAX, RATE_LIMIT_WINDOW, max_peers,
-};
+use crate::tuning::{CB_THRESHOLD, CB_TIMEOUT, FULL_NODE, RATE_LIMIT_MAX, RATE_LIMIT_WINDOW};
 
 /// How long the slow peer takes to answer, and how long the relaying node waits for it.
 const SLOW_MS: u64 = 300;
@@ -36,8 +34,11 @@ impl Driver {
         let Some((from, to)) = schedule::slow_pair(nth, self.nodes.len()) else {
             return;
         };
-        let Some(peer) = self.nodes[to].id.clone() else {
-            println!("traffic: slow peer: skipped, node-{to} has not told its id yet");
+        // With partial views the slow node is the next of `from`'s peers instead.
+        let Some((to, peer)) = self.relay_target(from) else {
+            println!(
+                "traffic: slow peer: skipped, node-{to}'s id or node-{from}'s peers not known yet"
+            );
             return;
         };
         let slow = json!({
@@ -92,7 +93,7 @@ impl Driver {
                 Ok(endpoint) => endpoint,
                 Err(e) => return println!("traffic: rogue peer: cannot bind: {e}"),
             };
-        let limited = max_peers(FULL_NODE, nodes);
+        let limited = self.full_limit;
         let full = limited.map(|_| FULL_NODE);
         let (wrong_id, admits) = schedule::rogue_targets(nth, nodes, full);
         let mut seen = Vec::new();

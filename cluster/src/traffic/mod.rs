@@ -16,7 +16,7 @@ mod incidents;
 mod schedule;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dawn_node::client::{Client, ClientError};
 use dawn_node::p2p::{CloseCode, PeerAddr, PeerConnection, TransportError};
@@ -29,6 +29,11 @@ use tokio::task::JoinHandle;
 const ROUND: Duration = Duration::from_secs(1);
 /// Time allowed for one call of the traffic client (connecting included).
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a node's list of peers is used before it is asked again (partial views).
+const PEERS_FRESH: Duration = Duration::from_secs(10);
+/// A connection unused this long is closed and redialed before the next call: below the
+/// node's 10 s idle-client timeout (`TransportSettings::client_idle_timeout`).
+const REDIAL_AFTER_IDLE: Duration = Duration::from_secs(7);
 /// How long [`Traffic::stop`] waits for the task to wind down before aborting it.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -42,9 +47,16 @@ pub(crate) struct Traffic {
 }
 
 impl Traffic {
-    /// Starts calling the nodes at `addrs` (node `i` at `addrs[i]`). Must run inside the
+    /// Starts calling the nodes at `addrs` (node `i` at `addrs[i]`); `full_limit` is the
+    /// peer limit of the node meant to be full (`tuning::FULL_NODE`). Must run inside the
     /// runtime; a client that cannot even bind is reported and no traffic runs.
-    pub(crate) fn start(addrs: Vec<SocketAddr>) -> Option<Traffic> {
+    /// With `partial_views` (the nodes are not a full mesh), relays go to a peer of the
+    /// relaying node, not blindly to the next node.
+    pub(crate) fn start(
+        addrs: Vec<SocketAddr>,
+        full_limit: Option<usize>,
+        partial_views: bool,
+    ) -> Option<Traffic> {
         let client = match Client::new(None) {
             Ok(c) => c.with_timeout(CALL_TIMEOUT),
             Err(e) => {
@@ -58,6 +70,8 @@ impl Traffic {
             client,
             nodes,
             breaker: None,
+            full_limit,
+            partial_views,
         };
         let task = tokio::spawn(driver.run(stopped));
         Some(Traffic { stop, task })
@@ -86,6 +100,10 @@ struct Node {
     connection: Option<PeerConnection>,
     /// Whether the last call got an answer (to log changes only).
     answering: bool,
+    /// When a call last went to it (see [`REDIAL_AFTER_IDLE`]).
+    last_used: Option<Instant>,
+    /// Its peers' node ids and when it listed them (partial views only).
+    peers: Option<(Instant, Vec<String>)>,
 }
 
 impl Node {
@@ -95,6 +113,8 @@ impl Node {
             id: None,
             connection: None,
             answering: true,
+            last_used: None,
+            peers: None,
         }
     }
 }
@@ -106,6 +126,10 @@ struct Driver {
     nodes: Vec<Node>,
     /// The breaker the last slow-peer incident opened: (relaying node, slow node).
     breaker: Option<(usize, usize)>,
+    /// The peer limit of `tuning::FULL_NODE`, if it has one.
+    full_limit: Option<usize>,
+    /// Whether the nodes have partial views (see [`Driver::relay_target`]).
+    partial_views: bool,
 }
 
 impl Driver {
@@ -116,6 +140,15 @@ impl Driver {
             self.nodes.len(),
             ROUND.as_secs()
         );
+        let nodes = self.nodes.len();
+        if nodes > schedule::ACTIVE_PER_ROUND {
+            println!(
+                "traffic: {nodes} nodes: {} of them per round, in turn (each every {} rounds), \
+                 so the launcher's load does not grow with the cluster",
+                schedule::ACTIVE_PER_ROUND,
+                nodes.div_ceil(schedule::ACTIVE_PER_ROUND)
+            );
+        }
         if self.nodes.len() < 2 {
             println!(
                 "traffic: one node: no relays, breakers or refused peers (they need two nodes)"
@@ -142,12 +175,15 @@ impl Driver {
         }
     }
 
-    /// One round: steady calls and a relay on every node, maybe a bad call, maybe an
-    /// incident.
+    /// One round: steady calls and a relay on every node of the round's window, maybe a bad
+    /// call, maybe an incident.
     async fn round(&mut self, round: u64) {
-        for i in 0..self.nodes.len() {
+        for i in schedule::active(round, self.nodes.len()) {
             if self.nodes[i].id.is_none() {
                 self.learn_id(i).await;
+            }
+            if self.partial_views {
+                self.learn_peers(i).await;
             }
             for call in schedule::steady(round, i) {
                 self.steady(i, call).await;
@@ -199,6 +235,17 @@ impl Driver {
 
     async fn connection(&mut self, i: usize) -> Result<PeerConnection, ClientError> {
         let node = &mut self.nodes[i];
+        let now = Instant::now();
+        let last_used = node.last_used.replace(now);
+        // A node called only every few rounds (a large cluster's window) may be about to
+        // close the connection as an idle client's: hang up first and dial afresh, rather
+        // than send a call into a connection that is being closed.
+        if let Some(c) = node
+            .connection
+            .take_if(|_| last_used.is_none_or(|at| now.duration_since(at) >= REDIAL_AFTER_IDLE))
+        {
+            c.close(CloseCode::Normal);
+        }
         if let Some(c) = node
             .connection
             .as_ref()
@@ -247,6 +294,47 @@ impl Driver {
                 Err(e.to_string())
             }
         }
+    }
+
+    /// Asks node `i` for its peers when it has not told them for [`PEERS_FRESH`].
+    async fn learn_peers(&mut self, i: usize) {
+        if self.nodes[i]
+            .peers
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < PEERS_FRESH)
+        {
+            return;
+        }
+        if let Ok(Ok(reply)) = self.call(i, "node/peers", None).await {
+            let ids = reply
+                .get("peers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("node_id")?.as_str().map(str::to_owned))
+                .collect();
+            self.nodes[i].peers = Some((Instant::now(), ids));
+        }
+    }
+
+    /// The node `i` relays to, and its id: the next node in a full mesh; with partial
+    /// views the next node (in index order, wrapping) that is one of `i`'s peers, since a
+    /// relay to a node that is not a peer fails, or dials it as a peer. `None` until the
+    /// ids needed are known.
+    pub(super) fn relay_target(&self, i: usize) -> Option<(usize, String)> {
+        let nodes = self.nodes.len();
+        if !self.partial_views {
+            let to = schedule::next(i, nodes);
+            if to == i {
+                return None;
+            }
+            return Some((to, self.nodes[to].id.clone()?));
+        }
+        let (_, peers) = self.nodes[i].peers.as_ref()?;
+        (1..nodes).map(|k| (i + k) % nodes).find_map(|j| {
+            let id = self.nodes[j].id.as_ref()?;
+            peers.contains(id).then(|| (j, id.clone()))
+        })
     }
 
     /// Asks node `i` for its node id (needed to relay to it).

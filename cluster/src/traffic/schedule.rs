@@ -2,12 +2,16 @@
 //! number and the cluster size, so the plan is testable without a cluster.
 //!
 //! Every round, each node gets [`STEADY_PER_ROUND`] steady calls and relays one call to the
-//! next node. Every [`BAD_EVERY`] rounds one node gets a bad call. The incidents come on
+//! next node; in a cluster of more than [`ACTIVE_PER_ROUND`] nodes, only that many do, a
+//! window sliding over the nodes from round to round, so the launcher's calls per second
+//! stay the same whatever the size. Every [`BAD_EVERY`] rounds one node gets a bad call. The incidents come on
 //! their own periods, staggered so no two share a round, and each time against the next node
 //! in turn.
 
 /// Steady calls each node gets per round.
 pub(crate) const STEADY_PER_ROUND: usize = 2;
+/// Nodes called per round at most.
+pub(crate) const ACTIVE_PER_ROUND: usize = 10;
 /// Rounds between two bad calls.
 pub(crate) const BAD_EVERY: u64 = 3;
 
@@ -166,6 +170,19 @@ pub(crate) fn steady(round: u64, node: usize) -> [Steady; STEADY_PER_ROUND] {
     std::array::from_fn(|j| Steady::ALL[(start + j) % len])
 }
 
+/// The nodes called in `round`: every node of a small cluster; in a larger one the next
+/// [`ACTIVE_PER_ROUND`] after those of the round before.
+pub(crate) fn active(round: u64, nodes: usize) -> impl Iterator<Item = usize> {
+    let (start, count) = match nodes <= ACTIVE_PER_ROUND {
+        true => (0, nodes),
+        false => {
+            let start = (u128::from(round) * ACTIVE_PER_ROUND as u128 % nodes as u128) as usize;
+            (start, ACTIVE_PER_ROUND)
+        }
+    };
+    (0..count).map(move |k| (start + k) % nodes)
+}
+
 /// The bad call of `round`, if any, and the node that gets it.
 pub(crate) fn bad(round: u64, nodes: usize) -> Option<(Bad, usize)> {
     if !round.is_multiple_of(BAD_EVERY) || nodes == 0 {
@@ -269,6 +286,28 @@ mod tests {
             );
         }
         assert_eq!(bad(1, 3), None);
+    }
+
+    #[test]
+    fn a_large_cluster_is_called_a_window_at_a_time() {
+        assert_eq!(active(7, 3).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(active(0, 10).count(), 10);
+        assert_eq!(
+            active(0, 25).collect::<Vec<_>>(),
+            (0..10).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            active(2, 25).collect::<Vec<_>>(),
+            [20, 21, 22, 23, 24, 0, 1, 2, 3, 4]
+        );
+        // Every node of a hundred is called every ten rounds.
+        let mut calls = vec![0; 100];
+        for round in 0..10 {
+            for n in active(round, 100) {
+                calls[n] += 1;
+            }
+        }
+        assert!(calls.iter().all(|&c| c == 1), "{calls:?}");
     }
 
     #[test]
