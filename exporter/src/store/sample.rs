@@ -190,7 +190,7 @@ impl Sample {
     /// Replaces this sample with `value` unless that would move a counter or histogram
     /// backwards (which, within one incarnation, only a client bug can do). Allocates
     /// nothing unless the value's kind or shape changes, which validation rules out.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn apply(&mut self, value: ValueRef<'_>) -> Applied {
         match (&mut *self, value) {
             (Sample::Counter(old), ValueRef::Counter(new)) => {
