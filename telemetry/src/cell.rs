@@ -279,6 +279,24 @@ impl HistogramCell {
         if !v.is_finite() {
             return false;
         }
+        match self.native.as_deref() {
+            None => self.observe_classic(v),
+            Some(native) => {
+                // The native counter is found first: its loads would otherwise wait behind
+                // the classic part's locked instructions. It is added to after the classic
+                // bucket: a reader takes the native buckets first (see `native_snapshot`),
+                // so the classic count never falls below their total.
+                let counter = native.locate(v);
+                self.observe_classic(v);
+                native.count(counter, v);
+            }
+        }
+        true
+    }
+
+    /// Records finite `v` in the classic buckets and sum.
+    #[inline(always)]
+    fn observe_classic(&self, v: f64) {
         let index = bucket_index(self.bounds, v);
         let lines = self.stripe(slot::stripe());
         if let Some(bucket) = Self::word(lines, index + 1) {
@@ -287,12 +305,6 @@ impl HistogramCell {
         if let Some(first) = lines.first() {
             add_f64(&first.0[0], v);
         }
-        // After the classic bucket: a reader takes the native buckets first (see
-        // `native_snapshot`), so the classic count never falls below their total.
-        if let Some(native) = &self.native {
-            native.observe(v);
-        }
-        true
     }
 
     /// The native buckets now, when this series records them. Read them before the classic

@@ -17,6 +17,14 @@
 //! the buckets are read ([`NativeBuckets::snapshot`]), where merging is exact, so the
 //! recording path never rearranges counters that other threads are adding to.
 //!
+//! A value's key comes from the bits of the `f64`, as client_golang's `math.Frexp` and search
+//! of a bounds table would give it: the exponent, and for the fraction a per-schema table of
+//! `2^(schema+1)` cells of the mantissa that holds, for each cell, the bounds below it and
+//! the one in it (at most one), so one load and one compare ([`OctaveTable`]). In the
+//! table's range a value's counter is then two shifts and a mask away, found before the
+//! classic part's locked instructions and added to after them ([`NativeBuckets::locate`],
+//! [`NativeBuckets::count`]).
+//!
 //! Counts are per bucket (not cumulative) and read with relaxed loads: a reader racing with
 //! observations sees each one either counted or not yet, as with the classic buckets; the
 //! caller reads these before its classic buckets so that the classic count is never below
@@ -94,107 +102,80 @@ fn octave_bounds(schema: i8) -> Box<[f64]> {
         .collect()
 }
 
-/// `frexp` of a positive normal `v`: `(frac, exp)` with `v = frac * 2^exp`, `frac` in
-/// `[0.5, 1)`.
-#[inline]
-fn frexp(v: f64) -> (f64, i32) {
-    let bits = v.to_bits();
-    let exp = ((bits >> 52) & 0x7ff) as i32 - 1022;
-    let frac = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1022u64 << 52));
-    (frac, exp)
-}
+/// The mantissa bits of an `f64`: its fraction within its power of two, in order.
+const MANTISSA: u64 = (1 << 52) - 1;
+/// Cells of a power of two in the finest [`OctaveTable`] (schema 8).
+const MAX_CELLS: usize = 2 << MAX_SCHEMA;
 
-/// Cells of a power of two in an [`OctaveTable`]: the top 8 bits of a value's mantissa.
-const CELLS: usize = 256;
-/// The highest schema whose bounds are at least a cell apart (2^(1/16) - 1 > 1/256), so that a
-/// cell holds at most one bound and an [`OctaveTable`] finds a key with one compare.
-const MAX_TABLE_SCHEMA: i8 = 4;
-
-/// A schema's bounds within a power of two ([`octave_bounds`], padded with 1.0, above every
-/// fraction) and, for each cell of the mantissa, how many bounds lie below the cell's start.
+/// A schema's bounds within a power of two ([`octave_bounds`]), per cell of the mantissa:
+/// how many bounds lie below the cell's start (bits 52 and up) and the mantissa of the
+/// bound in the cell (bits 0 to 51; the cell's last mantissa when it holds none). A value's
+/// key is then its exponent, one load and one compare, at every schema.
+///
+/// A schema `s` has `2^(s+1)` cells (a value's cell is the top `s + 1` bits of its
+/// mantissa): neighbouring bounds are at least `0.5 * (2^(2^-s) - 1) > 0.34 / 2^s` apart in
+/// the fraction, more than a cell (`0.25 / 2^s`), so a cell holds at most one bound. At
+/// schema 3 the table is 16 cells, two cache lines.
+///
+/// Bounds are compared as mantissas: they and the fraction `frexp` gives (`0.5 + mantissa /
+/// 2^53`) all lie in `[0.5, 1)`, one power of two, where bits order as values do.
 #[derive(Debug)]
 struct OctaveTable {
-    bounds: [f64; (1 << MAX_TABLE_SCHEMA) + 1],
-    below: [u8; CELLS],
+    /// The schema (0 to [`MAX_SCHEMA`]).
+    schema: u32,
+    /// A mantissa's cell is the mantissa shifted right by this: `52 - (schema + 1)`.
+    cell_shift: u32,
+    /// The `2^(schema+1)` cells, then unused ones.
+    cells: [u64; MAX_CELLS],
 }
 
 impl OctaveTable {
     fn new(schema: i8) -> OctaveTable {
-        let exact = octave_bounds(schema);
-        let mut bounds = [1.0; (1 << MAX_TABLE_SCHEMA) + 1];
-        bounds[..exact.len()].copy_from_slice(&exact);
-        let below = std::array::from_fn(|cell| {
-            let start = 0.5 * (1.0 + cell as f64 / CELLS as f64);
-            exact.iter().filter(|b| **b < start).count() as u8
+        let schema = schema.clamp(0, MAX_SCHEMA) as u32;
+        let cell_shift = 52 - (schema + 1);
+        let bounds: Vec<u64> = octave_bounds(schema as i8)
+            .iter()
+            .map(|b| b.to_bits() & MANTISSA)
+            .collect();
+        let cells = std::array::from_fn(|cell| {
+            let (start, end) = ((cell as u64) << cell_shift, (cell as u64 + 1) << cell_shift);
+            let below = bounds.iter().filter(|b| **b < start).count() as u64;
+            let inside = bounds.iter().find(|b| (start..end).contains(*b));
+            (below << 52) | inside.copied().unwrap_or(end - 1) & MANTISSA
         });
-        OctaveTable { bounds, below }
+        OctaveTable {
+            schema,
+            cell_shift,
+            cells,
+        }
     }
 
-    /// The table of `schema` (0 to [`MAX_TABLE_SCHEMA`]), made once per process.
+    /// The table of `schema` (clamped to 0 to [`MAX_SCHEMA`]), made once per process.
     fn of(schema: i8) -> &'static OctaveTable {
-        static TABLES: [OnceLock<OctaveTable>; MAX_TABLE_SCHEMA as usize + 1] =
-            [const { OnceLock::new() }; MAX_TABLE_SCHEMA as usize + 1];
-        let i = schema.clamp(0, MAX_TABLE_SCHEMA);
-        TABLES[i as usize].get_or_init(|| OctaveTable::new(i))
+        static TABLES: [OnceLock<OctaveTable>; MAX_SCHEMA as usize + 1] =
+            [const { OnceLock::new() }; MAX_SCHEMA as usize + 1];
+        let s = schema.clamp(0, MAX_SCHEMA);
+        TABLES[s as usize].get_or_init(|| OctaveTable::new(s))
     }
 
-    /// How many bounds lie below `frac` (in `[0.5, 1)`, of mantissa `bits`): those below its
-    /// cell, plus the next one if it is in the cell and below `frac`.
+    /// How many bounds lie below the fraction of a value of these bits: those below its
+    /// cell, plus the cell's own if it is below the fraction.
     #[inline]
-    fn within(&self, frac: f64, bits: u64) -> i32 {
-        let below = self.below[((bits >> 44) & 0xff) as usize];
-        let next = self.bounds.get(usize::from(below)).copied().unwrap_or(1.0);
-        i32::from(below) + i32::from(next < frac)
-    }
-}
-
-/// A schema `>= 0`'s [`octave_bounds`], in the form its keys are found fastest.
-#[derive(Debug, Clone)]
-enum Octave {
-    /// Schemas 0 to [`MAX_TABLE_SCHEMA`]: a table lookup and one compare.
-    Table {
-        table: &'static OctaveTable,
-        schema: u32,
-    },
-    /// Schemas 5 to 8: a binary search.
-    Searched { bounds: Box<[f64]>, schema: u32 },
-}
-
-impl Octave {
-    fn new(schema: i8) -> Octave {
-        let schema = schema.max(0);
-        if schema <= MAX_TABLE_SCHEMA {
-            Octave::Table {
-                table: OctaveTable::of(schema),
-                schema: schema as u32,
-            }
-        } else {
-            Octave::Searched {
-                bounds: octave_bounds(schema),
-                schema: schema as u32,
-            }
-        }
+    fn within(&self, bits: u64) -> i32 {
+        let mantissa = bits & MANTISSA;
+        // The modulo is a mask: below the cells' count already (the shift is at least 43).
+        let cell = self.cells[(mantissa >> self.cell_shift) as usize % MAX_CELLS];
+        (cell >> 52) as i32 + i32::from(cell & MANTISSA < mantissa)
     }
 
-    /// Buckets per power of two.
-    fn len(&self) -> i32 {
-        let (Octave::Table { schema, .. } | Octave::Searched { schema, .. }) = self;
-        1 << schema
-    }
-
-    /// The key of a positive normal value: client_golang's
-    /// `(exp-1)*len(bounds) + SearchFloat64s(bounds, frac)`.
+    /// The key of a positive normal value of these bits at the table's schema:
+    /// client_golang's `(exp-1)*len(bounds) + SearchFloat64s(bounds, frac)` with
+    /// `frac, exp = math.Frexp(v)`, its exponent read from the bits (`exp - 1` is the
+    /// unbiased exponent).
     #[inline]
-    fn key(&self, v: f64) -> i32 {
-        let (frac, exp) = frexp(v);
-        match self {
-            Octave::Table { table, schema } => {
-                ((exp - 1) << schema) + table.within(frac, v.to_bits())
-            }
-            Octave::Searched { bounds, schema } => {
-                ((exp - 1) << schema) + bounds.partition_point(|b| *b < frac) as i32
-            }
-        }
+    fn key(&self, bits: u64) -> i32 {
+        let exp = (bits >> 52) as i32 - 1023;
+        (exp << self.schema) + self.within(bits)
     }
 }
 
@@ -202,14 +183,15 @@ impl Octave {
 /// `2^((k-1)/2^schema) < |v| <= 2^(k/2^schema)`.
 pub(crate) fn key(v: f64, schema: i8) -> i32 {
     let v = v.abs();
-    // Subnormals scaled into the normal range first (frexp of the bits needs an exponent).
+    // Subnormals scaled into the normal range first (the key needs an exponent).
     let (v, shift) = if v < f64::MIN_POSITIVE {
         (v * 2f64.powi(64), 64)
     } else {
         (v, 0)
     };
-    let at_zero = Octave::new(schema.max(0)).key(v) - (shift << schema.max(0));
-    reduce_key(at_zero, schema.max(0) - schema)
+    let at = schema.max(0);
+    let at_zero = OctaveTable::of(at).key(v.to_bits()) - (shift << at);
+    reduce_key(at_zero, at - schema)
 }
 
 /// A key at some schema taken `by` schemas down: `ceil(k / 2^by)`, as Prometheus merges.
@@ -285,9 +267,18 @@ pub(crate) struct NativeBuckets {
     /// The schema the table counts at: `max(schema, 0)`.
     recording_schema: i8,
     /// The bounds within a power of two at the recording schema.
-    octave: Octave,
+    table: &'static OctaveTable,
+    /// The key of the table's first counter: `TABLE_MIN_EXP * 2^recording_schema + 1`.
+    first_key: i32,
     /// log2 of a group's counters: `log2(GROUP_OCTAVES) + recording_schema`.
     group_shift: u32,
+    /// A counter's index in its group: its index in the table masked by this.
+    group_mask: usize,
+    /// The bits of the table's lowest value: the next `f64` above both `TABLE_LOW` and the
+    /// zero threshold (the table holds no value of the zero bucket).
+    table_from: u64,
+    /// How many `f64` bit patterns the table holds from `table_from` on: up to `TABLE_HIGH`'s.
+    table_span: u64,
     zero: AtomicU64,
     /// Counters of the powers of two `TABLE_MIN_EXP + g * GROUP_OCTAVES ..` for group `g`,
     /// `GROUP_OCTAVES * 2^recording_schema` each, indexed by key.
@@ -305,11 +296,17 @@ impl NativeBuckets {
     pub(crate) fn new(config: NativeConfig) -> Self {
         let schema = config.schema.clamp(MIN_SCHEMA, MAX_SCHEMA);
         let recording_schema = schema.max(0);
+        // Above 2^-128 and the threshold: a non-negative finite `f64`'s bits order as it does.
+        let table_from = TABLE_LOW.max(config.zero_threshold).to_bits() + 1;
         NativeBuckets {
             config: NativeConfig { schema, ..config },
             recording_schema,
-            octave: Octave::new(recording_schema),
+            table: OctaveTable::of(recording_schema),
+            first_key: (TABLE_MIN_EXP << recording_schema) + 1,
             group_shift: GROUP_OCTAVES.trailing_zeros() + recording_schema as u32,
+            group_mask: (GROUP_OCTAVES << recording_schema) as usize - 1,
+            table_from,
+            table_span: (TABLE_HIGH.to_bits() + 1).saturating_sub(table_from),
             zero: AtomicU64::new(0),
             groups: std::array::from_fn(|_| OnceLock::new()),
             other: Mutex::new(BTreeMap::new()),
@@ -320,36 +317,52 @@ impl NativeBuckets {
     /// Buckets per power of two at the recording schema.
     #[inline]
     fn per_octave(&self) -> i32 {
-        self.octave.len()
+        1 << self.recording_schema
     }
 
     /// Records `v` (finite: the caller has checked).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn observe(&self, v: f64) {
-        if v.abs() <= self.config.zero_threshold {
-            self.zero.fetch_add(1, Relaxed);
-            return;
-        }
-        // In the table: positive and within (2^-128, 2^128] (NaN and negatives fail).
-        if v > TABLE_LOW && v <= TABLE_HIGH {
-            let n = self.per_octave();
-            // Not negative: the smallest key in the table is `TABLE_MIN_EXP * n + 1`.
-            let slot = (self.octave.key(v) - (TABLE_MIN_EXP * n + 1)) as usize;
-            // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division.
-            let shift = self.group_shift;
-            let (group, at) = (slot >> shift, slot & ((1 << shift) - 1));
-            if let Some(group) = self.groups.get(group) {
-                let counters = group.get_or_init(|| new_group(1 << shift));
-                if let Some(counter) = counters.get(at) {
-                    counter.fetch_add(1, Relaxed);
-                    return;
-                }
-            }
-        }
-        self.observe_other(v);
+        self.count(self.locate(v), v);
     }
 
-    /// Records a value outside the table.
+    /// The counter that an observation of `v` (finite) adds to, found without adding: its
+    /// table counter (its group allocated if it is the group's first), or the zero bucket;
+    /// `None` for a value kept in the map (negative, or positive outside the table).
+    ///
+    /// [`HistogramCell::observe`](crate::cell::HistogramCell::observe) finds it before the
+    /// classic part's locked instructions, which later loads would wait behind, and adds after
+    /// them ([`NativeBuckets::count`]).
+    #[inline]
+    pub(crate) fn locate(&self, v: f64) -> Option<&AtomicU64> {
+        let bits = v.to_bits();
+        // One unsigned compare: a negative value's sign bit puts it far above the range.
+        if bits.wrapping_sub(self.table_from) < self.table_span {
+            // Not negative: the value is above 2^-128, whose key is `first_key - 1`.
+            let slot = (self.table.key(bits) - self.first_key) as usize;
+            // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division;
+            // below `GROUPS` groups since the value is at most 2^128 (the modulo is a mask).
+            let shift = self.group_shift;
+            let group = &self.groups[(slot >> shift) % GROUPS];
+            let counters = group.get_or_init(move || new_group(1 << shift));
+            return counters.get(slot & self.group_mask);
+        }
+        (v.abs() <= self.config.zero_threshold).then_some(&self.zero)
+    }
+
+    /// Counts an observation of `v` where [`NativeBuckets::locate`] found its counter, or in
+    /// the map when it found none.
+    #[inline]
+    pub(crate) fn count(&self, counter: Option<&AtomicU64>, v: f64) {
+        match counter {
+            Some(counter) => {
+                counter.fetch_add(1, Relaxed);
+            }
+            None => self.observe_other(v),
+        }
+    }
+
+    /// Records a value outside the table and the zero bucket.
     #[cold]
     #[inline(never)]
     fn observe_other(&self, v: f64) {
@@ -470,9 +483,15 @@ mod tests {
 
     #[test]
     fn the_tables_find_what_counting_the_bounds_finds() {
-        for schema in 0..=MAX_TABLE_SCHEMA {
+        for schema in 0..=MAX_SCHEMA {
             let table = OctaveTable::of(schema);
             let bounds = octave_bounds(schema);
+            // A cell holds at most one bound, which the table relies on.
+            let cells: Vec<u64> = bounds
+                .iter()
+                .map(|b| (b.to_bits() & MANTISSA) >> table.cell_shift)
+                .collect();
+            assert!(cells.windows(2).all(|w| w[0] < w[1]), "schema {schema}");
             // Every bound, its neighbours one ulp away, and a fine sweep of [0.5, 1).
             let mut fracs: Vec<f64> = bounds
                 .iter()
@@ -480,14 +499,129 @@ mod tests {
                 .filter(|f| (0.5..1.0).contains(f))
                 .collect();
             fracs.extend((0..100_000).map(|i| 0.5 + f64::from(i) / 200_000.0));
+            fracs.push(1f64.next_down());
             for frac in fracs {
                 let counted = bounds.iter().filter(|b| **b < frac).count() as i32;
                 assert_eq!(
-                    table.within(frac, frac.to_bits()),
+                    table.within(frac.to_bits()),
                     counted,
                     "schema {schema}, fraction {frac}"
                 );
             }
+        }
+    }
+
+    /// `math.Frexp` done the slow way, by halving and doubling (exact): `v = frac * 2^exp`,
+    /// `frac` in `[0.5, 1)`, for any positive finite `v`, subnormals included.
+    fn reference_frexp(v: f64) -> (f64, i32) {
+        let (mut frac, mut exp) = (v, 0);
+        while frac >= 1.0 {
+            frac *= 0.5;
+            exp += 1;
+        }
+        while frac < 0.5 {
+            frac *= 2.0;
+            exp -= 1;
+        }
+        (frac, exp)
+    }
+
+    /// client_golang's key of `v` (`histogramCounts.observe`): for schema > 0,
+    /// `SearchFloat64s(bounds, frac) + (exp-1)*len(bounds)` (here a count of the bounds
+    /// below `frac`); else `exp`, less 1 when `frac == 0.5`, then `(key + 2^-schema - 1) >>
+    /// -schema`.
+    fn reference_key(v: f64, schema: i8) -> i32 {
+        let (frac, exp) = reference_frexp(v.abs());
+        if schema > 0 {
+            let bounds = octave_bounds(schema);
+            let n = bounds.len() as i32;
+            bounds.iter().filter(|b| **b < frac).count() as i32 + (exp - 1) * n
+        } else {
+            let key = if frac == 0.5 { exp - 1 } else { exp };
+            let offset = (1 << -schema) - 1;
+            (key + offset) >> -schema
+        }
+    }
+
+    /// Each value observed alone, by the recording path (table, map, reduction to a
+    /// negative schema when read), lands in the bucket client_golang's formula gives, at
+    /// every schema: powers of two and their neighbours from the smallest subnormal to the
+    /// largest finite value, every bound of the schema (times several powers of two) and its
+    /// neighbours, the table's ends, and all of these negative.
+    #[test]
+    fn observed_keys_equal_the_reference_on_edge_values() {
+        // 2^e exactly, subnormal ones included (`powi` goes through 2^-e, infinite below -1023).
+        let pow2 = |e: i32| match e {
+            -1074..=-1023 => f64::from_bits(1 << (e + 1074)),
+            _ => f64::from_bits(((e + 1023) as u64) << 52),
+        };
+        let powers = (-1074..=1023).map(pow2);
+        let mut common: Vec<f64> = powers
+            .flat_map(|p| [p.next_down(), p, p.next_up()])
+            .filter(|v| *v > 0.0 && v.is_finite())
+            .collect();
+        common.extend([
+            5e-324,
+            1e-320,
+            f64::MIN_POSITIVE,
+            f64::MIN_POSITIVE.next_down(),
+            TABLE_LOW.next_up(),
+            TABLE_HIGH,
+            TABLE_HIGH.next_up(),
+            f64::MAX,
+            1e300,
+            0.001,
+            0.0004,
+            12.0,
+        ]);
+        let exps = [
+            -1074, -1040, -1022, -200, -129, -128, -127, -1, 0, 1, 20, 127, 128, 1023,
+        ];
+        for schema in MIN_SCHEMA..=MAX_SCHEMA {
+            let mut values = common.clone();
+            for b in octave_bounds(schema).iter() {
+                for e in exps {
+                    let v = b * pow2(e);
+                    values.extend([v.next_down(), v, v.next_up()]);
+                }
+            }
+            values.retain(|v| *v > 0.0 && v.is_finite());
+            let config = NativeConfig {
+                schema,
+                zero_threshold: 0.0,
+                max_buckets: 0,
+            };
+            for v in values {
+                for v in [v, -v] {
+                    let h = NativeBuckets::new(config);
+                    h.observe(v);
+                    let s = h.snapshot();
+                    let want = vec![(reference_key(v, schema), 1)];
+                    let got = if v > 0.0 { &s.positive } else { &s.negative };
+                    assert_eq!((s.schema, got), (schema, &want), "{v:e} at schema {schema}");
+                    assert_eq!(s.count(), 1, "{v:e} at schema {schema}");
+                }
+            }
+        }
+    }
+
+    /// The zero threshold and the table's lower end: a value at most the threshold is in the
+    /// zero bucket, the next one above it in its own bucket, whatever the threshold.
+    #[test]
+    fn the_zero_threshold_splits_where_it_says() {
+        for threshold in [0.0, 5e-324, DEFAULT_ZERO_THRESHOLD, 1e-3, 1.0, 2.0, 1e300] {
+            let h = NativeBuckets::new(NativeConfig {
+                zero_threshold: threshold,
+                ..NativeConfig::DEFAULT
+            });
+            let above = threshold.next_up();
+            for v in [0.0, -0.0, threshold, -threshold, above, -above] {
+                h.observe(v);
+            }
+            let s = h.snapshot();
+            assert_eq!(s.zero_count, 6 - 2, "threshold {threshold:e}");
+            assert_eq!(s.positive, [(key(above, 3), 1)], "threshold {threshold:e}");
+            assert_eq!(s.negative, [(key(above, 3), 1)], "threshold {threshold:e}");
         }
     }
 
