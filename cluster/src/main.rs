@@ -8,7 +8,6 @@
 
 mod capacity;
 mod fanout;
-mod graph;
 mod member;
 mod mesh;
 mod prometheus;

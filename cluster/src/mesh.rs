@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dawn_daemon::config::HumanDuration;
+use dawn_daemon::peer_graph::PeerGraph;
 use dawn_node::client::Client;
 use dawn_node::p2p::{CloseCode, PeerAddr, PeerConnection};
 use serde_json::Value;
 
 use crate::fanout;
-use crate::graph::Graph;
 use crate::member::Member;
 use crate::shape::Shape;
 use crate::summary;
@@ -169,14 +169,14 @@ async fn connected(members: &mut [Member], plan: Plan) -> anyhow::Result<()> {
                 )
             })
             .collect();
-        let shape = Graph::of(&views).and_then(|g| g.connected());
+        let shape = PeerGraph::of(&views).and_then(|g| g.connected());
         match shape {
             Ok(shape) => {
                 println!(
                     "mesh: connected in {}s: {nodes} nodes, peers per node {}-{}, diameter {}",
                     plan.nodes_started.elapsed().as_secs(),
-                    shape.peers.0,
-                    shape.peers.1,
+                    shape.listed.min,
+                    shape.listed.max,
                     shape.diameter
                 );
                 break Ok(());

@@ -26,11 +26,12 @@
 //! It needs `prometheus`: without it the test is reported as ignored (with the reason after
 //! the run), and under `CI=true` it fails.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use dawn_daemon::peer_graph::{NotConnected, PeerGraph};
 use dawn_tests::support::deploy::{self, RULES_FROM_CONFIG};
 use dawn_tests::support::harness;
 use dawn_tests::support::http::get;
@@ -142,81 +143,24 @@ fn views(caller: &mut Caller, addrs: &[String]) -> Views {
         .collect()
 }
 
-/// What the views show: the graph of connections both ends list, its size and diameter.
-#[derive(Debug)]
-struct Graph {
-    /// Peers of each node, by index, counting only links both ends list.
-    links: Vec<BTreeSet<usize>>,
-    /// The largest peer count any node reports (one-sided links included).
-    max_listed: usize,
+/// Why the views do not make one connected graph, naming the nodes: the first silent one,
+/// or those node 0 cannot reach with every node's mutual peer count.
+fn reason(e: NotConnected, graph: Option<&PeerGraph>) -> String {
+    match (e, graph) {
+        (NotConnected::Silent(silent), _) if !silent.is_empty() => {
+            format!("node {} did not answer node/peers", silent[0])
+        }
+        (NotConnected::Split { apart, .. }, Some(graph)) => format!(
+            "from node 0, nodes {apart:?} are unreachable; mutual peer counts: {:?}",
+            mutual_counts(graph)
+        ),
+        (e, _) => e.to_string(),
+    }
 }
 
-impl Graph {
-    fn of(views: &Views, ids: &[String]) -> Result<Graph, String> {
-        let index: BTreeMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
-        let mut listed = Vec::with_capacity(views.len());
-        for (i, view) in views.iter().enumerate() {
-            let view = view
-                .as_ref()
-                .ok_or_else(|| format!("node {i} did not answer node/peers"))?;
-            let peers: BTreeSet<usize> = view
-                .iter()
-                .filter_map(|id| index.get(id.as_str()).copied())
-                .collect();
-            listed.push(peers);
-        }
-        let links = listed
-            .iter()
-            .enumerate()
-            .map(|(i, peers)| {
-                peers
-                    .iter()
-                    .copied()
-                    .filter(|j| listed[*j].contains(&i))
-                    .collect()
-            })
-            .collect();
-        let max_listed = views.iter().flatten().map(BTreeSet::len).max().unwrap_or(0);
-        Ok(Graph { links, max_listed })
-    }
-
-    /// Hops from `from` to every node (`None`: unreachable).
-    fn distances(&self, from: usize) -> Vec<Option<usize>> {
-        let mut dist = vec![None; self.links.len()];
-        dist[from] = Some(0);
-        let mut queue = VecDeque::from([from]);
-        while let Some(n) = queue.pop_front() {
-            let d = dist[n].unwrap_or(0);
-            for &m in &self.links[n] {
-                if dist[m].is_none() {
-                    dist[m] = Some(d + 1);
-                    queue.push_back(m);
-                }
-            }
-        }
-        dist
-    }
-
-    /// `Ok(diameter)` when connected; otherwise the nodes node 0 cannot reach.
-    fn diameter(&self) -> Result<usize, String> {
-        let mut diameter = 0;
-        for from in 0..self.links.len() {
-            let dist = self.distances(from);
-            let unreachable: Vec<usize> = (0..dist.len()).filter(|i| dist[*i].is_none()).collect();
-            if !unreachable.is_empty() {
-                let degrees: Vec<usize> = self.links.iter().map(BTreeSet::len).collect();
-                return Err(format!(
-                    "from node {from}, nodes {unreachable:?} are unreachable; mutual peer counts: {degrees:?}"
-                ));
-            }
-            diameter = diameter.max(dist.into_iter().flatten().max().unwrap_or(0));
-        }
-        Ok(diameter)
-    }
+/// Every node's mutual peer count, by index.
+fn mutual_counts(graph: &PeerGraph) -> Vec<usize> {
+    (0..graph.nodes()).map(|i| graph.mutual(i)).collect()
 }
 
 /// Waits, up to twice the patience (30 processes on a small machine), until every node
@@ -229,7 +173,7 @@ fn wait_connected(
     (addrs, ids): (&[String], &[String]),
     (what, since): (&str, Instant),
     diameter: usize,
-) -> (Graph, usize, Duration) {
+) -> (PeerGraph, usize, Duration) {
     let within = diameter;
     let deadline = Instant::now() + patience() * 2;
     loop {
@@ -242,8 +186,12 @@ fn wait_connected(
             }
         }
         let views = pollers.views(addrs);
-        let last = Graph::of(&views, ids)
-            .and_then(|g| g.diameter().map(|d| (g, d)))
+        let last = PeerGraph::of_ids(&views, ids)
+            .map_err(|e| reason(e, None))
+            .and_then(|g| match g.connected() {
+                Ok(shape) => Ok((g, shape.diameter)),
+                Err(e) => Err(reason(e, Some(&g))),
+            })
             .and_then(|(g, d)| match d <= within {
                 true => Ok((g, d)),
                 false => Err(format!("connected, diameter {d} above {within}")),
@@ -514,13 +462,13 @@ fn a_star_bootstrapped_fleet_connects_heals_after_churn_and_pages_when_a_third_s
          last was started ({:.1} gossip intervals); diameter {diameter}; hub's peers {}; mutual peer \
          counts {:?}",
         took.as_secs_f64() / gossip.as_secs_f64(),
-        graph.links[0].len(),
-        graph.links.iter().map(BTreeSet::len).collect::<Vec<_>>()
+        graph.mutual(0),
+        mutual_counts(&graph)
     );
     assert!(
-        graph.max_listed <= max_peers,
+        graph.listed_counts().max <= max_peers,
         "a node lists {} peers, above the limit {max_peers}",
-        graph.max_listed
+        graph.listed_counts().max
     );
     // A graph that has just become connected may still be a long chain in places; as the
     // nodes fill up towards their targets it tightens.
@@ -535,12 +483,12 @@ fn a_star_bootstrapped_fleet_connects_heals_after_churn_and_pages_when_a_third_s
         "diameter {diameter} (at most {MAX_DIAMETER}) {took:?} after the last was started ({:.1} \
          gossip intervals); hub's peers {}",
         took.as_secs_f64() / gossip.as_secs_f64(),
-        graph.links[0].len(),
+        graph.mutual(0),
     );
     assert!(
-        graph.max_listed <= max_peers,
+        graph.listed_counts().max <= max_peers,
         "a node lists {} peers, above the limit {max_peers}",
-        graph.max_listed
+        graph.listed_counts().max
     );
 
     // The whole fleet is up: the fleet alert is quiet.
@@ -572,12 +520,12 @@ fn a_star_bootstrapped_fleet_connects_heals_after_churn_and_pages_when_a_third_s
          intervals); diameter {diameter}; hub's peers {}",
         churned.len(),
         took.as_secs_f64() / gossip.as_secs_f64(),
-        graph.links[0].len()
+        graph.mutual(0)
     );
     assert!(
-        graph.max_listed <= max_peers,
+        graph.listed_counts().max <= max_peers,
         "a node lists {} peers after the churn, above the limit {max_peers}",
-        graph.max_listed
+        graph.listed_counts().max
     );
 
     // A third of the fleet stops (never the hub), every other one with its exporter. First

@@ -1,35 +1,37 @@
-//! The peer graph the nodes' `node/peers` answers make: connections both ends list, whether
-//! they form one graph, its diameter and the spread of peer counts (ported from
-//! `tests/tests/p2p_discovery.rs`, which the benchmarks cannot depend on).
+//! The fleet's peer graph: [`dawn_daemon::peer_graph`] (the cluster launcher and the
+//! discovery test read the same one) over the nodes' `node/peers` answers as node ids, with
+//! the figures the fleet group records and its own wording of why a poll found the graph
+//! not connected (which nodes, for the trace and the summary's notes).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeSet;
+use std::fmt;
+
+use dawn_daemon::peer_graph::{self, PeerGraph};
 
 /// Every node's peers as node ids, by node index (`None`: the node did not answer).
 pub(super) type Views = Vec<Option<BTreeSet<String>>>;
 
 /// The graph of mutual links.
 #[derive(Debug)]
-pub(super) struct Graph {
-    /// Peers of each node, by index, counting only links both ends list.
-    links: Vec<BTreeSet<usize>>,
-    /// Peers each node lists (one-sided links included), by index.
-    listed: Vec<usize>,
-}
+pub(super) struct Graph(PeerGraph);
 
 /// Why the views do not make one connected graph (yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum NotConnected {
-    /// These nodes did not answer `node/peers`.
-    Silent(Vec<usize>),
-    /// These nodes cannot be reached from node 0.
-    Apart(Vec<usize>),
-}
+pub(super) struct NotConnected(peer_graph::NotConnected);
 
-impl std::fmt::Display for NotConnected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            NotConnected::Silent(n) => write!(f, "{} nodes did not answer: {n:?}", n.len()),
-            NotConnected::Apart(n) => write!(f, "{} nodes unreachable from node 0: {n:?}", n.len()),
+impl fmt::Display for NotConnected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            peer_graph::NotConnected::Silent(n) => {
+                write!(f, "{} nodes did not answer: {n:?}", n.len())
+            }
+            peer_graph::NotConnected::Split { apart, .. } => {
+                write!(
+                    f,
+                    "{} nodes unreachable from node 0: {apart:?}",
+                    apart.len()
+                )
+            }
         }
     }
 }
@@ -38,93 +40,30 @@ impl Graph {
     /// The graph of `views`, where `ids[i]` is node `i`'s id; ids of nodes outside the
     /// fleet are ignored.
     pub(super) fn of(views: &Views, ids: &[String]) -> Result<Graph, NotConnected> {
-        let silent: Vec<usize> = (0..views.len()).filter(|i| views[*i].is_none()).collect();
-        if !silent.is_empty() {
-            return Err(NotConnected::Silent(silent));
-        }
-        let index: BTreeMap<&str, usize> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (id.as_str(), i))
-            .collect();
-        let sets: Vec<BTreeSet<usize>> = views
-            .iter()
-            .flatten()
-            .map(|view| {
-                view.iter()
-                    .filter_map(|id| index.get(id.as_str()).copied())
-                    .collect()
-            })
-            .collect();
-        let links = sets
-            .iter()
-            .enumerate()
-            .map(|(i, peers)| {
-                peers
-                    .iter()
-                    .copied()
-                    .filter(|j| sets[*j].contains(&i))
-                    .collect()
-            })
-            .collect();
-        let listed = views.iter().flatten().map(BTreeSet::len).collect();
-        Ok(Graph { links, listed })
-    }
-
-    /// Hops from `from` to every node (`None`: unreachable).
-    fn distances(&self, from: usize) -> Vec<Option<usize>> {
-        let mut dist = vec![None; self.links.len()];
-        dist[from] = Some(0);
-        let mut queue = VecDeque::from([from]);
-        while let Some(n) = queue.pop_front() {
-            let d = dist[n].unwrap_or(0);
-            for &m in &self.links[n] {
-                if dist[m].is_none() {
-                    dist[m] = Some(d + 1);
-                    queue.push_back(m);
-                }
-            }
-        }
-        dist
+        PeerGraph::of_ids(views, ids)
+            .map(Graph)
+            .map_err(NotConnected)
     }
 
     /// The diameter when the graph is connected; otherwise the nodes node 0 cannot reach.
     pub(super) fn diameter(&self) -> Result<usize, NotConnected> {
-        let apart: Vec<usize> = self
-            .distances(0)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, d)| d.is_none().then_some(i))
-            .collect();
-        if !apart.is_empty() {
-            return Err(NotConnected::Apart(apart));
-        }
-        Ok((0..self.links.len())
-            .flat_map(|from| self.distances(from))
-            .flatten()
-            .max()
-            .unwrap_or(0))
+        self.0.connected().map(|s| s.diameter).map_err(NotConnected)
     }
 
     /// Mutual peer counts: (least, mean, most).
     pub(super) fn degrees(&self) -> (usize, f64, usize) {
-        let d: Vec<usize> = self.links.iter().map(BTreeSet::len).collect();
-        let mean = d.iter().sum::<usize>() as f64 / d.len().max(1) as f64;
-        (
-            d.iter().copied().min().unwrap_or(0),
-            mean,
-            d.iter().copied().max().unwrap_or(0),
-        )
+        let c = self.0.mutual_counts();
+        (c.min, c.mean, c.max)
     }
 
     /// How many peers node `i` lists (one-sided links included).
     pub(super) fn listed(&self, i: usize) -> usize {
-        self.listed.get(i).copied().unwrap_or(0)
+        self.0.listed(i)
     }
 
     /// The most peers any node lists.
     pub(super) fn max_listed(&self) -> usize {
-        self.listed.iter().copied().max().unwrap_or(0)
+        self.0.listed_counts().max
     }
 }
 
@@ -132,36 +71,21 @@ impl Graph {
 mod tests {
     use super::*;
 
-    fn views(lists: &[&[usize]]) -> (Views, Vec<String>) {
-        let ids: Vec<String> = (0..lists.len()).map(|i| format!("n{i}")).collect();
-        let views = lists
-            .iter()
-            .map(|l| Some(l.iter().map(|j| ids[*j].clone()).collect()))
-            .collect();
-        (views, ids)
-    }
-
     #[test]
-    fn a_chain_is_connected_with_its_length_as_diameter() {
-        let (v, ids) = views(&[&[1], &[0, 2], &[1, 3], &[2]]);
-        let g = Graph::of(&v, &ids).unwrap();
-        assert_eq!(g.diameter(), Ok(3));
-        assert_eq!(g.degrees(), (1, 1.5, 2));
-        assert_eq!(g.listed(1), 2);
-        assert_eq!(g.max_listed(), 2);
-    }
-
-    #[test]
-    fn one_sided_links_and_silent_nodes_do_not_connect() {
+    fn the_reasons_name_the_nodes() {
+        let ids: Vec<String> = (0..3).map(|i| format!("n{i}")).collect();
+        let view = |peers: &[usize]| Some(peers.iter().map(|&j| ids[j].clone()).collect());
         // 2 lists 1, but 1 does not list 2.
-        let (v, ids) = views(&[&[1], &[0], &[1]]);
-        let g = Graph::of(&v, &ids).unwrap();
-        assert_eq!(g.diameter(), Err(NotConnected::Apart(vec![2])));
-        let (mut v, ids) = views(&[&[1], &[0]]);
-        v[1] = None;
+        let g = Graph::of(&vec![view(&[1]), view(&[0]), view(&[1])], &ids).unwrap();
         assert_eq!(
-            Graph::of(&v, &ids).err(),
-            Some(NotConnected::Silent(vec![1]))
+            g.diameter().map_err(|e| e.to_string()),
+            Err("1 nodes unreachable from node 0: [2]".to_string())
+        );
+        assert_eq!((g.listed(2), g.max_listed(), g.degrees().2), (1, 1, 1));
+        let silent = Graph::of(&vec![view(&[1]), None, None], &ids).map(|_| ());
+        assert_eq!(
+            silent.map_err(|e| e.to_string()),
+            Err("2 nodes did not answer: [1, 2]".to_string())
         );
     }
 }
