@@ -14,12 +14,17 @@
 //! - Churn: [`CHURNED`] random nodes (never node 0) are killed and restarted
 //!   [`DOWN_FOR`] later with the same identity and port: time from the restart until the
 //!   graph is connected again and every exporter reports `dawn_node_up 1`.
+//! - The shipped rules live ([`rules`]): the Prometheus evaluates
+//!   deploy/prometheus/rules/dawn.rules.yml, and the `dawn-fleet` series and alerts are
+//!   queried before, during and after the churn, with every query of the dashboard's Fleet
+//!   row (Prometheus keeps running through the churn for that).
 
 mod cost;
 mod graph;
 mod member;
 mod poll;
 mod prometheus;
+mod rules;
 mod watch;
 
 use std::time::{Duration, Instant};
@@ -276,21 +281,31 @@ fn big(
     );
     if let Some(p) = &prometheus {
         record_scrapes(summary, p, n)?;
+        rules::before(p, summary, n)?;
+        rules::dashboard(p, summary)?;
     }
-    drop(prometheus);
 
-    churn(rt, &mut poller, &mut fleet, &w, summary)?;
+    churn(
+        rt,
+        &mut poller,
+        &mut fleet,
+        &w,
+        prometheus.as_ref(),
+        summary,
+    )?;
     rt.block_on(poller.close());
     Ok(())
 }
 
 /// Kills [`CHURNED`] random nodes other than node 0, restarts them [`DOWN_FOR`] later,
-/// and watches until the graph is whole and every exporter reports its node up.
+/// and watches until the graph is whole and every exporter reports its node up; with a
+/// Prometheus, checks the fleet rules while they are down and after.
 fn churn(
     rt: &tokio::runtime::Runtime,
     poller: &mut Poller,
     fleet: &mut Fleet,
     start: &watch::Watch,
+    prometheus: Option<&prometheus::Prometheus>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     let mut rng = Rng::new();
@@ -313,6 +328,15 @@ fn churn(
         down.map_or(f64::NAN, |d| d.as_secs_f64()),
         format!("after the kill, until the {CHURNED} exporters all report dawn_node_up 0"),
     );
+    if let Some(p) = prometheus {
+        let instances = churned
+            .iter()
+            .map(|&i| format!("127.0.0.1:{}", fleet.members[i].exporter.port))
+            .collect();
+        // Leave a second of the downtime for the restart's preparation.
+        let deadline = killed + DOWN_FOR.saturating_sub(Duration::from_secs(1));
+        rules::during(p, summary, fleet.len(), &instances, killed, deadline)?;
+    }
     std::thread::sleep(DOWN_FOR.saturating_sub(killed.elapsed()));
     // The nodes close a client idle for 10 s: redial the poller's connections to the 80
     // that stayed up now, so that the recovery does not include the poller's own dials.
@@ -351,6 +375,9 @@ fn churn(
             }
         ),
     );
+    if let Some(p) = prometheus {
+        rules::after(p, summary, restarted)?;
+    }
     let hub = start.hub_max_listed.max(w.hub_max_listed);
     let any = start.max_listed.max(w.max_listed);
     summary.put(
