@@ -16,7 +16,7 @@
 //! series they hold ([`workload`]) also exist in a `prometheus::Registry` for the baseline;
 //! every figure checks on `/metrics` ([`expo`]) that the exporter shows exactly what was sent.
 
-mod expo;
+pub(crate) mod expo;
 mod ingest;
 mod native;
 mod restart;

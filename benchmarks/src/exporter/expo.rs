@@ -218,6 +218,27 @@ fn parse_line(line: &str) -> Option<Line<'_>> {
     Some((name, labels, rest.trim_start()))
 }
 
+/// The values of every sample `name{...}` of a text exposition whose labels include
+/// `labels`, in order (a substring match on `k="v"`: enough for the exporter's own output).
+pub(crate) fn values<'a>(
+    text: &'a str,
+    name: &'a str,
+    labels: &'a [(&str, &str)],
+) -> impl DoubleEndedIterator<Item = f64> + 'a {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(move |l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(move |l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+}
+
 /// The value of the unlabelled sample `name`, if the exposition has it.
 pub(crate) fn unlabelled(text: &str, name: &str) -> Option<f64> {
     text.lines()

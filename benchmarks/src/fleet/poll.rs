@@ -123,18 +123,7 @@ pub(super) async fn scrape_all(urls: &[String]) -> Vec<Option<String>> {
 /// The sum of every sample `name{...}` of a text exposition whose labels include `labels`
 /// (`None` when there is none).
 pub(super) fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    crate::exporter::expo::values(text, name, labels)
         .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
 }
 

@@ -30,19 +30,7 @@ pub(crate) fn run(mode: Mode, bins: &Binaries, summary: &mut Summary) -> anyhow:
 
 /// The last value of sample `name{labels}` in a text exposition.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
-        .next_back()
+    crate::exporter::expo::values(text, name, labels).next_back()
 }
 
 /// A small xorshift generator: random phases and orders need no cryptography (nor a
