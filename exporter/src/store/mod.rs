@@ -74,17 +74,6 @@ pub struct StoreLimits {
     pub source_ttl: Duration,
 }
 
-/// Why `more` native buckets cannot be kept beside the `held` ones, if they cannot.
-fn over_budget(held: usize, more: usize, limits: &StoreLimits) -> Option<SampleError> {
-    (more > 0 && held + more > limits.max_native_buckets).then_some(
-        SampleError::NativeBucketBudget {
-            limit: limits.max_native_buckets,
-            held,
-            more,
-        },
-    )
-}
-
 impl Default for StoreLimits {
     fn default() -> Self {
         StoreLimits {
@@ -99,6 +88,17 @@ impl Default for StoreLimits {
             source_ttl: Duration::from_secs(300),
         }
     }
+}
+
+/// Why `more` native buckets cannot be kept beside the `held` ones, if they cannot.
+fn over_budget(held: usize, more: usize, limits: &StoreLimits) -> Option<SampleError> {
+    (more > 0 && held + more > limits.max_native_buckets).then_some(
+        SampleError::NativeBucketBudget {
+            limit: limits.max_native_buckets,
+            held,
+            more,
+        },
+    )
 }
 
 /// A source attached to the store by a connection.
