@@ -51,13 +51,7 @@ fn the_cluster_prints_and_moves_what_its_doc_shows() {
         "--duration=170s".to_owned(),
         "--summary-every=2s".to_owned(),
     ];
-    let mut launcher = Proc::start(
-        "dawn-cluster",
-        cluster(),
-        args.iter().map(Into::into).collect(),
-        Vec::new(),
-        dir.path().join("cluster.log"),
-    );
+    let mut launcher = launch(&args, dir.path());
 
     // The mesh, then the first summary: every node with all the others as peers.
     wait_lines(&mut launcher, "the mesh formed", |lines| {
@@ -333,13 +327,7 @@ fn a_partial_view_cluster_waits_for_a_connected_graph() {
         "--duration=170s".to_owned(),
         "--summary-every=1s".to_owned(),
     ];
-    let mut launcher = Proc::start(
-        "dawn-cluster",
-        cluster(),
-        args.iter().map(Into::into).collect(),
-        Vec::new(),
-        dir.path().join("cluster.log"),
-    );
+    let mut launcher = launch(&args, dir.path());
     let connected = wait_lines(&mut launcher, "the connected line", |lines| {
         lines
             .iter()
@@ -386,6 +374,17 @@ fn a_partial_view_cluster_waits_for_a_connected_graph() {
     launcher.signal(Signal::INT);
     let status = launcher.wait_exit();
     assert!(status.success(), "dawn-cluster exited with {status}");
+}
+
+/// Starts `dawn-cluster` with `args`, its output logged in `dir`.
+fn launch(args: &[String], dir: &std::path::Path) -> Proc {
+    Proc::start(
+        "dawn-cluster",
+        cluster(),
+        args.iter().map(Into::into).collect(),
+        Vec::new(),
+        dir.join("cluster.log"),
+    )
 }
 
 /// Polls the launcher's output until `check` finds what it waits for; fails the test if the
