@@ -7,15 +7,17 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::admission::{ACTIVE_WITHIN, Ticket};
-use super::session::{Event, Handles, Session, Warning};
+use super::session::{Event, Handles, Session, Sink, Warning};
 use crate::abuse_log::{Abuse, AbuseLog};
 use crate::health::HealthModel;
 use crate::metrics::{
     ClientGuard, ConnectionResult, ExporterMetrics, IgnoredUpdate, ProtocolError, SeriesRejection,
 };
 use crate::store::{
-    DefineError, FamilyId, SampleError, SeriesError, SeriesId, SourceId, SourceKey, Store,
+    BatchWriter, DefineError, FamilyId, SampleError, SeriesError, SeriesId, SourceId, SourceKey,
+    Store,
 };
+use dawn_proto::ValueRef;
 
 /// What every connection's events are applied to.
 #[derive(Debug)]
@@ -34,6 +36,23 @@ pub(crate) enum StoreHandles {}
 impl Handles for StoreHandles {
     type Family = FamilyId;
     type Series = SeriesId;
+}
+
+/// A batch goes straight into the store as the session checks it.
+impl Sink<StoreHandles> for BatchWriter<'_> {
+    #[inline(always)]
+    fn update(&mut self, series: SeriesId, value: ValueRef<'_>, wire_id: u32) {
+        BatchWriter::update(self, series, value, wire_id);
+    }
+}
+
+/// Counts the valid updates of a batch that is not stored (its source restarted since).
+struct Count(u64);
+
+impl Sink<StoreHandles> for Count {
+    fn update(&mut self, _: SeriesId, _: ValueRef<'_>, _: u32) {
+        self.0 += 1;
+    }
 }
 
 /// An attached client, from `Attach` to `Detach`.
@@ -152,14 +171,21 @@ impl Applier {
                 }
             },
             Event::SeriesRejected(reason) => metrics.rejected_series(reason),
-            Event::Apply { updates } => {
+            Event::Apply => {
                 // The session emits Apply, Heartbeat and Retire only after Attach.
                 let Some(a) = &self.attached else { return };
-                let outcome = store.apply(a.source, a.incarnation, session.batch());
+                // The batch is checked and stored under one lock, in one pass.
+                let Some(mut writer) = store.writer(a.source, a.incarnation) else {
+                    let mut stale = Count(0);
+                    session.store_batch(&mut stale);
+                    if stale.0 > 0 {
+                        metrics.ignored_updates(IgnoredUpdate::StaleIncarnation, stale.0);
+                    }
+                    return;
+                };
+                session.store_batch(&mut writer);
+                let outcome = writer.finish();
                 metrics.records(outcome.applied);
-                if outcome.stale_incarnation {
-                    metrics.ignored_updates(IgnoredUpdate::StaleIncarnation, updates as u64);
-                }
                 for tag in outcome.decreased {
                     session.counter_decreased(tag);
                 }

@@ -239,6 +239,97 @@ pub enum SampleError {
     },
 }
 
+/// One source's batch being stored, under the store's lock ([`Store::writer`]).
+pub(crate) struct BatchWriter<'s> {
+    inner: MutexGuard<'s, Inner>,
+    limits: &'s StoreLimits,
+    source: u32,
+    outcome: ApplyOutcome,
+}
+
+impl BatchWriter<'_> {
+    /// Stores `value` of `id` (validated against its definition); `tag` names the update
+    /// in the outcome when the store keeps it back.
+    #[inline(always)]
+    pub(crate) fn update(&mut self, id: SeriesId, value: ValueRef<'_>, tag: u32) {
+        let Inner {
+            families,
+            sources,
+            total_samples,
+            native_buckets,
+            ..
+        } = &mut *self.inner;
+        let (limits, outcome) = (self.limits, &mut self.outcome);
+        let Some(series) = families
+            .get_mut(id.family as usize)
+            .and_then(Option::as_mut)
+            .and_then(|f| f.get_mut(id.slot))
+        else {
+            return;
+        };
+        // Native buckets the value would have the sample keep (`None`: a classic-only
+        // update keeps the ones held), checked against the store's budget first.
+        let wanted = match value {
+            ValueRef::Histogram(HistogramRef {
+                native: Some(n), ..
+            }) => {
+                let n = n.get();
+                Some(n.positive_counts.len() + n.negative_counts.len())
+            }
+            _ => None,
+        };
+        match series.samples.get_mut(self.source) {
+            // Neither side has native buckets: the store's count of them stays.
+            Some(sample) if wanted.is_none() && !sample.is_native() => match sample.apply(value) {
+                Applied::Updated => outcome.applied += 1,
+                Applied::Decreased => outcome.decreased.push(tag),
+            },
+            Some(sample) => {
+                let held = sample.native_buckets();
+                let more = wanted.unwrap_or(held).saturating_sub(held);
+                if let Some(refused) = over_budget(*native_buckets, more, limits) {
+                    outcome.refused.push((tag, refused));
+                    return;
+                }
+                match sample.apply(value) {
+                    Applied::Updated => outcome.applied += 1,
+                    Applied::Decreased => outcome.decreased.push(tag),
+                }
+                *native_buckets = *native_buckets - held + sample.native_buckets();
+            }
+            None => {
+                let Some(src) = sources.get_mut(self.source) else {
+                    return;
+                };
+                if let Some(refused) = over_budget(*native_buckets, wanted.unwrap_or(0), limits) {
+                    outcome.refused.push((tag, refused));
+                } else if src.held.len() >= limits.max_samples_per_source {
+                    let limit = limits.max_samples_per_source;
+                    let refused = SampleError::MaxSamplesPerSource { limit };
+                    outcome.refused.push((tag, refused));
+                } else if *total_samples >= limits.max_samples {
+                    let refused = SampleError::MaxSamples {
+                        limit: limits.max_samples,
+                    };
+                    outcome.refused.push((tag, refused));
+                } else {
+                    let sample = Sample::from_value(value);
+                    *native_buckets += sample.native_buckets();
+                    series.samples.push(self.source, sample);
+                    src.held.insert((id.family, id.slot));
+                    *total_samples += 1;
+                    outcome.applied += 1;
+                }
+            }
+        }
+    }
+
+    /// Releases the lock; what became of the updates.
+    pub(crate) fn finish(self) -> ApplyOutcome {
+        self.outcome
+    }
+}
+
 /// Result of [`Store::apply`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyOutcome {
@@ -527,91 +618,31 @@ impl Store {
         incarnation: u64,
         updates: impl IntoIterator<Item = (SeriesId, V, u32)>,
     ) -> ApplyOutcome {
-        let mut outcome = ApplyOutcome::default();
-        let mut inner = self.lock();
-        let current = inner.sources.get(source.0).map(|s| s.incarnation);
-        if current != Some(incarnation) {
-            outcome.stale_incarnation = true;
-            return outcome;
-        }
-        let Inner {
-            families,
-            sources,
-            total_samples,
-            native_buckets,
-            ..
-        } = &mut *inner;
-        let Some(src) = sources.get_mut(source.0) else {
-            outcome.stale_incarnation = true;
-            return outcome;
+        let Some(mut writer) = self.writer(source, incarnation) else {
+            return ApplyOutcome {
+                stale_incarnation: true,
+                ..ApplyOutcome::default()
+            };
         };
-        let limits = &self.limits;
         for (id, value, tag) in updates {
-            let value = value.into();
-            let Some(series) = families
-                .get_mut(id.family as usize)
-                .and_then(Option::as_mut)
-                .and_then(|f| f.get_mut(id.slot))
-            else {
-                continue;
-            };
-            // Native buckets the value would have the sample keep (`None`: a classic-only
-            // update keeps the ones held), checked against the store's budget first.
-            let wanted = match value {
-                ValueRef::Histogram(HistogramRef {
-                    native: Some(n), ..
-                }) => {
-                    let n = n.get();
-                    Some(n.positive_counts.len() + n.negative_counts.len())
-                }
-                _ => None,
-            };
-            match series.samples.get_mut(source.0) {
-                // Neither side has native buckets: the store's count of them stays.
-                Some(sample) if wanted.is_none() && !sample.is_native() => {
-                    match sample.apply(value) {
-                        Applied::Updated => outcome.applied += 1,
-                        Applied::Decreased => outcome.decreased.push(tag),
-                    }
-                }
-                Some(sample) => {
-                    let held = sample.native_buckets();
-                    let more = wanted.unwrap_or(held).saturating_sub(held);
-                    if let Some(refused) = over_budget(*native_buckets, more, limits) {
-                        outcome.refused.push((tag, refused));
-                        continue;
-                    }
-                    match sample.apply(value) {
-                        Applied::Updated => outcome.applied += 1,
-                        Applied::Decreased => outcome.decreased.push(tag),
-                    }
-                    *native_buckets = *native_buckets - held + sample.native_buckets();
-                }
-                None => {
-                    if let Some(refused) = over_budget(*native_buckets, wanted.unwrap_or(0), limits)
-                    {
-                        outcome.refused.push((tag, refused));
-                    } else if src.held.len() >= limits.max_samples_per_source {
-                        let limit = limits.max_samples_per_source;
-                        let refused = SampleError::MaxSamplesPerSource { limit };
-                        outcome.refused.push((tag, refused));
-                    } else if *total_samples >= limits.max_samples {
-                        let refused = SampleError::MaxSamples {
-                            limit: limits.max_samples,
-                        };
-                        outcome.refused.push((tag, refused));
-                    } else {
-                        let sample = Sample::from_value(value);
-                        *native_buckets += sample.native_buckets();
-                        series.samples.push(source.0, sample);
-                        src.held.insert((id.family, id.slot));
-                        *total_samples += 1;
-                        outcome.applied += 1;
-                    }
-                }
-            }
+            writer.update(id, value.into(), tag);
         }
-        outcome
+        writer.finish()
+    }
+
+    /// A writer of `source`'s values that holds the store's lock until it is finished, so
+    /// that ingest checks and stores a batch's updates in one pass (what [`Store::apply`]
+    /// does with an iterator); `None` when the source has a newer incarnation than the
+    /// caller's (the batch is to be ignored).
+    pub(crate) fn writer(&self, source: SourceId, incarnation: u64) -> Option<BatchWriter<'_>> {
+        let inner = self.lock();
+        let current = inner.sources.get(source.0).map(|s| s.incarnation);
+        (current == Some(incarnation)).then(|| BatchWriter {
+            inner,
+            limits: &self.limits,
+            source: source.0,
+            outcome: ApplyOutcome::default(),
+        })
     }
 
     /// Records a source's cumulative `Heartbeat::dropped` and returns the increase since

@@ -12,7 +12,7 @@ use super::checks::{Checks, Verdict, report_bytes};
 use super::event::Event;
 use super::output::Output;
 use super::tables::{Forgotten, HeldSeries, MetricSlot, SeriesSlot, Tables};
-use super::{End, Handles, SessionLimits};
+use super::{End, Handles, SessionLimits, Sink};
 use crate::metrics::{HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
 
 /// The state of a session after its handshake.
@@ -165,16 +165,10 @@ impl<H: Handles> Active<H> {
         None
     }
 
-    /// A `Batch`: its valid updates of held series go into `valid` (empty before) as
-    /// (series, index).
-    pub(super) fn batch(
-        &self,
-        out: &mut Output<H>,
-        batch: &BatchBuf,
-        valid: &mut Vec<(H::Series, usize)>,
-    ) {
+    /// A `Batch`: its valid updates of held series go to `sink`, as they are checked.
+    pub(super) fn batch(&self, out: &mut Output<H>, batch: &BatchBuf, sink: &mut impl Sink<H>) {
         let mut refused = 0u64;
-        for (i, update) in batch.updates().enumerate() {
+        for update in batch.updates() {
             let Some(&HeldSeries {
                 series,
                 kind,
@@ -212,7 +206,7 @@ impl<H: Handles> Active<H> {
                 }
             };
             if fits {
-                valid.push((series, i));
+                sink.update(series, update.value, update.series);
                 continue;
             }
             // A held series is kept, and so is its metric: a kept id is never redefined.
@@ -220,7 +214,7 @@ impl<H: Handles> Active<H> {
                 continue;
             };
             match validate_value_ref(metric, update.value) {
-                Ok(()) => valid.push((series, i)),
+                Ok(()) => sink.update(series, update.value, update.series),
                 Err(e) => {
                     let message = format!(
                         "{e} (series {}); update ignored",
@@ -234,11 +228,6 @@ impl<H: Handles> Active<H> {
             out.event(Event::IgnoredUpdates {
                 reason: IgnoredUpdate::RefusedSeries,
                 n: refused,
-            });
-        }
-        if !valid.is_empty() {
-            out.event(Event::Apply {
-                updates: valid.len(),
             });
         }
     }

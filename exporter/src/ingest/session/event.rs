@@ -60,9 +60,9 @@ pub(crate) enum Event<H: Handles> {
     },
     /// A series was refused (`dawn_exporter_rejected_series_total{reason}`).
     SeriesRejected(SeriesRejection),
-    /// `updates` valid updates of the batch at hand ([`super::Session::batch`]) are ready to
-    /// be stored.
-    Apply { updates: usize },
+    /// A batch of an attached client is ready: check and store it with
+    /// [`super::Session::store_batch`], then report the store's verdicts.
+    Apply,
     /// `n` updates were dropped without an error frame
     /// (`dawn_exporter_ignored_updates_total{reason}`).
     IgnoredUpdates { reason: IgnoredUpdate, n: u64 },

@@ -48,6 +48,21 @@ use output::Output;
 pub(crate) use event::{Event, Warning};
 pub(crate) use tables::Handles;
 
+/// Where the session hands a batch's valid updates, one at a time as it checks them
+/// ([`Session::store_batch`]): the store's writer, under its lock, so that a batch is
+/// checked and stored in one pass; a stand-in in the tests.
+pub(crate) trait Sink<H: Handles> {
+    /// A valid update of held `series`, wire series id `wire_id`.
+    fn update(&mut self, series: H::Series, value: ValueRef<'_>, wire_id: u32);
+}
+
+/// A sink that keeps nothing: the batch of an applier that did not store it.
+struct Discard;
+
+impl<H: Handles> Sink<H> for Discard {
+    fn update(&mut self, _: H::Series, _: ValueRef<'_>, _: u32) {}
+}
+
 /// Limits of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SessionLimits {
@@ -150,10 +165,10 @@ pub(crate) struct Session<H: Handles> {
     last_frame: Instant,
     /// The protocol version negotiated in `Hello`.
     version: u16,
-    /// The batch at hand, decoded into buffers kept from batch to batch, and its valid
-    /// updates as (series, index), until the next frame.
+    /// The batch at hand, decoded into buffers kept from batch to batch.
     batch: BatchBuf,
-    valid: Vec<(H::Series, usize)>,
+    /// The batch at hand awaits [`Session::store_batch`] ([`Event::Apply`]).
+    batch_ready: bool,
 }
 
 impl<H: Handles> Session<H> {
@@ -172,7 +187,7 @@ impl<H: Handles> Session<H> {
             last_frame: now,
             version: 0,
             batch: BatchBuf::new(),
-            valid: Vec::new(),
+            batch_ready: false,
         }
     }
 
@@ -364,7 +379,11 @@ impl<H: Handles> Session<H> {
             if self.end.is_some() || matches!(self.state, State::Admitting { .. }) {
                 return None;
             }
-            self.valid.clear();
+            if self.batch_ready {
+                // The applier did not store it: its problems are still answered.
+                self.store_batch(&mut Discard);
+                continue;
+            }
             match self.decoder.next_frame_into(&mut self.batch) {
                 Ok(Some(decoded)) => {
                     // What is left began with the read that completed this frame, at the
@@ -410,13 +429,17 @@ impl<H: Handles> Session<H> {
         self.end.as_ref()
     }
 
-    /// The valid updates of the batch at hand, as (series, value, wire series id), for the
-    /// [`Event::Apply`] just polled.
-    pub(crate) fn batch(&self) -> impl Iterator<Item = (H::Series, ValueRef<'_>, u32)> {
-        self.valid.iter().filter_map(|&(series, i)| {
-            let update = self.batch.get(i)?;
-            Some((series, update.value, update.series))
-        })
+    /// Checks the batch of the [`Event::Apply`] just polled and hands its valid updates to
+    /// `sink` as it goes, in one pass: the problems of the others are answered (`Error`
+    /// frames, events for the applier to take after). Once per batch; later calls find
+    /// nothing.
+    pub(crate) fn store_batch(&mut self, sink: &mut impl Sink<H>) {
+        if !std::mem::take(&mut self.batch_ready) {
+            return;
+        }
+        if let State::Active(active) = &self.state {
+            active.batch(&mut self.out, &self.batch, sink);
+        }
     }
 
     /// The store admitted metric `id` ([`Event::Define`]) as `family`.
@@ -553,7 +576,8 @@ impl<H: Handles> Session<H> {
                     // handled the same way.
                     Frame::Batch(batch) => {
                         self.batch = BatchBuf::from(&batch);
-                        active.batch(out, &self.batch, &mut self.valid);
+                        self.batch_ready = true;
+                        out.event(Event::Apply);
                         None
                     }
                     Frame::Health(health) => {
@@ -596,8 +620,8 @@ impl<H: Handles> Session<H> {
 
     /// A batch, decoded into `self.batch`.
     fn on_batch(&mut self) {
-        match &mut self.state {
-            State::Active(active) => {
+        match &self.state {
+            State::Active(_) => {
                 arrived(
                     &mut self.out,
                     Decoded::Batch.kind_index(),
@@ -611,7 +635,8 @@ impl<H: Handles> Session<H> {
                     self.fail(ProtocolError::Malformed, message);
                     return;
                 }
-                active.batch(&mut self.out, &self.batch, &mut self.valid);
+                self.batch_ready = true;
+                self.out.event(Event::Apply);
             }
             // Refused like any frame but `Hello` before the handshake (and ignored once
             // closed): the rare case where it is made an owned frame.

@@ -10,7 +10,7 @@ use dawn_proto::{
     MetricKind, Reject, Retire, SeriesDef, Update, Value, Welcome, encode_frame,
 };
 
-use super::{End, Event, Handles, Session, SessionLimits, Warning};
+use super::{End, Event, Handles, Session, SessionLimits, Sink, Warning};
 use crate::metrics::{Eviction, HealthLimit, IgnoredUpdate, ProtocolError, SeriesRejection};
 
 /// Handles as plain numbers: metric id `m` is held as family `100 + m`, series id `s` as
@@ -37,6 +37,16 @@ const LIMITS: SessionLimits = SessionLimits {
     max_version: dawn_proto::MAX_SUPPORTED_VERSION,
 };
 
+/// The stand-in store's record of a batch: (series, value, wire series id).
+#[derive(Default)]
+struct Record(Vec<(u32, Value, u32)>);
+
+impl Sink<Plain> for Record {
+    fn update(&mut self, series: u32, value: dawn_proto::ValueRef<'_>, wire_id: u32) {
+        self.0.push((series, value.to_value(), wire_id));
+    }
+}
+
 /// How the stand-in admission and store answer.
 #[derive(Default)]
 struct Verdicts {
@@ -50,6 +60,8 @@ struct Verdicts {
     decreasing: Vec<u32>,
     /// Wire series ids whose first value it does not keep, over its sample cap.
     over_sample_cap: Vec<u32>,
+    /// The applier does not store batches (`Apply` is left unanswered).
+    no_store: bool,
 }
 
 /// A session, a clock that only moves when told, and the stand-in applier's record.
@@ -148,12 +160,11 @@ impl Harness {
                         self.session.series_held(*id, 1000 + id);
                     }
                 }
-                Event::Apply { .. } => {
-                    let batch: Vec<_> = self
-                        .session
-                        .batch()
-                        .map(|(s, v, t)| (s, v.to_value(), t))
-                        .collect();
+                Event::Apply if self.verdicts.no_store => {}
+                Event::Apply => {
+                    let mut record = Record::default();
+                    self.session.store_batch(&mut record);
+                    let batch = record.0;
                     for (_, _, tag) in &batch {
                         if self.verdicts.decreasing.contains(tag) {
                             self.session.counter_decreased(*tag);
@@ -750,6 +761,7 @@ fn invalid_definitions_are_refused_without_asking_the_store() {
             h.effects(),
             vec![
                 Event::SeriesRejected(SeriesRejection::RefusedMetric),
+                Event::Apply,
                 Event::IgnoredUpdates {
                     reason: IgnoredUpdate::RefusedSeries,
                     n: 1
@@ -783,6 +795,7 @@ fn a_definition_the_store_refuses_takes_its_series_with_it() {
         [
             Event::ProtocolError(ProtocolError::ConflictingDefinition),
             Event::SeriesRejected(SeriesRejection::RefusedMetric),
+            Event::Apply,
             Event::IgnoredUpdates {
                 reason: IgnoredUpdate::RefusedSeries,
                 n: 1
@@ -861,6 +874,7 @@ fn refused_series_are_counted_with_their_reason() {
     assert_eq!(
         h.effects(),
         vec![
+            Event::Apply,
             Event::ProtocolError(ProtocolError::UnknownId),
             Event::IgnoredUpdates {
                 reason: IgnoredUpdate::RefusedSeries,
@@ -939,10 +953,10 @@ fn a_batch_applies_its_valid_updates_and_reports_the_rest() {
     assert_eq!(
         h.effects(),
         vec![
+            Event::Apply,
             Event::ProtocolError(ProtocolError::UnknownId),
             Event::ProtocolError(ProtocolError::InvalidValue),
             Event::ProtocolError(ProtocolError::InvalidValue),
-            Event::Apply { updates: 3 },
         ]
     );
     assert_eq!(
@@ -1011,11 +1025,36 @@ fn every_invalid_histogram_is_refused_and_a_valid_one_applied() {
 }
 
 #[test]
+fn a_batch_the_applier_does_not_store_still_has_its_problems_answered() {
+    let mut h = defined();
+    h.verdicts.no_store = true;
+    let replies = h.send(batch(&[(0, Value::Gauge(1.0)), (99, Value::Counter(1))]));
+    assert_eq!(errors(&replies)[0].0, "unknown_id");
+    assert_eq!(
+        h.effects(),
+        vec![Event::Apply, Event::ProtocolError(ProtocolError::UnknownId)]
+    );
+    assert_eq!(h.applied, vec![]);
+    // The next batch is handed over as usual.
+    h.verdicts.no_store = false;
+    h.send(batch(&[(0, Value::Gauge(2.0))]));
+    assert_eq!(h.applied, vec![(1000, Value::Gauge(2.0), 0)]);
+}
+
+#[test]
 fn a_batch_with_nothing_valid_applies_nothing() {
     let mut h = defined();
     h.send(batch(&[]));
     h.send(batch(&[(99, Value::Counter(1))]));
-    assert!(!h.effects().iter().any(|e| matches!(e, Event::Apply { .. })));
+    // Each batch is handed to the store, which is given no update.
+    assert_eq!(
+        h.effects(),
+        vec![
+            Event::Apply,
+            Event::Apply,
+            Event::ProtocolError(ProtocolError::UnknownId)
+        ]
+    );
     assert_eq!(h.applied, vec![]);
 }
 
@@ -1531,7 +1570,7 @@ fn a_first_value_over_the_sample_cap_is_answered_and_counted() {
     assert_eq!(
         h.effects(),
         vec![
-            Event::Apply { updates: 2 },
+            Event::Apply,
             Event::IgnoredUpdates {
                 reason: IgnoredUpdate::MaxSamples,
                 n: 1
