@@ -192,6 +192,18 @@ impl AddressBook {
         connected: impl Fn(&NodeId) -> bool,
         rng: &mut impl Rng,
     ) -> Vec<PeerAddr> {
+        self.plan_dials_where(now, want, |id| !connected(id), rng)
+    }
+
+    /// [`AddressBook::plan_dials`] among the addresses `eligible` accepts (which must
+    /// exclude connected peers): e.g. a rotation's far addresses only.
+    pub fn plan_dials_where(
+        &mut self,
+        now: Instant,
+        want: usize,
+        eligible: impl Fn(&NodeId) -> bool,
+        rng: &mut impl Rng,
+    ) -> Vec<PeerAddr> {
         if want == 0 {
             return Vec::new();
         }
@@ -199,7 +211,7 @@ impl AddressBook {
             .entries
             .iter_mut()
             .filter(|(id, e)| {
-                !connected(id) && !e.is_dialing(now) && e.retry_at.is_none_or(|at| at <= now)
+                eligible(id) && !e.is_dialing(now) && e.retry_at.is_none_or(|at| at <= now)
             })
             .map(|(_, e)| e)
             .choose_multiple(rng, want);
@@ -527,6 +539,29 @@ mod tests {
         }));
         assert!(book.knows_others(|p| *p != id(3)));
         assert!(!book.knows_others(|_| true));
+    }
+
+    #[test]
+    fn filtered_dial_plans_pick_only_eligible_due_addresses() {
+        let t0 = Instant::now();
+        let mut book = book();
+        for n in 1..=6 {
+            book.learn(addr(n), NOW, t0);
+        }
+        let far = |p: &NodeId| *p == id(4) || *p == id(5);
+        let mut rng = rng();
+        let plan = book.plan_dials_where(t0, 1, far, &mut rng);
+        assert_eq!(plan.len(), 1);
+        assert!(plan[0] == addr(4) || plan[0] == addr(5), "{plan:?}");
+        // The one planned is being dialed: the other far one is left, then none.
+        let other = book.plan_dials_where(t0, 5, far, &mut rng);
+        assert_eq!(other.len(), 1);
+        assert_ne!(other, plan);
+        assert!(book.plan_dials_where(t0, 5, far, &mut rng).is_empty());
+        // The ordinary plan skips them too while they are dialed.
+        let rest = book.plan_dials(t0, 10, |_| false, &mut rng);
+        assert_eq!(rest.len(), 4);
+        assert!(rest.iter().all(|a| *a != addr(4) && *a != addr(5)));
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod network;
 mod node_id;
 mod noise;
 mod peer_table;
+mod rotation;
 mod serve;
 mod settings;
 mod source;
@@ -64,6 +65,7 @@ pub use node_id::{
     NODE_ID_LEN, NodeId, NodeIdListError, NodeIdParseError, ShortNodeId, parse_node_id_list,
 };
 pub use peer_table::{Admission, DEFAULT_MAX_PEERS, PeerInfo, PeerPolicy, PeerTable};
+pub use rotation::{Rotation, RotationConfig};
 pub use serve::{BoxFuture, FnHandler, Handler, handler_fn};
 pub use settings::{DEFAULT_MAX_MESSAGE_SIZE, TransportSettings};
 pub use source::{Sender, SourceAddress};

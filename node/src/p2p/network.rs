@@ -244,6 +244,18 @@ impl Network {
         shed
     }
 
+    /// Closes the connection to `peer` as a rotation does (docs/p2p.md, *Rotation*): after
+    /// the handler's parting request (addresses to go to), with [`CloseCode::Rebalanced`],
+    /// so the peer backs off from this node as from a refusal. `false` when not connected.
+    pub fn rotate_out(&self, peer: &NodeId) -> bool {
+        let Some(connection) = self.connection(peer) else {
+            return false;
+        };
+        tracing::info!(peer = %peer, remote = %connection.remote_addr(), "outbound peer closed for a farther one (rotation)");
+        self.inner.part_with(connection, CloseCode::Rebalanced);
+        true
+    }
+
     /// Dials `addr` (expecting `expected` when known) and admits the peer.
     ///
     /// Returns the peer's connection: the new one, or the existing one when the peer was

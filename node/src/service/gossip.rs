@@ -12,9 +12,11 @@
 //!   per address; the dial task is woken at once by news of addresses and by a lost peer.
 //! - A full node that knows other addresses sheds its oldest inbound peers down to its
 //!   target each round ([`Network::shed`](crate::p2p::Network::shed)).
+//! - A node at its target now and then dials one far address as an extra peer, then closes
+//!   an outbound peer it reaches another way ([`Rotation`](crate::p2p::Rotation)).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -114,6 +116,61 @@ async fn round(shared: &Arc<Shared>) {
     if network.is_full() && others_known {
         network.shed(interval * 2);
     }
+    rotate(shared, network);
+}
+
+/// Rotation (docs/p2p.md, *Rotation*), once a round: closes the counterpart of the extra
+/// peer connected since the last round, or, when due, dials one far address (listed by no
+/// peer as one of its own) as the extra peer.
+fn rotate(shared: &Arc<Shared>, network: &Network) {
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let peers = network.peers();
+    let policy = network.policy();
+    let addr = {
+        let mut rotation = lock(&shared.rotation);
+        rotation.expire(now, |id| network.is_connected(id));
+        if let Some(peer) = rotation.close_due(policy, &peers, now, wall) {
+            network.rotate_out(&peer);
+            return;
+        }
+        if !rotation.wants_extra(policy, &peers, now, wall) {
+            return;
+        }
+        let far = |id: &NodeId| !rotation.is_near(id, &peers, now);
+        let Some(addr) = lock(&shared.book)
+            .plan_dials_where(now, 1, far, &mut rand::rng())
+            .pop()
+        else {
+            return;
+        };
+        rotation.started(now);
+        addr
+    };
+    let (shared, network) = (Arc::clone(shared), network.clone());
+    tokio::spawn(async move {
+        let outcome = dial_outcome(&network, &addr).await;
+        let now = Instant::now();
+        if let Some(id) = addr.node_id {
+            lock(&shared.book).dial_ended(&id, outcome, now, rand::random());
+        }
+        let connected = addr.node_id.filter(|_| outcome == DialOutcome::Connected);
+        tracing::debug!(peer = %addr, ?outcome, "rotation: extra outbound peer dialed");
+        lock(&shared.rotation).ended(connected, now);
+    });
+}
+
+/// Dials `addr` and says how it went, as the book records it.
+async fn dial_outcome(network: &Network, addr: &PeerAddr) -> DialOutcome {
+    match network.connect_peer(addr).await {
+        Ok(_) => DialOutcome::Connected,
+        // Refused by this node itself (it filled up meanwhile): try later.
+        Err(TransportError::Rejected { .. }) => DialOutcome::Refused,
+        Err(error) => {
+            tracing::debug!(peer = %addr, error = %error, "dial of a known address failed");
+            DialOutcome::Failed
+        }
+    }
 }
 
 /// The dial loop: while below its target, the node dials addresses from its book, at most
@@ -151,15 +208,7 @@ fn plan_dials(shared: &Arc<Shared>) {
     for addr in plan {
         let (shared, network) = (Arc::clone(shared), network.clone());
         tokio::spawn(async move {
-            let outcome = match network.connect_peer(&addr).await {
-                Ok(_) => DialOutcome::Connected,
-                // Refused by this node itself (it filled up meanwhile): try later.
-                Err(TransportError::Rejected { .. }) => DialOutcome::Refused,
-                Err(error) => {
-                    tracing::debug!(peer = %addr, error = %error, "dial of a known address failed");
-                    DialOutcome::Failed
-                }
-            };
+            let outcome = dial_outcome(&network, &addr).await;
             if let Some(id) = addr.node_id {
                 lock(&shared.book).dial_ended(&id, outcome, Instant::now(), rand::random());
             }
@@ -197,10 +246,19 @@ fn listed(entry: &str) -> Result<PeerAddr, String> {
     Ok(addr)
 }
 
+/// An announcement read.
+#[derive(Debug)]
+struct Parsed {
+    /// Every listed address with the age of its news (`peers` first, at age 0).
+    addrs: Vec<(PeerAddr, Duration)>,
+    /// How many of `addrs` the sender listed among its connected peers (`peers`).
+    peers: usize,
+}
+
 /// Reads the params of `node/announce`: every listed address with the age of its news,
 /// or why they are not an announcement (a bound exceeded, an age out of range, an address
 /// without its id).
-fn parse(params: Option<Value>) -> Result<Vec<(PeerAddr, Duration)>, String> {
+fn parse(params: Option<Value>) -> Result<Parsed, String> {
     let announce: Announce = params
         .ok_or_else(|| "missing params {\"peers\": [...], \"known\": [...]}".to_owned())
         .and_then(|p| serde_json::from_value(p).map_err(|e| format!("invalid params: {e}")))?;
@@ -229,7 +287,10 @@ fn parse(params: Option<Value>) -> Result<Vec<(PeerAddr, Duration)>, String> {
         }
         addrs.push((listed(&entry.peer)?, Duration::from_secs(entry.age)));
     }
-    Ok(addrs)
+    Ok(Parsed {
+        addrs,
+        peers: announce.peers.len(),
+    })
 }
 
 /// Takes an announcement (a gossip notification, or the addresses a node hands over when
@@ -245,11 +306,16 @@ pub(super) fn receive(
     if from.role != Role::Peer {
         return Err("node/announce is accepted from peers only, not from clients".to_owned());
     }
-    let addrs = parse(params)?;
+    let Parsed { addrs, peers } = parse(params)?;
     let Some(network) = shared.network() else {
         return Ok(0);
     };
     let now = Instant::now();
+    // A connected peer's own peers are within two hops: what a rotation dials away from.
+    if network.is_connected(&from.node_id) {
+        let listed = addrs[..peers].iter().filter_map(|(addr, _)| addr.node_id);
+        lock(&shared.rotation).heard(from.node_id, listed, now);
+    }
     let new = {
         let mut book = lock(&shared.book);
         addrs
@@ -280,12 +346,18 @@ mod tests {
             "known": [{"peer": format!("[::1]:9001@{ID}"), "age": 30}],
         })))
         .unwrap();
-        assert_eq!(parsed.len(), 2);
-        assert_eq!(parsed[0], (peer.parse().unwrap(), Duration::ZERO));
-        assert_eq!(parsed[1].1, Duration::from_secs(30));
+        assert_eq!((parsed.addrs.len(), parsed.peers), (2, 1));
+        assert_eq!(parsed.addrs[0], (peer.parse().unwrap(), Duration::ZERO));
+        assert_eq!(parsed.addrs[1].1, Duration::from_secs(30));
         // The older form, `peers` only, is still an announcement; so is `known` only.
-        assert_eq!(parse(Some(json!({ "peers": [peer] }))).unwrap().len(), 1);
-        assert!(parse(Some(json!({ "known": [] }))).unwrap().is_empty());
+        let only_peers = parse(Some(json!({ "peers": [peer] }))).unwrap();
+        assert_eq!((only_peers.addrs.len(), only_peers.peers), (1, 1));
+        assert!(
+            parse(Some(json!({ "known": [] })))
+                .unwrap()
+                .addrs
+                .is_empty()
+        );
 
         let many = |n: usize| vec![peer.clone(); n];
         let known = |n: usize, age: u64| vec![json!({"peer": peer, "age": age}); n];
@@ -335,6 +407,7 @@ mod tests {
                 json!({ "peers": many(MAX_ANNOUNCED), "known": known(MAX_KNOWN, MAX_AGE_SECS) })
             ))
             .unwrap()
+            .addrs
             .len(),
             MAX_ANNOUNCED + MAX_KNOWN
         );

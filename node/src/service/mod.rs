@@ -35,7 +35,8 @@ use crate::agents::AgentRegistry;
 use crate::limited_log::LimitedLog;
 use crate::p2p::{
     AddressBook, BookConfig, DEFAULT_REDIAL_BACKOFF, Identity, Network, NetworkConfig, NodeId,
-    PeerAddr, PeerPolicy, SourceAddress, TransportError, TransportSettings,
+    PeerAddr, PeerPolicy, Rotation, RotationConfig, SourceAddress, TransportError,
+    TransportSettings,
 };
 use crate::resilience::{BreakerConfig, Breakers, RequestLimits, RequestLimitsConfig};
 use dawn_telemetry::Telemetry;
@@ -98,6 +99,8 @@ struct Shared {
     noise: LimitedLog<ServiceNoise>,
     breakers: Mutex<Breakers<NodeId>>,
     book: Mutex<AddressBook>,
+    /// What peers announced of their peers, and when to rotate an outbound peer next.
+    rotation: Mutex<Rotation>,
     /// Wakes the dial task (news of addresses, a lost peer, a failed dial).
     dial_now: Notify,
     /// Set right after the endpoint is bound; handlers running before that see `None`.
@@ -228,6 +231,11 @@ impl Service {
             book: Mutex::new(AddressBook::new(
                 identity.node_id(),
                 BookConfig::for_gossip(config.gossip_interval),
+            )),
+            rotation: Mutex::new(Rotation::new(
+                identity.node_id(),
+                RotationConfig::for_gossip(config.gossip_interval),
+                Instant::now(),
             )),
             dial_now: Notify::new(),
             config: config.clone(),
