@@ -39,7 +39,8 @@ impl RotationConfig {
     /// The node's settings for a gossip period: the first rotation one round after the
     /// start, then after 1, 2, 4, ... rounds, at most every 64 rounds or 5 minutes (Bitcoin
     /// rotates its extra outbound peers every few minutes); a peer's announced peers count
-    /// for three rounds; a peer is closed after one round at least.
+    /// for three rounds; a peer is closed after half a round at least, so that the first
+    /// rotation can start at the first round, while the graph of a start is still forming.
     pub fn for_gossip(interval: Duration) -> Self {
         Self {
             first: interval,
@@ -48,7 +49,7 @@ impl RotationConfig {
                 .min(Duration::from_secs(300))
                 .max(interval),
             view_ttl: interval.saturating_mul(3),
-            min_age: interval,
+            min_age: interval / 2,
         }
     }
 }
@@ -286,6 +287,7 @@ mod tests {
         assert_eq!(fast.first, 2 * SECOND);
         assert_eq!(fast.max_wait, 128 * SECOND);
         assert_eq!(fast.view_ttl, 6 * SECOND);
+        assert_eq!(fast.min_age, SECOND);
         let slow = RotationConfig::for_gossip(60 * SECOND);
         assert_eq!(slow.max_wait, 300 * SECOND, "five minutes at most");
         let huge = RotationConfig::for_gossip(600 * SECOND);
