@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dawn_proto::{
-    BatchBuf, Define, Health, MetricKind, Retire, SeriesDef, ValueRef, validate_define,
+    BatchBuf, Define, Health, MetricKind, Retire, SeriesDef, UpdateRef, ValueRef, validate_define,
     validate_health, validate_label_values, validate_value_ref,
 };
 
@@ -205,23 +205,8 @@ impl<H: Handles> Active<H> {
                         && h.native.is_none()
                 }
             };
-            if fits {
+            if fits || self.check_fully(out, update) {
                 sink.update(series, update.value, update.series);
-                continue;
-            }
-            // A held series is kept, and so is its metric: a kept id is never redefined.
-            let Some(metric) = self.tables.metric_of(update.series) else {
-                continue;
-            };
-            match validate_value_ref(metric, update.value) {
-                Ok(()) => sink.update(series, update.value, update.series),
-                Err(e) => {
-                    let message = format!(
-                        "{e} (series {}); update ignored",
-                        self.tables.describe_series(update.series)
-                    );
-                    out.error((&e).into(), message);
-                }
             }
         }
         if refused > 0 {
@@ -229,6 +214,30 @@ impl<H: Handles> Active<H> {
                 reason: IgnoredUpdate::RefusedSeries,
                 n: refused,
             });
+        }
+    }
+
+    /// Whether an update of a held series that the quick check did not pass (a native
+    /// histogram, or an invalid value) is valid, by the full check against its metric's
+    /// definition; an invalid one is answered. Kept out of line: inlined, the value it
+    /// takes would live on the stack for every update.
+    #[cold]
+    #[inline(never)]
+    fn check_fully(&self, out: &mut Output<H>, update: UpdateRef<'_>) -> bool {
+        // A held series is kept, and so is its metric: a kept id is never redefined.
+        let Some(metric) = self.tables.metric_of(update.series) else {
+            return false;
+        };
+        match validate_value_ref(metric, update.value) {
+            Ok(()) => true,
+            Err(e) => {
+                let message = format!(
+                    "{e} (series {}); update ignored",
+                    self.tables.describe_series(update.series)
+                );
+                out.error((&e).into(), message);
+                false
+            }
         }
     }
 
