@@ -72,6 +72,11 @@ pub struct Rotation {
 /// A rotation dial not reported back within this long no longer blocks the next one.
 const DIAL_STALE: Duration = Duration::from_secs(60);
 
+/// Most node ids kept per peer as its listed peers: what one announcement may list
+/// (`node/announce`'s `peers`). A peer announcing again and again with made-up ids cannot
+/// grow the view past it; new ids wait for old ones to age out.
+pub const MAX_VIEW: usize = 256;
+
 impl Rotation {
     /// The rotation state of the node `local` started at `now`.
     pub fn new(local: NodeId, config: RotationConfig, now: Instant) -> Self {
@@ -91,11 +96,17 @@ impl Rotation {
         &self.config
     }
 
-    /// Records that the connected peer `from` listed `listed` among its own peers at `now`.
+    /// Records that the connected peer `from` listed `listed` among its own peers at `now`;
+    /// at most [`MAX_VIEW`] ids per peer are kept (those listed again are refreshed).
     pub fn heard(&mut self, from: NodeId, listed: impl IntoIterator<Item = NodeId>, now: Instant) {
         let view = self.views.entry(from).or_default();
         for id in listed {
-            if id != self.local && id != from {
+            if id == self.local || id == from {
+                continue;
+            }
+            if let Some(at) = view.get_mut(&id) {
+                *at = now;
+            } else if view.len() < MAX_VIEW {
                 view.insert(id, now);
             }
         }
@@ -272,6 +283,29 @@ mod tests {
             direction,
             connected_at: wall() - Duration::from_secs(age),
         }
+    }
+
+    #[test]
+    fn a_peer_listing_ever_new_ids_keeps_a_bounded_view() {
+        let t0 = Instant::now();
+        let mut rotation = Rotation::new(id(0), config(), t0);
+        let made_up = |i: u32| {
+            let mut bytes = [7u8; 32];
+            bytes[..4].copy_from_slice(&i.to_le_bytes());
+            NodeId::from_bytes(bytes)
+        };
+        // A thousand announcements of 256 new ids each, within one round.
+        for round in 0..1000u32 {
+            rotation.heard(id(1), (0..256).map(|i| made_up(round * 256 + i)), t0);
+        }
+        assert_eq!(rotation.views[&id(1)].len(), MAX_VIEW);
+        // The ids kept are refreshed when listed again; the rest wait for them to age out.
+        rotation.heard(id(1), [made_up(0), id(9)], t0 + 5 * SECOND);
+        assert!(!rotation.views[&id(1)].contains_key(&id(9)));
+        rotation.expire(t0 + 7 * SECOND, |_| true);
+        assert_eq!(rotation.views[&id(1)].len(), 1);
+        rotation.heard(id(1), [id(9)], t0 + 7 * SECOND);
+        assert_eq!(rotation.views[&id(1)].len(), 2);
     }
 
     fn policy(max_peers: usize) -> PeerPolicy {
