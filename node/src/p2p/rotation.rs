@@ -75,7 +75,7 @@ const DIAL_STALE: Duration = Duration::from_secs(60);
 /// Most node ids kept per peer as its listed peers: what one announcement may list
 /// (`node/announce`'s `peers`). A peer announcing again and again with made-up ids cannot
 /// grow the view past it; new ids wait for old ones to age out.
-pub const MAX_VIEW: usize = 256;
+const MAX_VIEW: usize = 256;
 
 impl Rotation {
     /// The rotation state of the node `local` started at `now`.
