@@ -179,11 +179,12 @@ impl<H: Handles> Active<H> {
                     // Not admitted by the store (yet), or refused.
                     refused += 1;
                 } else {
-                    let message = format!(
-                        "update for series id {}, which this connection never defined",
-                        update.series
-                    );
-                    out.error(ProtocolError::UnknownId, message);
+                    out.error_with(ProtocolError::UnknownId, || {
+                        format!(
+                            "update for series id {}, which this connection never defined",
+                            update.series
+                        )
+                    });
                 }
                 continue;
             };
@@ -231,11 +232,12 @@ impl<H: Handles> Active<H> {
         match validate_value_ref(metric, update.value) {
             Ok(()) => true,
             Err(e) => {
-                let message = format!(
-                    "{e} (series {}); update ignored",
-                    self.tables.describe_series(update.series)
-                );
-                out.error((&e).into(), message);
+                out.error_with((&e).into(), || {
+                    format!(
+                        "{e} (series {}); update ignored",
+                        self.tables.describe_series(update.series)
+                    )
+                });
                 false
             }
         }

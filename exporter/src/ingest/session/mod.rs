@@ -496,17 +496,14 @@ impl<H: Handles> Session<H> {
         message: impl fmt::Display,
     ) {
         self.out.event(Event::IgnoredUpdates { reason, n: 1 });
-        // Formatting is skipped when nobody would read it (past the Error frame budget).
-        if self.out.error_frames_left() || tracing::enabled!(tracing::Level::DEBUG) {
-            let series = match &self.state {
+        let state = &self.state;
+        self.out.error_frame_with(reason.as_str(), || {
+            let series = match state {
                 State::Active(active) => active.tables.describe_series(tag),
                 _ => format!("series id {tag}"),
             };
-            let text = format!("the value of {series} is not kept: {message}");
-            self.out.error_frame(reason.as_str(), text);
-        } else {
-            self.out.error_frame(reason.as_str(), String::new());
-        }
+            format!("the value of {series} is not kept: {message}")
+        });
     }
 
     /// The store kept back the update of wire series `tag` ([`Event::Apply`]): a counter or

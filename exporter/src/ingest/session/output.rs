@@ -54,6 +54,25 @@ impl<H: Handles> Output<H> {
         self.error_frame(reason.as_str(), message);
     }
 
+    /// [`Output::error`] with the message made only when it is used: sent (within the cap)
+    /// or logged at debug. A batch's problems are found while the store's lock is held, so
+    /// past the cap a flood of them costs no formatting there.
+    pub(super) fn error_with(&mut self, reason: ProtocolError, message: impl FnOnce() -> String) {
+        self.event(Event::ProtocolError(reason));
+        self.error_frame_with(reason.as_str(), message);
+    }
+
+    /// [`Output::error_frame`] with the message made only when it is used.
+    pub(super) fn error_frame_with(
+        &mut self,
+        reason: &'static str,
+        message: impl FnOnce() -> String,
+    ) {
+        let used = self.error_frames_left() || tracing::enabled!(tracing::Level::DEBUG);
+        let message = if used { message() } else { String::new() };
+        self.error_frame(reason, message);
+    }
+
     /// An `Error` frame with `reason` (up to the cap, each with a warning), counted by the
     /// caller; past the cap the problem is only logged at debug.
     pub(super) fn error_frame(&mut self, reason: &'static str, message: String) {
