@@ -211,7 +211,7 @@ pub enum SeriesError {
 
 /// Why the first value of a series for a source was not kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SampleError {
+pub(crate) enum SampleError {
     /// The store holds `--store.max-samples` samples.
     #[error("the exporter holds its maximum of {limit} samples (--store.max-samples)")]
     MaxSamples {
@@ -330,16 +330,19 @@ impl BatchWriter<'_> {
     }
 }
 
-/// Result of [`Store::apply`].
+/// What became of a batch: `BatchWriter::finish` gives it (and `Store::apply`, in the
+/// tests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApplyOutcome {
+pub(crate) struct ApplyOutcome {
     /// Updates stored.
     pub applied: u64,
     /// Tags of the updates refused because a counter or histogram went backwards.
     pub decreased: Vec<u32>,
     /// Tags of first values not kept, over a sample cap.
     pub refused: Vec<(u32, SampleError)>,
-    /// The whole batch was ignored: the source has a newer incarnation than the caller's.
+    /// The whole batch was ignored: the source has a newer incarnation than the caller's
+    /// (set by the tests' `Store::apply`; ingest finds it out from `Store::writer` giving
+    /// no writer).
     pub stale_incarnation: bool,
 }
 
@@ -611,8 +614,10 @@ impl Store {
     /// `(series, value, tag)`, the value borrowed (a [`ValueRef`], as ingest has it) or
     /// owned; values were validated against their definitions. Tags of counters or
     /// histograms that went backwards come back in [`ApplyOutcome::decreased`] (their old
-    /// values stay). Allocates only for a source's first value of a series.
-    pub fn apply<'v, V: Into<ValueRef<'v>>>(
+    /// values stay). Allocates only for a source's first value of a series. The tests' way
+    /// to store values; ingest checks and stores in one pass through [`Store::writer`].
+    #[cfg(test)]
+    pub(crate) fn apply<'v, V: Into<ValueRef<'v>>>(
         &self,
         source: SourceId,
         incarnation: u64,
