@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::spec::MetricSpec;
 use dawn_proto::{BucketSpan, HistogramValue, MetricKind, NativeHistogramValue, Value};
 
+use super::bounds::BucketIndex;
 use super::lookup::{LookupCache, lookup_cache};
 use super::native::{NativeBuckets, NativeSnapshot};
 use super::slot::{self, Striped};
@@ -210,22 +211,6 @@ fn add_f64(cell: &AtomicU64, delta: f64) {
 /// agree, before a flush sends its classic part alone.
 const NATIVE_READ_ATTEMPTS: usize = 4;
 
-/// Bounds up to which [`bucket_index`] counts instead of searching.
-const COUNTED_BOUNDS: usize = 16;
-
-/// Prometheus' `le`: the index of the first bound >= `v`, or `bounds.len()` (`+Inf`) past
-/// the last one; `bounds` ascend. For a usual histogram (up to [`COUNTED_BOUNDS`] bounds) the
-/// bounds below `v` are counted, which compiles to compares without branches, where a binary
-/// search mispredicts a branch on most observations.
-#[inline]
-fn bucket_index(bounds: &[f64], v: f64) -> usize {
-    if bounds.len() <= COUNTED_BOUNDS {
-        bounds.iter().map(|bound| usize::from(*bound < v)).sum()
-    } else {
-        bounds.partition_point(|bound| *bound < v)
-    }
-}
-
 /// Stripes of a histogram: recording threads spread over this many copies of the buckets
 /// and the sum ([`slot::stripe`]), so that two threads observing into one series (a node's
 /// runtime workers) neither bounce one cache line nor retry one compare-and-swap; readers
@@ -245,7 +230,9 @@ struct Line([AtomicU64; LINE_WORDS]);
 /// too, as client_golang's histograms do.
 #[derive(Debug)]
 pub(crate) struct HistogramCell {
-    bounds: &'static [f64],
+    /// The bounds and how a value's bucket is found, shared by every series with these
+    /// bounds.
+    bounds: &'static BucketIndex,
     /// The native buckets, when this series records them.
     native: Option<Box<NativeBuckets>>,
     /// Each stripe is `stride` lines: its sum's `f64` bits, then its per-bucket counts (one
@@ -297,7 +284,7 @@ impl HistogramCell {
     /// Records finite `v` in the classic buckets and sum.
     #[inline(always)]
     fn observe_classic(&self, v: f64) {
-        let index = bucket_index(self.bounds, v);
+        let index = self.bounds.index(v);
         let lines = self.stripe(slot::stripe());
         if let Some(bucket) = Self::word(lines, index + 1) {
             bucket.fetch_add(1, Relaxed);
@@ -316,7 +303,7 @@ impl HistogramCell {
 
     /// Per-bucket counts over all stripes, `+Inf` last.
     fn buckets(&self) -> Vec<u64> {
-        (1..=self.bounds.len() + 1)
+        (1..=self.bounds.bounds().len() + 1)
             .map(|w| {
                 (0..HISTOGRAM_STRIPES)
                     .filter_map(|s| Self::word(self.stripe(s), w))
@@ -357,7 +344,7 @@ impl Cell for HistogramCell {
         // an empty histogram.
         let stride = (spec.buckets.len() + 2).div_ceil(LINE_WORDS);
         HistogramCell {
-            bounds: spec.buckets,
+            bounds: BucketIndex::of(spec.buckets),
             native: spec
                 .native
                 .map(|config| Box::new(NativeBuckets::new(config))),
@@ -417,28 +404,6 @@ mod tests {
         assert_eq!(value.buckets[11], 1, "10.5 goes to +Inf");
         assert_eq!(value.count, 6);
         assert!((value.sum - 17.5101).abs() < 1e-9, "{}", value.sum);
-    }
-
-    #[test]
-    fn bucket_index_counts_and_searches_alike() {
-        let short: Vec<f64> = (0..COUNTED_BOUNDS).map(|i| i as f64 * 0.5).collect();
-        let long: Vec<f64> = (0..COUNTED_BOUNDS * 3).map(|i| i as f64 * 0.5).collect();
-        for bounds in [&short[..], &long[..], &[]] {
-            for tenth in -10..300 {
-                let v = f64::from(tenth) * 0.1;
-                let want = bounds.partition_point(|bound| *bound < v);
-                assert_eq!(
-                    bucket_index(bounds, v),
-                    want,
-                    "{v} in {} bounds",
-                    bounds.len()
-                );
-            }
-            // On a bound itself: that bound's bucket (`le` is inclusive).
-            for (i, bound) in bounds.iter().enumerate() {
-                assert_eq!(bucket_index(bounds, *bound), i);
-            }
-        }
     }
 
     #[test]

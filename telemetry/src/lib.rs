@@ -56,6 +56,7 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod bounds;
 mod cell;
 mod collect;
 mod config;
