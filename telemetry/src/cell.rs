@@ -235,28 +235,21 @@ pub(crate) struct HistogramCell {
     bounds: &'static BucketIndex,
     /// The native buckets, when this series records them.
     native: Option<Box<NativeBuckets>>,
-    /// Each stripe is `stride` lines: its sum's `f64` bits, then its per-bucket counts (one
-    /// per bound, then `+Inf`).
-    lines: Box<[Line]>,
-    /// Lines per stripe.
-    stride: usize,
+    /// Row `r` is line `r` of every stripe, stripe `s` at `s`; a stripe's lines hold its
+    /// sum's `f64` bits (word 0), then its per-bucket counts (one per bound, then `+Inf`).
+    /// Rows rather than stripes one after the other: a word is then found with one bounds
+    /// check (its row), the stripe being below [`HISTOGRAM_STRIPES`] by construction.
+    lines: Box<[[Line; HISTOGRAM_STRIPES]]>,
 }
 
 impl HistogramCell {
-    /// The lines of stripe `stripe`: its sum's `f64` bits in word 0, then the per-bucket
-    /// counts (one per bound, then `+Inf`).
+    /// Word `w` of stripe `stripe` (taken modulo [`HISTOGRAM_STRIPES`]): the sum at 0, then
+    /// the per-bucket counts.
     #[inline]
-    fn stripe(&self, stripe: usize) -> &[Line] {
-        let start = stripe * self.stride;
-        &self.lines[start..start + self.stride]
-    }
-
-    /// Word `w` of a stripe's lines.
-    #[inline]
-    fn word(lines: &[Line], w: usize) -> Option<&AtomicU64> {
-        lines
+    fn word(&self, stripe: usize, w: usize) -> Option<&AtomicU64> {
+        self.lines
             .get(w / LINE_WORDS)
-            .map(|line| &line.0[w % LINE_WORDS])
+            .map(|row| &row[stripe % HISTOGRAM_STRIPES].0[w % LINE_WORDS])
     }
 
     /// Records `v`; returns `false`, recording nothing, when `v` is not finite (NaN or
@@ -285,12 +278,12 @@ impl HistogramCell {
     #[inline(always)]
     fn observe_classic(&self, v: f64) {
         let index = self.bounds.index(v);
-        let lines = self.stripe(slot::stripe());
-        if let Some(bucket) = Self::word(lines, index + 1) {
+        let stripe = slot::stripe();
+        if let Some(bucket) = self.word(stripe, index + 1) {
             bucket.fetch_add(1, Relaxed);
         }
-        if let Some(first) = lines.first() {
-            add_f64(&first.0[0], v);
+        if let Some(sum) = self.word(stripe, 0) {
+            add_f64(sum, v);
         }
     }
 
@@ -306,7 +299,7 @@ impl HistogramCell {
         (1..=self.bounds.bounds().len() + 1)
             .map(|w| {
                 (0..HISTOGRAM_STRIPES)
-                    .filter_map(|s| Self::word(self.stripe(s), w))
+                    .filter_map(|s| self.word(s, w))
                     .fold(0u64, |acc, word| acc.wrapping_add(word.load(Relaxed)))
             })
             .collect()
@@ -315,7 +308,7 @@ impl HistogramCell {
     /// The sum over all stripes, as `f64` bits.
     fn sum_bits(&self) -> u64 {
         (0..HISTOGRAM_STRIPES)
-            .filter_map(|s| Self::word(self.stripe(s), 0))
+            .filter_map(|s| self.word(s, 0))
             .map(|word| f64::from_bits(word.load(Relaxed)))
             .sum::<f64>()
             .to_bits()
@@ -342,16 +335,15 @@ impl Cell for HistogramCell {
     fn new(spec: &MetricSpec) -> Self {
         // The sum, the bucket counts, `+Inf`; 0.0's bits are all zero, so zeroed words are
         // an empty histogram.
-        let stride = (spec.buckets.len() + 2).div_ceil(LINE_WORDS);
+        let rows = (spec.buckets.len() + 2).div_ceil(LINE_WORDS);
         HistogramCell {
             bounds: BucketIndex::of(spec.buckets),
             native: spec
                 .native
                 .map(|config| Box::new(NativeBuckets::new(config))),
-            lines: (0..HISTOGRAM_STRIPES * stride)
-                .map(|_| Line(std::array::from_fn(|_| AtomicU64::new(0))))
+            lines: (0..rows)
+                .map(|_| std::array::from_fn(|_| Line(std::array::from_fn(|_| AtomicU64::new(0)))))
                 .collect(),
-            stride,
         }
     }
 

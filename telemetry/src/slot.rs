@@ -43,6 +43,10 @@ thread_local! {
     /// The word of this thread's slot ([`word_of`]), [`UNCLAIMED`] or [`NONE`]. No
     /// destructor: always accessible, one thread-pointer-relative load.
     static WORD: Cell<u8> = const { Cell::new(UNCLAIMED) };
+    /// This thread's stripe ([`stripe`]) once known, else [`UNCLAIMED`]: a histogram's
+    /// observation reads it with one load and one compare, where deriving it from [`WORD`]
+    /// took about twice the instructions. No destructor, as for `WORD`.
+    static STRIPE: Cell<u8> = const { Cell::new(UNCLAIMED) };
     /// Hands the slot back when the thread exits; touched only when claiming.
     static GUARD: Guard = const { Guard(Cell::new(NONE)) };
 }
@@ -56,6 +60,7 @@ impl Drop for Guard {
             // Recordings made later by other thread-local destructors use the shared word:
             // after `release`, another thread may own the slot.
             WORD.set(NONE);
+            STRIPE.set(0);
             release(slot);
         }
     }
@@ -84,12 +89,26 @@ pub(crate) const STRIPES: usize = 4;
 /// one loses nothing).
 #[inline]
 pub(crate) fn stripe() -> usize {
-    match current() {
+    let stripe = usize::from(STRIPE.get());
+    if stripe < STRIPES {
+        stripe
+    } else {
+        first_stripe()
+    }
+}
+
+/// [`stripe`] the first time a thread asks: from its slot, claimed if need be, and kept.
+#[cold]
+#[inline(never)]
+fn first_stripe() -> usize {
+    let stripe = match current() {
         // The inverse of `word_of`, modulo 4: an even slot `2k` sits in word `k` (< 8), an
         // odd one `2k + 1` in word `8 + k`; `2k mod 4` is `(k & 1) << 1`.
         Some(word) => ((word & 1) << 1) | (word >> 3),
         None => 0,
-    }
+    };
+    STRIPE.set(stripe as u8);
+    stripe
 }
 
 #[cold]
