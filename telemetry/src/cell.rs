@@ -256,17 +256,24 @@ impl HistogramCell {
     /// ±infinity: the wire carries only finite sums).
     #[inline]
     pub(crate) fn observe(&self, v: f64) -> bool {
-        if !v.is_finite() {
-            return false;
-        }
         match self.native.as_deref() {
-            None => self.observe_classic(v),
+            None => {
+                if !v.is_finite() {
+                    return false;
+                }
+                self.observe_classic(v);
+            }
             Some(native) => {
                 // The native counter is found first: its loads would otherwise wait behind
                 // the classic part's locked instructions. It is added to after the classic
                 // bucket: a reader takes the native buckets first (see `native_snapshot`),
-                // so the classic count never falls below their total.
-                let counter = native.locate(v);
+                // so the classic count never falls below their total. A value in the native
+                // table's range is finite: only one outside it is checked.
+                let counter = match native.table_counter(v) {
+                    Some(counter) => Some(counter),
+                    None if !v.is_finite() => return false,
+                    None => native.outside_table(v),
+                };
                 self.observe_classic(v);
                 native.count(counter, v);
             }

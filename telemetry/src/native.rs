@@ -22,8 +22,8 @@
 //! `2^(schema+1)` cells of the mantissa that holds, for each cell, the bounds below it and
 //! the one in it (at most one), so one load and one compare ([`OctaveTable`]). In the
 //! table's range a value's counter is then two shifts and a mask away, found before the
-//! classic part's locked instructions and added to after them ([`NativeBuckets::locate`],
-//! [`NativeBuckets::count`]).
+//! classic part's locked instructions and added to after them
+//! ([`NativeBuckets::table_counter`], [`NativeBuckets::count`]).
 //!
 //! Counts are per bucket (not cumulative) and read with relaxed loads: a reader racing with
 //! observations sees each one either counted or not yet, as with the classic buckets; the
@@ -326,15 +326,25 @@ impl NativeBuckets {
         self.count(self.locate(v), v);
     }
 
-    /// The counter that an observation of `v` (finite) adds to, found without adding: its
-    /// table counter (its group allocated if it is the group's first), or the zero bucket;
-    /// `None` for a value kept in the map (negative, or positive outside the table).
+    /// The counter that an observation of `v` (finite) adds to: its table counter, or the
+    /// zero bucket; `None` for a value kept in the map (negative, or positive outside the
+    /// table).
+    #[cfg(test)]
+    pub(crate) fn locate(&self, v: f64) -> Option<&AtomicU64> {
+        self.table_counter(v).or_else(|| self.outside_table(v))
+    }
+
+    /// The counter that an observation of `v` adds to when `v` is in the table's range (and
+    /// so finite), found without adding (its group allocated if it is the group's first);
+    /// `None` for any other value, NaN and infinities included (one unsigned compare of the
+    /// bits), so that the caller checks those apart, only outside the table
+    /// ([`NativeBuckets::outside_table`]).
     ///
     /// [`HistogramCell::observe`](crate::cell::HistogramCell::observe) finds it before the
     /// classic part's locked instructions, which later loads would wait behind, and adds after
     /// them ([`NativeBuckets::count`]).
     #[inline]
-    pub(crate) fn locate(&self, v: f64) -> Option<&AtomicU64> {
+    pub(crate) fn table_counter(&self, v: f64) -> Option<&AtomicU64> {
         let bits = v.to_bits();
         // One unsigned compare: a negative value's sign bit puts it far above the range.
         if bits.wrapping_sub(self.table_from) < self.table_span {
@@ -347,11 +357,18 @@ impl NativeBuckets {
             let counters = group.get_or_init(move || new_group(1 << shift));
             return counters.get(slot & self.group_mask);
         }
+        None
+    }
+
+    /// The counter of a finite value outside the table's range: the zero bucket, or `None`
+    /// (the map).
+    #[inline]
+    pub(crate) fn outside_table(&self, v: f64) -> Option<&AtomicU64> {
         (v.abs() <= self.config.zero_threshold).then_some(&self.zero)
     }
 
-    /// Counts an observation of `v` where [`NativeBuckets::locate`] found its counter, or in
-    /// the map when it found none.
+    /// Counts an observation of `v` where [`NativeBuckets::table_counter`] or
+    /// [`NativeBuckets::outside_table`] found its counter, or in the map when they found none.
     #[inline]
     pub(crate) fn count(&self, counter: Option<&AtomicU64>, v: f64) {
         match counter {
