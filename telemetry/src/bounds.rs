@@ -152,12 +152,20 @@ impl BucketIndex {
         self.bounds
     }
 
+    /// [`BucketIndex::index`] for bounds without a table: out of line, so that the usual
+    /// case, a table, keeps few registers and no vector code in the observing function.
+    #[cold]
+    #[inline(never)]
+    fn without_table(&self, v: f64) -> usize {
+        bucket_index(self.bounds, v)
+    }
+
     /// Prometheus' `le` for `v` (not NaN): the index of the first bound >= `v`, or
     /// `bounds.len()` (`+Inf`) past the last one; `bounds.partition_point(|b| *b < v)`.
     #[inline]
     pub(crate) fn index(&self, v: f64) -> usize {
         if self.cells.is_empty() {
-            return bucket_index(self.bounds, v);
+            return self.without_table(v);
         }
         let bits = v.to_bits();
         // Negative values (sign bit set) shift to negative numbers: cell 0, as do values below
