@@ -269,13 +269,18 @@ impl HistogramCell {
                 // bucket: a reader takes the native buckets first (see `native_snapshot`),
                 // so the classic count never falls below their total. A value in the native
                 // table's range is finite: only one outside it is checked.
-                let counter = match native.table_counter(v) {
-                    Some(counter) => Some(counter),
+                match native.table_counter(v) {
+                    Some(counter) => {
+                        self.observe_classic(v);
+                        counter.fetch_add(1, Relaxed);
+                    }
                     None if !v.is_finite() => return false,
-                    None => native.outside_table(v),
-                };
-                self.observe_classic(v);
-                native.count(counter, v);
+                    None => {
+                        let counter = native.outside_table(v);
+                        self.observe_classic(v);
+                        native.count(counter, v);
+                    }
+                }
             }
         }
         true
