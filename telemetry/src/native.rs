@@ -161,11 +161,11 @@ impl OctaveTable {
     /// How many bounds lie below the fraction of a value of these bits: those below its
     /// cell, plus the cell's own if it is below the fraction.
     #[inline]
-    fn within(&self, bits: u64) -> i32 {
+    fn within(&self, bits: u64) -> u64 {
         let mantissa = bits & MANTISSA;
         // The modulo is a mask: below the cells' count already (the shift is at least 43).
         let cell = self.cells[(mantissa >> self.cell_shift) as usize % MAX_CELLS];
-        (cell >> 52) as i32 + i32::from(cell & MANTISSA < mantissa)
+        (cell >> 52) + u64::from(cell & MANTISSA < mantissa)
     }
 
     /// The key of a positive normal value of these bits at the table's schema:
@@ -175,7 +175,17 @@ impl OctaveTable {
     #[inline]
     fn key(&self, bits: u64) -> i32 {
         let exp = (bits >> 52) as i32 - 1023;
-        (exp << self.schema) + self.within(bits)
+        (exp << self.schema) + self.within(bits) as i32
+    }
+
+    /// [`OctaveTable::key`] less `base`, for a key at least `base`, with the exponent's
+    /// bias in keys folded into `base` ([`NativeBuckets::slot_base`]): unsigned, no sign
+    /// extension, one instruction fewer on the observing path.
+    #[inline]
+    fn key_from(&self, bits: u64, base: u64) -> u64 {
+        ((bits >> 52) << self.schema)
+            .wrapping_add(self.within(bits))
+            .wrapping_sub(base)
     }
 }
 
@@ -268,8 +278,10 @@ pub(crate) struct NativeBuckets {
     recording_schema: i8,
     /// The bounds within a power of two at the recording schema.
     table: &'static OctaveTable,
-    /// The key of the table's first counter: `TABLE_MIN_EXP * 2^recording_schema + 1`.
-    first_key: i32,
+    /// The key of the table's first counter (`TABLE_MIN_EXP * 2^recording_schema + 1`) plus
+    /// the exponent's bias in keys (`1023 * 2^recording_schema`): a value's counter is at
+    /// [`OctaveTable::key_from`] its bits and this.
+    slot_base: u64,
     /// log2 of a group's counters: `log2(GROUP_OCTAVES) + recording_schema`.
     group_shift: u32,
     /// A counter's index in its group: its index in the table masked by this.
@@ -302,7 +314,7 @@ impl NativeBuckets {
             config: NativeConfig { schema, ..config },
             recording_schema,
             table: OctaveTable::of(recording_schema),
-            first_key: (TABLE_MIN_EXP << recording_schema) + 1,
+            slot_base: (((1023 + TABLE_MIN_EXP) << recording_schema) + 1) as u64,
             group_shift: GROUP_OCTAVES.trailing_zeros() + recording_schema as u32,
             group_mask: (GROUP_OCTAVES << recording_schema) as usize - 1,
             table_from,
@@ -348,8 +360,9 @@ impl NativeBuckets {
         let bits = v.to_bits();
         // One unsigned compare: a negative value's sign bit puts it far above the range.
         if bits.wrapping_sub(self.table_from) < self.table_span {
-            // Not negative: the value is above 2^-128, whose key is `first_key - 1`.
-            let slot = (self.table.key(bits) - self.first_key) as usize;
+            // Not negative: the value is above 2^-128, the upper end of the bucket before
+            // the first counter's.
+            let slot = self.table.key_from(bits, self.slot_base) as usize;
             // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division;
             // below `GROUPS` groups since the value is at most 2^128 (the modulo is a mask).
             let shift = self.group_shift;
@@ -520,7 +533,7 @@ mod tests {
             for frac in fracs {
                 let counted = bounds.iter().filter(|b| **b < frac).count() as i32;
                 assert_eq!(
-                    table.within(frac.to_bits()),
+                    table.within(frac.to_bits()) as i32,
                     counted,
                     "schema {schema}, fraction {frac}"
                 );
