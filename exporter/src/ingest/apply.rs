@@ -41,7 +41,7 @@ impl Handles for StoreHandles {
 /// A batch goes straight into the store as the session checks it.
 impl Sink<StoreHandles> for BatchWriter<'_> {
     #[inline(always)]
-    fn update(&mut self, series: SeriesId, value: ValueRef<'_>, wire_id: u32) {
+    fn update(&mut self, series: SeriesId, value: &ValueRef<'_>, wire_id: u32) {
         BatchWriter::update(self, series, value, wire_id);
     }
 }
@@ -50,7 +50,7 @@ impl Sink<StoreHandles> for BatchWriter<'_> {
 struct Count(u64);
 
 impl Sink<StoreHandles> for Count {
-    fn update(&mut self, _: SeriesId, _: ValueRef<'_>, _: u32) {
+    fn update(&mut self, _: SeriesId, _: &ValueRef<'_>, _: u32) {
         self.0 += 1;
     }
 }

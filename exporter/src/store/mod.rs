@@ -251,7 +251,7 @@ impl BatchWriter<'_> {
     /// Stores `value` of `id` (validated against its definition); `tag` names the update
     /// in the outcome when the store keeps it back.
     #[inline(always)]
-    pub(crate) fn update(&mut self, id: SeriesId, value: ValueRef<'_>, tag: u32) {
+    pub(crate) fn update(&mut self, id: SeriesId, value: &ValueRef<'_>, tag: u32) {
         let Inner {
             families,
             sources,
@@ -630,7 +630,7 @@ impl Store {
             };
         };
         for (id, value, tag) in updates {
-            writer.update(id, value.into(), tag);
+            writer.update(id, &value.into(), tag);
         }
         writer.finish()
     }

@@ -137,8 +137,8 @@ pub(crate) enum Applied {
 
 impl Sample {
     /// A new sample from a (validated) wire value.
-    pub(crate) fn from_value(value: ValueRef<'_>) -> Sample {
-        match value {
+    pub(crate) fn from_value(value: &ValueRef<'_>) -> Sample {
+        match *value {
             ValueRef::Counter(c) => Sample::Counter(c),
             ValueRef::Gauge(g) => Sample::Gauge(g),
             ValueRef::Histogram(h) => match h.native {
@@ -191,15 +191,15 @@ impl Sample {
     /// backwards (which, within one incarnation, only a client bug can do). Allocates
     /// nothing unless the value's kind or shape changes, which validation rules out.
     #[inline(always)]
-    pub(crate) fn apply(&mut self, value: ValueRef<'_>) -> Applied {
+    pub(crate) fn apply(&mut self, value: &ValueRef<'_>) -> Applied {
         match (&mut *self, value) {
-            (Sample::Counter(old), ValueRef::Counter(new)) => {
+            (Sample::Counter(old), &ValueRef::Counter(new)) => {
                 if new < *old {
                     return Applied::Decreased;
                 }
                 *old = new;
             }
-            (Sample::Gauge(old), ValueRef::Gauge(new)) => *old = new,
+            (Sample::Gauge(old), &ValueRef::Gauge(new)) => *old = new,
             // Native buckets: the classic part must not go backwards; the native part
             // follows it (its schema may go down, so its buckets are not compared). A
             // classic-only update (a client's read that raced an observation) keeps the
@@ -207,7 +207,7 @@ impl Sample {
             (Sample::NativeHistogram(s), ValueRef::Histogram(h))
                 if s.cells.len() == HISTOGRAM_HEAD + h.buckets.len() =>
             {
-                if classic_backwards(&s.cells, &h) {
+                if classic_backwards(&s.cells, h) {
                     return Applied::Decreased;
                 }
                 if let [count, sum, buckets @ ..] = &mut *s.cells {
@@ -221,7 +221,7 @@ impl Sample {
             (Sample::Histogram(cells), ValueRef::Histogram(h))
                 if h.native.is_some() && cells.len() == HISTOGRAM_HEAD + h.buckets.len() =>
             {
-                if classic_backwards(cells, &h) {
+                if classic_backwards(cells, h) {
                     return Applied::Decreased;
                 }
                 *self = Sample::from_value(value);
@@ -337,18 +337,18 @@ mod tests {
 
     #[test]
     fn counters_never_go_backwards() {
-        let mut s = Sample::from_value(ValueRef::Counter(5));
-        assert_eq!(s.apply(ValueRef::Counter(7)), Applied::Updated);
-        assert_eq!(s.apply(ValueRef::Counter(6)), Applied::Decreased);
+        let mut s = Sample::from_value(&ValueRef::Counter(5));
+        assert_eq!(s.apply(&ValueRef::Counter(7)), Applied::Updated);
+        assert_eq!(s.apply(&ValueRef::Counter(6)), Applied::Decreased);
         assert_eq!(s, Sample::Counter(7));
     }
 
     #[test]
     fn histograms_never_go_backwards() {
-        let mut s = Sample::from_value(hist(2, 1.0, &[1, 1]));
-        assert_eq!(s.apply(hist(3, 1.5, &[2, 1])), Applied::Updated);
-        assert_eq!(s.apply(hist(3, 1.5, &[1, 2])), Applied::Decreased);
-        assert_eq!(s, Sample::from_value(hist(3, 1.5, &[2, 1])));
+        let mut s = Sample::from_value(&hist(2, 1.0, &[1, 1]));
+        assert_eq!(s.apply(&hist(3, 1.5, &[2, 1])), Applied::Updated);
+        assert_eq!(s.apply(&hist(3, 1.5, &[1, 2])), Applied::Decreased);
+        assert_eq!(s, Sample::from_value(&hist(3, 1.5, &[2, 1])));
     }
 
     /// A histogram with its native buckets: `counts` in positive buckets from key 0, schema 3.
@@ -379,21 +379,21 @@ mod tests {
     /// takes them; a series with a classic-only source adds up classic only.
     #[test]
     fn native_samples_follow_their_classic_part() {
-        let mut s = Sample::from_value(native_hist(2, &[1, 1], &[2]));
+        let mut s = Sample::from_value(&native_hist(2, &[1, 1], &[2]));
         assert_eq!(s.native().map(|n| n.positive.clone()), Some(vec![(0, 2)]));
-        assert_eq!(s.apply(native_hist(3, &[2, 1], &[3])), Applied::Updated);
-        assert_eq!(s.apply(native_hist(3, &[1, 2], &[3])), Applied::Decreased);
-        assert_eq!(s.apply(hist(4, 1.0, &[3, 1])), Applied::Updated);
+        assert_eq!(s.apply(&native_hist(3, &[2, 1], &[3])), Applied::Updated);
+        assert_eq!(s.apply(&native_hist(3, &[1, 2], &[3])), Applied::Decreased);
+        assert_eq!(s.apply(&hist(4, 1.0, &[3, 1])), Applied::Updated);
         assert_eq!(s.histogram(), Some((4, 1.0, &[3, 1][..])));
         assert_eq!(s.native().map(|n| n.positive.clone()), Some(vec![(0, 3)]));
 
-        let mut c = Sample::from_value(hist(1, 1.0, &[1, 0]));
-        assert_eq!(c.apply(native_hist(1, &[0, 1], &[1])), Applied::Decreased);
-        assert_eq!(c.apply(native_hist(2, &[1, 1], &[2])), Applied::Updated);
+        let mut c = Sample::from_value(&hist(1, 1.0, &[1, 0]));
+        assert_eq!(c.apply(&native_hist(1, &[0, 1], &[1])), Applied::Decreased);
+        assert_eq!(c.apply(&native_hist(2, &[1, 1], &[2])), Applied::Updated);
         assert!(c.native().is_some());
 
         let mut scratch = Vec::new();
-        let mixed = [s.clone(), Sample::from_value(hist(1, 1.0, &[1, 0]))];
+        let mixed = [s.clone(), Sample::from_value(&hist(1, 1.0, &[1, 0]))];
         match total(&mixed, &mut scratch) {
             Some(Total::Histogram { count, native, .. }) => {
                 assert_eq!((count, native), (5, None));
@@ -411,8 +411,8 @@ mod tests {
 
     #[test]
     fn gauges_go_anywhere() {
-        let mut s = Sample::from_value(ValueRef::Gauge(5.0));
-        assert_eq!(s.apply(ValueRef::Gauge(-1.0)), Applied::Updated);
+        let mut s = Sample::from_value(&ValueRef::Gauge(5.0));
+        assert_eq!(s.apply(&ValueRef::Gauge(-1.0)), Applied::Updated);
         assert_eq!(s, Sample::Gauge(-1.0));
     }
 
@@ -445,8 +445,8 @@ mod tests {
             Some(Total::Counter(5))
         ));
         let hists = [
-            Sample::from_value(hist(2, 1.0, &[1, 1])),
-            Sample::from_value(hist(1, 0.5, &[0, 1])),
+            Sample::from_value(&hist(2, 1.0, &[1, 1])),
+            Sample::from_value(&hist(1, 0.5, &[0, 1])),
         ];
         match total(&hists, &mut scratch) {
             Some(Total::Histogram {

@@ -207,7 +207,7 @@ impl<H: Handles> Active<H> {
                 }
             };
             if fits || self.check_fully(out, update) {
-                sink.update(series, update.value, update.series);
+                sink.update(series, &update.value, update.series);
             }
         }
         if refused > 0 {

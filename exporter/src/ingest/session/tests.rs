@@ -42,7 +42,7 @@ const LIMITS: SessionLimits = SessionLimits {
 struct Record(Vec<(u32, Value, u32)>);
 
 impl Sink<Plain> for Record {
-    fn update(&mut self, series: u32, value: dawn_proto::ValueRef<'_>, wire_id: u32) {
+    fn update(&mut self, series: u32, value: &dawn_proto::ValueRef<'_>, wire_id: u32) {
         self.0.push((series, value.to_value(), wire_id));
     }
 }
