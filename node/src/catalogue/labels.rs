@@ -172,6 +172,10 @@ pub enum NodeFailure {
     RemoteError,
     /// A relayed call could not reach its target.
     RelayFailed,
+    /// Node ids a connected peer listed among its own peers and the rotation did not keep,
+    /// the peer's view being full (256 ids): counted per id, with `component="discovery"`.
+    /// An honest peer lists at most its connected peers, far fewer.
+    ViewFull,
 }
 
 impl NodeFailure {
@@ -185,6 +189,7 @@ impl NodeFailure {
             Self::UnexpectedMessage => "unexpected_message",
             Self::RemoteError => "remote_error",
             Self::RelayFailed => "relay_failed",
+            Self::ViewFull => "view_full",
         }
     }
 }

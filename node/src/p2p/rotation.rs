@@ -74,7 +74,8 @@ const DIAL_STALE: Duration = Duration::from_secs(60);
 
 /// Most node ids kept per peer as its listed peers: what one announcement may list
 /// (`node/announce`'s `peers`). A peer announcing again and again with made-up ids cannot
-/// grow the view past it; new ids wait for old ones to age out.
+/// grow the view past it; new ids wait for old ones to age out, and those dropped meanwhile
+/// are reported by [`Rotation::heard`].
 const MAX_VIEW: usize = 256;
 
 impl Rotation {
@@ -98,8 +99,16 @@ impl Rotation {
 
     /// Records that the connected peer `from` listed `listed` among its own peers at `now`;
     /// at most [`MAX_VIEW`] ids per peer are kept (those listed again are refreshed).
-    pub fn heard(&mut self, from: NodeId, listed: impl IntoIterator<Item = NodeId>, now: Instant) {
+    /// Returns how many new ids were dropped because the peer's view was full, for the
+    /// caller to count (`p2p_errors_total{error_type="view_full",component="discovery"}`).
+    pub fn heard(
+        &mut self,
+        from: NodeId,
+        listed: impl IntoIterator<Item = NodeId>,
+        now: Instant,
+    ) -> usize {
         let view = self.views.entry(from).or_default();
+        let mut dropped = 0;
         for id in listed {
             if id == self.local || id == from {
                 continue;
@@ -108,8 +117,11 @@ impl Rotation {
                 *at = now;
             } else if view.len() < MAX_VIEW {
                 view.insert(id, now);
+            } else {
+                dropped += 1;
             }
         }
+        dropped
     }
 
     /// Forgets the views of peers no longer connected and listings older than the TTL.
@@ -294,18 +306,27 @@ mod tests {
             bytes[..4].copy_from_slice(&i.to_le_bytes());
             NodeId::from_bytes(bytes)
         };
-        // A thousand announcements of 256 new ids each, within one round.
-        for round in 0..1000u32 {
-            rotation.heard(id(1), (0..256).map(|i| made_up(round * 256 + i)), t0);
-        }
+        // A thousand announcements of 256 new ids each, within one round: the first is
+        // kept whole, every id of the others is dropped and reported.
+        let dropped: Vec<usize> = (0..1000u32)
+            .map(|round| rotation.heard(id(1), (0..256).map(|i| made_up(round * 256 + i)), t0))
+            .collect();
+        assert_eq!(dropped[0], 0);
+        assert!(dropped[1..].iter().all(|d| *d == 256), "{dropped:?}");
         assert_eq!(rotation.views[&id(1)].len(), MAX_VIEW);
-        // The ids kept are refreshed when listed again; the rest wait for them to age out.
-        rotation.heard(id(1), [made_up(0), id(9)], t0 + 5 * SECOND);
+        // The ids kept are refreshed when listed again (not dropped); the rest wait for them
+        // to age out. This node's id and the sender's own are skipped, not dropped.
+        assert_eq!(
+            rotation.heard(id(1), [made_up(0), id(9), id(0), id(1)], t0 + 5 * SECOND),
+            1
+        );
         assert!(!rotation.views[&id(1)].contains_key(&id(9)));
         rotation.expire(t0 + 7 * SECOND, |_| true);
         assert_eq!(rotation.views[&id(1)].len(), 1);
-        rotation.heard(id(1), [id(9)], t0 + 7 * SECOND);
+        assert_eq!(rotation.heard(id(1), [id(9)], t0 + 7 * SECOND), 0);
         assert_eq!(rotation.views[&id(1)].len(), 2);
+        // A view of its own per peer: another peer's view is not full.
+        assert_eq!(rotation.heard(id(2), [made_up(1), made_up(2)], t0), 0);
     }
 
     fn policy(max_peers: usize) -> PeerPolicy {

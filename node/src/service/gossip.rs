@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::methods::ANNOUNCE;
 use super::{Shared, lock};
-use crate::catalogue::{Component, MessageStatus};
+use crate::catalogue::{Component, MessageStatus, NodeFailure};
 use crate::p2p::{DialOutcome, Network, NodeId, PeerAddr, Role, Sender, TransportError};
 use crate::rpc::{self, Message, MessageType};
 
@@ -312,9 +312,18 @@ pub(super) fn receive(
     };
     let now = Instant::now();
     // A connected peer's own peers are within two hops: what a rotation dials away from.
+    // The ids its full view did not keep are counted, not refused: the rest is learned.
     if network.is_connected(&from.node_id) {
         let listed = addrs[..peers].iter().filter_map(|(addr, _)| addr.node_id);
-        lock(&shared.rotation).heard(from.node_id, listed, now);
+        let dropped = lock(&shared.rotation).heard(from.node_id, listed, now);
+        if dropped > 0 {
+            tracing::debug!(from = %from.node_id.short(), dropped, "peer's view full; listed ids dropped");
+            shared.metrics.errors(
+                NodeFailure::ViewFull.as_str(),
+                Component::Discovery,
+                dropped as u64,
+            );
+        }
     }
     let new = {
         let mut book = lock(&shared.book);

@@ -118,9 +118,17 @@ impl NodeMetrics {
     /// One `p2p_errors_total{error_type,component}`; `error_type` is the `as_str`/`kind` of a
     /// typed error or a [`crate::catalogue::NodeFailure`].
     pub fn error(&self, error_type: &'static str, component: Component) {
-        self.errors
-            .with_labels(&[error_type, component.as_str()])
-            .inc();
+        self.errors(error_type, component, 1);
+    }
+
+    /// `n` of `p2p_errors_total{error_type,component}` at once (errors counted per item of
+    /// a message, such as the ids a peer's full view did not keep); nothing when `n` is 0.
+    pub fn errors(&self, error_type: &'static str, component: Component, n: u64) {
+        if n > 0 {
+            self.errors
+                .with_labels(&[error_type, component.as_str()])
+                .add(n);
+        }
     }
 
     /// One agent tool call: `p2p_agent_operations_total` and its latency.
