@@ -9,11 +9,11 @@
 //! `p2p_errors_total{error_type="view_full",component="discovery"}`, the node's resident
 //! memory does not grow with the ids sent, and a well-behaved caller is answered throughout.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use dawn_node::p2p::{Endpoint, Identity, PeerConnection, TransportError, TransportSettings};
+use dawn_node::p2p::{Role, TransportError, TransportSettings};
 use dawn_tests::support::memory::{MIB, PeakRss, rss};
+use dawn_tests::support::p2p::RawLink;
 use dawn_tests::support::{Caller, Pair, eventually};
 use serde_json::{Value, json};
 use tokio::task::{JoinError, JoinSet};
@@ -39,43 +39,16 @@ const RSS_GROWTH_BOUND: u64 = 8 * MIB;
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A peer of the node (peer protocol, its own identity) that sends what it is told.
-struct HostilePeer {
-    runtime: tokio::runtime::Runtime,
-    _endpoint: Endpoint,
-    connection: PeerConnection,
-    node_id: String,
-}
+struct HostilePeer(RawLink);
 
 impl HostilePeer {
     #[track_caller]
     fn connect(addr: &str) -> HostilePeer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("cannot start a tokio runtime");
-        let addr: SocketAddr = addr.parse().expect("a socket address");
-        let identity = Identity::generate().expect("an identity");
-        let node_id = identity.node_id().to_string();
-        let (endpoint, connection) = runtime.block_on(async {
-            let endpoint = Endpoint::bind(
-                "127.0.0.1:0".parse().expect("addr"),
-                &identity,
-                TransportSettings::default(),
-            )
-            .expect("cannot bind a peer endpoint");
-            let connection = endpoint
-                .connect(addr, None)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-            (endpoint, connection)
-        });
-        HostilePeer {
-            runtime,
-            _endpoint: endpoint,
-            connection,
-            node_id,
-        }
+        HostilePeer(RawLink::connect(
+            addr,
+            Role::Peer,
+            TransportSettings::default(),
+        ))
     }
 
     /// Sends announcements `from..to` as `node/announce` requests, up to [`IN_FLIGHT`] at
@@ -84,13 +57,18 @@ impl HostilePeer {
     /// to be handled).
     #[track_caller]
     fn announce(&self, from: usize, to: usize) {
-        self.runtime.block_on(async {
+        let RawLink {
+            runtime,
+            connection,
+            ..
+        } = &self.0;
+        runtime.block_on(async {
             let mut in_flight = JoinSet::new();
             for n in from..to {
                 if in_flight.len() >= IN_FLIGHT {
                     answered(in_flight.join_next().await);
                 }
-                let connection = self.connection.clone();
+                let connection = connection.clone();
                 let bytes = announcement(n);
                 in_flight
                     .spawn(async move { (n, connection.request(&bytes, EXCHANGE_TIMEOUT).await) });
@@ -168,7 +146,7 @@ fn a_peer_announcing_ever_new_ids_is_counted_and_grows_nothing() {
         let peers = good.call(&addr, "node/peers", None);
         let listed = peers["peers"]
             .as_array()
-            .is_some_and(|p| p.iter().any(|p| p["node_id"] == hostile.node_id.as_str()));
+            .is_some_and(|p| p.iter().any(|p| p["node_id"] == hostile.0.node_id.as_str()));
         if listed {
             Ok(())
         } else {
@@ -222,7 +200,7 @@ fn a_peer_announcing_ever_new_ids_is_counted_and_grows_nothing() {
     assert!(
         peers["peers"]
             .as_array()
-            .is_some_and(|p| p.iter().any(|p| p["node_id"] == hostile.node_id.as_str())),
+            .is_some_and(|p| p.iter().any(|p| p["node_id"] == hostile.0.node_id.as_str())),
         "{peers}"
     );
 }

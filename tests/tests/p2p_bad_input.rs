@@ -7,13 +7,12 @@
 //! harming the connection. An unreachable bootstrap peer, a corrupt `agents/kv.json`, a data
 //! root that is a regular file and a UDP port in use each give the documented outcome.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::Duration;
 
-use dawn_node::p2p::{
-    DEFAULT_MAX_MESSAGE_SIZE, Endpoint, Identity, PeerConnection, TransportError, TransportSettings,
-};
+use dawn_node::p2p::{DEFAULT_MAX_MESSAGE_SIZE, Role, TransportError, TransportSettings};
 use dawn_tests::support::binaries::binaries;
+use dawn_tests::support::p2p::RawLink;
 use dawn_tests::support::process::{free_udp_port, run_to_end, temp_dir};
 use dawn_tests::support::{Caller, Pair, eventually};
 use serde_json::{Value, json};
@@ -23,46 +22,25 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A client connection that sends bytes exactly as given and returns the reply's bytes,
 /// with its own (larger) message limit so that it can send what `Caller` never would.
-struct RawConnection {
-    runtime: tokio::runtime::Runtime,
-    _endpoint: Endpoint,
-    connection: PeerConnection,
-}
+struct RawConnection(RawLink);
 
 impl RawConnection {
     #[track_caller]
     fn connect(addr: &str, max_message_size: usize) -> RawConnection {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("cannot start a tokio runtime");
-        let addr: SocketAddr = addr.parse().expect("a socket address");
-        let (endpoint, connection) = runtime.block_on(async {
-            let identity = Identity::generate().expect("an identity");
-            let settings = TransportSettings {
-                max_message_size,
-                ..TransportSettings::default()
-            };
-            let endpoint =
-                Endpoint::bind_client("127.0.0.1:0".parse().expect("addr"), &identity, settings)
-                    .expect("cannot bind a client endpoint");
-            let connection = endpoint
-                .connect(addr, None)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-            (endpoint, connection)
-        });
-        RawConnection {
-            runtime,
-            _endpoint: endpoint,
-            connection,
-        }
+        let settings = TransportSettings {
+            max_message_size,
+            ..TransportSettings::default()
+        };
+        RawConnection(RawLink::connect(addr, Role::Client, settings))
     }
 
     fn request(&self, bytes: &[u8]) -> Result<Vec<u8>, TransportError> {
-        self.runtime
-            .block_on(self.connection.request(bytes, EXCHANGE_TIMEOUT))
+        let RawLink {
+            runtime,
+            connection,
+            ..
+        } = &self.0;
+        runtime.block_on(connection.request(bytes, EXCHANGE_TIMEOUT))
     }
 
     /// Sends `bytes` and parses the reply as JSON; fails the test when there is none.
@@ -82,8 +60,13 @@ impl RawConnection {
 
     #[track_caller]
     fn notify(&self, bytes: &[u8]) {
-        self.runtime
-            .block_on(self.connection.notify(bytes, EXCHANGE_TIMEOUT))
+        let RawLink {
+            runtime,
+            connection,
+            ..
+        } = &self.0;
+        runtime
+            .block_on(connection.notify(bytes, EXCHANGE_TIMEOUT))
             .unwrap_or_else(|e| panic!("cannot send the notification {:?}: {e}", shown(bytes)));
     }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use dawn_node::client::{Client, ClientError};
-use dawn_node::p2p::{Endpoint, Identity, PeerAddr, PeerConnection, TransportSettings};
+use dawn_node::p2p::{Endpoint, Identity, PeerAddr, PeerConnection, Role, TransportSettings};
 use dawn_node::rpc::ErrorObject;
 use serde_json::Value;
 
@@ -217,16 +217,22 @@ impl Default for Caller {
     }
 }
 
+/// A tokio runtime of its own (one worker), for tests that use the transport directly.
+#[track_caller]
+fn own_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("cannot start a tokio runtime")
+}
+
 /// A runtime of its own and a client endpoint with a fresh identity sending from `local`,
 /// for tests that dial with the transport itself (many connections from one process, dials
 /// that nobody answers).
 #[track_caller]
 pub fn client_endpoint(local: IpAddr) -> (tokio::runtime::Runtime, Endpoint) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("cannot start a tokio runtime");
+    let runtime = own_runtime();
     let endpoint = runtime.block_on(async {
         let identity = Identity::generate().expect("an identity");
         let local = SocketAddr::new(local, 0);
@@ -234,4 +240,47 @@ pub fn client_endpoint(local: IpAddr) -> (tokio::runtime::Runtime, Endpoint) {
             .expect("cannot bind a client endpoint")
     });
     (runtime, endpoint)
+}
+
+/// A QUIC connection to a node from a fresh identity, on a runtime of its own, for tests
+/// that send what a well-behaved caller never would: as a peer (the peer protocol; the node
+/// admits it among its peers) or as a client.
+pub struct RawLink {
+    /// Runs the connection; `block_on` it to exchange messages.
+    pub runtime: tokio::runtime::Runtime,
+    /// The connection.
+    pub connection: PeerConnection,
+    /// The identity's node id.
+    pub node_id: String,
+    _endpoint: Endpoint,
+}
+
+impl RawLink {
+    /// Connects to the node at `addr` as `role`, with `settings`; fails the test when it
+    /// cannot.
+    #[track_caller]
+    pub fn connect(addr: &str, role: Role, settings: TransportSettings) -> RawLink {
+        let runtime = own_runtime();
+        let addr: SocketAddr = addr.parse().expect("a socket address");
+        let identity = Identity::generate().expect("an identity");
+        let local: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let (endpoint, connection) = runtime.block_on(async {
+            let endpoint = match role {
+                Role::Peer => Endpoint::bind(local, &identity, settings),
+                Role::Client => Endpoint::bind_client(local, &identity, settings),
+            }
+            .unwrap_or_else(|e| panic!("cannot bind an endpoint ({role:?}): {e}"));
+            let connection = endpoint
+                .connect(addr, None)
+                .await
+                .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+            (endpoint, connection)
+        });
+        RawLink {
+            runtime,
+            connection,
+            node_id: identity.node_id().to_string(),
+            _endpoint: endpoint,
+        }
+    }
 }
