@@ -35,12 +35,7 @@ impl RawConnection {
     }
 
     fn request(&self, bytes: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let RawLink {
-            runtime,
-            connection,
-            ..
-        } = &self.0;
-        runtime.block_on(connection.request(bytes, EXCHANGE_TIMEOUT))
+        self.0.request(bytes, EXCHANGE_TIMEOUT)
     }
 
     /// Sends `bytes` and parses the reply as JSON; fails the test when there is none.
@@ -60,13 +55,8 @@ impl RawConnection {
 
     #[track_caller]
     fn notify(&self, bytes: &[u8]) {
-        let RawLink {
-            runtime,
-            connection,
-            ..
-        } = &self.0;
-        runtime
-            .block_on(connection.notify(bytes, EXCHANGE_TIMEOUT))
+        self.0
+            .notify(bytes, EXCHANGE_TIMEOUT)
             .unwrap_or_else(|e| panic!("cannot send the notification {:?}: {e}", shown(bytes)));
     }
 

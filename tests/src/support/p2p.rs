@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use dawn_node::client::{Client, ClientError};
-use dawn_node::p2p::{Endpoint, Identity, PeerAddr, PeerConnection, Role, TransportSettings};
+use dawn_node::p2p::{
+    Endpoint, Identity, PeerAddr, PeerConnection, Role, TransportError, TransportSettings,
+};
 use dawn_node::rpc::ErrorObject;
 use serde_json::Value;
 
@@ -282,5 +284,17 @@ impl RawLink {
             node_id: identity.node_id().to_string(),
             _endpoint: endpoint,
         }
+    }
+
+    /// Sends `bytes` as a request and waits at most `timeout` for the reply's bytes.
+    pub fn request(&self, bytes: &[u8], timeout: Duration) -> Result<Vec<u8>, TransportError> {
+        self.runtime
+            .block_on(self.connection.request(bytes, timeout))
+    }
+
+    /// Sends `bytes` as a notification, taking at most `timeout`.
+    pub fn notify(&self, bytes: &[u8], timeout: Duration) -> Result<(), TransportError> {
+        self.runtime
+            .block_on(self.connection.notify(bytes, timeout))
     }
 }
