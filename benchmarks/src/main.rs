@@ -60,6 +60,11 @@ struct Cli {
     /// Where to write the figures as a JSON object {name: number}.
     #[arg(long, default_value = "target/bench/summary.json")]
     out: PathBuf,
+    /// Measure this `dawn-exporter` binary in every group instead of the one built from
+    /// the workspace: runs alternating between two builds compare them on the same machine
+    /// at the same time, which a shared machine's drift otherwise hides.
+    #[arg(long, value_name = "PATH")]
+    exporter: Option<PathBuf>,
 }
 
 /// How long each group may take: the quick run is bounded, the full run is not.
@@ -82,7 +87,7 @@ fn main() -> anyhow::Result<ExitCode> {
 
     let fleet = cli.only.contains(&Group::Fleet) || (cli.only.is_empty() && !mode.quick);
     let bins = if wanted(Group::Scrape) || wanted(Group::Exporter) || wanted(Group::Node) || fleet {
-        Some(procs::Binaries::build()?)
+        Some(procs::Binaries::build(cli.exporter.as_deref())?)
     } else {
         None
     };

@@ -20,8 +20,9 @@ pub(crate) struct Binaries {
 
 impl Binaries {
     /// Builds `dawn-node` and `dawn-exporter` in this driver's profile (release, under
-    /// `cargo run --release`) and returns their paths.
-    pub(crate) fn build() -> anyhow::Result<Binaries> {
+    /// `cargo run --release`) and returns their paths; `exporter`, when given, is measured
+    /// instead of the exporter built (`--exporter`).
+    pub(crate) fn build(exporter: Option<&Path>) -> anyhow::Result<Binaries> {
         let siblings = Siblings::of_current_exe()?;
         if !siblings.is_release() {
             eprintln!(
@@ -33,8 +34,21 @@ impl Binaries {
             &["dawn-node", "dawn-exporter"],
             &["dawn-node", "dawn-exporter"],
         )?;
+        let exporter = match exporter {
+            // Absolute: the groups start it in directories of their own.
+            Some(path) => {
+                let absolute = std::fs::canonicalize(path)
+                    .with_context(|| format!("--exporter {}", path.display()))?;
+                if !absolute.is_file() {
+                    bail!("--exporter {}: not a file", path.display());
+                }
+                eprintln!("dawn-bench: measuring the exporter {}", absolute.display());
+                absolute
+            }
+            None => siblings.path("dawn-exporter"),
+        };
         Ok(Binaries {
-            exporter: siblings.path("dawn-exporter"),
+            exporter,
             node: siblings.path("dawn-node"),
         })
     }
