@@ -23,6 +23,20 @@ impl Binaries {
     /// `cargo run --release`) and returns their paths; `exporter`, when given, is measured
     /// instead of the exporter built (`--exporter`).
     pub(crate) fn build(exporter: Option<&Path>) -> anyhow::Result<Binaries> {
+        // Checked before the build, which can take minutes; absolute, because the groups
+        // start it in directories of their own.
+        let other = match exporter {
+            Some(path) => {
+                let absolute = std::fs::canonicalize(path)
+                    .with_context(|| format!("--exporter {}", path.display()))?;
+                if !absolute.is_file() {
+                    bail!("--exporter {}: not a file", path.display());
+                }
+                eprintln!("dawn-bench: measuring the exporter {}", absolute.display());
+                Some(absolute)
+            }
+            None => None,
+        };
         let siblings = Siblings::of_current_exe()?;
         if !siblings.is_release() {
             eprintln!(
@@ -34,21 +48,8 @@ impl Binaries {
             &["dawn-node", "dawn-exporter"],
             &["dawn-node", "dawn-exporter"],
         )?;
-        let exporter = match exporter {
-            // Absolute: the groups start it in directories of their own.
-            Some(path) => {
-                let absolute = std::fs::canonicalize(path)
-                    .with_context(|| format!("--exporter {}", path.display()))?;
-                if !absolute.is_file() {
-                    bail!("--exporter {}: not a file", path.display());
-                }
-                eprintln!("dawn-bench: measuring the exporter {}", absolute.display());
-                absolute
-            }
-            None => siblings.path("dawn-exporter"),
-        };
         Ok(Binaries {
-            exporter,
+            exporter: other.unwrap_or_else(|| siblings.path("dawn-exporter")),
             node: siblings.path("dawn-node"),
         })
     }
