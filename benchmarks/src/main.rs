@@ -86,7 +86,15 @@ fn main() -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
 
     let fleet = cli.only.contains(&Group::Fleet) || (cli.only.is_empty() && !mode.quick);
-    let bins = if wanted(Group::Scrape) || wanted(Group::Exporter) || wanted(Group::Node) || fleet {
+    let runs_binaries =
+        wanted(Group::Scrape) || wanted(Group::Exporter) || wanted(Group::Node) || fleet;
+    if let (Some(path), false) = (&cli.exporter, runs_binaries) {
+        anyhow::bail!(
+            "--exporter {}: no group selected runs an exporter (scrape, exporter, node and fleet do)",
+            path.display()
+        );
+    }
+    let bins = if runs_binaries {
         Some(procs::Binaries::build(cli.exporter.as_deref())?)
     } else {
         None

@@ -4,7 +4,8 @@
 //! dawn-tests` would not, and a stale binary would test old code: so the first test that
 //! needs a binary runs `$CARGO build -p dawn-node -p dawn-exporter --bins` (a no-op when they
 //! are fresh) with the profile and target directory of the running test executable.
-//! [`cluster`] builds the local cluster launcher the same way, with the two binaries it runs.
+//! [`cluster`] builds the local cluster launcher the same way, with the two binaries it runs,
+//! and [`bench`] the benchmark driver.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -63,4 +64,23 @@ fn build_cluster() -> Result<PathBuf, String> {
     let all = ["dawn-cluster", "dawn-node", "dawn-exporter"];
     siblings.build(&all, &all).map_err(|e| e.to_string())?;
     Ok(siblings.path("dawn-cluster"))
+}
+
+static BENCH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// `dawn-bench`, built on first use. Fails the test when the build fails.
+#[track_caller]
+pub fn bench() -> &'static Path {
+    match BENCH.get_or_init(build_bench) {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn build_bench() -> Result<PathBuf, String> {
+    let siblings = Siblings::of_current_exe().map_err(|e| e.to_string())?;
+    siblings
+        .build(&["dawn-benchmarks"], &["dawn-bench"])
+        .map_err(|e| e.to_string())?;
+    Ok(siblings.path("dawn-bench"))
 }
