@@ -159,8 +159,7 @@ fn alerts_reach_the_webhook_and_every_rule_and_dashboard_expression_returns_data
     );
 
     // Back up → the resolved notification.
-    b.node.proc.restart();
-    b.wait_ready();
+    b.restart_node();
     let (delivery, _) = webhook.eventually_alert("DawnNodeDown for B, resolved", |_, a| {
         is_node_down(a, "resolved")
     });

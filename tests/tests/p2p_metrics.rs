@@ -403,8 +403,7 @@ fn every_catalogue_metric_and_label_value_is_recorded() {
         ">= 1 on A (dial of the stopped C)",
         |v| v >= 1.0,
     );
-    c.node.proc.restart();
-    c.wait_ready();
+    c.restart_node();
     a.eventually_sample("p2p_peers", &[], "== 2 on A with C back", |v| v == 2.0);
 
     // Everything of the catalogue, on the exporters (telemetry flushes every 100 ms).

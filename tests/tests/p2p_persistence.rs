@@ -54,20 +54,6 @@ fn kv(caller: &mut Caller, addr: &str, tool: &str, params: Value) -> Value {
     )
 }
 
-/// Waits for the exporter to see the node gone (its connection closed), so that the next
-/// "ready" is the restarted node's.
-#[track_caller]
-fn wait_not_ready(pair: &Pair) {
-    eventually("the exporter sees the node gone", || {
-        let r = pair.exporter.get("/health/ready");
-        if r.status == 503 {
-            Ok(())
-        } else {
-            Err(format!("{} {}", r.status, r.text()))
-        }
-    });
-}
-
 /// Waits until the (restarted) node reports the `agents` check healthy with both agents.
 #[track_caller]
 fn wait_agents_healthy(pair: &Pair) -> Value {
@@ -199,10 +185,7 @@ fn node_id_and_kv_data_survive_a_sigterm_restart() {
         id,
         "`dawn-node id` after the node stopped"
     );
-    wait_not_ready(&pair);
-
-    pair.node.proc.restart();
-    pair.wait_ready();
+    pair.restart_node();
     let mut caller = Caller::new();
     let info = caller.call(&addr, "node/info", None);
     assert_eq!(info["node_id"], id.as_str(), "{info}");
@@ -421,9 +404,7 @@ fn sigkill_during_kv_puts_leaves_no_torn_file_and_loses_no_acknowledged_put() {
         std::fs::write(root.join(format!(".probe.{dead}.998.dawn-tmp")), b"da")
             .expect("plant a probe temp file");
 
-        wait_not_ready(&pair);
-        pair.node.proc.restart();
-        pair.wait_ready();
+        pair.restart_node();
         wait_agents_healthy(&pair);
 
         let mut reader = Caller::new();

@@ -130,8 +130,7 @@ fn breaker_opens_on_a_dead_peer_half_opens_and_closes_when_it_is_back() {
 
     // B is back (same data root, same port) and reconnects to A; the probe succeeds and
     // closes the breaker.
-    b.node.proc.restart();
-    b.wait_ready();
+    b.restart_node();
     // (A new caller: the old one's connection to B died with B's first process.)
     let a_id = caller.node_id_of(&a.addr());
     let mut b_caller = Caller::new();
@@ -248,8 +247,7 @@ fn half_open_probe_reaches_a_peer_that_restarted_without_dialing_back() {
     assert_eq!(pong["node_id"], b_id.as_str(), "{pong}");
 
     b.node.kill();
-    b.node.proc.restart();
-    b.wait_ready();
+    b.restart_node();
     let mut b_caller = Caller::new();
     assert_eq!(b_caller.node_id_of(&b.addr()), b_id, "B is back, same id");
 

@@ -59,6 +59,30 @@ impl Pair {
         })
     }
 
+    /// Waits until the exporter has seen the node's connection close: until then it still
+    /// answers `/health/ready` from the old connection, so a "ready" seen after a restart
+    /// could be the dead process's.
+    #[track_caller]
+    pub fn wait_not_ready(&self) {
+        eventually("the exporter sees the node gone", || {
+            let r = self.exporter.get("/health/ready");
+            if r.status == 503 {
+                Ok(())
+            } else {
+                Err(format!("{} {}", r.status, r.text()))
+            }
+        })
+    }
+
+    /// Starts the stopped node again (same data root, same port) and waits until the
+    /// restarted process, not the dead one, is ready.
+    #[track_caller]
+    pub fn restart_node(&mut self) {
+        self.wait_not_ready();
+        self.node.proc.restart();
+        self.wait_ready();
+    }
+
     /// The node's p2p address (`127.0.0.1:PORT`).
     pub fn addr(&self) -> String {
         self.node.p2p_addr()
