@@ -128,17 +128,25 @@ fn breaker_opens_on_a_dead_peer_half_opens_and_closes_when_it_is_back() {
         |v| v == 2.0,
     );
 
-    // B is back (same data root, same port) and reconnects to A; the probe succeeds and
-    // closes the breaker.
+    // B is back (same data root, same port) and reconnects to A; a probe succeeds and
+    // closes the breaker. B lists A once its side of the handshake is done, which can be
+    // a moment before A has put B's new connection in place of the dead one: a probe in
+    // that moment goes into the dead connection, fails and opens the breaker again for
+    // CB_TIMEOUT, and a later probe must then succeed.
     b.restart_node();
-    // (A new caller: the old one's connection to B died with B's first process.)
     let a_id = caller.node_id_of(&a.addr());
+    // (A new caller for B: the old one's connection died with B's first process.)
     let mut b_caller = Caller::new();
     eventually("B, restarted, is connected to A", || {
         lists_peer(&mut b_caller, &b.addr(), &a_id)
     });
-    let pong = caller.call(&a.addr(), "node/relay", Some(relay(5000)));
-    assert_eq!(pong["node_id"], b_id.as_str(), "{pong}");
+    eventually(
+        "a relay to the restarted B through the half-open breaker",
+        || match caller.try_call(&a.addr(), "node/relay", Some(relay(5000))) {
+            Ok(Ok(pong)) if pong["node_id"] == b_id.as_str() => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
     a.eventually_sample(
         "p2p_circuit_breaker_state",
         &peer,

@@ -172,6 +172,8 @@ pub struct Proc {
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     log: PathBuf,
+    /// The log's length when the running process started: what it wrote comes after.
+    log_start: u64,
     child: Option<Child>,
     exited: Option<ExitStatus>,
 }
@@ -192,6 +194,7 @@ impl Proc {
             args,
             envs,
             log,
+            log_start: 0,
             child: None,
             exited: None,
         };
@@ -214,6 +217,7 @@ impl Proc {
                 .open(&self.log)
                 .unwrap_or_else(|e| panic!("cannot open {}: {e}", self.log.display()))
         };
+        self.log_start = std::fs::metadata(&self.log).map_or(0, |m| m.len());
         let child = scrubbed_command(&self.program)
             .args(&self.args)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
@@ -306,6 +310,14 @@ impl Proc {
     /// Everything it wrote to stdout and stderr so far, over all its starts.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// What the running (or last) process logged: the log without earlier starts' lines,
+    /// which would otherwise answer a wait for the new process.
+    pub fn current_log(&self) -> String {
+        let log = std::fs::read(&self.log).unwrap_or_default();
+        let start = usize::try_from(self.log_start).map_or(log.len(), |s| s.min(log.len()));
+        String::from_utf8_lossy(&log[start..]).into_owned()
     }
 
     /// Name for messages.
@@ -593,15 +605,15 @@ impl Node {
         }
     }
 
-    /// Waits until the node's p2p endpoint listens (its log says so): a call before that
-    /// is refused by the host at once, not retried.
+    /// Waits until the node's p2p endpoint listens (the running process's log says so): a
+    /// call before that is refused by the host at once, not retried.
     #[track_caller]
     pub fn wait_listening(&mut self) {
         eventually("the node's p2p endpoint listens", || {
             if let Some(s) = self.proc.exit_status() {
                 panic!("dawn-node exited ({s}):\n{}", self.log());
             }
-            if self.log().contains("p2p endpoint listening") {
+            if self.proc.current_log().contains("p2p endpoint listening") {
                 Ok(())
             } else {
                 Err("no 'p2p endpoint listening' line yet".to_owned())
