@@ -50,12 +50,7 @@ impl Pair {
             if let Some(s) = self.node.proc.exit_status() {
                 panic!("dawn-node exited ({s}):\n{}", self.node.log());
             }
-            let r = self.exporter.get("/health/ready");
-            if r.status == 200 {
-                Ok(())
-            } else {
-                Err(format!("{} {}", r.status, r.text()))
-            }
+            self.readiness_is(200)
         })
     }
 
@@ -64,14 +59,17 @@ impl Pair {
     /// could be the dead process's.
     #[track_caller]
     pub fn wait_not_ready(&self) {
-        eventually("the exporter sees the node gone", || {
-            let r = self.exporter.get("/health/ready");
-            if r.status == 503 {
-                Ok(())
-            } else {
-                Err(format!("{} {}", r.status, r.text()))
-            }
-        })
+        eventually("the exporter sees the node gone", || self.readiness_is(503))
+    }
+
+    /// Whether the exporter's `/health/ready` answers `status`; what it answered otherwise.
+    fn readiness_is(&self, status: u16) -> Result<(), String> {
+        let r = self.exporter.get("/health/ready");
+        if r.status == status {
+            Ok(())
+        } else {
+            Err(format!("{} {}", r.status, r.text()))
+        }
     }
 
     /// Starts the stopped node again (same data root, same port) and waits until the
