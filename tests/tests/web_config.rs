@@ -309,6 +309,15 @@ fn credentials_are_checked_per_request_and_health_is_open_only_when_the_config_s
     });
 }
 
+/// How many reloads the exporter has refused so far, keeping the settings in force (one log
+/// line each).
+fn reloads_refused(exporter: &Exporter) -> usize {
+    exporter
+        .log()
+        .matches("keeping the settings in force")
+        .count()
+}
+
 fn a_changed_file_and_rotated_certificates_apply_without_a_restart_and_a_broken_one_is_ignored() {
     let dir = temp_dir();
     let pki = Pki::new(dir.path());
@@ -346,16 +355,10 @@ fn a_changed_file_and_rotated_certificates_apply_without_a_restart_and_a_broken_
     // A broken edit is reported and the settings in force stay. (A check between the two
     // copies above may have refused the certificate with the old key: only a report after
     // the new settings took hold is the broken file's.)
-    let refused = || {
-        exporter
-            .log()
-            .matches("keeping the settings in force")
-            .count()
-    };
-    let refused_before = refused();
+    let refused_before = reloads_refused(&exporter);
     std::fs::write(&web, "tls_server_config: [\n").expect("break web.yml");
     eventually("the broken file is reported", || {
-        if refused() > refused_before {
+        if reloads_refused(&exporter) > refused_before {
             Ok(())
         } else {
             Err("not logged yet".to_owned())
@@ -545,12 +548,7 @@ fn a_stricter_reload_takes_effect_and_a_failed_one_shows_in_the_metric() {
     );
     // The file names a CA that is not there yet: that reload fails too, the settings stay.
     eventually("the reload waiting for its CA file is reported", || {
-        if exporter
-            .log()
-            .matches("keeping the settings in force")
-            .count()
-            >= 2
-        {
+        if reloads_refused(&exporter) >= 2 {
             Ok(())
         } else {
             Err(exporter.log())

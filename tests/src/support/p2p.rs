@@ -58,7 +58,7 @@ impl Pair {
     /// answers `/health/ready` from the old connection, so a "ready" seen after a restart
     /// could be the dead process's.
     #[track_caller]
-    pub fn wait_not_ready(&self) {
+    fn wait_not_ready(&self) {
         eventually("the exporter sees the node gone", || self.readiness_is(503))
     }
 
