@@ -68,14 +68,14 @@ pub(crate) fn run(mode: Mode, summary: &mut Summary) -> anyhow::Result<()> {
         "hot_histogram_observe_ratio_vs_prometheus",
         1.0,
         histogram_observe(plan, &telemetry)?,
-        "Histogram::observe (bucket add + sum CAS) vs prometheus Histogram::observe (shard count, bucket, sum CAS, count), default seconds buckets, 16 values in turn",
+        "Histogram::observe (bucket and sum, load + store on the thread's own stripe) vs prometheus Histogram::observe (shard count, bucket, sum CAS, count), default seconds buckets, 16 values in turn",
     );
     ratio_figure(
         summary,
         "hot_native_observe_ratio_vs_classic",
         1.5,
         native_observe(plan, &telemetry)?,
-        "Histogram::observe with native buckets on (schema 3, zero threshold 2^-128, limit 160: classic bucket add + sum CAS + native bucket add) vs the same histogram classic only, default seconds buckets, 16 values in turn",
+        "Histogram::observe with native buckets on (schema 3, zero threshold 2^-128, limit 160: classic bucket, sum and native bucket, load + store on the thread's own stripe) vs the same histogram classic only, default seconds buckets, 16 values in turn",
     );
     ratio_figure(
         summary,

@@ -11,7 +11,7 @@ use dawn_proto::{BucketSpan, HistogramValue, MetricKind, NativeHistogramValue, V
 use super::bounds::BucketIndex;
 use super::lookup::{LookupCache, lookup_cache};
 use super::native::{NativeBuckets, NativeSnapshot};
-use super::slot::{self, Striped};
+use super::slot::{self, Stripe, Striped};
 
 /// A value read from a cell, compared by the shipper with the last one it sent.
 ///
@@ -172,7 +172,7 @@ impl GaugeCell {
 
     #[inline]
     pub(crate) fn add(&self, delta: f64) {
-        add_f64(&self.0, delta);
+        slot::add_f64(&self.0, delta);
     }
 
     pub(crate) fn get(&self) -> f64 {
@@ -194,27 +194,15 @@ impl Cell for GaugeCell {
     lookup_cache!(GaugeCell);
 }
 
-/// Adds `delta` to the `f64` whose bits `cell` holds: a compare-and-swap loop, lock-free.
-#[inline]
-fn add_f64(cell: &AtomicU64, delta: f64) {
-    let mut current = cell.load(Relaxed);
-    loop {
-        let next = (f64::from_bits(current) + delta).to_bits();
-        match cell.compare_exchange_weak(current, next, Relaxed, Relaxed) {
-            Ok(_) => return,
-            Err(actual) => current = actual,
-        }
-    }
-}
-
 /// Reads of a histogram with native buckets tried until its native and classic counts
 /// agree, before a flush sends its classic part alone.
 const NATIVE_READ_ATTEMPTS: usize = 4;
 
 /// Stripes of a histogram: recording threads spread over this many copies of the buckets
 /// and the sum ([`slot::stripe`]), so that two threads observing into one series (a node's
-/// runtime workers) neither bounce one cache line nor retry one compare-and-swap; readers
-/// add the stripes up.
+/// runtime workers) neither bounce one cache line nor retry one compare-and-swap, and a
+/// thread that owns its stripe adds without a locked instruction; readers add the stripes
+/// up.
 const HISTOGRAM_STRIPES: usize = slot::STRIPES;
 
 /// Words per cache line.
@@ -243,7 +231,7 @@ pub(crate) struct HistogramCell {
 }
 
 impl HistogramCell {
-    /// Word `w` of stripe `stripe` (taken modulo [`HISTOGRAM_STRIPES`]): the sum at 0, then
+    /// Word `w` of stripe `stripe` (below [`HISTOGRAM_STRIPES`], taken modulo it): the sum at 0, then
     /// the per-bucket counts.
     #[inline]
     fn word(&self, stripe: usize, w: usize) -> Option<&AtomicU64> {
@@ -256,29 +244,30 @@ impl HistogramCell {
     /// ±infinity: the wire carries only finite sums).
     #[inline]
     pub(crate) fn observe(&self, v: f64) -> bool {
+        let stripe = slot::stripe();
         match self.native.as_deref() {
             None => {
                 if !v.is_finite() {
                     return false;
                 }
-                self.observe_classic(v);
+                self.observe_classic(v, stripe);
             }
             Some(native) => {
                 // The native counter is found first: its loads would otherwise wait behind
-                // the classic part's locked instructions. It is added to after the classic
-                // bucket: a reader takes the native buckets first (see `native_snapshot`),
-                // so the classic count never falls below their total. A value in the native
-                // table's range is finite: only one outside it is checked.
-                match native.table_counter(v) {
+                // the classic part's stores. It is added to after the classic bucket: a
+                // reader takes the native buckets first (see `native_snapshot`), so the
+                // classic count never falls below their total. A value in the native table's
+                // range is finite: only one outside it is checked.
+                match native.table_counter(v, stripe) {
                     Some(counter) => {
-                        self.observe_classic(v);
-                        counter.fetch_add(1, Relaxed);
+                        self.observe_classic(v, stripe);
+                        stripe.add(counter, 1);
                     }
                     None if !v.is_finite() => return false,
                     None => {
-                        let counter = native.outside_table(v);
-                        self.observe_classic(v);
-                        native.count(counter, v);
+                        let counter = native.outside_table(v, stripe);
+                        self.observe_classic(v, stripe);
+                        native.count(counter, v, stripe);
                     }
                 }
             }
@@ -286,16 +275,15 @@ impl HistogramCell {
         true
     }
 
-    /// Records finite `v` in the classic buckets and sum.
+    /// Records finite `v` in the classic buckets and sum of `stripe`, the caller's.
     #[inline(always)]
-    fn observe_classic(&self, v: f64) {
+    fn observe_classic(&self, v: f64, stripe: Stripe) {
         let index = self.bounds.index(v);
-        let stripe = slot::stripe();
-        if let Some(bucket) = self.word(stripe, index + 1) {
-            bucket.fetch_add(1, Relaxed);
+        if let Some(bucket) = self.word(stripe.index(), index + 1) {
+            stripe.add(bucket, 1);
         }
-        if let Some(sum) = self.word(stripe, 0) {
-            add_f64(sum, v);
+        if let Some(sum) = self.word(stripe.index(), 0) {
+            stripe.add_f64(sum, v);
         }
     }
 
@@ -412,9 +400,14 @@ mod tests {
 
     #[test]
     fn observations_from_many_threads_all_count() {
-        // More threads than stripes and than slots, so stripes are shared and some threads
-        // record without a slot: every observation still lands in its bucket and the sum.
-        let h = HistogramCell::new(&LATENCY);
+        // More threads than stripes and than slots: the first threads own their stripes, the
+        // others share one, some of them without a slot; every observation still lands in
+        // its bucket, the sum, and the native buckets.
+        let spec = MetricSpec {
+            native: Some(crate::NativeConfig::DEFAULT),
+            ..LATENCY
+        };
+        let h = HistogramCell::new(&spec);
         let threads = 20;
         std::thread::scope(|s| {
             for t in 0..threads {
@@ -434,6 +427,14 @@ mod tests {
         assert_eq!(value.buckets.iter().sum::<u64>(), value.count);
         let want = threads as f64 * 500.0 * (0.004 + 20.0);
         assert!((value.sum - want).abs() < 1e-6, "{} vs {want}", value.sum);
+        let native = h.native_snapshot().expect("native on");
+        assert_eq!(
+            native.positive,
+            [
+                (crate::native::key(0.004, 3), threads as u64 * 500),
+                (crate::native::key(20.0, 3), threads as u64 * 500)
+            ]
+        );
     }
 
     #[test]

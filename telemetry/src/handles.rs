@@ -82,9 +82,12 @@ impl Gauge {
 
 /// Observations counted into the fixed buckets of one series.
 ///
-/// Recording is a relaxed `fetch_add` on one bucket and a compare-and-swap on the sum, in
-/// the calling thread's stripe of the series (four, on cache lines of their own, so that
-/// threads recording into one series at once do not contend). The shipper sends the count
+/// Recording adds to one bucket and the sum (and, when on, one native bucket) in the calling
+/// thread's stripe of the series (four, on cache lines of their own, so that threads
+/// recording into one series at once do not contend): a relaxed load and store for the first
+/// three threads to record, which own their stripes; a `fetch_add` and a compare-and-swap
+/// loop on the shared stripe for the others. No lock, allocation (but a native bucket
+/// group's first), syscall or await. The shipper sends the count
 /// as the sum of the bucket counts it read, so `count` always equals the sum of the buckets
 /// on the wire.
 #[derive(Clone)]

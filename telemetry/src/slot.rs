@@ -6,7 +6,9 @@
 //! and never bounces a cache line between cores that update different words with a lock.
 //! Readers sum the words with relaxed loads. Threads beyond [`SLOTS`] (and a thread whose
 //! thread-locals are being destroyed) get no slot and record with `fetch_add` on a shared
-//! word instead: slower, equally correct.
+//! word instead: slower, equally correct. Histograms, which keep a copy of their buckets
+//! per [`Stripe`] rather than per slot, give the first [`OWNED_STRIPES`] slots a stripe of
+//! their own on the same terms, and every other thread one shared stripe.
 //!
 //! A slot is handed back when its thread exits (a thread-local's destructor) and may then be
 //! given to a new thread, which goes on adding to the words the old one left: the release
@@ -60,7 +62,7 @@ impl Drop for Guard {
             // Recordings made later by other thread-local destructors use the shared word:
             // after `release`, another thread may own the slot.
             WORD.set(NONE);
-            STRIPE.set(0);
+            STRIPE.set(SHARED_STRIPE as u8);
             release(slot);
         }
     }
@@ -80,18 +82,84 @@ fn current() -> Option<usize> {
     }
 }
 
-/// Stripes a recording thread may be given by [`stripe`].
-pub(crate) const STRIPES: usize = 4;
+/// Stripes owned by one thread each: stripe `s` belongs to the thread holding slot `s`.
+/// Three, so that with the shared one they are four, a power of two: a stripe's index is
+/// then taken modulo [`STRIPES`] with a mask.
+pub(crate) const OWNED_STRIPES: usize = 3;
+/// Stripes in all: the owned ones, then the shared one ([`SHARED_STRIPE`]).
+pub(crate) const STRIPES: usize = OWNED_STRIPES + 1;
+/// The stripe of every thread whose slot is not below [`OWNED_STRIPES`], or that has none.
+const SHARED_STRIPE: usize = OWNED_STRIPES;
 
-/// The stripe, of [`STRIPES`], that this thread records into: its slot number modulo
-/// `STRIPES`, so the first four threads to record each get one of their own; stripe 0 for a
-/// thread without a slot (stripes are updated with atomic read-modify-writes, so sharing
-/// one loses nothing).
+/// The stripe of [`STRIPES`] that the calling thread records into ([`stripe`]): its own,
+/// whose words only it writes, or the shared one. Its `add` methods are how a stripe's
+/// words are added to: plain loads and stores on an owned stripe, read-modify-writes on the
+/// shared one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stripe(usize);
+
+impl Stripe {
+    /// Below [`STRIPES`].
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+
+    /// Adds `n` (wrapping) to `word`, a word of this stripe.
+    #[inline]
+    pub(crate) fn add(self, word: &AtomicU64, n: u64) {
+        if self.0 < OWNED_STRIPES {
+            owned_add(word, n);
+        } else {
+            word.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `delta` to the `f64` whose bits `word`, a word of this stripe, holds.
+    #[inline]
+    pub(crate) fn add_f64(self, word: &AtomicU64, delta: f64) {
+        if self.0 < OWNED_STRIPES {
+            // Only this thread writes the word: load + store loses nothing.
+            let sum = f64::from_bits(word.load(Ordering::Relaxed)) + delta;
+            word.store(sum.to_bits(), Ordering::Relaxed);
+        } else {
+            add_f64(word, delta);
+        }
+    }
+}
+
+/// Adds `delta` to the `f64` whose bits `cell` holds, whoever else adds to it: a
+/// compare-and-swap loop, lock-free.
 #[inline]
-pub(crate) fn stripe() -> usize {
+pub(crate) fn add_f64(cell: &AtomicU64, delta: f64) {
+    let mut current = cell.load(Ordering::Relaxed);
+    loop {
+        let next = (f64::from_bits(current) + delta).to_bits();
+        match cell.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+/// Adds `n` (wrapping) to `word`, which only the calling thread writes.
+#[inline]
+fn owned_add(word: &AtomicU64, n: u64) {
+    word.store(
+        word.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
+/// The stripe that this thread records into: stripe `s` for the thread holding slot `s <`
+/// [`OWNED_STRIPES`], so the first three threads to record (a node's main thread and, on two
+/// cores, its runtime workers) each write a stripe of their own without a locked instruction; the shared stripe
+/// for any other thread.
+#[inline]
+pub(crate) fn stripe() -> Stripe {
     let stripe = usize::from(STRIPE.get());
     if stripe < STRIPES {
-        stripe
+        Stripe(stripe)
     } else {
         first_stripe()
     }
@@ -100,15 +168,28 @@ pub(crate) fn stripe() -> usize {
 /// [`stripe`] the first time a thread asks: from its slot, claimed if need be, and kept.
 #[cold]
 #[inline(never)]
-fn first_stripe() -> usize {
+fn first_stripe() -> Stripe {
     let stripe = match current() {
-        // The inverse of `word_of`, modulo 4: an even slot `2k` sits in word `k` (< 8), an
-        // odd one `2k + 1` in word `8 + k`; `2k mod 4` is `(k & 1) << 1`.
-        Some(word) => ((word & 1) << 1) | (word >> 3),
-        None => 0,
+        Some(word) => owned_stripe(slot_of(word)),
+        None => SHARED_STRIPE,
     };
     STRIPE.set(stripe as u8);
-    stripe
+    Stripe(stripe)
+}
+
+/// The stripe of the thread holding slot `slot`.
+const fn owned_stripe(slot: usize) -> usize {
+    if slot < OWNED_STRIPES {
+        slot
+    } else {
+        SHARED_STRIPE
+    }
+}
+
+/// The slot whose word is `word`: the inverse of [`word_of`] (an even slot `2k` sits in
+/// word `k`, an odd one `2k + 1` in word `8 + k`).
+const fn slot_of(word: usize) -> usize {
+    (word % 8) * 2 + word / 8
 }
 
 #[cold]
@@ -168,11 +249,7 @@ impl Striped {
         match current() {
             Some(word) => {
                 // Only this thread writes this word: load + store loses nothing.
-                let word = &self.words[word];
-                word.store(
-                    word.load(Ordering::Relaxed).wrapping_add(n),
-                    Ordering::Relaxed,
-                );
+                owned_add(&self.words[word], n);
             }
             None => {
                 self.words[SHARED].fetch_add(n, Ordering::Relaxed);
@@ -195,16 +272,17 @@ mod tests {
     use std::sync::{Arc, Barrier};
 
     #[test]
-    fn a_threads_stripe_is_its_slot_modulo_the_stripes() {
-        // Consecutive slots (the first threads to record) then fall in different stripes.
-        // Other tests' threads may hold slots too, so the slots held here are looked up.
-        let barrier = Barrier::new(4);
+    fn a_thread_owns_the_stripe_of_its_slot_or_shares_the_last() {
+        // Stripes 0..OWNED_STRIPES are the first slots', so no two live threads write one;
+        // later slots share the last. Other tests' threads may hold slots too, so the slots
+        // held here are looked up.
+        let barrier = Barrier::new(OWNED_STRIPES + 2);
         let held: Vec<(usize, usize)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..4)
+            let handles: Vec<_> = (0..OWNED_STRIPES + 2)
                 .map(|_| {
                     s.spawn(|| {
                         let word = current().expect("a slot");
-                        let stripe = stripe();
+                        let stripe = stripe().index();
                         barrier.wait();
                         (word, stripe)
                     })
@@ -219,8 +297,46 @@ mod tests {
             let slot = (0..SLOTS as u8)
                 .find(|s| usize::from(word_of(*s)) == word)
                 .expect("a slot's word");
-            assert_eq!(stripe, usize::from(slot) % STRIPES, "word {word}");
+            assert_eq!(usize::from(slot), slot_of(word), "word {word}");
+            let expected = if usize::from(slot) < OWNED_STRIPES {
+                usize::from(slot)
+            } else {
+                SHARED_STRIPE
+            };
+            assert_eq!(stripe, expected, "slot {slot}");
         }
+    }
+
+    #[test]
+    fn a_thread_without_a_slot_records_in_the_shared_stripe() {
+        // More threads at once than slots: the excess get the shared stripe, and adding
+        // through it from many threads loses nothing.
+        let threads = SLOTS + 3;
+        let barrier = Barrier::new(threads);
+        let word = AtomicU64::new(0);
+        let stripes: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let stripe = stripe();
+                        barrier.wait();
+                        if stripe.index() == SHARED_STRIPE {
+                            for _ in 0..10_000 {
+                                stripe.add(&word, 1);
+                            }
+                        }
+                        stripe.index()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("thread"))
+                .collect()
+        });
+        let shared = stripes.iter().filter(|s| **s == SHARED_STRIPE).count();
+        assert!(shared >= threads - OWNED_STRIPES, "{stripes:?}");
+        assert_eq!(word.load(Ordering::Relaxed), shared as u64 * 10_000);
     }
 
     #[test]
