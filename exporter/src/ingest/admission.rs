@@ -197,6 +197,15 @@ impl Ticket {
         Ok(())
     }
 
+    /// Whether the notice of [`Ticket::kicked`] just received still stands. It does not
+    /// when it came while the connection was pending and the connection has since been
+    /// given a client slot: the pending limit bounds connections without a handshake, and
+    /// the newcomer it made room for has its place; a client told to give way for the client
+    /// limit is no longer among the clients.
+    pub(crate) fn kick_stands(&self) -> bool {
+        !self.admission.table().clients.contains_key(&self.conn)
+    }
+
     /// A whole frame arrived at `now`, after the `Hello`.
     pub(crate) fn seen(&self, now: Instant) {
         let stamp = self.admission.stamp(now);
@@ -273,6 +282,31 @@ mod tests {
         third.attach(Instant::now()).unwrap();
         let _fourth = a.arrive(4);
         assert!(!was_kicked(&second));
+    }
+
+    #[test]
+    fn a_pending_notice_lapses_once_the_connection_has_a_client_slot() {
+        // Told to give way while pending, then its Hello attached it before its task saw
+        // the notice: the notice no longer stands. One kicked while pending that has not
+        // attached, and a client kicked for the client limit, do give way.
+        let a = admission(1, 1);
+        let first = a.arrive(1);
+        let second = a.arrive(2);
+        assert!(was_kicked(&first));
+        first.attach(Instant::now()).unwrap();
+        assert!(!first.kick_stands(), "attached after the notice");
+        let third = a.arrive(3);
+        assert!(was_kicked(&second));
+        assert!(second.kick_stands(), "still without a handshake");
+        third
+            .attach(Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        assert!(
+            was_kicked(&first),
+            "the silent client gave way to the newcomer"
+        );
+        assert!(first.kick_stands());
+        assert!(!third.kick_stands());
     }
 
     #[test]

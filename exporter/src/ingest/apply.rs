@@ -85,6 +85,11 @@ impl Applier {
         }
     }
 
+    /// Whether the admission's notice to give way still stands ([`Ticket::kick_stands`]).
+    pub(crate) fn kick_stands(&self) -> bool {
+        self.ticket.kick_stands()
+    }
+
     /// Applies every event `session` has ready, answering the store's verdicts back.
     pub(crate) fn drain(&mut self, session: &mut Session<StoreHandles>) {
         while let Some(event) = session.poll() {

@@ -97,7 +97,14 @@ impl Client {
     /// `Hello` among it makes it a client (with a slot of its own or none) instead. A
     /// connection arriving amid a flood of silent ones is thus not closed before its task
     /// got to read the `Hello` it sent at once.
+    ///
+    /// A notice given while the connection was pending, read only after its `Hello` gave it
+    /// a client slot, has lapsed ([`Ticket::kick_stands`]): it is ignored, not taken for a
+    /// client-limit eviction.
     fn give_way(&mut self, reader: &OwnedReadHalf, now: Instant) {
+        if !self.applier.kick_stands() {
+            return;
+        }
         let was_pending = self.session.pending();
         if was_pending {
             // One read: a Hello is far smaller than the buffer.
