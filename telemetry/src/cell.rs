@@ -231,8 +231,8 @@ pub(crate) struct HistogramCell {
 }
 
 impl HistogramCell {
-    /// Word `w` of stripe `stripe` (below [`HISTOGRAM_STRIPES`], taken modulo it): the sum at 0, then
-    /// the per-bucket counts.
+    /// Word `w` of stripe `stripe` (below [`HISTOGRAM_STRIPES`], taken modulo it): the sum
+    /// at 0, then the per-bucket counts.
     #[inline]
     fn word(&self, stripe: usize, w: usize) -> Option<&AtomicU64> {
         self.lines

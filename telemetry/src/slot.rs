@@ -153,8 +153,8 @@ fn owned_add(word: &AtomicU64, n: u64) {
 
 /// The stripe that this thread records into: stripe `s` for the thread holding slot `s <`
 /// [`OWNED_STRIPES`], so the first three threads to record (a node's main thread and, on two
-/// cores, its runtime workers) each write a stripe of their own without a locked instruction; the shared stripe
-/// for any other thread.
+/// cores, its runtime workers) each write a stripe of their own without a locked
+/// instruction; the shared stripe for any other thread.
 #[inline]
 pub(crate) fn stripe() -> Stripe {
     let stripe = usize::from(STRIPE.get());
