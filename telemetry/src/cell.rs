@@ -253,8 +253,8 @@ impl HistogramCell {
                 self.observe_classic(v, stripe);
             }
             Some(native) => {
-                // The native counter is found first: its loads would otherwise wait behind
-                // the classic part's stores. It is added to after the classic bucket: a
+                // The native counter is found first: its loads would otherwise queue behind
+                // the classic part's updates (locked ones on the shared stripe). It is added to after the classic bucket: a
                 // reader takes the native buckets first (see `native_snapshot`), so the
                 // classic count never falls below their total. A value in the native table's
                 // range is finite: only one outside it is checked.

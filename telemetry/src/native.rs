@@ -353,13 +353,14 @@ impl NativeBuckets {
     /// ([`NativeBuckets::outside_table`]).
     ///
     /// [`HistogramCell::observe`](crate::cell::HistogramCell::observe) finds it before
-    /// recording the classic part, whose stores later loads would wait behind, and adds after
-    /// it ([`NativeBuckets::count`]).
+    /// recording the classic part, so that its loads do not queue behind that part's
+    /// updates (locked ones on the shared stripe), and adds after it
+    /// ([`NativeBuckets::count`]).
     #[inline]
     pub(crate) fn table_counter(&self, v: f64, stripe: Stripe) -> Option<&AtomicU64> {
         // The default schema's shifts as constants: x86 takes more µops for a shift by a
-        // register than by a constant, and this path has three (measured: 4 % of the
-        // observation).
+        // register than by a constant, and this path has three (measured in a loop of
+        // observations: the native/classic ratio 1.50 without this, 1.41 with it).
         if self.recording_schema == NativeConfig::DEFAULT.schema {
             self.table_counter_at(v, stripe, NativeConfig::DEFAULT.schema as u32)
         } else {
