@@ -288,6 +288,9 @@ pub(crate) struct NativeBuckets {
     table_from: u64,
     /// How many `f64` bit patterns the table holds from `table_from` on: up to `TABLE_HIGH`'s.
     table_span: u64,
+    /// `table_span` at the default schema, 0 at any other: the range of the observing
+    /// path's constant shifts ([`NativeBuckets::table_counter`]).
+    default_span: u64,
     /// The zero bucket, a count per recording [`Stripe`].
     zero: [AtomicU64; STRIPES],
     /// Counters of the powers of two `TABLE_MIN_EXP + g * GROUP_OCTAVES ..` for group `g`,
@@ -310,13 +313,19 @@ impl NativeBuckets {
         let recording_schema = schema.max(0);
         // Above 2^-128 and the threshold: a non-negative finite `f64`'s bits order as it does.
         let table_from = TABLE_LOW.max(config.zero_threshold).to_bits() + 1;
+        let table_span = (TABLE_HIGH.to_bits() + 1).saturating_sub(table_from);
         NativeBuckets {
             config: NativeConfig { schema, ..config },
             recording_schema,
             table: OctaveTable::of(recording_schema),
             slot_base: (((1023 + TABLE_MIN_EXP) << recording_schema) + 1) as u64,
             table_from,
-            table_span: (TABLE_HIGH.to_bits() + 1).saturating_sub(table_from),
+            table_span,
+            default_span: if recording_schema == NativeConfig::DEFAULT.schema {
+                table_span
+            } else {
+                0
+            },
             zero: std::array::from_fn(|_| AtomicU64::new(0)),
             groups: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
             other: Mutex::new(BTreeMap::new()),
@@ -358,33 +367,36 @@ impl NativeBuckets {
     /// ([`NativeBuckets::count`]).
     #[inline]
     pub(crate) fn table_counter(&self, v: f64, stripe: Stripe) -> Option<&AtomicU64> {
+        let bits = v.to_bits();
         // The default schema's shifts as constants: x86 takes more µops for a shift by a
         // register than by a constant, and this path has three (measured in a loop of
-        // observations: the native/classic ratio 1.50 without this, 1.41 with it).
-        if self.recording_schema == NativeConfig::DEFAULT.schema {
-            self.table_counter_at(v, stripe, NativeConfig::DEFAULT.schema as u32)
-        } else {
-            self.table_counter_at(v, stripe, self.recording_schema as u32)
+        // observations: the native/classic ratio 1.50 without this, 1.41 with it). Its
+        // range is empty at another schema, so one compare both places the value in the
+        // table and says the schema is the default one.
+        if bits.wrapping_sub(self.table_from) < self.default_span {
+            let schema = NativeConfig::DEFAULT.schema as u32;
+            return self.table_counter_at(bits, stripe, schema);
         }
-    }
-
-    /// [`NativeBuckets::table_counter`] with the recording schema given.
-    #[inline(always)]
-    fn table_counter_at(&self, v: f64, stripe: Stripe, schema: u32) -> Option<&AtomicU64> {
-        let bits = v.to_bits();
-        // One unsigned compare: a negative value's sign bit puts it far above the range.
         if bits.wrapping_sub(self.table_from) < self.table_span {
-            // Not negative: the value is above 2^-128, the upper end of the bucket before
-            // the first counter's.
-            let slot = self.table.key_from(bits, self.slot_base, schema) as usize;
-            // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division;
-            // below `GROUPS` groups since the value is at most 2^128 (the modulo is a mask).
-            let shift = group_shift(schema);
-            let group = &self.groups[(slot >> shift) % GROUPS][stripe.index() % STRIPES];
-            let counters = group.get_or_init(move || new_group(1 << shift));
-            return counters.get(slot & ((1 << shift) - 1));
+            let schema = self.recording_schema as u32;
+            return self.table_counter_at(bits, stripe, schema);
         }
         None
+    }
+
+    /// The counter of a value of these bits within the table's range, with the recording
+    /// schema given.
+    #[inline(always)]
+    fn table_counter_at(&self, bits: u64, stripe: Stripe, schema: u32) -> Option<&AtomicU64> {
+        // Not negative (a negative value's sign bit puts it far above the range): the value
+        // is above 2^-128, the upper end of the bucket before the first counter's.
+        let slot = self.table.key_from(bits, self.slot_base, schema) as usize;
+        // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division;
+        // below `GROUPS` groups since the value is at most 2^128 (the modulo is a mask).
+        let shift = group_shift(schema);
+        let group = &self.groups[(slot >> shift) % GROUPS][stripe.index() % STRIPES];
+        let counters = group.get_or_init(move || new_group(1 << shift));
+        counters.get(slot & ((1 << shift) - 1))
     }
 
     /// The counter of `stripe` for a finite value outside the table's range: the zero
