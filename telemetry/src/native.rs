@@ -357,9 +357,9 @@ impl NativeBuckets {
 
     /// The counter that an observation of `v` adds to when `v` is in the table's range (and
     /// so finite), found without adding (its group allocated if it is the group's first);
-    /// `None` for any other value, NaN and infinities included (one unsigned compare of the
-    /// bits), so that the caller checks those apart, only outside the table
-    /// ([`NativeBuckets::outside_table`]).
+    /// `None` for any other value, NaN and infinities included (unsigned compares of the
+    /// bits, in which a negative value's sign bit puts it far above the range), so that the
+    /// caller checks those apart, only outside the table ([`NativeBuckets::outside_table`]).
     ///
     /// [`HistogramCell::observe`](crate::cell::HistogramCell::observe) finds it before
     /// recording the classic part, so that its loads do not queue behind that part's
@@ -388,8 +388,8 @@ impl NativeBuckets {
     /// schema given.
     #[inline(always)]
     fn table_counter_at(&self, bits: u64, stripe: Stripe, schema: u32) -> Option<&AtomicU64> {
-        // Not negative (a negative value's sign bit puts it far above the range): the value
-        // is above 2^-128, the upper end of the bucket before the first counter's.
+        // In the range, so not negative: the value is above 2^-128, the upper end of the
+        // bucket before the first counter's.
         let slot = self.table.key_from(bits, self.slot_base, schema) as usize;
         // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division;
         // below `GROUPS` groups since the value is at most 2^128 (the modulo is a mask).
