@@ -297,7 +297,7 @@ pub(crate) struct NativeBuckets {
     /// `GROUP_OCTAVES * 2^recording_schema` each, indexed by key, a copy per recording
     /// [`Stripe`] (a thread that owns its stripe adds without a locked instruction), each
     /// allocated on its first observation.
-    groups: [[OnceLock<Box<[AtomicU64]>>; STRIPES]; GROUPS],
+    groups: [[GroupSlot; STRIPES]; GROUPS],
     /// Buckets outside the table: `(negative, key)` at the recording schema.
     other: Mutex<BTreeMap<(bool, i32), u64>>,
     /// The lowest schema a snapshot has been reduced to: later ones start there, so a
@@ -327,7 +327,7 @@ impl NativeBuckets {
                 0
             },
             zero: std::array::from_fn(|_| AtomicU64::new(0)),
-            groups: std::array::from_fn(|_| std::array::from_fn(|_| OnceLock::new())),
+            groups: std::array::from_fn(|_| std::array::from_fn(|_| GroupSlot::default())),
             other: Mutex::new(BTreeMap::new()),
             schema_floor: AtomicI32::new(i32::from(schema)),
         }
@@ -394,7 +394,7 @@ impl NativeBuckets {
         // A group is `GROUP_OCTAVES * 2^recording_schema` counters: a shift, no division;
         // below `GROUPS` groups since the value is at most 2^128 (the modulo is a mask).
         let shift = group_shift(schema);
-        let group = &self.groups[(slot >> shift) % GROUPS][stripe.index() % STRIPES];
+        let group = &self.groups[(slot >> shift) % GROUPS][stripe.index() % STRIPES].0;
         let counters = group.get_or_init(move || new_group(1 << shift));
         counters.get(slot & ((1 << shift) - 1))
     }
@@ -435,7 +435,7 @@ impl NativeBuckets {
         for (g, stripes) in self.groups.iter().enumerate() {
             // Group `g` of every stripe that has it; all are `1 << shift` counters.
             let groups: [Option<&[AtomicU64]>; STRIPES] =
-                std::array::from_fn(|s| stripes[s].get().map(|b| &**b));
+                std::array::from_fn(|s| stripes[s].0.get().map(|b| &**b));
             if groups.iter().all(Option::is_none) {
                 continue;
             }
@@ -495,6 +495,14 @@ const fn cell_shift(schema: u32) -> u32 {
 const fn group_shift(schema: u32) -> u32 {
     GROUP_OCTAVES.trailing_zeros() + schema
 }
+
+/// One stripe's counters of one group, allocated on the group's first observation in the
+/// stripe. Padded from 24 to 32 bytes so that a slot's place in the table is the group and
+/// the stripe shifted, with no multiplication on the observing path: the native/classic
+/// ratio went from 1.45 to 1.32 (docs/native-histograms.md), for 512 bytes a series.
+#[derive(Debug, Default)]
+#[repr(align(32))]
+struct GroupSlot(OnceLock<Box<[AtomicU64]>>);
 
 fn new_group(len: usize) -> Box<[AtomicU64]> {
     (0..len).map(|_| AtomicU64::new(0)).collect()
@@ -828,11 +836,11 @@ mod tests {
 
     #[test]
     fn memory_of_a_series() {
-        // The struct (the group table's 16 x 4 empty slots, one per group and stripe, most
-        // of it), then 1 KiB per group of 16 powers of two in use at schema 3 and stripe that
+        // The struct (the group table's 16 x 4 empty slots of 32 bytes, one per group and
+        // stripe, most of it), then 1 KiB per group of 16 powers of two in use at schema 3 and stripe that
         // records into it: 1 ms to 2 s spans groups 7 and 8 (2^-16 .. 2^16).
         assert!(
-            size_of::<NativeBuckets>() <= 1664,
+            size_of::<NativeBuckets>() <= 2176,
             "{}",
             size_of::<NativeBuckets>()
         );
@@ -845,7 +853,7 @@ mod tests {
             .groups
             .iter()
             .flatten()
-            .filter_map(|g| g.get())
+            .filter_map(|g| g.0.get())
             .map(|c| c.len())
             .collect();
         assert_eq!(groups, [128, 128], "two groups of 16 x 8 counters");
