@@ -498,8 +498,9 @@ const fn group_shift(schema: u32) -> u32 {
 
 /// One stripe's counters of one group, allocated on the group's first observation in the
 /// stripe. Padded from 24 to 32 bytes so that a slot's place in the table is the group and
-/// the stripe shifted, with no multiplication on the observing path: the native/classic
-/// ratio went from 1.45 to 1.32 (docs/native-histograms.md), for 512 bytes a series.
+/// the stripe shifted, with no multiplication on the observing path: 4 instructions fewer
+/// and the native observe about 3 % faster (docs/native-histograms.md), for 512 bytes a
+/// series.
 #[derive(Debug, Default)]
 #[repr(align(32))]
 struct GroupSlot(OnceLock<Box<[AtomicU64]>>);
