@@ -254,10 +254,10 @@ impl HistogramCell {
             }
             Some(native) => {
                 // The native counter is found first: its loads would otherwise queue behind
-                // the classic part's updates (locked ones on the shared stripe). It is added to after the classic bucket: a
-                // reader takes the native buckets first (see `native_snapshot`), so the
-                // classic count never falls below their total. A value in the native table's
-                // range is finite: only one outside it is checked.
+                // the classic part's updates (locked ones on the shared stripe). It is added
+                // to after the classic bucket: a reader takes the native buckets first (see
+                // `native_snapshot`), so the classic count never falls below their total. A
+                // value in the native table's range is finite: only one outside it is checked.
                 match native.table_counter(v, stripe) {
                     Some(counter) => {
                         self.observe_classic(v, stripe);

@@ -838,8 +838,8 @@ mod tests {
     #[test]
     fn memory_of_a_series() {
         // The struct (the group table's 16 x 4 empty slots of 32 bytes, one per group and
-        // stripe, most of it), then 1 KiB per group of 16 powers of two in use at schema 3 and stripe that
-        // records into it: 1 ms to 2 s spans groups 7 and 8 (2^-16 .. 2^16).
+        // stripe, most of it), then 1 KiB per group of 16 powers of two in use at schema 3
+        // and stripe that records into it: 1 ms to 2 s spans groups 7 and 8 (2^-16 .. 2^16).
         assert!(
             size_of::<NativeBuckets>() <= 2176,
             "{}",
