@@ -16,13 +16,12 @@
 //! (docs/benchmarks.md, "gzip"): [`LEVEL`] with flate2's zlib-rs backend.
 
 use std::io;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 use prometheus::proto::MetricFamily;
 
 use super::body_buffer;
+use super::second_core::{Placement, SecondCore};
 use crate::exposition::{Encoder, Format, Spill, encode_families};
 use crate::store::{Part, Snapshot};
 
@@ -192,8 +191,8 @@ fn whole(
     Ok(trailer(body, &crc))
 }
 
-/// The same in two halves, the first deflated on a thread of its own (all on this thread
-/// if that thread cannot start).
+/// The same in two halves, the first deflated on a thread of its own, started on another
+/// core than this thread's ([`Placement`]; all on this thread if it cannot start).
 fn in_halves(
     snapshot: &Snapshot<'_>,
     own: &[MetricFamily],
@@ -203,15 +202,18 @@ fn in_halves(
     let &[first, second] = snapshot.split(2).as_slice() else {
         return whole(snapshot, own, format, estimated);
     };
+    let placement = Placement::here();
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new()
             .name("dawn-gzip".into())
             .spawn_scoped(scope, || {
+                placement.leave();
                 deflate_part(snapshot, first, None, format, &GZIP_HEADER, estimated / 2)
             });
         let Ok(helper) = helper else {
             return whole(snapshot, own, format, estimated);
         };
+        placement.wait_for_helper();
         let tail = deflate_part(snapshot, second, Some(own), format, &[], estimated / 2);
         let (mut body, mut crc) = helper
             .join()
@@ -221,33 +223,6 @@ fn in_halves(
         crc.combine(&tail_crc);
         Ok(trailer(body, &crc))
     })
-}
-
-/// Threads deflating a first half right now, across concurrent scrapes.
-static HELPERS: AtomicUsize = AtomicUsize::new(0);
-
-/// A core beyond the scrape's own, held for one helper thread (released when dropped).
-struct SecondCore;
-
-impl SecondCore {
-    /// A core, unless every core but one already runs a helper (or there is only one).
-    fn take() -> Option<SecondCore> {
-        static CORES: OnceLock<usize> = OnceLock::new();
-        let cores =
-            *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        HELPERS
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |busy| {
-                (busy + 1 < cores).then_some(busy + 1)
-            })
-            .ok()
-            .map(|_| SecondCore)
-    }
-}
-
-impl Drop for SecondCore {
-    fn drop(&mut self) {
-        HELPERS.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ mod landing;
 mod metrics_endpoint;
 mod response;
 mod routes;
+mod second_core;
 mod serve;
 
 use std::net::SocketAddr;
