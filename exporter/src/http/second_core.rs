@@ -2,10 +2,10 @@
 //! thread started on it rather than behind the scrape's own thread.
 //!
 //! A new thread is not always placed on an idle core: a kernel may queue it on the core of
-//! the thread that spawned it (this project's 2-core VMs do so for about half the spawns,
-//! which pack threads onto few cores) and leave it there until that thread blocks, which
-//! for a scrape means until its own half is compressed: the halves then run one after the
-//! other. So the helper's first act is to move itself off the scrape thread's core, while
+//! the thread that spawned it and leave it there until that thread blocks, which for a
+//! scrape means until its own half is compressed: the halves then run one after the other.
+//! On this project's 2-core VMs, whose kernel packs threads onto few cores, about half the
+//! helpers did. So the helper's first act is to move itself off the scrape thread's core, while
 //! the scrape thread yields until it has (see [`Placement`]); the helper then allows itself
 //! every core again, so nothing stays pinned.
 
