@@ -5,9 +5,9 @@
 //! the thread that spawned it and leave it there until that thread blocks, which for a
 //! scrape means until its own half is compressed: the halves then run one after the other.
 //! On this project's 2-core VMs, whose kernel packs threads onto few cores, about half the
-//! helpers did. So the helper's first act is to move itself off the scrape thread's core, while
-//! the scrape thread yields until it has (see [`Placement`]); the helper then allows itself
-//! every core again, so nothing stays pinned.
+//! helpers did. So the helper's first act is to move itself off the scrape thread's core,
+//! while the scrape thread yields until it has (see [`Placement`]); the helper then allows
+//! itself every core again, so nothing stays pinned.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
