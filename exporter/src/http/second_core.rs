@@ -138,6 +138,15 @@ mod tests {
     }
 
     #[test]
+    fn the_scrape_thread_stops_waiting_for_a_helper_that_never_moves() {
+        // A helper that never starts (or never gets to run): the wait is bounded, and the
+        // scrape goes on compressing its own half. Unbounded, this test would not return.
+        let placement = Placement::here();
+        placement.wait_for_helper();
+        assert!(!placement.moved.load(Ordering::Acquire));
+    }
+
+    #[test]
     fn a_core_the_process_may_not_use_is_not_left() {
         let before = allowed();
         let not_allowed = (0..CpuSet::MAX_CPU).find(|c| !before.contains(c));
